@@ -1,0 +1,189 @@
+//! Hale's blob store: where large immutable objects (DICOM instances, FHIR bulk
+//! exports) live. A folder in the data directory by default; S3-compatible or
+//! Azure Blob storage by URL, through the `object_store` crate.
+//!
+//! Invariant: knows bytes and paths only; no HTTP routes, no SQL, no domain.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use object_store::ObjectStore;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+
+/// Errors from the blob store.
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    #[error("invalid blob URL {url:?}: {why}")]
+    InvalidUrl { url: String, why: String },
+    #[error("blob store {target}: {why}")]
+    Unreachable { target: String, why: String },
+    #[error("blob {0} not found")]
+    NotFound(String),
+    #[error("blob store error: {0}")]
+    Storage(String),
+}
+
+/// Where blobs live, parsed from `--blob-url`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlobUrl {
+    /// `file://<path>` or a bare path.
+    Local(PathBuf),
+    /// `s3://bucket/prefix` (credentials from `AWS_*` variables).
+    S3(String),
+    /// `az://container/prefix` (credentials from `AZURE_*` variables).
+    Azure(String),
+}
+
+impl BlobUrl {
+    /// Parses a blob URL as given on the command line.
+    pub fn parse(raw: &str) -> Result<BlobUrl, BlobError> {
+        let invalid = |why: &str| BlobError::InvalidUrl {
+            url: raw.to_owned(),
+            why: why.to_owned(),
+        };
+        if let Some(path) = raw.strip_prefix("file://") {
+            if path.is_empty() {
+                return Err(invalid("the folder path is empty"));
+            }
+            return Ok(BlobUrl::Local(path.into()));
+        }
+        match raw.split_once("://") {
+            Some(("s3" | "s3a", _)) => Ok(BlobUrl::S3(raw.to_owned())),
+            Some(("az" | "azure" | "abfs" | "abfss", _)) => Ok(BlobUrl::Azure(raw.to_owned())),
+            Some((scheme, _)) => Err(invalid(&format!(
+                "unsupported scheme {scheme:?}; use file://, s3:// or az://"
+            ))),
+            None if raw.is_empty() => Err(invalid("empty")),
+            None => Ok(BlobUrl::Local(raw.into())),
+        }
+    }
+
+    /// The URL as shown to people (it never carries credentials).
+    pub fn display(&self) -> String {
+        match self {
+            BlobUrl::Local(path) => format!("file://{}", path.display()),
+            BlobUrl::S3(url) | BlobUrl::Azure(url) => url.clone(),
+        }
+    }
+}
+
+/// A handle on the blob store. Cheap to clone.
+#[derive(Clone)]
+pub struct BlobStore {
+    inner: Arc<dyn ObjectStore>,
+    target: String,
+}
+
+/// The object that readiness checks look for.
+const PROBE: &str = ".hale/probe";
+
+impl BlobStore {
+    /// Opens the store (creating a local folder if needed) and proves it writable
+    /// by writing a small probe object.
+    pub async fn open(url: &BlobUrl) -> Result<BlobStore, BlobError> {
+        let target = url.display();
+        let unreachable = |why: String| BlobError::Unreachable {
+            target: target.clone(),
+            why,
+        };
+        let inner: Arc<dyn ObjectStore> = match url {
+            BlobUrl::Local(path) => {
+                std::fs::create_dir_all(path).map_err(|e| unreachable(e.to_string()))?;
+                Arc::new(LocalFileSystem::new_with_prefix(path).map_err(|e| unreachable(e.to_string()))?)
+            }
+            BlobUrl::S3(raw) => Arc::new(
+                object_store::aws::AmazonS3Builder::from_env()
+                    .with_url(raw)
+                    .build()
+                    .map_err(|e| unreachable(e.to_string()))?,
+            ),
+            BlobUrl::Azure(raw) => Arc::new(
+                object_store::azure::MicrosoftAzureBuilder::from_env()
+                    .with_url(raw)
+                    .build()
+                    .map_err(|e| unreachable(e.to_string()))?,
+            ),
+        };
+        let store = BlobStore {
+            inner,
+            target: target.clone(),
+        };
+        store
+            .put(PROBE, Bytes::from_static(b"hale"))
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        Ok(store)
+    }
+
+    /// Where the store is, for messages.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// Checks that the store answers (for `/readyz`): a metadata read of the probe.
+    pub async fn ping(&self) -> Result<(), BlobError> {
+        match self.inner.head(&ObjectPath::from(PROBE)).await {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(BlobError::Unreachable {
+                target: self.target.clone(),
+                why: e.to_string(),
+            }),
+        }
+    }
+
+    /// Stores `bytes` under `path`, replacing any object there.
+    pub async fn put(&self, path: &str, bytes: Bytes) -> Result<(), BlobError> {
+        self.inner
+            .put(&ObjectPath::from(path), bytes.into())
+            .await
+            .map(drop)
+            .map_err(|e| BlobError::Storage(e.to_string()))
+    }
+
+    /// The object at `path`.
+    pub async fn get(&self, path: &str) -> Result<Bytes, BlobError> {
+        match self.inner.get(&ObjectPath::from(path)).await {
+            Ok(result) => result.bytes().await.map_err(|e| BlobError::Storage(e.to_string())),
+            Err(object_store::Error::NotFound { .. }) => Err(BlobError::NotFound(path.to_owned())),
+            Err(e) => Err(BlobError::Storage(e.to_string())),
+        }
+    }
+
+    /// Removes the object at `path` (no error if it is already gone).
+    pub async fn delete(&self, path: &str) -> Result<(), BlobError> {
+        match self.inner.delete(&ObjectPath::from(path)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(BlobError::Storage(e.to_string())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(BlobUrl::parse("file:///var/hale").unwrap(), BlobUrl::Local("/var/hale".into()));
+        assert_eq!(BlobUrl::parse("data/blobs").unwrap(), BlobUrl::Local("data/blobs".into()));
+        assert!(matches!(BlobUrl::parse("s3://bucket/x").unwrap(), BlobUrl::S3(_)));
+        assert!(matches!(BlobUrl::parse("az://container").unwrap(), BlobUrl::Azure(_)));
+        for bad in ["", "file://", "ftp://x/y"] {
+            assert!(BlobUrl::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_local_store_keeps_bytes_and_forgets_deleted_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(&BlobUrl::Local(dir.path().join("blobs"))).await.unwrap();
+        store.ping().await.unwrap();
+        store.put("a/b.bin", Bytes::from_static(b"\x00\x01bytes")).await.unwrap();
+        assert_eq!(&store.get("a/b.bin").await.unwrap()[..], b"\x00\x01bytes");
+        store.delete("a/b.bin").await.unwrap();
+        store.delete("a/b.bin").await.unwrap();
+        assert!(matches!(store.get("a/b.bin").await, Err(BlobError::NotFound(_))));
+    }
+}

@@ -1,0 +1,91 @@
+//! Embedded, versioned schema migrations.
+//!
+//! Each migration is one SQL file under `migrations/`, written once in the subset
+//! both databases accept (`BLOB` is spelled `BYTEA` for PostgreSQL). All pending
+//! migrations run in one transaction at start, so a failed upgrade leaves the
+//! database as it was. A database whose recorded version is newer than the newest
+//! migration compiled in was written by a newer Hale and is refused.
+
+use time::OffsetDateTime;
+
+use crate::{Dialect, StoreError, Tx, params};
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sql: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "directory, resource manager and signing keys",
+    sql: include_str!("../migrations/0001_init.sql"),
+}];
+
+/// The newest schema version this build knows.
+pub const LATEST_SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;
+
+/// The schema version recorded in a database, and the Hale that wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaVersion {
+    pub version: i64,
+    pub written_by: String,
+}
+
+const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS hale_schema_migrations (
+    version BIGINT PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at BIGINT NOT NULL,
+    hale_version TEXT NOT NULL
+)";
+
+/// Arbitrary but fixed key for PostgreSQL's advisory lock, so replicas starting
+/// together migrate one at a time.
+const MIGRATION_LOCK: i64 = 0x4841_4c45_4d49_4752; // "HALEMIGR"
+
+pub(crate) fn run(tx: &mut dyn Tx, target: &str) -> Result<(), StoreError> {
+    if tx.dialect() == Dialect::Postgres {
+        tx.query("SELECT pg_advisory_xact_lock($1)", params![MIGRATION_LOCK])?;
+    }
+    tx.batch(CREATE_LEDGER)?;
+    let current = current(tx)?;
+    if current.version > LATEST_SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema {
+            target: target.to_owned(),
+            found: current.version,
+            known: LATEST_SCHEMA_VERSION,
+            written_by: current.written_by,
+            ours: env!("CARGO_PKG_VERSION"),
+        });
+    }
+    for m in MIGRATIONS.iter().filter(|m| m.version > current.version) {
+        let sql = match tx.dialect() {
+            Dialect::Sqlite => m.sql.to_owned(),
+            Dialect::Postgres => m.sql.replace(" BLOB", " BYTEA"),
+        };
+        tx.batch(&sql)?;
+        tx.execute(
+            "INSERT INTO hale_schema_migrations (version, name, applied_at, hale_version) VALUES ($1, $2, $3, $4)",
+            params![m.version, m.name, OffsetDateTime::now_utc(), env!("CARGO_PKG_VERSION")],
+        )?;
+        tracing::info!(version = m.version, name = m.name, "applied schema migration");
+    }
+    Ok(())
+}
+
+pub(crate) fn current(tx: &mut dyn Tx) -> Result<SchemaVersion, StoreError> {
+    let row = tx.query_opt(
+        "SELECT version, hale_version FROM hale_schema_migrations ORDER BY version DESC LIMIT 1",
+        &[],
+    )?;
+    Ok(match row {
+        Some(row) => SchemaVersion {
+            version: row.get(0)?,
+            written_by: row.get(1)?,
+        },
+        None => SchemaVersion {
+            version: 0,
+            written_by: String::new(),
+        },
+    })
+}

@@ -1,0 +1,261 @@
+//! The store suite. Every test runs on SQLite by default and on PostgreSQL when
+//! `HALE_TEST_DATABASE_URL` is set (`scripts/test` runs it both ways).
+
+use hale_directory::{ObjectId, PasswordHash, Tenant, TenantId, User};
+use hale_store::test_support::TestDatabase;
+use hale_store::{LATEST_SCHEMA_VERSION, Store, StoreError, Tx, meta, params, tenants, users};
+use time::OffsetDateTime;
+
+async fn fresh() -> (Store, TestDatabase) {
+    let db = TestDatabase::create().await.expect("test database");
+    let store = Store::open(&db.url).await.expect("open store");
+    (store, db)
+}
+
+fn tenant(domain: &str) -> Tenant {
+    Tenant {
+        id: TenantId::new(),
+        domain: domain.into(),
+        display_name: format!("Tenant {domain}"),
+        is_default: false,
+        created_at: OffsetDateTime::now_utc(),
+    }
+}
+
+async fn count(store: &Store, table: &'static str) -> i64 {
+    store
+        .read(move |tx| {
+            tx.query(&format!("SELECT count(*) FROM {table}"), &[])?[0].get::<i64>(0)
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_new_database_is_migrated_to_the_latest_version_once() {
+    let (store, db) = fresh().await;
+    let v = store.schema_version().await.unwrap();
+    assert_eq!(v.version, LATEST_SCHEMA_VERSION);
+    assert_eq!(v.written_by, env!("CARGO_PKG_VERSION"));
+    drop(store);
+
+    // Opening again applies nothing new.
+    let again = Store::open(&db.url).await.unwrap();
+    assert_eq!(count(&again, "hale_schema_migrations").await, LATEST_SCHEMA_VERSION);
+}
+
+#[tokio::test]
+async fn a_database_from_a_newer_hale_is_refused() {
+    let (store, db) = fresh().await;
+    store
+        .write(|tx| {
+            tx.execute(
+                "INSERT INTO hale_schema_migrations (version, name, applied_at, hale_version) VALUES ($1, $2, $3, $4)",
+                params![LATEST_SCHEMA_VERSION + 7, "from the future", 0i64, "99.0.0"],
+            )
+        })
+        .await
+        .unwrap();
+    drop(store);
+    match Store::open(&db.url).await {
+        Err(e @ StoreError::NewerSchema { .. }) => {
+            let text = e.to_string();
+            assert!(text.contains(&format!("schema version {}", LATEST_SCHEMA_VERSION + 7)), "{text}");
+            assert!(text.contains("written by Hale 99.0.0"), "{text}");
+        }
+        Err(other) => panic!("expected NewerSchema, got {other}"),
+        Ok(_) => panic!("a newer schema was accepted"),
+    }
+}
+
+#[tokio::test]
+async fn written_rows_read_back_and_domains_ignore_case() {
+    let (store, _db) = fresh().await;
+    let t = tenant("Contoso.example");
+    let written = t.clone();
+    store.write(move |tx| tenants::insert(tx, &written)).await.unwrap();
+
+    let id = t.id;
+    let (by_id, by_domain, default) = store
+        .read(move |tx| {
+            Ok::<_, StoreError>((
+                tenants::get(tx, id)?,
+                tenants::by_domain(tx, "contoso.EXAMPLE")?,
+                tenants::default_tenant(tx)?,
+            ))
+        })
+        .await
+        .unwrap();
+    let mut expected = t.clone();
+    // Instants are kept to the microsecond.
+    expected.created_at = OffsetDateTime::from_unix_timestamp_nanos(t.created_at.unix_timestamp_nanos() / 1000 * 1000).unwrap();
+    assert_eq!(by_id.as_ref(), Some(&expected));
+    assert_eq!(by_domain.as_ref(), Some(&expected));
+    assert_eq!(default, None);
+
+    let clash = tenant("CONTOSO.example");
+    let err = store.write(move |tx| tenants::insert(tx, &clash)).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    assert_eq!(count(&store, "tenants").await, 1);
+}
+
+#[derive(Debug)]
+enum TestError {
+    Store(StoreError),
+    Refused,
+}
+impl From<StoreError> for TestError {
+    fn from(e: StoreError) -> Self {
+        TestError::Store(e)
+    }
+}
+
+#[tokio::test]
+async fn a_failed_write_leaves_no_trace() {
+    let (store, _db) = fresh().await;
+    let result = store
+        .write(|tx| {
+            tenants::insert(tx, &tenant("one.example"))?;
+            tenants::insert(tx, &tenant("two.example"))?;
+            Err::<(), _>(TestError::Refused)
+        })
+        .await;
+    assert!(matches!(result, Err(TestError::Refused)));
+    assert_eq!(count(&store, "tenants").await, 0);
+
+    // A store error half-way through is rolled back too.
+    let result = store
+        .write(|tx| {
+            tenants::insert(tx, &tenant("three.example"))?;
+            tx.execute("INSERT INTO no_such_table VALUES (1)", &[])?;
+            Ok::<_, TestError>(())
+        })
+        .await;
+    assert!(matches!(result, Err(TestError::Store(StoreError::Database(_)))), "{result:?}");
+    assert_eq!(count(&store, "tenants").await, 0);
+}
+
+#[tokio::test]
+async fn a_panicking_write_is_rolled_back_and_the_store_keeps_working() {
+    let (store, _db) = fresh().await;
+    let store2 = store.clone();
+    let panicked = tokio::spawn(async move {
+        store2
+            .write(|tx| -> Result<(), StoreError> {
+                tenants::insert(tx, &tenant("panic.example"))?;
+                panic!("job failed");
+            })
+            .await
+    })
+    .await;
+    // SQLite reports the panic as an error; PostgreSQL's blocking task propagates
+    // it as a task failure. Either way nothing is stored.
+    assert!(matches!(panicked, Ok(Err(_)) | Err(_)));
+    store.write(|tx| tenants::insert(tx, &tenant("after.example"))).await.unwrap();
+    assert_eq!(count(&store, "tenants").await, 1);
+}
+
+#[tokio::test]
+async fn concurrent_writes_commit_independently() {
+    let (store, _db) = fresh().await;
+    // 150 writers at once; every third reuses a domain and must fail alone,
+    // without taking the writes committed beside it down.
+    let mut tasks = Vec::new();
+    for i in 0..150 {
+        let store = store.clone();
+        let domain = if i % 3 == 2 {
+            format!("t{}.example", i - 1)
+        } else {
+            format!("t{i}.example")
+        };
+        tasks.push(tokio::spawn(async move {
+            store.write(move |tx| tenants::insert(tx, &tenant(&domain))).await
+        }));
+    }
+    let mut ok = 0;
+    let mut conflicts = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(()) => ok += 1,
+            Err(StoreError::Conflict(_)) => conflicts += 1,
+            Err(other) => panic!("unexpected error: {other}"),
+        }
+    }
+    assert_eq!((ok, conflicts), (100, 50));
+    assert_eq!(count(&store, "tenants").await, 100);
+}
+
+#[tokio::test]
+async fn user_principal_names_are_unique_per_tenant_ignoring_case() {
+    let (store, _db) = fresh().await;
+    let (a, b) = (tenant("a.example"), tenant("b.example"));
+    let (ta, tb) = (a.id, b.id);
+    let user = move |tenant_id, upn: &str| User {
+        id: ObjectId::new(),
+        tenant_id,
+        user_principal_name: upn.into(),
+        display_name: "Someone".into(),
+        password: Some(PasswordHash::create("pw").unwrap()),
+        account_enabled: true,
+        created_at: OffsetDateTime::now_utc(),
+    };
+    let first = user(ta, "admin@a.example");
+    let first_id = first.id;
+    store
+        .write(move |tx| {
+            tenants::insert(tx, &a)?;
+            tenants::insert(tx, &b)?;
+            users::insert(tx, &first)?;
+            // Same name in another tenant is fine.
+            users::insert(tx, &user(tb, "admin@a.example"))
+        })
+        .await
+        .unwrap();
+    let dup = user(ta, "ADMIN@a.example");
+    let err = store.write(move |tx| users::insert(tx, &dup)).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+
+    let found = store
+        .read(move |tx| users::by_upn(tx, ta, "Admin@A.Example"))
+        .await
+        .unwrap()
+        .expect("found ignoring case");
+    assert_eq!(found.id, first_id);
+    assert!(found.password.unwrap().verify("pw"));
+}
+
+#[tokio::test]
+async fn every_value_type_round_trips() {
+    let (store, _db) = fresh().await;
+    let bytes: Vec<u8> = (0..=255).collect();
+    let stored = bytes.clone();
+    store
+        .write(move |tx| {
+            meta::insert(tx, "all-bytes", &stored)?;
+            meta::insert(tx, "empty", &[])
+        })
+        .await
+        .unwrap();
+    let (all, empty, missing) = store
+        .read(|tx| Ok::<_, StoreError>((meta::get(tx, "all-bytes")?, meta::get(tx, "empty")?, meta::get(tx, "nope")?)))
+        .await
+        .unwrap();
+    assert_eq!(all, Some(bytes));
+    assert_eq!(empty, Some(vec![]));
+    assert_eq!(missing, None);
+
+    let row = store
+        .read(|tx: &mut dyn Tx| {
+            tx.query_opt(
+                "SELECT CAST($1 AS BIGINT), CAST($2 AS TEXT), $3 || 'x', CAST(NULL AS TEXT)",
+                params![-42i64, "héllo", "ab"],
+            )
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.get::<i64>(0).unwrap(), -42);
+    assert_eq!(row.get::<String>(1).unwrap(), "héllo");
+    assert_eq!(row.get::<String>(2).unwrap(), "abx");
+    assert_eq!(row.get::<Option<String>>(3).unwrap(), None);
+}
