@@ -18,7 +18,20 @@ const POOL_SIZE: u32 = 16;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub(crate) struct PgStore {
-    pool: r2d2::Pool<Manager>,
+    /// Always `Some` until dropped.
+    pool: Option<r2d2::Pool<Manager>>,
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        // Closing a synchronous postgres client blocks on its own runtime, which
+        // panics inside an async context: let the last handle go on a plain thread.
+        if let Some(pool) = self.pool.take() {
+            let _ = std::thread::Builder::new()
+                .name("hale-pg-close".into())
+                .spawn(move || drop(pool));
+        }
+    }
 }
 
 /// A pooled connection with its statement cache.
@@ -79,7 +92,7 @@ impl PgStore {
                 .connection_timeout(Duration::from_secs(30))
                 .build_unchecked(manager);
             drop(first);
-            Ok(PgStore { pool })
+            Ok(PgStore { pool: Some(pool) })
         })
         .await?
     }
@@ -108,7 +121,7 @@ impl PgStore {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let pool = self.pool.clone();
+        let pool = self.pool.clone().expect("pool present until drop");
         blocking(move || {
             let mut conn = pool
                 .get()
