@@ -1,0 +1,72 @@
+//! The HTTP application: one router for every protocol Hale speaks, and the
+//! layers every request passes through (request IDs, tracing, body limits).
+
+mod health;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderName, Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use hale_blob::BlobStore;
+use hale_store::Store;
+use tower::ServiceBuilder;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use tracing::Span;
+
+/// What handlers share.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub store: Store,
+    pub blobs: BlobStore,
+}
+
+/// The request ID header, set on every request (kept when the client sent one)
+/// and echoed on every response.
+pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Largest request body accepted unless a route says otherwise.
+const DEFAULT_BODY_LIMIT: usize = 4 * 1024 * 1024;
+
+pub(crate) fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", axum::routing::get(health::healthz))
+        .route("/readyz", axum::routing::get(health::readyz))
+        .fallback(not_found)
+        .with_state(state)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(
+                    // Spans carry method, path and request ID: never the query
+                    // string or headers, which can hold codes, tokens and secrets.
+                    TraceLayer::new_for_http()
+                        .make_span_with(|req: &Request<_>| {
+                            let id = req
+                                .extensions()
+                                .get::<RequestId>()
+                                .and_then(|id| id.header_value().to_str().ok())
+                                .unwrap_or("-");
+                            tracing::info_span!("request", id, method = %req.method(), path = req.uri().path())
+                        })
+                        .on_request(())
+                        .on_response(|res: &axum::http::Response<_>, latency: Duration, _span: &Span| {
+                            tracing::info!(status = res.status().as_u16(), latency_us = latency.as_micros() as u64, "served");
+                        }),
+                )
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(RequestBodyLimitLayer::new(DEFAULT_BODY_LIMIT)),
+        )
+}
+
+async fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(serde_json::json!({
+            "error": { "code": "NotFound", "message": "No such endpoint." }
+        })),
+    )
+        .into_response()
+}
