@@ -244,7 +244,12 @@ fn prepare_data_dir(dir: &Path, created: &mut Created) -> Result<(), StartError>
             topmost = parent;
         }
         created.track(topmost);
-        std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
+        // Private: it holds the database, the master key and the CA's key.
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir).map_err(|e| fail(e.to_string()))?;
     }
     let probe = dir.join(format!(".write-test-{}", std::process::id()));
     std::fs::write(&probe, b"hale")

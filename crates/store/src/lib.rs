@@ -75,7 +75,7 @@ pub enum StoreError {
     #[error("cannot open database {target}: {why}")]
     Unreachable { target: String, why: String },
     #[error(
-        "database {target} has schema version {found}, written by Hale {written_by}; this Hale ({ours}) knows versions up to {known}: upgrade Hale or point --database-url elsewhere"
+        "database {target} has schema version {found}, written by a newer Hale ({written_by}); this Hale ({ours}) knows schema versions up to {known}: upgrade Hale or use another database"
     )]
     NewerSchema {
         target: String,

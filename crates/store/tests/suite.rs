@@ -61,7 +61,7 @@ async fn a_database_from_a_newer_hale_is_refused() {
         Err(e @ StoreError::NewerSchema { .. }) => {
             let text = e.to_string();
             assert!(text.contains(&format!("schema version {}", LATEST_SCHEMA_VERSION + 7)), "{text}");
-            assert!(text.contains("written by Hale 99.0.0"), "{text}");
+            assert!(text.contains("written by a newer Hale (99.0.0)"), "{text}");
         }
         Err(other) => panic!("expected NewerSchema, got {other}"),
         Ok(_) => panic!("a newer schema was accepted"),

@@ -1,0 +1,49 @@
+//! `hale`: one binary for the server and its administration.
+//!
+//! Invariant: parses arguments and wires; decides nothing. Behaviour lives in the
+//! library crates (`hale-server` for `serve`).
+
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "hale",
+    version,
+    about = "Hale: a self-hosted identity platform and health-data platform in one binary",
+    long_about = "Hale does what Microsoft Entra ID and Azure Health Data Services do together: \
+                  app registrations, OAuth 2.0 tokens for MSAL and azure-identity, and FHIR R4 and \
+                  DICOMweb services, served from one origin."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the Hale server.
+    Serve(serve::ServeArgs),
+}
+
+/// Exit status for a bad setting or a failed start.
+pub const EXIT_BAD_START: u8 = 2;
+
+fn main() -> ExitCode {
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    match cli.command {
+        Command::Serve(args) => {
+            let serve_matches = matches
+                .subcommand_matches("serve")
+                .expect("serve was chosen");
+            serve::run(args, serve_matches)
+        }
+    }
+}

@@ -1,0 +1,317 @@
+//! `hale serve` as an operator meets it: the real binary, its output and exit
+//! status. Runs on SQLite, and on PostgreSQL when `HALE_TEST_DATABASE_URL` is set.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use hale_store::test_support::TestDatabase;
+
+const HALE: &str = env!("CARGO_BIN_EXE_hale");
+
+/// A `hale serve` command with a clean environment: no inherited `HALE_*`
+/// variables but the test harness's own.
+fn hale(dir: &Path) -> Command {
+    let mut cmd = Command::new(HALE);
+    cmd.current_dir(dir);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("HALE_") && !key.to_string_lossy().starts_with("HALE_TEST_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("HALE_LOG_FORMAT", "json");
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.stdin(Stdio::null()).output().expect("hale runs")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Asserts a failed start: exit status 2 and one error line containing `needles`.
+fn assert_bad_start(out: &Output, needles: &[&str]) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("hale: error:")).collect();
+    assert_eq!(lines.len(), 1, "one error line: {err}");
+    for needle in needles {
+        assert!(lines[0].contains(needle), "{needle:?} missing from {:?}", lines[0]);
+    }
+}
+
+#[test]
+fn help_documents_every_setting() {
+    let out = run(Command::new(HALE).args(["serve", "--help"]));
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for setting in [
+        "--config",
+        "--data-dir",
+        "--listen",
+        "--public-url",
+        "--database-url",
+        "--blob-url",
+        "--hostname",
+        "--tls-cert",
+        "--tls-key",
+        "--insecure-http",
+        "--tenant-domain",
+        "--log-format",
+        "--log",
+        "--shutdown-grace",
+        "--print-config",
+        "HALE_ADMIN_PASSWORD",
+        "HALE_MASTER_KEY",
+        "HALE_DATA_DIR",
+    ] {
+        assert!(help.contains(setting), "{setting} is not documented");
+    }
+}
+
+#[test]
+fn unknown_settings_are_refused_wherever_they_come_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(hale(dir.path()).args(["serve", "--no-such-flag"]));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--no-such-flag"));
+
+    let out = run(hale(dir.path()).args(["serve"]).env("HALE_LISTNE", "127.0.0.1:1"));
+    assert_bad_start(&out, &["HALE_LISTNE"]);
+
+    std::fs::write(dir.path().join("hale.toml"), "listen = \"127.0.0.1:0\"\ndata-dri = \"x\"\n").unwrap();
+    let out = run(hale(dir.path()).args(["serve", "--config", "hale.toml"]));
+    assert_bad_start(&out, &["hale.toml", "line 2", "data-dri"]);
+    assert!(!dir.path().join("hale-data").exists());
+}
+
+#[test]
+fn malformed_values_name_the_setting_and_create_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["--listen", "nonsense"], &["listen", "nonsense"]),
+        (&["--database-url", "mysql://x/y"], &["--database-url"]),
+        (&["--blob-url", "ftp://x/y"], &["--blob-url", "ftp"]),
+        (&["--public-url", "not a url"], &["--public-url"]),
+        (&["--tenant-domain", "nodots"], &["tenant-domain"]),
+        (&["--tls-cert", "c.pem", "--tls-key", "k.pem"], &["c.pem"]),
+        (&["--log", "=[bad"], &["--log"]),
+    ];
+    for (args, needles) in cases {
+        let out = run(hale(dir.path()).arg("serve").args(*args).args(["--data-dir", "data"]));
+        assert_bad_start(&out, needles);
+        assert!(!dir.path().join("data").exists(), "{args:?} created the data dir");
+    }
+    let out = run(hale(dir.path()).args(["serve", "--shutdown-grace", "soon"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--shutdown-grace"));
+}
+
+#[test]
+fn print_config_layers_file_environment_and_flags_and_masks_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("hale.toml"),
+        "data-dir = \"from-file\"\nlisten = \"127.0.0.1:1111\"\ntenant-domain = \"file.example\"\nshutdown-grace = 7\n",
+    )
+    .unwrap();
+    let out = run(hale(dir.path())
+        .args(["serve", "--print-config", "--config", "hale.toml", "--listen", "127.0.0.1:3333"])
+        .env("HALE_LISTEN", "127.0.0.1:2222")
+        .env("HALE_TENANT_DOMAIN", "env.example")
+        .env("HALE_DATABASE_URL", "postgres://hale:s3cret-pw@db.internal:5432/hale")
+        .env("HALE_ADMIN_PASSWORD", "admin-s3cret")
+        .env("HALE_MASTER_KEY", "bWFzdGVyLXNlY3JldC1tYXN0ZXItc2VjcmV0LTEyMzQ="));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let expect = [
+        format!("data-dir = {:?}  # config file", dir.path().join("from-file").display().to_string()),
+        "listen = \"127.0.0.1:3333\"  # --listen".into(),
+        "tenant-domain = \"env.example\"  # HALE_TENANT_DOMAIN".into(),
+        "shutdown-grace = 7  # config file".into(),
+        "database-url = \"postgres://hale:***@db.internal:5432/hale\"  # HALE_DATABASE_URL".into(),
+    ];
+    for line in expect {
+        assert!(text.contains(&line), "missing {line:?} in:\n{text}");
+    }
+    for secret in ["s3cret-pw", "admin-s3cret", "bWFzdGVy"] {
+        assert!(!text.contains(secret), "{secret} leaked:\n{text}");
+    }
+    assert!(!dir.path().join("from-file").exists(), "print-config creates nothing");
+}
+
+/// A `hale serve` process, stopped (SIGTERM) when dropped.
+struct Served {
+    child: Child,
+    url: String,
+    stdout: String,
+}
+
+impl Served {
+    fn start(dir: &Path, extra: &[&str], database: &str) -> Served {
+        let mut child = hale(dir)
+            .args(["serve", "--listen", "127.0.0.1:0", "--database-url", database])
+            .args(extra)
+            .env("HALE_ADMIN_PASSWORD", "Cli-Test-Password-1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("hale starts");
+        let mut reader = BufReader::new(child.stdout.take().unwrap());
+        let mut stdout = String::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        // The banner ends with the curl line (TLS) or the Blobs line (plain HTTP).
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap() == 0 || Instant::now() > deadline {
+                panic!("hale stopped before it was ready:\n{stdout}");
+            }
+            stdout.push_str(&line);
+            if line.trim_start().starts_with("curl --cacert") {
+                break;
+            }
+        }
+        let url = stdout
+            .lines()
+            .next()
+            .and_then(|l| l.rsplit(' ').next())
+            .expect("the listening line")
+            .to_owned();
+        Served { child, url, stdout }
+    }
+
+    fn line(&self, label: &str) -> String {
+        self.stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(label))
+            .unwrap_or_else(|| panic!("no {label} line in:\n{}", self.stdout))
+            .trim_start()[label.len()..]
+            .trim()
+            .to_owned()
+    }
+
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn ca_client(ca: &Path) -> reqwest::blocking::Client {
+    let pem = std::fs::read(ca).unwrap();
+    reqwest::blocking::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .build()
+        .unwrap()
+}
+
+fn database_url(db: &TestDatabase) -> String {
+    match &db.url {
+        hale_store::DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
+        hale_store::DatabaseUrl::Postgres(url) => url.clone(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_then_sigterm_then_restart_keeps_the_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDatabase::create().await.unwrap();
+    let db_url = database_url(&db);
+    let dir_path = dir.path().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let first = Served::start(&dir_path, &[], &db_url);
+        assert!(first.stdout.contains("First start: created tenant hale.local"), "{}", first.stdout);
+        assert!(!first.stdout.contains("Cli-Test-Password-1"), "a given password is never printed");
+        let tenant = first.line("Tenant");
+        let ca = PathBuf::from(first.line("CA certificate"));
+        assert!(first.stdout.contains(&format!("export NODE_EXTRA_CA_CERTS={}", ca.display())));
+        let bundle = first
+            .stdout
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("export REQUESTS_CA_BUNDLE="))
+            .and_then(|rest| rest.split_whitespace().next())
+            .map(PathBuf::from)
+            .expect("the REQUESTS_CA_BUNDLE line");
+        assert!(std::fs::read_to_string(&bundle).unwrap().contains(&std::fs::read_to_string(&ca).unwrap()));
+
+        let client = ca_client(&ca);
+        let ready = client.get(format!("{}/readyz", first.url)).send().unwrap();
+        assert_eq!(ready.status(), 200);
+        let status = first.terminate();
+        assert!(status.success(), "SIGTERM ends hale cleanly: {status:?}");
+
+        let second = Served::start(&dir_path, &[], &db_url);
+        assert!(!second.stdout.contains("First start"), "{}", second.stdout);
+        assert_eq!(second.line("Tenant"), tenant, "the tenant ID is kept");
+        assert_eq!(second.line("Administrator"), "admin@hale.local");
+        let client = ca_client(&ca);
+        assert_eq!(client.get(format!("{}/readyz", second.url)).send().unwrap().status(), 200);
+        assert!(second.terminate().success());
+    })
+    .await
+    .unwrap();
+}
+
+#[test]
+fn a_port_in_use_exits_with_status_2() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(hale(dir.path()).args(["serve", "--listen", &addr]));
+    assert_bad_start(&out, &["--listen", &addr]);
+    assert!(!dir.path().join("hale-data").exists());
+}
+
+#[test]
+fn an_unreachable_database_exits_with_status_2_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(hale(dir.path()).args(["serve", "--listen", "127.0.0.1:0", "--database-url", "postgres://hale:pw@127.0.0.1:1/hale"]));
+    assert_bad_start(&out, &["--database-url", "127.0.0.1:1"]);
+    assert!(!stderr(&out).contains(":pw@"));
+    assert!(!dir.path().join("hale-data").exists());
+}
+
+#[test]
+fn an_unwritable_data_dir_exits_with_status_2() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("file"), b"").unwrap();
+    let out = run(hale(dir.path()).args(["serve", "--listen", "127.0.0.1:0", "--data-dir", "file/data"]));
+    assert_bad_start(&out, &["--data-dir", "file/data"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_from_a_newer_hale_exits_with_status_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDatabase::create().await.unwrap();
+    let store = hale_store::Store::open(&db.url).await.unwrap();
+    store
+        .write(|tx| {
+            tx.execute(
+                "INSERT INTO hale_schema_migrations (version, name, applied_at, hale_version) VALUES ($1, 'future', 0, '42.0.0')",
+                hale_store::params![hale_store::LATEST_SCHEMA_VERSION + 1],
+            )
+        })
+        .await
+        .unwrap();
+    drop(store);
+    let url = database_url(&db);
+    let path = dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        run(hale(&path).args(["serve", "--listen", "127.0.0.1:0", "--database-url", &url]))
+    })
+    .await
+    .unwrap();
+    assert_bad_start(&out, &["--database-url", "42.0.0", "newer"]);
+    assert!(!dir.path().join("hale-data").exists(), "the new data dir is removed");
+}
