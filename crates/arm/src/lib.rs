@@ -39,7 +39,10 @@ pub struct ResourceGroup {
 impl ResourceGroup {
     /// The ARM resource ID, `/subscriptions/{sub}/resourceGroups/{name}`.
     pub fn resource_id(&self) -> String {
-        format!("/subscriptions/{}/resourceGroups/{}", self.subscription_id, self.name)
+        format!(
+            "/subscriptions/{}/resourceGroups/{}",
+            self.subscription_id, self.name
+        )
     }
 }
 
@@ -47,7 +50,11 @@ impl ResourceGroup {
 /// digits, underscores, hyphens, periods and parentheses, not ending in a period.
 pub fn validate_resource_group_name(name: &str) -> Result<(), ArmError> {
     let ok_char = |c: char| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '(' | ')');
-    if name.is_empty() || name.chars().count() > 90 || !name.chars().all(ok_char) || name.ends_with('.') {
+    if name.is_empty()
+        || name.chars().count() > 90
+        || !name.chars().all(ok_char)
+        || name.ends_with('.')
+    {
         return Err(ArmError::InvalidName {
             kind: "resource group",
             name: name.to_owned(),

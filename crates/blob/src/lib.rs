@@ -91,7 +91,10 @@ impl BlobStore {
         let inner: Arc<dyn ObjectStore> = match url {
             BlobUrl::Local(path) => {
                 std::fs::create_dir_all(path).map_err(|e| unreachable(e.to_string()))?;
-                Arc::new(LocalFileSystem::new_with_prefix(path).map_err(|e| unreachable(e.to_string()))?)
+                Arc::new(
+                    LocalFileSystem::new_with_prefix(path)
+                        .map_err(|e| unreachable(e.to_string()))?,
+                )
             }
             BlobUrl::S3(raw) => Arc::new(
                 object_store::aws::AmazonS3Builder::from_env()
@@ -145,7 +148,10 @@ impl BlobStore {
     /// The object at `path`.
     pub async fn get(&self, path: &str) -> Result<Bytes, BlobError> {
         match self.inner.get(&ObjectPath::from(path)).await {
-            Ok(result) => result.bytes().await.map_err(|e| BlobError::Storage(e.to_string())),
+            Ok(result) => result
+                .bytes()
+                .await
+                .map_err(|e| BlobError::Storage(e.to_string())),
             Err(object_store::Error::NotFound { .. }) => Err(BlobError::NotFound(path.to_owned())),
             Err(e) => Err(BlobError::Storage(e.to_string())),
         }
@@ -166,10 +172,22 @@ mod tests {
 
     #[test]
     fn urls() {
-        assert_eq!(BlobUrl::parse("file:///var/hale").unwrap(), BlobUrl::Local("/var/hale".into()));
-        assert_eq!(BlobUrl::parse("data/blobs").unwrap(), BlobUrl::Local("data/blobs".into()));
-        assert!(matches!(BlobUrl::parse("s3://bucket/x").unwrap(), BlobUrl::S3(_)));
-        assert!(matches!(BlobUrl::parse("az://container").unwrap(), BlobUrl::Azure(_)));
+        assert_eq!(
+            BlobUrl::parse("file:///var/hale").unwrap(),
+            BlobUrl::Local("/var/hale".into())
+        );
+        assert_eq!(
+            BlobUrl::parse("data/blobs").unwrap(),
+            BlobUrl::Local("data/blobs".into())
+        );
+        assert!(matches!(
+            BlobUrl::parse("s3://bucket/x").unwrap(),
+            BlobUrl::S3(_)
+        ));
+        assert!(matches!(
+            BlobUrl::parse("az://container").unwrap(),
+            BlobUrl::Azure(_)
+        ));
         for bad in ["", "file://", "ftp://x/y"] {
             assert!(BlobUrl::parse(bad).is_err(), "{bad:?}");
         }
@@ -178,12 +196,20 @@ mod tests {
     #[tokio::test]
     async fn a_local_store_keeps_bytes_and_forgets_deleted_ones() {
         let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(&BlobUrl::Local(dir.path().join("blobs"))).await.unwrap();
+        let store = BlobStore::open(&BlobUrl::Local(dir.path().join("blobs")))
+            .await
+            .unwrap();
         store.ping().await.unwrap();
-        store.put("a/b.bin", Bytes::from_static(b"\x00\x01bytes")).await.unwrap();
+        store
+            .put("a/b.bin", Bytes::from_static(b"\x00\x01bytes"))
+            .await
+            .unwrap();
         assert_eq!(&store.get("a/b.bin").await.unwrap()[..], b"\x00\x01bytes");
         store.delete("a/b.bin").await.unwrap();
         store.delete("a/b.bin").await.unwrap();
-        assert!(matches!(store.get("a/b.bin").await, Err(BlobError::NotFound(_))));
+        assert!(matches!(
+            store.get("a/b.bin").await,
+            Err(BlobError::NotFound(_))
+        ));
     }
 }

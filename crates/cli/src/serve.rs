@@ -61,7 +61,12 @@ pub struct ServeArgs {
 
     /// The database: sqlite://<path> or postgres://user:password@host:port/db.
     /// [default: sqlite://<data-dir>/hale.db]
-    #[arg(long, env = "HALE_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "HALE_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     database_url: Option<String>,
 
     /// The blob store: a folder (file://<path>), s3://bucket/prefix (credentials
@@ -72,7 +77,12 @@ pub struct ServeArgs {
 
     /// Extra host names (or IP addresses) for the generated TLS certificate, beyond
     /// localhost, 127.0.0.1, ::1 and the public URL's host. Repeat or separate by commas.
-    #[arg(long = "hostname", env = "HALE_HOSTNAMES", value_name = "NAME", value_delimiter = ',')]
+    #[arg(
+        long = "hostname",
+        env = "HALE_HOSTNAMES",
+        value_name = "NAME",
+        value_delimiter = ','
+    )]
     hostnames: Vec<String>,
 
     /// Your own TLS certificate chain (PEM) instead of one from Hale's local CA.
@@ -162,7 +172,10 @@ pub fn run(args: ServeArgs, matches: &ArgMatches) -> ExitCode {
     if let Err(message) = init_logging(resolved.log_format, &resolved.log) {
         return bad_start(&message);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return bad_start(&format!("cannot start the async runtime: {e}")),
     };
@@ -227,7 +240,9 @@ async fn shutdown_signal() {
 fn init_logging(format: LogFormat, filter: &str) -> Result<(), String> {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .map_err(|e| format!("invalid log filter {filter:?} (--log / HALE_LOG): {e}"))?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Pretty => builder.init(),
@@ -237,7 +252,11 @@ fn init_logging(format: LogFormat, filter: &str) -> Result<(), String> {
 
 /// Reads the file (if any), checks the environment for unknown `HALE_*`
 /// variables, and merges: flags and environment (clap) over file over defaults.
-fn resolve(config: Option<&Path>, args: &ServeArgs, matches: &ArgMatches) -> Result<Resolved, String> {
+fn resolve(
+    config: Option<&Path>,
+    args: &ServeArgs,
+    matches: &ArgMatches,
+) -> Result<Resolved, String> {
     check_environment()?;
     let (file, file_dir) = match config {
         Some(path) => (read_file(path)?, path.parent().map(Path::to_path_buf)),
@@ -277,26 +296,40 @@ fn resolve(config: Option<&Path>, args: &ServeArgs, matches: &ArgMatches) -> Res
 
     source("public-url", "public_url", file.public_url.is_some());
     if let Some(raw) = args.public_url.as_ref().or(file.public_url.as_ref()) {
-        let url = Url::parse(raw).map_err(|e| format!("invalid public URL {raw:?} (--public-url / HALE_PUBLIC_URL / public-url): {e}"))?;
+        let url = Url::parse(raw).map_err(|e| {
+            format!("invalid public URL {raw:?} (--public-url / HALE_PUBLIC_URL / public-url): {e}")
+        })?;
         settings.public_url = Some(url);
     }
 
     source("database-url", "database_url", file.database_url.is_some());
     if let Some(raw) = args.database_url.as_ref().or(file.database_url.as_ref()) {
-        settings.database_url =
-            Some(DatabaseUrl::parse(raw).map_err(|e| format!("{e} (--database-url / HALE_DATABASE_URL / database-url)"))?);
+        settings.database_url = Some(
+            DatabaseUrl::parse(raw)
+                .map_err(|e| format!("{e} (--database-url / HALE_DATABASE_URL / database-url)"))?,
+        );
     }
 
     source("blob-url", "blob_url", file.blob_url.is_some());
     if let Some(raw) = args.blob_url.as_ref().or(file.blob_url.as_ref()) {
-        settings.blob_url = Some(BlobUrl::parse(raw).map_err(|e| format!("{e} (--blob-url / HALE_BLOB_URL / blob-url)"))?);
+        settings.blob_url = Some(
+            BlobUrl::parse(raw)
+                .map_err(|e| format!("{e} (--blob-url / HALE_BLOB_URL / blob-url)"))?,
+        );
     }
 
-    source("insecure-http", "insecure_http", file.insecure_http.is_some());
+    source(
+        "insecure-http",
+        "insecure_http",
+        file.insecure_http.is_some(),
+    );
     source("tls-cert", "tls_cert", file.tls_cert.is_some());
     source("hostnames", "hostnames", file.hostnames.is_some());
     let insecure = args.insecure_http.or(file.insecure_http).unwrap_or(false);
-    let cert = args.tls_cert.clone().or(file.tls_cert.clone().map(file_path));
+    let cert = args
+        .tls_cert
+        .clone()
+        .or(file.tls_cert.clone().map(file_path));
     let key = args.tls_key.clone().or(file.tls_key.clone().map(file_path));
     let hostnames = if args.hostnames.is_empty() {
         file.hostnames.clone().unwrap_or_default()
@@ -305,7 +338,11 @@ fn resolve(config: Option<&Path>, args: &ServeArgs, matches: &ArgMatches) -> Res
     };
     settings.tls = match (insecure, cert, key) {
         (true, None, None) => Tls::Off,
-        (true, _, _) => return Err("insecure-http and tls-cert/tls-key contradict each other: choose one".into()),
+        (true, _, _) => {
+            return Err(
+                "insecure-http and tls-cert/tls-key contradict each other: choose one".into(),
+            );
+        }
         (false, Some(cert), Some(key)) => Tls::Files {
             cert: absolute(&cert),
             key: absolute(&key),
@@ -320,20 +357,35 @@ fn resolve(config: Option<&Path>, args: &ServeArgs, matches: &ArgMatches) -> Res
         (false, _, _) => return Err("tls-cert and tls-key must be given together".into()),
     };
 
-    source("tenant-domain", "tenant_domain", file.tenant_domain.is_some());
+    source(
+        "tenant-domain",
+        "tenant_domain",
+        file.tenant_domain.is_some(),
+    );
     if let Some(domain) = args.tenant_domain.as_ref().or(file.tenant_domain.as_ref()) {
         settings.tenant_domain = domain.clone();
     }
 
-    source("shutdown-grace", "shutdown_grace", file.shutdown_grace.is_some());
+    source(
+        "shutdown-grace",
+        "shutdown_grace",
+        file.shutdown_grace.is_some(),
+    );
     if let Some(secs) = args.shutdown_grace.or(file.shutdown_grace) {
         settings.shutdown_grace = Duration::from_secs(secs);
     }
 
     source("log-format", "log_format", file.log_format.is_some());
     source("log", "log", file.log.is_some());
-    let log_format = args.log_format.or(file.log_format).unwrap_or(LogFormat::Pretty);
-    let log = args.log.clone().or(file.log.clone()).unwrap_or_else(|| "info".into());
+    let log_format = args
+        .log_format
+        .or(file.log_format)
+        .unwrap_or(LogFormat::Pretty);
+    let log = args
+        .log
+        .clone()
+        .or(file.log.clone())
+        .unwrap_or_else(|| "info".into());
 
     settings.admin_password = secret_from_env("HALE_ADMIN_PASSWORD")?;
     settings.master_key = secret_from_env("HALE_MASTER_KEY")?;
@@ -379,7 +431,9 @@ fn check_environment() -> Result<(), String> {
         .collect();
     let mut unknown: Vec<String> = std::env::vars_os()
         .filter_map(|(k, _)| k.into_string().ok())
-        .filter(|k| k.starts_with("HALE_") && !k.starts_with(TEST_VARIABLE_PREFIX) && !known.contains(k))
+        .filter(|k| {
+            k.starts_with("HALE_") && !k.starts_with(TEST_VARIABLE_PREFIX) && !known.contains(k)
+        })
         .collect();
     unknown.sort();
     match unknown.first() {
@@ -392,14 +446,19 @@ fn check_environment() -> Result<(), String> {
 }
 
 fn read_file(path: &Path) -> Result<FileSettings, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("config file {} (--config): {e}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("config file {} (--config): {e}", path.display()))?;
     toml::from_str(&text).map_err(|e| {
         let line = e
             .span()
             .map(|span| text[..span.start].matches('\n').count() + 1)
             .map(|n| format!(" line {n}:"))
             .unwrap_or_default();
-        format!("config file {}:{line} {}", path.display(), e.message().trim())
+        format!(
+            "config file {}:{line} {}",
+            path.display(),
+            e.message().trim()
+        )
     })
 }
 
@@ -464,17 +523,37 @@ fn banner(info: &StartInfo) -> String {
     let inst = &info.installation;
     let tenant = inst.tenant.id;
     let mut out = String::new();
-    let _ = writeln!(out, "Hale {} is listening on {base}", env!("CARGO_PKG_VERSION"));
+    let _ = writeln!(
+        out,
+        "Hale {} is listening on {base}",
+        env!("CARGO_PKG_VERSION")
+    );
     if inst.created {
-        let _ = writeln!(out, "First start: created tenant {} ({tenant}).", inst.tenant.domain);
+        let _ = writeln!(
+            out,
+            "First start: created tenant {} ({tenant}).",
+            inst.tenant.domain
+        );
     }
     let _ = writeln!(out);
     let rows = [
-        ("Tenant", format!("{} ({}), ID {tenant}", inst.tenant.display_name, inst.tenant.domain)),
+        (
+            "Tenant",
+            format!(
+                "{} ({}), ID {tenant}",
+                inst.tenant.display_name, inst.tenant.domain
+            ),
+        ),
         ("Authority", format!("{base}/{tenant}")),
-        ("OpenID configuration", format!("{base}/{tenant}/v2.0/.well-known/openid-configuration")),
+        (
+            "OpenID configuration",
+            format!("{base}/{tenant}/v2.0/.well-known/openid-configuration"),
+        ),
         ("Microsoft Graph", format!("{base}/v1.0")),
-        ("Resource Manager", format!("{base}/subscriptions/{}", inst.subscription_id)),
+        (
+            "Resource Manager",
+            format!("{base}/subscriptions/{}", inst.subscription_id),
+        ),
         ("Portal", format!("{base}/portal")),
         ("Administrator", inst.admin_user_principal_name.clone()),
         ("Data", info.data_dir.display().to_string()),
@@ -485,15 +564,31 @@ fn banner(info: &StartInfo) -> String {
         let _ = writeln!(out, "  {label:<24}{value}");
     }
     if let Some(password) = &inst.generated_admin_password {
-        let _ = writeln!(out, "  {:<24}{}", "Administrator password", password.as_str());
-        let _ = writeln!(out, "  (shown this once: Hale keeps only its argon2id hash)");
+        let _ = writeln!(
+            out,
+            "  {:<24}{}",
+            "Administrator password",
+            password.as_str()
+        );
+        let _ = writeln!(
+            out,
+            "  (shown this once: Hale keeps only its argon2id hash)"
+        );
     }
     if let (Some(ca), Some(bundle)) = (&info.ca_cert, &info.ca_bundle) {
         let _ = writeln!(out, "  {:<24}{}", "CA certificate", ca.display());
         let _ = writeln!(out);
         let _ = writeln!(out, "Make clients trust Hale's local CA:");
-        let _ = writeln!(out, "  export REQUESTS_CA_BUNDLE={}   # Python: requests, MSAL, azure-identity", bundle.display());
-        let _ = writeln!(out, "  export NODE_EXTRA_CA_CERTS={}   # Node: MSAL Node, @azure/identity", ca.display());
+        let _ = writeln!(
+            out,
+            "  export REQUESTS_CA_BUNDLE={}   # Python: requests, MSAL, azure-identity",
+            bundle.display()
+        );
+        let _ = writeln!(
+            out,
+            "  export NODE_EXTRA_CA_CERTS={}   # Node: MSAL Node, @azure/identity",
+            ca.display()
+        );
         let _ = writeln!(out, "  curl --cacert {} {base}/readyz", ca.display());
     }
     out

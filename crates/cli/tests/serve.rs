@@ -16,7 +16,9 @@ fn hale(dir: &Path) -> Command {
     let mut cmd = Command::new(HALE);
     cmd.current_dir(dir);
     for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("HALE_") && !key.to_string_lossy().starts_with("HALE_TEST_") {
+        if key.to_string_lossy().starts_with("HALE_")
+            && !key.to_string_lossy().starts_with("HALE_TEST_")
+        {
             cmd.env_remove(key);
         }
     }
@@ -36,10 +38,17 @@ fn stderr(out: &Output) -> String {
 fn assert_bad_start(out: &Output, needles: &[&str]) {
     let err = stderr(out);
     assert_eq!(out.status.code(), Some(2), "stderr: {err}");
-    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("hale: error:")).collect();
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("hale: error:"))
+        .collect();
     assert_eq!(lines.len(), 1, "one error line: {err}");
     for needle in needles {
-        assert!(lines[0].contains(needle), "{needle:?} missing from {:?}", lines[0]);
+        assert!(
+            lines[0].contains(needle),
+            "{needle:?} missing from {:?}",
+            lines[0]
+        );
     }
 }
 
@@ -79,10 +88,16 @@ fn unknown_settings_are_refused_wherever_they_come_from() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("--no-such-flag"));
 
-    let out = run(hale(dir.path()).args(["serve"]).env("HALE_LISTNE", "127.0.0.1:1"));
+    let out = run(hale(dir.path())
+        .args(["serve"])
+        .env("HALE_LISTNE", "127.0.0.1:1"));
     assert_bad_start(&out, &["HALE_LISTNE"]);
 
-    std::fs::write(dir.path().join("hale.toml"), "listen = \"127.0.0.1:0\"\ndata-dri = \"x\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("hale.toml"),
+        "listen = \"127.0.0.1:0\"\ndata-dri = \"x\"\n",
+    )
+    .unwrap();
     let out = run(hale(dir.path()).args(["serve", "--config", "hale.toml"]));
     assert_bad_start(&out, &["hale.toml", "line 2", "data-dri"]);
     assert!(!dir.path().join("hale-data").exists());
@@ -101,9 +116,15 @@ fn malformed_values_name_the_setting_and_create_nothing() {
         (&["--log", "=[bad"], &["--log"]),
     ];
     for (args, needles) in cases {
-        let out = run(hale(dir.path()).arg("serve").args(*args).args(["--data-dir", "data"]));
+        let out = run(hale(dir.path())
+            .arg("serve")
+            .args(*args)
+            .args(["--data-dir", "data"]));
         assert_bad_start(&out, needles);
-        assert!(!dir.path().join("data").exists(), "{args:?} created the data dir");
+        assert!(
+            !dir.path().join("data").exists(),
+            "{args:?} created the data dir"
+        );
     }
     let out = run(hale(dir.path()).args(["serve", "--shutdown-grace", "soon"]));
     assert_eq!(out.status.code(), Some(2));
@@ -119,16 +140,32 @@ fn print_config_layers_file_environment_and_flags_and_masks_secrets() {
     )
     .unwrap();
     let out = run(hale(dir.path())
-        .args(["serve", "--print-config", "--config", "hale.toml", "--listen", "127.0.0.1:3333"])
+        .args([
+            "serve",
+            "--print-config",
+            "--config",
+            "hale.toml",
+            "--listen",
+            "127.0.0.1:3333",
+        ])
         .env("HALE_LISTEN", "127.0.0.1:2222")
         .env("HALE_TENANT_DOMAIN", "env.example")
-        .env("HALE_DATABASE_URL", "postgres://hale:s3cret-pw@db.internal:5432/hale")
+        .env(
+            "HALE_DATABASE_URL",
+            "postgres://hale:s3cret-pw@db.internal:5432/hale",
+        )
         .env("HALE_ADMIN_PASSWORD", "admin-s3cret")
-        .env("HALE_MASTER_KEY", "bWFzdGVyLXNlY3JldC1tYXN0ZXItc2VjcmV0LTEyMzQ="));
+        .env(
+            "HALE_MASTER_KEY",
+            "bWFzdGVyLXNlY3JldC1tYXN0ZXItc2VjcmV0LTEyMzQ=",
+        ));
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     let expect = [
-        format!("data-dir = {:?}  # config file", dir.path().join("from-file").display().to_string()),
+        format!(
+            "data-dir = {:?}  # config file",
+            dir.path().join("from-file").display().to_string()
+        ),
         "listen = \"127.0.0.1:3333\"  # --listen".into(),
         "tenant-domain = \"env.example\"  # HALE_TENANT_DOMAIN".into(),
         "shutdown-grace = 7  # config file".into(),
@@ -140,7 +177,10 @@ fn print_config_layers_file_environment_and_flags_and_masks_secrets() {
     for secret in ["s3cret-pw", "admin-s3cret", "bWFzdGVy"] {
         assert!(!text.contains(secret), "{secret} leaked:\n{text}");
     }
-    assert!(!dir.path().join("from-file").exists(), "print-config creates nothing");
+    assert!(
+        !dir.path().join("from-file").exists(),
+        "print-config creates nothing"
+    );
 }
 
 /// A `hale serve` process, stopped (SIGTERM) when dropped.
@@ -153,7 +193,13 @@ struct Served {
 impl Served {
     fn start(dir: &Path, extra: &[&str], database: &str) -> Served {
         let mut child = hale(dir)
-            .args(["serve", "--listen", "127.0.0.1:0", "--database-url", database])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--database-url",
+                database,
+            ])
             .args(extra)
             .env("HALE_ADMIN_PASSWORD", "Cli-Test-Password-1")
             .stdin(Stdio::null())
@@ -231,11 +277,24 @@ async fn serve_then_sigterm_then_restart_keeps_the_tenant() {
     let dir_path = dir.path().to_path_buf();
     tokio::task::spawn_blocking(move || {
         let first = Served::start(&dir_path, &[], &db_url);
-        assert!(first.stdout.contains("First start: created tenant hale.local"), "{}", first.stdout);
-        assert!(!first.stdout.contains("Cli-Test-Password-1"), "a given password is never printed");
+        assert!(
+            first
+                .stdout
+                .contains("First start: created tenant hale.local"),
+            "{}",
+            first.stdout
+        );
+        assert!(
+            !first.stdout.contains("Cli-Test-Password-1"),
+            "a given password is never printed"
+        );
         let tenant = first.line("Tenant");
         let ca = PathBuf::from(first.line("CA certificate"));
-        assert!(first.stdout.contains(&format!("export NODE_EXTRA_CA_CERTS={}", ca.display())));
+        assert!(
+            first
+                .stdout
+                .contains(&format!("export NODE_EXTRA_CA_CERTS={}", ca.display()))
+        );
         let bundle = first
             .stdout
             .lines()
@@ -243,7 +302,11 @@ async fn serve_then_sigterm_then_restart_keeps_the_tenant() {
             .and_then(|rest| rest.split_whitespace().next())
             .map(PathBuf::from)
             .expect("the REQUESTS_CA_BUNDLE line");
-        assert!(std::fs::read_to_string(&bundle).unwrap().contains(&std::fs::read_to_string(&ca).unwrap()));
+        assert!(
+            std::fs::read_to_string(&bundle)
+                .unwrap()
+                .contains(&std::fs::read_to_string(&ca).unwrap())
+        );
 
         let client = ca_client(&ca);
         let ready = client.get(format!("{}/readyz", first.url)).send().unwrap();
@@ -256,7 +319,14 @@ async fn serve_then_sigterm_then_restart_keeps_the_tenant() {
         assert_eq!(second.line("Tenant"), tenant, "the tenant ID is kept");
         assert_eq!(second.line("Administrator"), "admin@hale.local");
         let client = ca_client(&ca);
-        assert_eq!(client.get(format!("{}/readyz", second.url)).send().unwrap().status(), 200);
+        assert_eq!(
+            client
+                .get(format!("{}/readyz", second.url))
+                .send()
+                .unwrap()
+                .status(),
+            200
+        );
         assert!(second.terminate().success());
     })
     .await
@@ -276,7 +346,13 @@ fn a_port_in_use_exits_with_status_2() {
 #[test]
 fn an_unreachable_database_exits_with_status_2_and_creates_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run(hale(dir.path()).args(["serve", "--listen", "127.0.0.1:0", "--database-url", "postgres://hale:pw@127.0.0.1:1/hale"]));
+    let out = run(hale(dir.path()).args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--database-url",
+        "postgres://hale:pw@127.0.0.1:1/hale",
+    ]));
     assert_bad_start(&out, &["--database-url", "127.0.0.1:1"]);
     assert!(!stderr(&out).contains(":pw@"));
     assert!(!dir.path().join("hale-data").exists());
@@ -286,7 +362,13 @@ fn an_unreachable_database_exits_with_status_2_and_creates_nothing() {
 fn an_unwritable_data_dir_exits_with_status_2() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("file"), b"").unwrap();
-    let out = run(hale(dir.path()).args(["serve", "--listen", "127.0.0.1:0", "--data-dir", "file/data"]));
+    let out = run(hale(dir.path()).args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        "file/data",
+    ]));
     assert_bad_start(&out, &["--data-dir", "file/data"]);
 }
 
@@ -313,5 +395,8 @@ async fn a_database_from_a_newer_hale_exits_with_status_2() {
     .await
     .unwrap();
     assert_bad_start(&out, &["--database-url", "42.0.0", "newer"]);
-    assert!(!dir.path().join("hale-data").exists(), "the new data dir is removed");
+    assert!(
+        !dir.path().join("hale-data").exists(),
+        "the new data dir is removed"
+    );
 }

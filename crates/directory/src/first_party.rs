@@ -42,7 +42,10 @@ const fn app(id: Uuid) -> AppId {
 pub const MICROSOFT_GRAPH: FirstPartyApp = FirstPartyApp {
     app_id: app(uuid!("00000003-0000-0000-c000-000000000000")),
     display_name: "Microsoft Graph",
-    identifier_uris: &["https://graph.microsoft.com", "https://graph.microsoft.com/"],
+    identifier_uris: &[
+        "https://graph.microsoft.com",
+        "https://graph.microsoft.com/",
+    ],
     access_token_version: 1,
     public_client: false,
     provisioned: Provisioned::Always,

@@ -25,8 +25,12 @@ impl DirectoryRole {
     pub fn template_id(self) -> Uuid {
         match self {
             DirectoryRole::GlobalAdministrator => uuid!("62e90394-69f5-4237-9190-012177145e10"),
-            DirectoryRole::ApplicationAdministrator => uuid!("9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3"),
-            DirectoryRole::CloudApplicationAdministrator => uuid!("158c047a-c907-4556-b7ef-446551a6b5f7"),
+            DirectoryRole::ApplicationAdministrator => {
+                uuid!("9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3")
+            }
+            DirectoryRole::CloudApplicationAdministrator => {
+                uuid!("158c047a-c907-4556-b7ef-446551a6b5f7")
+            }
         }
     }
 

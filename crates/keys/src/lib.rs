@@ -29,7 +29,9 @@ pub enum KeyError {
     File { path: String, why: String },
     #[error("HALE_MASTER_KEY must be 32 bytes, base64-encoded: {0}")]
     BadMasterKey(String),
-    #[error("a sealed secret could not be opened: the master key does not match the one it was sealed with")]
+    #[error(
+        "a sealed secret could not be opened: the master key does not match the one it was sealed with"
+    )]
     WrongMasterKey,
     #[error("key generation failed: {0}")]
     Generation(String),

@@ -32,21 +32,28 @@ impl MasterKey {
     /// Uses `from_env` (base64 of 32 bytes) if given; otherwise reads `file`,
     /// creating it with a fresh random key if it does not exist. Returns whether a
     /// new key file was created.
-    pub fn load_or_create(from_env: Option<&str>, file: &Path) -> Result<(MasterKey, bool), KeyError> {
+    pub fn load_or_create(
+        from_env: Option<&str>,
+        file: &Path,
+    ) -> Result<(MasterKey, bool), KeyError> {
         if let Some(encoded) = from_env {
             let bytes = Zeroizing::new(
                 STANDARD
                     .decode(encoded.trim())
                     .map_err(|e| KeyError::BadMasterKey(e.to_string()))?,
             );
-            return Ok((Self::from_bytes(&bytes, MasterKeySource::Environment)?, false));
+            return Ok((
+                Self::from_bytes(&bytes, MasterKeySource::Environment)?,
+                false,
+            ));
         }
         match std::fs::read(file) {
             Ok(contents) => {
                 let text = Zeroizing::new(String::from_utf8_lossy(&contents).into_owned());
-                let bytes = Zeroizing::new(STANDARD.decode(text.trim()).map_err(|e| {
-                    KeyError::file(file, format!("not a base64 master key: {e}"))
-                })?);
+                let bytes =
+                    Zeroizing::new(STANDARD.decode(text.trim()).map_err(|e| {
+                        KeyError::file(file, format!("not a base64 master key: {e}"))
+                    })?);
                 let key = Self::from_bytes(&bytes, MasterKeySource::File(file.to_owned()))
                     .map_err(|e| KeyError::file(file, e))?;
                 Ok((key, false))
@@ -58,7 +65,10 @@ impl MasterKey {
                     .map_err(|_| KeyError::Generation("no randomness".into()))?;
                 let encoded = Zeroizing::new(format!("{}\n", STANDARD.encode(bytes.as_ref())));
                 write_atomic(file, encoded.as_bytes(), true)?;
-                Ok((Self::from_bytes(bytes.as_ref(), MasterKeySource::File(file.to_owned()))?, true))
+                Ok((
+                    Self::from_bytes(bytes.as_ref(), MasterKeySource::File(file.to_owned()))?,
+                    true,
+                ))
             }
             Err(e) => Err(KeyError::file(file, e)),
         }
@@ -68,7 +78,8 @@ impl MasterKey {
         if bytes.len() != 32 {
             return Err(KeyError::BadMasterKey(format!("got {} bytes", bytes.len())));
         }
-        let key = UnboundKey::new(&AES_256_GCM, bytes).map_err(|e| KeyError::BadMasterKey(e.to_string()))?;
+        let key = UnboundKey::new(&AES_256_GCM, bytes)
+            .map_err(|e| KeyError::BadMasterKey(e.to_string()))?;
         Ok(MasterKey {
             key: LessSafeKey::new(key),
             source,
@@ -89,7 +100,11 @@ impl MasterKey {
             .map_err(|_| KeyError::Generation("no randomness".into()))?;
         let mut buffer = plaintext.to_vec();
         self.key
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(context.as_bytes()), &mut buffer)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(context.as_bytes()),
+                &mut buffer,
+            )
             .map_err(|_| KeyError::Generation("sealing failed".into()))?;
         let mut out = Vec::with_capacity(1 + NONCE_LEN + buffer.len());
         out.push(FORMAT);
@@ -103,7 +118,8 @@ impl MasterKey {
         if sealed.len() < 1 + NONCE_LEN || sealed[0] != FORMAT {
             return Err(KeyError::WrongMasterKey);
         }
-        let nonce = Nonce::try_assume_unique_for_key(&sealed[1..1 + NONCE_LEN]).map_err(|_| KeyError::WrongMasterKey)?;
+        let nonce = Nonce::try_assume_unique_for_key(&sealed[1..1 + NONCE_LEN])
+            .map_err(|_| KeyError::WrongMasterKey)?;
         let mut buffer = Zeroizing::new(sealed[1 + NONCE_LEN..].to_vec());
         let len = self
             .key
@@ -133,7 +149,10 @@ mod tests {
         assert!(created);
         let sealed = key.seal("signing-key:abc", b"secret").unwrap();
         assert_eq!(&*key.open("signing-key:abc", &sealed).unwrap(), b"secret");
-        assert!(matches!(key.open("signing-key:other", &sealed), Err(KeyError::WrongMasterKey)));
+        assert!(matches!(
+            key.open("signing-key:other", &sealed),
+            Err(KeyError::WrongMasterKey)
+        ));
 
         let (again, created) = MasterKey::load_or_create(None, &path).unwrap();
         assert!(!created);
@@ -142,15 +161,24 @@ mod tests {
         let other = STANDARD.encode([7u8; 32]);
         let (env_key, _) = MasterKey::load_or_create(Some(&other), &path).unwrap();
         assert_eq!(env_key.source(), &MasterKeySource::Environment);
-        assert!(matches!(env_key.open("signing-key:abc", &sealed), Err(KeyError::WrongMasterKey)));
+        assert!(matches!(
+            env_key.open("signing-key:abc", &sealed),
+            Err(KeyError::WrongMasterKey)
+        ));
     }
 
     #[test]
     fn bad_master_keys_are_refused() {
         let path = Path::new("/nonexistent/master.key");
-        assert!(matches!(MasterKey::load_or_create(Some("not base64!"), path), Err(KeyError::BadMasterKey(_))));
+        assert!(matches!(
+            MasterKey::load_or_create(Some("not base64!"), path),
+            Err(KeyError::BadMasterKey(_))
+        ));
         let short = STANDARD.encode([1u8; 16]);
-        assert!(matches!(MasterKey::load_or_create(Some(&short), path), Err(KeyError::BadMasterKey(_))));
+        assert!(matches!(
+            MasterKey::load_or_create(Some(&short), path),
+            Err(KeyError::BadMasterKey(_))
+        ));
     }
 
     #[cfg(unix)]

@@ -30,15 +30,19 @@ impl SigningKey {
 
     /// Generates a key valid from now for `lifetime`.
     pub fn generate(lifetime: Duration) -> Result<SigningKey, KeyError> {
-        let rsa = RsaKeyPair::generate(KeySize::Rsa2048).map_err(|e| KeyError::Generation(e.to_string()))?;
+        let rsa = RsaKeyPair::generate(KeySize::Rsa2048)
+            .map_err(|e| KeyError::Generation(e.to_string()))?;
         let pkcs8 = Zeroizing::new(
             rsa.as_der()
                 .map_err(|e| KeyError::Generation(e.to_string()))?
                 .as_ref()
                 .to_vec(),
         );
-        let key_pair = KeyPair::from_pkcs8_der_and_sign_algo(&PrivatePkcs8KeyDer::from(pkcs8.as_slice()), &PKCS_RSA_SHA256)
-            .map_err(|e| KeyError::Generation(e.to_string()))?;
+        let key_pair = KeyPair::from_pkcs8_der_and_sign_algo(
+            &PrivatePkcs8KeyDer::from(pkcs8.as_slice()),
+            &PKCS_RSA_SHA256,
+        )
+        .map_err(|e| KeyError::Generation(e.to_string()))?;
         let now = OffsetDateTime::now_utc();
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
@@ -67,7 +71,8 @@ impl SigningKey {
         not_before: OffsetDateTime,
         not_after: OffsetDateTime,
     ) -> Result<SigningKey, KeyError> {
-        RsaKeyPair::from_pkcs8(&pkcs8).map_err(|e| KeyError::Certificate(format!("stored signing key: {e}")))?;
+        RsaKeyPair::from_pkcs8(&pkcs8)
+            .map_err(|e| KeyError::Certificate(format!("stored signing key: {e}")))?;
         Ok(SigningKey {
             kid: thumbprint(&certificate_der),
             certificate_der,
@@ -85,7 +90,9 @@ impl SigningKey {
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKey").field("kid", &self.kid).finish_non_exhaustive()
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -110,6 +117,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(again.kid, key.kid);
-        assert!(SigningKey::from_parts(key.certificate_der.clone(), Zeroizing::new(vec![1, 2, 3]), key.not_before, key.not_after).is_err());
+        assert!(
+            SigningKey::from_parts(
+                key.certificate_der.clone(),
+                Zeroizing::new(vec![1, 2, 3]),
+                key.not_before,
+                key.not_after
+            )
+            .is_err()
+        );
     }
 }

@@ -80,30 +80,57 @@ impl LocalCa {
         let key_path = dir.join(CA_KEY);
         if let (Some(cert_pem), Some(key_pem)) = (read(&files.ca_cert)?, read(&key_path)?) {
             let key = KeyPair::from_pem(&key_pem).map_err(|e| KeyError::file(&key_path, e))?;
-            let params = CertificateParams::from_ca_cert_pem(&cert_pem).map_err(|e| KeyError::file(&files.ca_cert, e))?;
+            let params = CertificateParams::from_ca_cert_pem(&cert_pem)
+                .map_err(|e| KeyError::file(&files.ca_cert, e))?;
             // Re-creating the rcgen certificate object gives an issuer with the same
             // name and key; the certificate file on disk stays the one clients trust.
-            let cert = params.self_signed(&key).map_err(|e| KeyError::Certificate(e.to_string()))?;
-            return Ok((LocalCa { cert_pem, cert, key }, false));
+            let cert = params
+                .self_signed(&key)
+                .map_err(|e| KeyError::Certificate(e.to_string()))?;
+            return Ok((
+                LocalCa {
+                    cert_pem,
+                    cert,
+                    key,
+                },
+                false,
+            ));
         }
         std::fs::create_dir_all(dir).map_err(|e| KeyError::file(dir, e))?;
-        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(|e| KeyError::Generation(e.to_string()))?;
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)
+            .map_err(|e| KeyError::Generation(e.to_string()))?;
         let mut params = CertificateParams::default();
         let mut name = DistinguishedName::new();
         name.push(DnType::OrganizationName, "Hale");
-        name.push(DnType::CommonName, format!("Hale local CA {}", OffsetDateTime::now_utc().date()));
+        name.push(
+            DnType::CommonName,
+            format!("Hale local CA {}", OffsetDateTime::now_utc().date()),
+        );
         params.distinguished_name = name;
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         params.serial_number = Some(random_serial()?);
         let now = OffsetDateTime::now_utc();
         params.not_before = now - Duration::hours(1);
         params.not_after = now + CA_LIFETIME;
-        let cert = params.self_signed(&key).map_err(|e| KeyError::Certificate(e.to_string()))?;
+        let cert = params
+            .self_signed(&key)
+            .map_err(|e| KeyError::Certificate(e.to_string()))?;
         let cert_pem = cert.pem();
         write_atomic(&key_path, key.serialize_pem().as_bytes(), true)?;
         write_atomic(&files.ca_cert, cert_pem.as_bytes(), false)?;
-        Ok((LocalCa { cert_pem, cert, key }, true))
+        Ok((
+            LocalCa {
+                cert_pem,
+                cert,
+                key,
+            },
+            true,
+        ))
     }
 
     /// The CA certificate in PEM form.
@@ -116,19 +143,27 @@ impl LocalCa {
 /// (DNS names or IP addresses) and is not about to expire, issuing a new one if
 /// not; also refreshes the CA bundle. Returns the files and whether a new
 /// certificate was issued.
-pub fn ensure_server_certificate(ca: &LocalCa, dir: &Path, names: &[String]) -> Result<(TlsFiles, bool), KeyError> {
+pub fn ensure_server_certificate(
+    ca: &LocalCa,
+    dir: &Path,
+    names: &[String],
+) -> Result<(TlsFiles, bool), KeyError> {
     let files = TlsFiles::in_dir(dir);
     write_bundle(ca, &files.ca_bundle)?;
-    if let (Some(cert_pem), Some(_)) = (read(&files.server_cert)?, read(&files.server_key)?) {
-        if still_good(&cert_pem, ca, names) {
-            return Ok((files, false));
-        }
+    if let (Some(cert_pem), Some(_)) = (read(&files.server_cert)?, read(&files.server_key)?)
+        && still_good(&cert_pem, ca, names)
+    {
+        return Ok((files, false));
     }
-    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(|e| KeyError::Generation(e.to_string()))?;
+    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)
+        .map_err(|e| KeyError::Generation(e.to_string()))?;
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
     dn.push(DnType::OrganizationName, "Hale");
-    dn.push(DnType::CommonName, names.first().map(String::as_str).unwrap_or("localhost"));
+    dn.push(
+        DnType::CommonName,
+        names.first().map(String::as_str).unwrap_or("localhost"),
+    );
     params.distinguished_name = dn;
     params.subject_alt_names = names
         .iter()
@@ -152,7 +187,11 @@ pub fn ensure_server_certificate(ca: &LocalCa, dir: &Path, names: &[String]) -> 
         .signed_by(&key, &ca.cert, &ca.key)
         .map_err(|e| KeyError::Certificate(e.to_string()))?;
     write_atomic(&files.server_key, key.serialize_pem().as_bytes(), true)?;
-    write_atomic(&files.server_cert, format!("{}{}", cert.pem(), ca.cert_pem).as_bytes(), false)?;
+    write_atomic(
+        &files.server_cert,
+        format!("{}{}", cert.pem(), ca.cert_pem).as_bytes(),
+        false,
+    )?;
     Ok((files, true))
 }
 
@@ -186,7 +225,9 @@ fn still_good(cert_pem: &str, ca: &LocalCa, names: &[String]) -> bool {
     let mut covered = Vec::new();
     for name in &san.value.general_names {
         match name {
-            x509_parser::extensions::GeneralName::DNSName(d) => covered.push(d.to_ascii_lowercase()),
+            x509_parser::extensions::GeneralName::DNSName(d) => {
+                covered.push(d.to_ascii_lowercase())
+            }
             x509_parser::extensions::GeneralName::IPAddress(bytes) => {
                 let ip = match bytes.len() {
                     4 => <[u8; 4]>::try_from(*bytes).ok().map(IpAddr::from),

@@ -106,9 +106,9 @@ pub async fn ensure(
         .await;
     match written {
         Ok(true) => {
-            let found = existing(store, master_key)
-                .await?
-                .ok_or_else(|| StartError::Bootstrap("the default tenant vanished after first start".into()))?;
+            let found = existing(store, master_key).await?.ok_or_else(|| {
+                StartError::Bootstrap("the default tenant vanished after first start".into())
+            })?;
             tracing::info!(tenant = %found.tenant.id, admin = %admin_upn, "first start: created the default tenant");
             Ok(Installation {
                 created: true,
@@ -117,9 +117,11 @@ pub async fn ensure(
             })
         }
         // Another replica finished first start between our check and our write.
-        Ok(false) | Err(StoreError::Conflict(_)) => existing(store, master_key)
-            .await?
-            .ok_or_else(|| StartError::Bootstrap("first start conflicted but no tenant exists".into())),
+        Ok(false) | Err(StoreError::Conflict(_)) => {
+            existing(store, master_key).await?.ok_or_else(|| {
+                StartError::Bootstrap("first start conflicted but no tenant exists".into())
+            })
+        }
         Err(e) => Err(StartError::Database(e)),
     }
 }
@@ -129,7 +131,10 @@ pub fn signing_key_context(kid: &str) -> String {
     format!("signing-key:{kid}")
 }
 
-async fn existing(store: &Store, master_key: &MasterKey) -> Result<Option<Installation>, StartError> {
+async fn existing(
+    store: &Store,
+    master_key: &MasterKey,
+) -> Result<Option<Installation>, StartError> {
     let found = store
         .read(|tx| {
             let check = meta::get(tx, MASTER_KEY_CHECK)?;
@@ -145,7 +150,12 @@ async fn existing(store: &Store, master_key: &MasterKey) -> Result<Option<Instal
     if let Some(sealed) = check {
         match master_key.open(MASTER_KEY_CHECK, &sealed) {
             Ok(value) if value.as_slice() == MASTER_KEY_CHECK_VALUE => {}
-            _ => return Err(StartError::MasterKeyMismatch(format!("{:?}", master_key.source()))),
+            _ => {
+                return Err(StartError::MasterKeyMismatch(format!(
+                    "{:?}",
+                    master_key.source()
+                )));
+            }
         }
     }
     Ok(found.map(|(tenant, admin, subscription)| Installation {
@@ -183,7 +193,9 @@ fn plan(
         tenant_id: tenant.id,
         user_principal_name: admin_upn(domain),
         display_name: "Administrator".into(),
-        password: Some(PasswordHash::create(password).map_err(|e| StartError::Bootstrap(e.to_string()))?),
+        password: Some(
+            PasswordHash::create(password).map_err(|e| StartError::Bootstrap(e.to_string()))?,
+        ),
         account_enabled: true,
         created_at: now,
     };
@@ -250,7 +262,12 @@ fn write(tx: &mut dyn Tx, plan: &Plan) -> Result<(), StoreError> {
     }
     tenants::insert(tx, &plan.tenant)?;
     users::insert(tx, &plan.admin)?;
-    principals::add_role_member(tx, plan.tenant.id, DirectoryRole::GlobalAdministrator, plan.admin.id)?;
+    principals::add_role_member(
+        tx,
+        plan.tenant.id,
+        DirectoryRole::GlobalAdministrator,
+        plan.admin.id,
+    )?;
     for sp in &plan.service_principals {
         principals::insert(tx, sp)?;
     }

@@ -23,7 +23,10 @@ pub use start::{RunningServer, StartInfo, start};
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot listen on {addr} (--listen): {why}")]
-    Listen { addr: std::net::SocketAddr, why: String },
+    Listen {
+        addr: std::net::SocketAddr,
+        why: String,
+    },
     #[error("data directory {path} (--data-dir) is not usable: {why}")]
     DataDir { path: String, why: String },
     #[error("database (--database-url): {0}")]

@@ -110,7 +110,11 @@ impl Settings {
         if let Some(url) = &self.public_url {
             return url.clone();
         }
-        let scheme = if self.tls == Tls::Off { "http" } else { "https" };
+        let scheme = if self.tls == Tls::Off {
+            "http"
+        } else {
+            "https"
+        };
         let host = match bound.ip() {
             ip if ip.is_unspecified() => "localhost".to_owned(),
             IpAddr::V6(ip) => format!("[{ip}]"),

@@ -87,15 +87,18 @@ pub async fn start(settings: Settings) -> Result<RunningServer, StartError> {
             return Err(e);
         }
     };
-    listener.set_nonblocking(true).map_err(|e| StartError::Listen {
-        addr: local_addr,
-        why: e.to_string(),
-    })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| StartError::Listen {
+            addr: local_addr,
+            why: e.to_string(),
+        })?;
     let handle = Handle::new();
     let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let task = match tls_config {
         Some(config) => {
-            let server = axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(config)).handle(handle.clone());
+            let server = axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(config))
+                .handle(handle.clone());
             tokio::spawn(server.serve(app))
         }
         None => {

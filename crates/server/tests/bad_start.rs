@@ -29,7 +29,10 @@ async fn a_port_in_use_is_reported_and_creates_nothing() {
     let err = expect_failure(s).await;
     assert!(matches!(err, StartError::Listen { .. }), "{err}");
     let text = err.to_string();
-    assert!(text.contains("--listen") && text.contains(&taken.local_addr().unwrap().to_string()), "{text}");
+    assert!(
+        text.contains("--listen") && text.contains(&taken.local_addr().unwrap().to_string()),
+        "{text}"
+    );
     assert!(!data.exists(), "nothing created");
 }
 
@@ -42,7 +45,10 @@ async fn an_unusable_data_dir_is_reported() {
         let err = expect_failure(settings(&data)).await;
         assert!(matches!(err, StartError::DataDir { .. }), "{err}");
         let text = err.to_string();
-        assert!(text.contains("--data-dir") && text.contains(&*data.to_string_lossy()), "{text}");
+        assert!(
+            text.contains("--data-dir") && text.contains(&*data.to_string_lossy()),
+            "{text}"
+        );
     }
     assert_eq!(std::fs::read(&file).unwrap(), b"x");
 }
@@ -52,13 +58,20 @@ async fn an_unreachable_database_is_reported_and_the_new_data_dir_removed() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("nested/data");
     let mut s = settings(&data);
-    s.database_url = Some(hale_store::DatabaseUrl::parse("postgres://hale:pw@127.0.0.1:1/hale").unwrap());
+    s.database_url =
+        Some(hale_store::DatabaseUrl::parse("postgres://hale:pw@127.0.0.1:1/hale").unwrap());
     let err = expect_failure(s).await;
     let text = err.to_string();
     assert!(matches!(err, StartError::Database(_)), "{text}");
-    assert!(text.contains("--database-url") && text.contains("127.0.0.1:1"), "{text}");
+    assert!(
+        text.contains("--database-url") && text.contains("127.0.0.1:1"),
+        "{text}"
+    );
     assert!(!text.contains("pw"), "the password is masked: {text}");
-    assert!(!dir.path().join("nested").exists(), "the directories this start made are gone");
+    assert!(
+        !dir.path().join("nested").exists(),
+        "the directories this start made are gone"
+    );
 }
 
 #[tokio::test]
@@ -68,7 +81,12 @@ async fn a_database_from_a_newer_hale_is_refused_and_left_untouched() {
     let db = TestDatabase::create().await.unwrap();
     let mut s = settings(&data);
     s.database_url = Some(db.url.clone());
-    hale_server::start(s.clone()).await.unwrap().shutdown().await.unwrap();
+    hale_server::start(s.clone())
+        .await
+        .unwrap()
+        .shutdown()
+        .await
+        .unwrap();
 
     let store = Store::open(&db.url).await.unwrap();
     store
@@ -82,12 +100,25 @@ async fn a_database_from_a_newer_hale_is_refused_and_left_untouched() {
         .unwrap();
     drop(store);
 
-    let files_before: Vec<_> = std::fs::read_dir(&data).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let files_before: Vec<_> = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     let err = expect_failure(s).await;
     let text = err.to_string();
-    assert!(text.contains("--database-url") && text.contains("newer") || text.contains("9.9.9"), "{text}");
-    let files_after: Vec<_> = std::fs::read_dir(&data).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert_eq!(files_before.len(), files_after.len(), "nothing added or removed");
+    assert!(
+        text.contains("--database-url") && text.contains("newer") || text.contains("9.9.9"),
+        "{text}"
+    );
+    let files_after: Vec<_> = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        files_before.len(),
+        files_after.len(),
+        "nothing added or removed"
+    );
 }
 
 #[tokio::test]
@@ -96,8 +127,15 @@ async fn a_different_master_key_is_refused() {
     let db = TestDatabase::create().await.unwrap();
     let mut s = settings(&dir.path().join("data"));
     s.database_url = Some(db.url.clone());
-    hale_server::start(s.clone()).await.unwrap().shutdown().await.unwrap();
-    s.master_key = Some(Secret::new("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into()));
+    hale_server::start(s.clone())
+        .await
+        .unwrap()
+        .shutdown()
+        .await
+        .unwrap();
+    s.master_key = Some(Secret::new(
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into(),
+    ));
     let err = expect_failure(s).await;
     assert!(matches!(err, StartError::MasterKeyMismatch(_)), "{err}");
 }
@@ -106,10 +144,25 @@ async fn a_different_master_key_is_refused() {
 async fn bad_settings_are_refused_before_anything_is_created() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let cases: Vec<(&str, Box<dyn Fn(&mut hale_server::Settings)>)> = vec![
-        ("tenant-domain", Box::new(|s| s.tenant_domain = "no dots".into())),
-        ("public-url", Box::new(|s| s.public_url = Some("ftp://x/".parse().unwrap()))),
-        ("--tls-cert", Box::new(|s| s.tls = Tls::Files { cert: "/nonexistent.pem".into(), key: "/nonexistent.key".into() })),
+    type Adjust = Box<dyn Fn(&mut hale_server::Settings)>;
+    let cases: Vec<(&str, Adjust)> = vec![
+        (
+            "tenant-domain",
+            Box::new(|s| s.tenant_domain = "no dots".into()),
+        ),
+        (
+            "public-url",
+            Box::new(|s| s.public_url = Some("ftp://x/".parse().unwrap())),
+        ),
+        (
+            "--tls-cert",
+            Box::new(|s| {
+                s.tls = Tls::Files {
+                    cert: "/nonexistent.pem".into(),
+                    key: "/nonexistent.key".into(),
+                }
+            }),
+        ),
     ];
     for (name, adjust) in cases {
         let mut s = settings(&data);

@@ -35,7 +35,10 @@ async fn first_start_creates_the_default_tenant_and_a_restart_keeps_it() {
     assert!(first.created);
     assert_eq!(first.tenant.domain, "hale.local");
     assert_eq!(first.admin_user_principal_name, "admin@hale.local");
-    assert!(first.generated_admin_password.is_none(), "the password came from the settings");
+    assert!(
+        first.generated_admin_password.is_none(),
+        "the password came from the settings"
+    );
     let (tenant_id, subscription_id) = (first.tenant.id, first.subscription_id);
     let ca_before = std::fs::read(server.info().ca_cert.as_ref().unwrap()).unwrap();
 
@@ -44,14 +47,21 @@ async fn first_start_creates_the_default_tenant_and_a_restart_keeps_it() {
     assert!(!second.created);
     assert_eq!(second.tenant.id, tenant_id);
     assert_eq!(second.subscription_id, subscription_id);
-    assert_eq!(std::fs::read(server.info().ca_cert.as_ref().unwrap()).unwrap(), ca_before, "the CA is reused");
+    assert_eq!(
+        std::fs::read(server.info().ca_cert.as_ref().unwrap()).unwrap(),
+        ca_before,
+        "the CA is reused"
+    );
 
     let stopped = server.stop().await;
     let store = stopped.open_store().await;
     let expected: Vec<(String, i64)> = [
         ("tenants", 1),
         ("users", 1),
-        ("service_principals", first_party::provisioned_at_tenant_creation().count() as i64),
+        (
+            "service_principals",
+            first_party::provisioned_at_tenant_creation().count() as i64,
+        ),
         ("directory_role_members", 1),
         ("subscriptions", 1),
         ("resource_groups", 1),
@@ -69,7 +79,10 @@ async fn first_start_creates_the_default_tenant_and_a_restart_keeps_it() {
             let tenant = tenants::get(tx, tenant_id)?.unwrap();
             let admin = users::by_upn(tx, tenant_id, "admin@hale.local")?.unwrap();
             let roles = principals::roles_of(tx, tenant_id, admin.id)?;
-            assert_eq!(roles, vec![hale_directory::DirectoryRole::GlobalAdministrator]);
+            assert_eq!(
+                roles,
+                vec![hale_directory::DirectoryRole::GlobalAdministrator]
+            );
             let owner = arm::role_assignments_of(tx, admin.id)?;
             assert_eq!(owner.len(), 1);
             assert_eq!(owner[0].role_definition_id, hale_arm::builtin_roles::OWNER);
@@ -91,9 +104,18 @@ async fn first_start_creates_the_default_tenant_and_a_restart_keeps_it() {
     assert!(app_ids.contains(&first_party::MICROSOFT_GRAPH.app_id));
     assert!(app_ids.contains(&first_party::AZURE_RESOURCE_MANAGER.app_id));
     assert!(app_ids.contains(&first_party::HALE_CLI.app_id));
-    assert!(!app_ids.contains(&first_party::AZURE_HEALTHCARE_APIS.app_id), "only once a FHIR service exists");
+    assert!(
+        !app_ids.contains(&first_party::AZURE_HEALTHCARE_APIS.app_id),
+        "only once a FHIR service exists"
+    );
     assert_eq!(keys[0].algorithm, "RS256");
-    assert!(!keys[0].sealed_private_key.windows(4).any(|w| w == b"0\x82\x04"), "the private key is sealed");
+    assert!(
+        !keys[0]
+            .sealed_private_key
+            .windows(4)
+            .any(|w| w == b"0\x82\x04"),
+        "the private key is sealed"
+    );
     assert_eq!(subs[0].name, "hale-default");
 }
 
@@ -108,7 +130,13 @@ async fn a_generated_admin_password_is_reported_once() {
         .expect("a generated password");
     assert_eq!(password.len(), 24);
     let server = server.restart().await.unwrap();
-    assert!(server.info().installation.generated_admin_password.is_none());
+    assert!(
+        server
+            .info()
+            .installation
+            .generated_admin_password
+            .is_none()
+    );
     let tenant = server.info().installation.tenant.id;
     let stopped = server.stop().await;
     let store = stopped.open_store().await;
@@ -125,6 +153,9 @@ async fn the_tenant_domain_is_configurable_at_first_start() {
     let server = TestServer::start_with(|s| s.tenant_domain = "Contoso.Example".into()).await;
     let installation = &server.info().installation;
     assert_eq!(installation.tenant.domain, "contoso.example");
-    assert_eq!(installation.admin_user_principal_name, "admin@contoso.example");
+    assert_eq!(
+        installation.admin_user_principal_name,
+        "admin@contoso.example"
+    );
     server.stop().await;
 }

@@ -6,25 +6,48 @@ use hale_testkit::TestServer;
 #[tokio::test]
 async fn healthz_and_readyz_answer_over_https() {
     let server = TestServer::start().await;
-    let res = server.client().get(server.url("/healthz")).send().await.unwrap();
+    let res = server
+        .client()
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["cache-control"], "no-store");
     let health: Health = res.json().await.unwrap();
     assert_eq!(health.status, "ok");
 
-    let res = server.client().get(server.url("/readyz")).send().await.unwrap();
+    let res = server
+        .client()
+        .get(server.url("/readyz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     let ready: Readiness = res.json().await.unwrap();
     assert_eq!(ready.status, "ready");
-    assert!(ready.checks.database.ok && ready.checks.blobs.ok, "{ready:?}");
+    assert!(
+        ready.checks.database.ok && ready.checks.blobs.ok,
+        "{ready:?}"
+    );
     server.stop().await;
 }
 
 #[tokio::test]
 async fn every_response_carries_a_request_id_and_keeps_the_clients() {
     let server = TestServer::start().await;
-    let a = server.client().get(server.url("/healthz")).send().await.unwrap();
-    let b = server.client().get(server.url("/no/such/thing")).send().await.unwrap();
+    let a = server
+        .client()
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    let b = server
+        .client()
+        .get(server.url("/no/such/thing"))
+        .send()
+        .await
+        .unwrap();
     let id_a = a.headers()["x-request-id"].to_str().unwrap().to_owned();
     let id_b = b.headers()["x-request-id"].to_str().unwrap().to_owned();
     assert_eq!(id_a.len(), 36, "a UUID: {id_a}");
@@ -44,7 +67,12 @@ async fn every_response_carries_a_request_id_and_keeps_the_clients() {
 #[tokio::test]
 async fn unknown_paths_get_a_json_404() {
     let server = TestServer::start().await;
-    let res = server.client().get(server.url("/nope")).send().await.unwrap();
+    let res = server
+        .client()
+        .get(server.url("/nope"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 404);
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["error"]["code"], "NotFound");
@@ -57,7 +85,12 @@ async fn the_certificate_covers_localhost_and_loopback_addresses() {
     let port = server.info().local_addr.port();
     for host in ["127.0.0.1", "localhost"] {
         let url = format!("https://{host}:{port}/healthz");
-        let res = server.client().get(&url).send().await.unwrap_or_else(|e| panic!("{url}: {e:?}"));
+        let res = server
+            .client()
+            .get(&url)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e:?}"));
         assert_eq!(res.status(), 200, "{url}");
     }
     server.stop().await;
@@ -67,7 +100,11 @@ async fn the_certificate_covers_localhost_and_loopback_addresses() {
 async fn an_untrusting_client_is_refused_by_tls() {
     let server = TestServer::start().await;
     let stranger = reqwest::Client::builder().build().unwrap();
-    let err = stranger.get(server.url("/healthz")).send().await.unwrap_err();
+    let err = stranger
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .unwrap_err();
     assert!(err.is_connect(), "{err:?}");
     server.stop().await;
 }
@@ -77,7 +114,12 @@ async fn plain_http_is_served_only_when_asked() {
     let server = TestServer::start_with(|s| s.tls = hale_server::Tls::Off).await;
     assert_eq!(server.info().public_url.scheme(), "http");
     assert!(server.info().ca_cert.is_none());
-    let res = server.client().get(server.url("/readyz")).send().await.unwrap();
+    let res = server
+        .client()
+        .get(server.url("/readyz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     server.stop().await;
 }
@@ -91,7 +133,10 @@ async fn shutdown_stops_accepting_connections() {
     // An idle keep-alive connection is open; shutdown must not wait on it.
     let started = std::time::Instant::now();
     server.stop().await;
-    assert!(started.elapsed() < std::time::Duration::from_secs(5), "shutdown waited on an idle connection");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "shutdown waited on an idle connection"
+    );
     let fresh = hale_testkit_client_without_pool(&client);
     assert!(fresh.get(url).send().await.is_err());
 }

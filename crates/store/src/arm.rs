@@ -46,7 +46,10 @@ pub fn insert_resource_group(tx: &mut dyn Tx, g: &ResourceGroup) -> Result<(), S
 }
 
 /// The resource groups of a subscription, by name.
-pub fn resource_groups(tx: &mut dyn Tx, subscription: Uuid) -> Result<Vec<ResourceGroup>, StoreError> {
+pub fn resource_groups(
+    tx: &mut dyn Tx,
+    subscription: Uuid,
+) -> Result<Vec<ResourceGroup>, StoreError> {
     tx.query(
         "SELECT subscription_id, name, location, created_at FROM resource_groups WHERE subscription_id = $1 ORDER BY lower(name)",
         params![subscription],
@@ -82,7 +85,10 @@ pub fn insert_role_assignment(tx: &mut dyn Tx, a: &RoleAssignment) -> Result<(),
 }
 
 /// The role assignments naming `principal`, oldest first.
-pub fn role_assignments_of(tx: &mut dyn Tx, principal: ObjectId) -> Result<Vec<RoleAssignment>, StoreError> {
+pub fn role_assignments_of(
+    tx: &mut dyn Tx,
+    principal: ObjectId,
+) -> Result<Vec<RoleAssignment>, StoreError> {
     tx.query(
         "SELECT id, tenant_id, scope, role_definition_id, principal_id, principal_type, created_at
          FROM role_assignments WHERE principal_id = $1 ORDER BY created_at, id",

@@ -55,7 +55,9 @@ pub trait Tx {
         match rows.len() {
             0 => Ok(None),
             1 => Ok(rows.pop()),
-            n => Err(StoreError::Decode(format!("expected at most one row, got {n}"))),
+            n => Err(StoreError::Decode(format!(
+                "expected at most one row, got {n}"
+            ))),
         }
     }
 }
@@ -155,7 +157,10 @@ pub fn redact_url(raw: &str) -> String {
                 .query_pairs()
                 .map(|(k, v)| {
                     let masked = k.eq_ignore_ascii_case("password");
-                    (k.into_owned(), if masked { "***".into() } else { v.into_owned() })
+                    (
+                        k.into_owned(),
+                        if masked { "***".into() } else { v.into_owned() },
+                    )
                 })
                 .collect();
             if !pairs.is_empty() {
@@ -196,9 +201,7 @@ impl Store {
             target: url.redacted(),
         };
         let target = store.target.clone();
-        store
-            .write(move |tx| migrate::run(tx, &target))
-            .await?;
+        store.write(move |tx| migrate::run(tx, &target)).await?;
         Ok(store)
     }
 

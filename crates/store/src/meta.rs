@@ -4,9 +4,12 @@ use crate::{StoreError, Tx, params};
 
 /// The value stored under `name`.
 pub fn get(tx: &mut dyn Tx, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-    tx.query_opt("SELECT value FROM installation WHERE name = $1", params![name])?
-        .map(|row| row.get(0))
-        .transpose()
+    tx.query_opt(
+        "SELECT value FROM installation WHERE name = $1",
+        params![name],
+    )?
+    .map(|row| row.get(0))
+    .transpose()
 }
 
 /// Stores `value` under `name`; fails with a conflict if the name is taken.

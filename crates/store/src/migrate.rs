@@ -68,7 +68,11 @@ pub(crate) fn run(tx: &mut dyn Tx, target: &str) -> Result<(), StoreError> {
             "INSERT INTO hale_schema_migrations (version, name, applied_at, hale_version) VALUES ($1, $2, $3, $4)",
             params![m.version, m.name, OffsetDateTime::now_utc(), env!("CARGO_PKG_VERSION")],
         )?;
-        tracing::info!(version = m.version, name = m.name, "applied schema migration");
+        tracing::info!(
+            version = m.version,
+            name = m.name,
+            "applied schema migration"
+        );
     }
     Ok(())
 }

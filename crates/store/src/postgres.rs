@@ -84,8 +84,8 @@ impl PgStore {
         blocking(move || {
             // Connect once up front so an unreachable server is reported at start,
             // clearly, instead of as a pool timeout on the first request.
-            let first = r2d2::ManageConnection::connect(&manager)
-                .map_err(|e| unreachable(describe(&e)))?;
+            let first =
+                r2d2::ManageConnection::connect(&manager).map_err(|e| unreachable(describe(&e)))?;
             let pool = r2d2::Pool::builder()
                 .max_size(POOL_SIZE)
                 .min_idle(Some(1))
@@ -260,7 +260,9 @@ impl<'a> FromSql<'a> for Value {
 
 fn map_err(e: postgres::Error) -> StoreError {
     match e.code() {
-        Some(code) if *code == SqlState::UNIQUE_VIOLATION || *code == SqlState::FOREIGN_KEY_VIOLATION => {
+        Some(code)
+            if *code == SqlState::UNIQUE_VIOLATION || *code == SqlState::FOREIGN_KEY_VIOLATION =>
+        {
             StoreError::Conflict(
                 e.as_db_error()
                     .map(|db| db.message().to_owned())

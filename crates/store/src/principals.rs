@@ -5,12 +5,13 @@ use time::OffsetDateTime;
 
 use crate::{Row, StoreError, Tx, params};
 
-const COLUMNS: &str = "id, tenant_id, app_id, display_name, app_owner_organization_id, body, created_at";
+const COLUMNS: &str =
+    "id, tenant_id, app_id, display_name, app_owner_organization_id, body, created_at";
 
 fn from_row(row: &Row) -> Result<ServicePrincipal, StoreError> {
     let body: String = row.get(5)?;
-    let mut sp: ServicePrincipal =
-        serde_json::from_str(&body).map_err(|e| StoreError::Decode(format!("service principal body: {e}")))?;
+    let mut sp: ServicePrincipal = serde_json::from_str(&body)
+        .map_err(|e| StoreError::Decode(format!("service principal body: {e}")))?;
     sp.id = ObjectId(row.get(0)?);
     sp.tenant_id = TenantId(row.get(1)?);
     sp.created_at = row.get(6)?;
@@ -38,7 +39,9 @@ pub fn insert(tx: &mut dyn Tx, sp: &ServicePrincipal) -> Result<(), StoreError> 
 /// The service principals of a tenant, oldest first.
 pub fn list(tx: &mut dyn Tx, tenant: TenantId) -> Result<Vec<ServicePrincipal>, StoreError> {
     tx.query(
-        &format!("SELECT {COLUMNS} FROM service_principals WHERE tenant_id = $1 ORDER BY created_at, id"),
+        &format!(
+            "SELECT {COLUMNS} FROM service_principals WHERE tenant_id = $1 ORDER BY created_at, id"
+        ),
         params![tenant.0],
     )?
     .iter()
@@ -56,13 +59,22 @@ pub fn add_role_member(
     tx.execute(
         "INSERT INTO directory_role_members (tenant_id, role_template_id, principal_id, created_at)
          VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-        params![tenant.0, role.template_id(), principal.0, OffsetDateTime::now_utc()],
+        params![
+            tenant.0,
+            role.template_id(),
+            principal.0,
+            OffsetDateTime::now_utc()
+        ],
     )
     .map(drop)
 }
 
 /// The directory roles `principal` holds in `tenant`.
-pub fn roles_of(tx: &mut dyn Tx, tenant: TenantId, principal: ObjectId) -> Result<Vec<DirectoryRole>, StoreError> {
+pub fn roles_of(
+    tx: &mut dyn Tx,
+    tenant: TenantId,
+    principal: ObjectId,
+) -> Result<Vec<DirectoryRole>, StoreError> {
     let rows = tx.query(
         "SELECT role_template_id FROM directory_role_members WHERE tenant_id = $1 AND principal_id = $2",
         params![tenant.0, principal.0],

@@ -21,7 +21,8 @@ pub struct StoredSigningKey {
     pub created_at: OffsetDateTime,
 }
 
-const COLUMNS: &str = "kid, algorithm, certificate, sealed_private_key, not_before, not_after, created_at";
+const COLUMNS: &str =
+    "kid, algorithm, certificate, sealed_private_key, not_before, not_after, created_at";
 
 fn from_row(row: &Row) -> Result<StoredSigningKey, StoreError> {
     Ok(StoredSigningKey {

@@ -214,7 +214,8 @@ fn writer_loop(conn: Connection, queue: mpsc::Receiver<Box<dyn WriteJob>>) {
 
 fn run_batch(conn: &Connection, batch: Vec<Box<dyn WriteJob>>) {
     let mut answers = Vec::with_capacity(batch.len());
-    let mut broken: Option<StoreError> = conn.execute_batch("BEGIN IMMEDIATE").map_err(map_err).err();
+    let mut broken: Option<StoreError> =
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(map_err).err();
     for job in batch {
         if let Some(e) = &broken {
             // The transaction is unusable: run nothing more in it.
@@ -243,9 +244,13 @@ fn run_batch(conn: &Connection, batch: Vec<Box<dyn WriteJob>>) {
             let _ = conn.execute_batch("ROLLBACK");
             Some(e)
         }
-        None => conn.execute_batch("COMMIT").map_err(map_err).err().inspect(|_| {
-            let _ = conn.execute_batch("ROLLBACK");
-        }),
+        None => conn
+            .execute_batch("COMMIT")
+            .map_err(map_err)
+            .err()
+            .inspect(|_| {
+                let _ = conn.execute_batch("ROLLBACK");
+            }),
     };
     if let Some(e) = &commit_error {
         tracing::error!(error = %e, "SQLite write batch failed and was rolled back");

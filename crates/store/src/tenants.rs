@@ -20,7 +20,13 @@ fn from_row(row: &Row) -> Result<Tenant, StoreError> {
 pub fn insert(tx: &mut dyn Tx, t: &Tenant) -> Result<(), StoreError> {
     tx.execute(
         &format!("INSERT INTO tenants ({COLUMNS}) VALUES ($1, $2, $3, $4, $5)"),
-        params![t.id.0, &t.domain, &t.display_name, t.is_default, t.created_at],
+        params![
+            t.id.0,
+            &t.domain,
+            &t.display_name,
+            t.is_default,
+            t.created_at
+        ],
     )
     .map(drop)
 }

@@ -39,8 +39,12 @@ pub async fn fresh_postgres_database(admin_url: &str) -> Result<String, StoreErr
     let name = format!("hale_test_{}", uuid::Uuid::new_v4().simple());
     let created = name.clone();
     crate::blocking(move || {
-        let mut client = postgres::Client::connect(&admin, postgres::NoTls)
-            .map_err(|e| StoreError::Unreachable { target: crate::redact_url(&admin), why: e.to_string() })?;
+        let mut client = postgres::Client::connect(&admin, postgres::NoTls).map_err(|e| {
+            StoreError::Unreachable {
+                target: crate::redact_url(&admin),
+                why: e.to_string(),
+            }
+        })?;
         client
             .batch_execute(&format!("CREATE DATABASE {created}"))
             .map_err(|e| StoreError::Database(e.to_string()))

@@ -152,8 +152,7 @@ impl FromValue for Uuid {
 impl FromValue for OffsetDateTime {
     fn from_value(value: &Value) -> Result<Self, String> {
         let micros = i64::from_value(value)?;
-        OffsetDateTime::from_unix_timestamp_nanos(micros as i128 * 1_000)
-            .map_err(|e| e.to_string())
+        OffsetDateTime::from_unix_timestamp_nanos(micros as i128 * 1_000).map_err(|e| e.to_string())
     }
 }
 impl<T: FromValue> FromValue for Option<T> {
@@ -203,7 +202,10 @@ mod tests {
             ("SELECT 1", "SELECT 1"),
             ("SELECT $1, $12", "SELECT ?1, ?12"),
             ("SELECT '$1', $2", "SELECT '$1', ?2"),
-            ("SELECT \"a$1\" FROM t WHERE x = $1", "SELECT \"a$1\" FROM t WHERE x = ?1"),
+            (
+                "SELECT \"a$1\" FROM t WHERE x = $1",
+                "SELECT \"a$1\" FROM t WHERE x = ?1",
+            ),
             ("SELECT $ FROM t", "SELECT $ FROM t"),
         ];
         for (input, expected) in cases {

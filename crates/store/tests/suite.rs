@@ -24,9 +24,7 @@ fn tenant(domain: &str) -> Tenant {
 
 async fn count(store: &Store, table: &'static str) -> i64 {
     store
-        .read(move |tx| {
-            tx.query(&format!("SELECT count(*) FROM {table}"), &[])?[0].get::<i64>(0)
-        })
+        .read(move |tx| tx.query(&format!("SELECT count(*) FROM {table}"), &[])?[0].get::<i64>(0))
         .await
         .unwrap()
 }
@@ -41,7 +39,10 @@ async fn a_new_database_is_migrated_to_the_latest_version_once() {
 
     // Opening again applies nothing new.
     let again = Store::open(&db.url).await.unwrap();
-    assert_eq!(count(&again, "hale_schema_migrations").await, LATEST_SCHEMA_VERSION);
+    assert_eq!(
+        count(&again, "hale_schema_migrations").await,
+        LATEST_SCHEMA_VERSION
+    );
 }
 
 #[tokio::test]
@@ -60,7 +61,10 @@ async fn a_database_from_a_newer_hale_is_refused() {
     match Store::open(&db.url).await {
         Err(e @ StoreError::NewerSchema { .. }) => {
             let text = e.to_string();
-            assert!(text.contains(&format!("schema version {}", LATEST_SCHEMA_VERSION + 7)), "{text}");
+            assert!(
+                text.contains(&format!("schema version {}", LATEST_SCHEMA_VERSION + 7)),
+                "{text}"
+            );
             assert!(text.contains("written by a newer Hale (99.0.0)"), "{text}");
         }
         Err(other) => panic!("expected NewerSchema, got {other}"),
@@ -73,7 +77,10 @@ async fn written_rows_read_back_and_domains_ignore_case() {
     let (store, _db) = fresh().await;
     let t = tenant("Contoso.example");
     let written = t.clone();
-    store.write(move |tx| tenants::insert(tx, &written)).await.unwrap();
+    store
+        .write(move |tx| tenants::insert(tx, &written))
+        .await
+        .unwrap();
 
     let id = t.id;
     let (by_id, by_domain, default) = store
@@ -88,13 +95,19 @@ async fn written_rows_read_back_and_domains_ignore_case() {
         .unwrap();
     let mut expected = t.clone();
     // Instants are kept to the microsecond.
-    expected.created_at = OffsetDateTime::from_unix_timestamp_nanos(t.created_at.unix_timestamp_nanos() / 1000 * 1000).unwrap();
+    expected.created_at = OffsetDateTime::from_unix_timestamp_nanos(
+        t.created_at.unix_timestamp_nanos() / 1000 * 1000,
+    )
+    .unwrap();
     assert_eq!(by_id.as_ref(), Some(&expected));
     assert_eq!(by_domain.as_ref(), Some(&expected));
     assert_eq!(default, None);
 
     let clash = tenant("CONTOSO.example");
-    let err = store.write(move |tx| tenants::insert(tx, &clash)).await.unwrap_err();
+    let err = store
+        .write(move |tx| tenants::insert(tx, &clash))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err}");
     assert_eq!(count(&store, "tenants").await, 1);
 }
@@ -131,7 +144,10 @@ async fn a_failed_write_leaves_no_trace() {
             Ok::<_, TestError>(())
         })
         .await;
-    assert!(matches!(result, Err(TestError::Store(StoreError::Database(_)))), "{result:?}");
+    assert!(
+        matches!(result, Err(TestError::Store(StoreError::Database(_)))),
+        "{result:?}"
+    );
     assert_eq!(count(&store, "tenants").await, 0);
 }
 
@@ -151,7 +167,10 @@ async fn a_panicking_write_is_rolled_back_and_the_store_keeps_working() {
     // SQLite reports the panic as an error; PostgreSQL's blocking task propagates
     // it as a task failure. Either way nothing is stored.
     assert!(matches!(panicked, Ok(Err(_)) | Err(_)));
-    store.write(|tx| tenants::insert(tx, &tenant("after.example"))).await.unwrap();
+    store
+        .write(|tx| tenants::insert(tx, &tenant("after.example")))
+        .await
+        .unwrap();
     assert_eq!(count(&store, "tenants").await, 1);
 }
 
@@ -169,7 +188,9 @@ async fn concurrent_writes_commit_independently() {
             format!("t{i}.example")
         };
         tasks.push(tokio::spawn(async move {
-            store.write(move |tx| tenants::insert(tx, &tenant(&domain))).await
+            store
+                .write(move |tx| tenants::insert(tx, &tenant(&domain)))
+                .await
         }));
     }
     let mut ok = 0;
@@ -212,7 +233,10 @@ async fn user_principal_names_are_unique_per_tenant_ignoring_case() {
         .await
         .unwrap();
     let dup = user(ta, "ADMIN@a.example");
-    let err = store.write(move |tx| users::insert(tx, &dup)).await.unwrap_err();
+    let err = store
+        .write(move |tx| users::insert(tx, &dup))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err}");
 
     let found = store
@@ -237,7 +261,13 @@ async fn every_value_type_round_trips() {
         .await
         .unwrap();
     let (all, empty, missing) = store
-        .read(|tx| Ok::<_, StoreError>((meta::get(tx, "all-bytes")?, meta::get(tx, "empty")?, meta::get(tx, "nope")?)))
+        .read(|tx| {
+            Ok::<_, StoreError>((
+                meta::get(tx, "all-bytes")?,
+                meta::get(tx, "empty")?,
+                meta::get(tx, "nope")?,
+            ))
+        })
         .await
         .unwrap();
     assert_eq!(all, Some(bytes));

@@ -29,7 +29,11 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Response {
         check(async { state.blobs.ping().await.map_err(|e| e.to_string()) }),
     );
     let ready = database.ok && blobs.ok;
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     no_store(
         status,
         Readiness {
@@ -41,8 +45,14 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Response {
 
 async fn check(probe: impl Future<Output = Result<(), String>>) -> Check {
     match tokio::time::timeout(CHECK_TIMEOUT, probe).await {
-        Ok(Ok(())) => Check { ok: true, error: None },
-        Ok(Err(e)) => Check { ok: false, error: Some(e) },
+        Ok(Ok(())) => Check {
+            ok: true,
+            error: None,
+        },
+        Ok(Err(e)) => Check {
+            ok: false,
+            error: Some(e),
+        },
         Err(_) => Check {
             ok: false,
             error: Some(format!("no answer within {} s", CHECK_TIMEOUT.as_secs())),
