@@ -1,12 +1,15 @@
 //! Hale's directory: the Entra ID objects an administrator manages.
 //!
 //! Tenants, users (argon2id passwords), service principals, first-party
-//! applications and directory roles, with the rules that make each valid. Later:
-//! applications, groups, credentials, consent grants.
+//! applications and directory roles, app registrations and their client
+//! secrets, with the rules that make each valid. Later: groups, certificates,
+//! consent grants.
 //!
 //! Invariant: pure domain code. No HTTP, no SQL, no I/O; persistence is the
 //! `store` crate's job and protocols are the server's.
 
+mod application;
+mod credential;
 mod ids;
 mod password;
 mod principal;
@@ -15,6 +18,16 @@ mod tenant;
 
 pub mod first_party;
 
+pub use application::{
+    ApiApplication, AppRole, Application, ImplicitGrantSettings, KeyCredential, MAX_REDIRECT_URIS,
+    PasswordCredential, PermissionScope, Platform, PreAuthorizedApplication, RedirectUris,
+    RequiredResourceAccess, ResourceAccess, SignInAudience, WebApplication,
+    validate_identifier_uri, validate_permission_value, validate_redirect_uri,
+};
+pub use credential::{
+    DEFAULT_MAX_SECRET_LIFETIME, DEFAULT_SECRET_LIFETIME, PORTAL_SECRET_LIFETIMES_DAYS, SecretText,
+    new_password_credential,
+};
 pub use ids::{AppId, ObjectId, TenantId};
 pub use password::{PasswordHash, generate_password};
 pub use principal::ServicePrincipal;
@@ -26,6 +39,9 @@ pub use tenant::{Tenant, User, validate_domain};
 pub enum DirectoryError {
     #[error("invalid domain name {0:?}: {1}")]
     InvalidDomain(String, &'static str),
+    /// A property of an object breaks a rule; `property` is Graph's path to it.
+    #[error("Invalid value specified for property '{property}': {why}")]
+    InvalidProperty { property: String, why: String },
     #[error("password hashing failed: {0}")]
     PasswordHash(String),
 }

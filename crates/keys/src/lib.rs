@@ -5,6 +5,7 @@
 //!   the `HALE_MASTER_KEY` environment variable.
 //! * [`LocalCa`]: the local certificate authority made at first start, and the
 //!   ECDSA P-256 TLS certificate it issues for the server's names.
+//! * [`SecretDigester`]: keyed digests of client secrets.
 //! * [`SigningKey`]: RSA-2048 token signing keys with their self-signed
 //!   certificates (published as `x5c`; `kid` = `x5t` = SHA-1 thumbprint).
 //!
@@ -12,11 +13,13 @@
 //! are written atomically (temporary file, then rename) with owner-only
 //! permissions for anything secret.
 
+mod digest;
 mod files;
 mod master;
 mod signing;
 mod tls;
 
+pub use digest::SecretDigester;
 pub use files::write_atomic;
 pub use master::{MasterKey, MasterKeySource};
 pub use signing::{SigningKey, thumbprint};

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::hkdf;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -22,6 +23,8 @@ pub enum MasterKeySource {
 /// The AES-256-GCM key that seals secrets at rest.
 pub struct MasterKey {
     key: LessSafeKey,
+    /// The raw key, kept only to derive purpose-specific keys from.
+    raw: Zeroizing<[u8; 32]>,
     source: MasterKeySource,
 }
 
@@ -80,10 +83,31 @@ impl MasterKey {
         }
         let key = UnboundKey::new(&AES_256_GCM, bytes)
             .map_err(|e| KeyError::BadMasterKey(e.to_string()))?;
+        let mut raw = Zeroizing::new([0u8; 32]);
+        raw.copy_from_slice(bytes);
         Ok(MasterKey {
             key: LessSafeKey::new(key),
+            raw,
             source,
         })
+    }
+
+    /// A 32-byte key for one `purpose`, derived with HKDF-SHA256: every replica
+    /// sharing the master key derives the same one, and purposes never share keys.
+    pub fn derive(&self, purpose: &str) -> Zeroizing<[u8; 32]> {
+        struct Len32;
+        impl hkdf::KeyType for Len32 {
+            fn len(&self) -> usize {
+                32
+            }
+        }
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"hale master key derivation")
+            .extract(self.raw.as_ref());
+        let mut out = Zeroizing::new([0u8; 32]);
+        prk.expand(&[purpose.as_bytes()], Len32)
+            .and_then(|okm| okm.fill(out.as_mut()))
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        out
     }
 
     /// Where this key came from.

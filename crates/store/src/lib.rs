@@ -22,6 +22,7 @@ mod postgres;
 mod sqlite;
 mod value;
 
+pub mod applications;
 pub mod arm;
 pub mod meta;
 pub mod principals;

@@ -1,0 +1,189 @@
+//! App registrations, their App ID URIs and their client secrets' digests.
+
+use hale_directory::{AppId, Application, ObjectId, TenantId};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{Row, StoreError, Tx, params};
+
+/// A stored client secret digest, for verifying a presented secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretDigest {
+    pub key_id: Uuid,
+    pub digest: Vec<u8>,
+    pub end_date_time: OffsetDateTime,
+}
+
+const COLUMNS: &str = "id, tenant_id, body";
+
+fn from_row(row: &Row) -> Result<Application, StoreError> {
+    let body: String = row.get(2)?;
+    let mut app: Application = serde_json::from_str(&body)
+        .map_err(|e| StoreError::Decode(format!("application body: {e}")))?;
+    app.id = ObjectId(row.get(0)?);
+    app.tenant_id = TenantId(row.get(1)?);
+    Ok(app)
+}
+
+fn body(app: &Application) -> Result<String, StoreError> {
+    serde_json::to_string(app).map_err(|e| StoreError::Decode(e.to_string()))
+}
+
+/// The application holding App ID URI `uri` in `tenant` (ignoring case).
+pub fn identifier_uri_owner(
+    tx: &mut dyn Tx,
+    tenant: TenantId,
+    uri: &str,
+) -> Result<Option<ObjectId>, StoreError> {
+    tx.query_opt(
+        "SELECT application_id FROM application_identifier_uris WHERE tenant_id = $1 AND uri = $2",
+        params![tenant.0, uri.to_lowercase()],
+    )?
+    .map(|row| row.get(0).map(ObjectId))
+    .transpose()
+}
+
+/// Adds an application with its App ID URIs and the digests of its new secrets.
+pub fn insert(tx: &mut dyn Tx, app: &Application) -> Result<(), StoreError> {
+    let now = OffsetDateTime::now_utc();
+    tx.execute(
+        "INSERT INTO applications (id, tenant_id, app_id, display_name, body, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        params![app.id.0, app.tenant_id.0, app.app_id.0, &app.display_name, body(app)?, app.created_date_time, now],
+    )?;
+    write_children(tx, app)
+}
+
+/// Replaces an application's stored state. Secrets no longer listed lose their
+/// digests; secrets with a digest in hand (new ones) gain one.
+pub fn update(tx: &mut dyn Tx, app: &Application) -> Result<(), StoreError> {
+    let changed = tx.execute(
+        "UPDATE applications SET display_name = $1, body = $2, updated_at = $3 WHERE id = $4 AND tenant_id = $5",
+        params![&app.display_name, body(app)?, OffsetDateTime::now_utc(), app.id.0, app.tenant_id.0],
+    )?;
+    if changed == 0 {
+        return Err(StoreError::Decode(format!(
+            "application {} does not exist",
+            app.id
+        )));
+    }
+    tx.execute(
+        "DELETE FROM application_identifier_uris WHERE application_id = $1",
+        params![app.id.0],
+    )?;
+    let kept: Vec<String> = app
+        .password_credentials
+        .iter()
+        .map(|c| c.key_id.to_string())
+        .collect();
+    for row in tx.query(
+        "SELECT key_id FROM application_secrets WHERE application_id = $1",
+        params![app.id.0],
+    )? {
+        let key_id: String = row.get(0)?;
+        if !kept.contains(&key_id) {
+            tx.execute(
+                "DELETE FROM application_secrets WHERE application_id = $1 AND key_id = $2",
+                params![app.id.0, key_id],
+            )?;
+        }
+    }
+    write_children(tx, app)
+}
+
+fn write_children(tx: &mut dyn Tx, app: &Application) -> Result<(), StoreError> {
+    for uri in &app.identifier_uris {
+        tx.execute(
+            "INSERT INTO application_identifier_uris (tenant_id, uri, application_id) VALUES ($1, $2, $3)",
+            params![app.tenant_id.0, uri.to_lowercase(), app.id.0],
+        )?;
+    }
+    for credential in app
+        .password_credentials
+        .iter()
+        .filter(|c| !c.digest.is_empty())
+    {
+        tx.execute(
+            "INSERT INTO application_secrets (application_id, key_id, digest, end_date_time) VALUES ($1, $2, $3, $4)",
+            params![app.id.0, credential.key_id, credential.digest.as_slice(), credential.end_date_time],
+        )?;
+    }
+    Ok(())
+}
+
+/// An application by object ID, within a tenant.
+pub fn get(
+    tx: &mut dyn Tx,
+    tenant: TenantId,
+    id: ObjectId,
+) -> Result<Option<Application>, StoreError> {
+    tx.query_opt(
+        &format!("SELECT {COLUMNS} FROM applications WHERE tenant_id = $1 AND id = $2"),
+        params![tenant.0, id.0],
+    )?
+    .as_ref()
+    .map(from_row)
+    .transpose()
+}
+
+/// An application by client ID, in any tenant.
+pub fn by_app_id(tx: &mut dyn Tx, app_id: AppId) -> Result<Option<Application>, StoreError> {
+    tx.query_opt(
+        &format!("SELECT {COLUMNS} FROM applications WHERE app_id = $1"),
+        params![app_id.0],
+    )?
+    .as_ref()
+    .map(from_row)
+    .transpose()
+}
+
+/// A tenant's applications in creation order, starting after `after` (a
+/// paging cursor: the last object ID of the previous page), at most `limit`.
+pub fn list(
+    tx: &mut dyn Tx,
+    tenant: TenantId,
+    after: Option<ObjectId>,
+    limit: usize,
+) -> Result<Vec<Application>, StoreError> {
+    let rows = match after {
+        Some(after) => tx.query(
+            &format!(
+                "SELECT {COLUMNS} FROM applications WHERE tenant_id = $1 AND
+                   (created_at, id) > (SELECT created_at, id FROM applications WHERE id = $2)
+                 ORDER BY created_at, id LIMIT $3"
+            ),
+            params![tenant.0, after.0, limit as i64],
+        )?,
+        None => tx.query(
+            &format!("SELECT {COLUMNS} FROM applications WHERE tenant_id = $1 ORDER BY created_at, id LIMIT $2"),
+            params![tenant.0, limit as i64],
+        )?,
+    };
+    rows.iter().map(from_row).collect()
+}
+
+/// Removes an application (its URIs and secret digests go with it). Returns
+/// whether it existed.
+pub fn delete(tx: &mut dyn Tx, tenant: TenantId, id: ObjectId) -> Result<bool, StoreError> {
+    Ok(tx.execute(
+        "DELETE FROM applications WHERE tenant_id = $1 AND id = $2",
+        params![tenant.0, id.0],
+    )? > 0)
+}
+
+/// The secret digests of an application, for checking a presented secret.
+pub fn secret_digests(tx: &mut dyn Tx, id: ObjectId) -> Result<Vec<SecretDigest>, StoreError> {
+    tx.query(
+        "SELECT key_id, digest, end_date_time FROM application_secrets WHERE application_id = $1 ORDER BY key_id",
+        params![id.0],
+    )?
+    .iter()
+    .map(|row| {
+        Ok(SecretDigest {
+            key_id: row.get(0)?,
+            digest: row.get(1)?,
+            end_date_time: row.get(2)?,
+        })
+    })
+    .collect()
+}
