@@ -8,6 +8,7 @@
 //! Invariant: pure domain code. No HTTP, no SQL, no I/O; persistence is the
 //! `store` crate's job and protocols are the server's.
 
+pub mod access;
 mod application;
 mod credential;
 mod ids;

@@ -10,7 +10,7 @@ use rustls_pki_types::PrivatePkcs8KeyDer;
 use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
-use crate::KeyError;
+use crate::{KeyError, MasterKey};
 
 /// An RSA-2048 token signing key with its self-signed certificate.
 pub struct SigningKey {
@@ -86,6 +86,24 @@ impl SigningKey {
     pub fn pkcs8_der(&self) -> &[u8] {
         &self.pkcs8
     }
+
+    /// The private key sealed with `master`, for storage.
+    pub fn seal(&self, master: &MasterKey) -> Result<Vec<u8>, KeyError> {
+        master.seal(&sealing_context(&self.kid), &self.pkcs8)
+    }
+
+    /// Reassembles a stored key, unsealing its private half with `master`.
+    pub fn unseal(
+        certificate_der: Vec<u8>,
+        sealed_private_key: &[u8],
+        master: &MasterKey,
+        not_before: OffsetDateTime,
+        not_after: OffsetDateTime,
+    ) -> Result<SigningKey, KeyError> {
+        let kid = thumbprint(&certificate_der);
+        let pkcs8 = master.open(&sealing_context(&kid), sealed_private_key)?;
+        Self::from_parts(certificate_der, pkcs8, not_before, not_after)
+    }
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -94,6 +112,11 @@ impl std::fmt::Debug for SigningKey {
             .field("kid", &self.kid)
             .finish_non_exhaustive()
     }
+}
+
+/// Binds a sealed private key to its certificate's thumbprint.
+fn sealing_context(kid: &str) -> String {
+    format!("signing-key:{kid}")
 }
 
 /// base64url (unpadded) SHA-1 of a certificate: Entra's `x5t` and `kid`.

@@ -90,7 +90,7 @@ pub async fn ensure(
     };
     // Slow (RSA key generation, argon2id) but run once, before anything is served.
     let key = SigningKey::generate(SIGNING_KEY_LIFETIME)?;
-    let sealed = master_key.seal(&signing_key_context(&key.kid), key.pkcs8_der())?;
+    let sealed = key.seal(master_key)?;
     let check = master_key.seal(MASTER_KEY_CHECK, MASTER_KEY_CHECK_VALUE)?;
     let plan = plan(&domain, &password, key, sealed, check)?;
 
@@ -124,11 +124,6 @@ pub async fn ensure(
         }
         Err(e) => Err(StartError::Database(e)),
     }
-}
-
-/// The sealing context of a signing key's private half.
-pub fn signing_key_context(kid: &str) -> String {
-    format!("signing-key:{kid}")
 }
 
 async fn existing(

@@ -108,7 +108,15 @@ impl Settings {
     /// The public URL in effect once the server listens on `bound`.
     pub fn effective_public_url(&self, bound: SocketAddr) -> Url {
         if let Some(url) = &self.public_url {
-            return url.clone();
+            // Issuers and links are built by appending to it: end it with a slash.
+            let mut url = url.clone();
+            if !url.path().ends_with('/') {
+                let path = format!("{}/", url.path());
+                url.set_path(&path);
+            }
+            url.set_query(None);
+            url.set_fragment(None);
+            return url;
         }
         let scheme = if self.tls == Tls::Off {
             "http"

@@ -208,7 +208,18 @@ async fn prepare(
         ca_bundle,
         installation,
     };
-    Ok((info, AppState { store, blobs }, tls_config))
+    let key_ring = std::sync::Arc::new(crate::http::auth::KeyRing::load(&store).await?);
+    let state = AppState {
+        store,
+        blobs,
+        public_url: info.public_url.clone(),
+        secret_digester: std::sync::Arc::new(hale_keys::SecretDigester::for_client_secrets(
+            &master_key,
+        )),
+        max_secret_lifetime: hale_directory::DEFAULT_MAX_SECRET_LIFETIME,
+        key_ring,
+    };
+    Ok((info, state, tls_config))
 }
 
 /// The names the local-CA certificate must cover.

@@ -110,6 +110,101 @@ impl TestServer {
     }
 }
 
+impl TestServer {
+    /// Signs `claims` with the server's current signing key, exactly as Hale's
+    /// token service signs access tokens (Entra's v1 header).
+    pub async fn sign(&self, claims: &serde_json::Value) -> String {
+        let settings = self.settings.clone();
+        let store = hale_store::Store::open(&settings.effective_database_url())
+            .await
+            .expect("the server's database");
+        let stored = store
+            .read(hale_store::signing_keys::list)
+            .await
+            .expect("signing keys")
+            .into_iter()
+            .next()
+            .expect("a signing key");
+        let key_file = settings.data_dir.join("master.key");
+        let (master, _) = hale_keys::MasterKey::load_or_create(
+            settings.master_key.as_ref().map(|s| s.expose()),
+            &key_file,
+        )
+        .expect("the master key");
+        let key = hale_keys::SigningKey::unseal(
+            stored.certificate,
+            &stored.sealed_private_key,
+            &master,
+            stored.not_before,
+            stored.not_after,
+        )
+        .expect("the signing key unseals");
+        let signer = hale_jws::RsaSigner::from_pkcs8(key.pkcs8_der()).expect("an RSA key");
+        signer
+            .sign(&hale_jws::Header::entra_v1(&key.kid), claims)
+            .expect("a signed token")
+    }
+
+    /// Claims of a v1 Graph access token for the default tenant, valid for an
+    /// hour; `extra` is merged over them.
+    pub fn graph_claims(&self, extra: serde_json::Value) -> serde_json::Value {
+        let tenant = self.info().installation.tenant.id;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("time after 1970")
+            .as_secs() as i64;
+        let mut claims = serde_json::json!({
+            "aud": "https://graph.microsoft.com",
+            "iss": format!("{}{tenant}/", self.info().public_url),
+            "iat": now - 300,
+            "nbf": now - 300,
+            "exp": now + 3600,
+            "tid": tenant.to_string(),
+            "ver": "1.0",
+        });
+        if let (Some(base), serde_json::Value::Object(more)) = (claims.as_object_mut(), extra) {
+            base.extend(more);
+        }
+        claims
+    }
+
+    /// A delegated Graph token for the administrator (Global Administrator)
+    /// carrying `scopes` (space-separated).
+    pub async fn admin_token(&self, scopes: &str) -> String {
+        let tenant = self.info().installation.tenant.id;
+        let upn = self.info().installation.admin_user_principal_name.clone();
+        let store = hale_store::Store::open(&self.settings.effective_database_url())
+            .await
+            .expect("the server's database");
+        let admin = store
+            .read(move |tx| hale_store::users::by_upn(tx, tenant, &upn))
+            .await
+            .expect("read the administrator")
+            .expect("the administrator exists");
+        let claims = self.graph_claims(serde_json::json!({
+            "oid": admin.id.to_string(),
+            "sub": admin.id.to_string(),
+            "upn": admin.user_principal_name,
+            "idtyp": "user",
+            "scp": scopes,
+        }));
+        self.sign(&claims).await
+    }
+
+    /// An app-only Graph token for a service principal holding `roles`.
+    pub async fn app_token(&self, roles: &[&str]) -> String {
+        let sp = hale_directory::ObjectId::new().to_string();
+        let claims = self.graph_claims(serde_json::json!({
+            "oid": sp,
+            "sub": sp,
+            "idtyp": "app",
+            "appid": hale_directory::AppId::new().to_string(),
+            "roles": roles,
+        }));
+        self.sign(&claims).await
+    }
+}
+
 /// A stopped test server's data, kept for inspection until dropped.
 pub struct Stopped {
     pub settings: Settings,

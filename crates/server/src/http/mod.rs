@@ -1,6 +1,8 @@
 //! The HTTP application: one router for every protocol Hale speaks, and the
 //! layers every request passes through (request IDs, tracing, body limits).
 
+pub(crate) mod auth;
+pub(crate) mod graph;
 mod health;
 
 use std::time::Duration;
@@ -23,6 +25,13 @@ use tracing::Span;
 pub(crate) struct AppState {
     pub store: Store,
     pub blobs: BlobStore,
+    /// The origin clients use, with a trailing slash: the base of every issuer,
+    /// `@odata.context` and link.
+    pub public_url: url::Url,
+    pub secret_digester: std::sync::Arc<hale_keys::SecretDigester>,
+    /// Longest client secret lifetime accepted.
+    pub max_secret_lifetime: time::Duration,
+    pub key_ring: auth::SharedKeyRing,
 }
 
 /// The request ID header, set on every request (kept when the client sent one)
@@ -36,6 +45,10 @@ pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", axum::routing::get(health::healthz))
         .route("/readyz", axum::routing::get(health::readyz))
+        .route(
+            "/v1.0/{*path}",
+            axum::routing::any(graph::dispatch).layer(axum::extract::DefaultBodyLimit::max(graph::MAX_BODY + 1)),
+        )
         .fallback(not_found)
         .with_state(state)
         .layer(

@@ -1,0 +1,218 @@
+//! Bearer tokens on Hale's own APIs: who is calling.
+//!
+//! A token is accepted when Hale signed it (a key of the key ring, by `kid`),
+//! its issuer is a tenant of this Hale (v1 `{origin}/{tid}/` or v2
+//! `{origin}/{tid}/v2.0`), its audience is the API's, and it is within its
+//! lifetime give or take five minutes.
+
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::http::HeaderMap;
+use axum::http::header::AUTHORIZATION;
+use hale_directory::access::{self, Principal};
+use hale_directory::{ObjectId, TenantId};
+use hale_jws::{Alg, RsaPublicKey, Unverified};
+use hale_store::{Store, StoreError, principals, signing_keys, tenants};
+
+use super::AppState;
+use super::graph::GraphError;
+
+/// Clock skew tolerated on `exp` and `nbf`, as Azure's resource servers do.
+const SKEW: Duration = Duration::from_secs(300);
+/// How often an unknown `kid` may trigger a reload of the key ring.
+const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Microsoft Graph's token audiences.
+pub(crate) const GRAPH_AUDIENCES: &[&str] = &[
+    "https://graph.microsoft.com",
+    "https://graph.microsoft.com/",
+    "00000003-0000-0000-c000-000000000000",
+];
+
+/// The public halves of the signing keys, by `kid`, reloaded from the database
+/// when a token names a key this replica has not seen (another replica rotated).
+pub(crate) struct KeyRing {
+    keys: RwLock<Vec<(String, RsaPublicKey)>>,
+    last_reload: Mutex<Option<Instant>>,
+}
+
+impl KeyRing {
+    pub(crate) async fn load(store: &Store) -> Result<KeyRing, StoreError> {
+        let ring = KeyRing {
+            keys: RwLock::new(Vec::new()),
+            last_reload: Mutex::new(None),
+        };
+        ring.reload(store).await?;
+        Ok(ring)
+    }
+
+    async fn reload(&self, store: &Store) -> Result<(), StoreError> {
+        let stored = store.read(signing_keys::list).await?;
+        let keys = stored
+            .iter()
+            .filter_map(|k| match RsaPublicKey::from_certificate_der(&k.certificate) {
+                Ok(key) => Some((k.kid.clone(), key)),
+                Err(e) => {
+                    tracing::error!(kid = %k.kid, error = %e, "unusable signing key certificate");
+                    None
+                }
+            })
+            .collect();
+        *self.keys.write().expect("key ring lock") = keys;
+        *self.last_reload.lock().expect("key ring lock") = Some(Instant::now());
+        Ok(())
+    }
+
+    fn find(&self, kid: &str) -> Option<RsaPublicKey> {
+        self.keys
+            .read()
+            .expect("key ring lock")
+            .iter()
+            .find(|(k, _)| k == kid)
+            .map(|(_, key)| key.clone())
+    }
+
+    async fn key(&self, store: &Store, kid: &str) -> Option<RsaPublicKey> {
+        if let Some(key) = self.find(kid) {
+            return Some(key);
+        }
+        let due = self
+            .last_reload
+            .lock()
+            .expect("key ring lock")
+            .is_none_or(|at| at.elapsed() >= RELOAD_INTERVAL);
+        if due && self.reload(store).await.is_ok() {
+            return self.find(kid);
+        }
+        None
+    }
+}
+
+/// An authenticated caller of a Hale API.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    pub tenant_id: TenantId,
+    pub tenant_domain: String,
+    pub object_id: ObjectId,
+    pub principal: Principal,
+    /// `scp` (delegated) or `roles` (application) permissions.
+    pub permissions: Vec<String>,
+}
+
+impl Caller {
+    pub(crate) fn require_read_applications(&self) -> Result<(), GraphError> {
+        if access::may_read_applications(&self.principal, &self.permissions) {
+            Ok(())
+        } else {
+            Err(GraphError::forbidden())
+        }
+    }
+
+    pub(crate) fn require_write_applications(&self) -> Result<(), GraphError> {
+        if access::may_write_applications(&self.principal, &self.permissions) {
+            Ok(())
+        } else {
+            Err(GraphError::forbidden())
+        }
+    }
+}
+
+fn invalid(why: &str) -> GraphError {
+    GraphError::unauthorized(format!("Access token validation failure. {why}"))
+}
+
+/// The caller of a Graph request.
+pub(crate) async fn graph_caller(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Caller, GraphError> {
+    let token =
+        bearer(headers).ok_or_else(|| GraphError::unauthorized("Access token is empty."))?;
+    let parsed = Unverified::parse(token)
+        .map_err(|_| GraphError::unauthorized("Invalid JWT token. The token is malformed."))?;
+    let kid = parsed
+        .header()
+        .kid
+        .clone()
+        .or_else(|| parsed.header().x5t.clone())
+        .unwrap_or_default();
+    let key = state
+        .key_ring
+        .key(&state.store, &kid)
+        .await
+        .ok_or_else(|| invalid("Invalid signature."))?;
+    let claims = parsed
+        .verify(&key, &[Alg::RS256])
+        .map_err(|_| invalid("Invalid signature."))?;
+    hale_jws::check_times(&claims, SystemTime::now(), SKEW).map_err(|_| {
+        GraphError::unauthorized("Lifetime validation failed, the token is expired.")
+    })?;
+    hale_jws::check_audience(&claims, GRAPH_AUDIENCES).map_err(|_| invalid("Invalid audience."))?;
+
+    let text = |name: &str| claims.get(name).and_then(|v| v.as_str());
+    let tenant_id: TenantId = text("tid")
+        .and_then(|t| t.parse().ok())
+        .ok_or_else(|| invalid("Invalid tenant."))?;
+    let origin = state.public_url.as_str();
+    let issuer = text("iss").unwrap_or_default();
+    if issuer != format!("{origin}{tenant_id}/") && issuer != format!("{origin}{tenant_id}/v2.0") {
+        return Err(invalid("Invalid issuer."));
+    }
+    let object_id: ObjectId = text("oid")
+        .and_then(|o| o.parse().ok())
+        .ok_or_else(|| invalid("The token has no object ID."))?;
+    let is_app = text("idtyp") == Some("app") || claims.get("scp").is_none();
+    let permissions: Vec<String> = if is_app {
+        claims
+            .get("roles")
+            .and_then(|r| r.as_array())
+            .map(|roles| {
+                roles
+                    .iter()
+                    .filter_map(|r| r.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    } else {
+        text("scp")
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
+    };
+    let (tenant, roles) = state
+        .store
+        .read(move |tx| {
+            let tenant = tenants::get(tx, tenant_id)?;
+            let roles = if is_app {
+                Vec::new()
+            } else {
+                principals::roles_of(tx, tenant_id, object_id)?
+            };
+            Ok::<_, StoreError>((tenant, roles))
+        })
+        .await?;
+    let tenant = tenant.ok_or_else(|| invalid("Invalid tenant."))?;
+    Ok(Caller {
+        tenant_id,
+        tenant_domain: tenant.domain,
+        object_id,
+        principal: if is_app {
+            Principal::Application
+        } else {
+            Principal::User { roles }
+        },
+        permissions,
+    })
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// Shared key ring handle.
+pub(crate) type SharedKeyRing = Arc<KeyRing>;

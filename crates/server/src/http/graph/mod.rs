@@ -1,0 +1,241 @@
+//! Microsoft Graph v1.0 (`/v1.0/…`): the app-management subset.
+//!
+//! Graph addresses objects both as `applications/{id}` and as
+//! `applications(appId='{appId}')`, which axum's router cannot capture, so this
+//! module parses the path itself into a [`Target`] and dispatches.
+
+mod applications;
+mod error;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use uuid::Uuid;
+
+pub(crate) use error::GraphError;
+
+use super::AppState;
+use super::auth::{self, Caller};
+
+/// Largest Graph request body accepted.
+pub(crate) const MAX_BODY: usize = 256 * 1024;
+
+/// What a Graph URL names.
+#[derive(Debug, PartialEq, Eq)]
+enum Target {
+    Applications,
+    Application(Key),
+    ApplicationAction(Key, Action),
+}
+
+/// How an object is named in the URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Key {
+    Id(Uuid),
+    AppId(Uuid),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    AddPassword,
+    RemovePassword,
+}
+
+fn parse_target(path: &str) -> Result<Target, GraphError> {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    let unknown = |segment: &str| GraphError {
+        status: StatusCode::BAD_REQUEST,
+        code: "BadRequest",
+        message: format!("Resource not found for the segment '{segment}'."),
+    };
+    let key = |segment: &str| -> Result<Key, GraphError> {
+        if let Some(inner) = segment
+            .strip_prefix("applications(appId='")
+            .and_then(|s| s.strip_suffix("')"))
+            .or_else(|| {
+                segment
+                    .strip_prefix("applications(appId=\"")
+                    .and_then(|s| s.strip_suffix("\")"))
+            })
+        {
+            return Uuid::parse_str(inner).map(Key::AppId).map_err(|_| {
+                GraphError::bad_request(format!("Invalid object identifier '{inner}'."))
+            });
+        }
+        Err(unknown(segment))
+    };
+    let id = |segment: &str| {
+        Uuid::parse_str(segment)
+            .map(Key::Id)
+            .map_err(|_| GraphError::bad_request(format!("Invalid object identifier '{segment}'.")))
+    };
+    let action = |segment: &str| match segment {
+        "addPassword" | "microsoft.graph.addPassword" => Ok(Action::AddPassword),
+        "removePassword" | "microsoft.graph.removePassword" => Ok(Action::RemovePassword),
+        other => Err(unknown(other)),
+    };
+    match segments.as_slice() {
+        ["applications"] => Ok(Target::Applications),
+        ["applications", object] => Ok(Target::Application(id(object)?)),
+        ["applications", object, verb] => Ok(Target::ApplicationAction(id(object)?, action(verb)?)),
+        [single] if single.starts_with("applications(") => Ok(Target::Application(key(single)?)),
+        [single, verb] if single.starts_with("applications(") => {
+            Ok(Target::ApplicationAction(key(single)?, action(verb)?))
+        }
+        [first, ..] => Err(unknown(first)),
+        [] => Err(unknown("")),
+    }
+}
+
+/// Every `/v1.0/…` request.
+pub(crate) async fn dispatch(
+    State(state): State<AppState>,
+    method: Method,
+    Path(path): Path<String>,
+    Query(query): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        let target = parse_target(&path)?;
+        let caller = auth::graph_caller(&state, &headers).await?;
+        handle(&state, &caller, method, target, &query, &headers, &body).await
+    }
+    .await;
+    match result {
+        Ok(response) => response,
+        Err(e) => e.into_response_for(&headers),
+    }
+}
+
+async fn handle(
+    state: &AppState,
+    caller: &Caller,
+    method: Method,
+    target: Target,
+    query: &[(String, String)],
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, GraphError> {
+    use applications as apps;
+    match (method, target) {
+        (Method::GET, Target::Applications) => apps::list(state, caller, query, headers).await,
+        (Method::POST, Target::Applications) => apps::create(state, caller, json_body(body)?).await,
+        (Method::GET, Target::Application(key)) => apps::get(state, caller, key, query).await,
+        (Method::PATCH, Target::Application(key)) => {
+            apps::update(state, caller, key, json_body(body)?).await
+        }
+        (Method::DELETE, Target::Application(key)) => apps::delete(state, caller, key).await,
+        (Method::POST, Target::ApplicationAction(key, Action::AddPassword)) => {
+            apps::add_password(state, caller, key, json_body_or_empty(body)?).await
+        }
+        (Method::POST, Target::ApplicationAction(key, Action::RemovePassword)) => {
+            apps::remove_password(state, caller, key, json_body(body)?).await
+        }
+        (method, _) => Err(GraphError {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            code: "Request_BadRequest",
+            message: format!("The HTTP method '{method}' is not allowed for this resource."),
+        }),
+    }
+}
+
+fn json_body(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, GraphError> {
+    if body.len() > MAX_BODY {
+        return Err(GraphError {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            code: "Request_BadRequest",
+            message: format!("The request body is larger than {MAX_BODY} bytes."),
+        });
+    }
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(_) => Err(GraphError::bad_request(
+            "The request body must be a JSON object.",
+        )),
+        Err(e) => Err(GraphError::bad_request(format!(
+            "Unable to read JSON request payload: {e}"
+        ))),
+    }
+}
+
+fn json_body_or_empty(
+    body: &[u8],
+) -> Result<serde_json::Map<String, serde_json::Value>, GraphError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(serde_json::Map::new());
+    }
+    json_body(body)
+}
+
+/// A JSON answer with Graph's content type.
+fn json(status: StatusCode, value: serde_json::Value) -> Response {
+    (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8")],
+        value.to_string(),
+    )
+        .into_response()
+}
+
+/// `@odata.context` for `fragment` (e.g. `applications/$entity`).
+fn context(state: &AppState, fragment: &str) -> String {
+    format!("{}v1.0/$metadata#{fragment}", state.public_url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets() {
+        let id = Uuid::new_v4();
+        let cases: Vec<(String, Result<Target, &str>)> = vec![
+            ("applications".into(), Ok(Target::Applications)),
+            ("applications/".into(), Ok(Target::Applications)),
+            (
+                format!("applications/{id}"),
+                Ok(Target::Application(Key::Id(id))),
+            ),
+            (
+                format!("applications(appId='{id}')"),
+                Ok(Target::Application(Key::AppId(id))),
+            ),
+            (
+                format!("applications/{id}/addPassword"),
+                Ok(Target::ApplicationAction(Key::Id(id), Action::AddPassword)),
+            ),
+            (
+                format!("applications(appId='{id}')/removePassword"),
+                Ok(Target::ApplicationAction(
+                    Key::AppId(id),
+                    Action::RemovePassword,
+                )),
+            ),
+            (
+                "applications/not-a-guid".into(),
+                Err("Invalid object identifier 'not-a-guid'."),
+            ),
+            (
+                "applications(appId='x')".into(),
+                Err("Invalid object identifier 'x'."),
+            ),
+            (
+                format!("applications/{id}/frobnicate"),
+                Err("Resource not found for the segment 'frobnicate'."),
+            ),
+            (
+                "widgets".into(),
+                Err("Resource not found for the segment 'widgets'."),
+            ),
+        ];
+        for (path, expected) in cases {
+            match (parse_target(&path), expected) {
+                (Ok(t), Ok(e)) => assert_eq!(t, e, "{path}"),
+                (Err(err), Err(msg)) => assert_eq!(err.message, msg, "{path}"),
+                (got, want) => panic!("{path}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+}
