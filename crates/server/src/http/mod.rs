@@ -4,6 +4,7 @@
 pub(crate) mod auth;
 pub(crate) mod graph;
 mod health;
+mod identity;
 
 use std::time::Duration;
 
@@ -45,6 +46,11 @@ pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", axum::routing::get(health::healthz))
         .route("/readyz", axum::routing::get(health::readyz))
+        .route("/{tenant}/v2.0/.well-known/openid-configuration", axum::routing::get(identity::openid_configuration_v2))
+        .route("/{tenant}/.well-known/openid-configuration", axum::routing::get(identity::openid_configuration_v1))
+        .route("/{tenant}/discovery/v2.0/keys", axum::routing::get(identity::keys_v2))
+        .route("/{tenant}/discovery/keys", axum::routing::get(identity::keys_v1))
+        .route("/{tenant}/discovery/instance", axum::routing::get(identity::instance_discovery))
         .route(
             "/v1.0/{*path}",
             axum::routing::any(graph::dispatch).layer(axum::extract::DefaultBodyLimit::max(graph::MAX_BODY + 1)),

@@ -1,0 +1,192 @@
+//! The Entra ID endpoints under `/{tenant}/…`: discovery documents, JWKS and
+//! MSAL's instance discovery. (The token endpoint and sign-in pages join here.)
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use hale_identity::discovery::{self, Scope};
+use hale_identity::{OAuthError, TenantRef};
+use hale_store::{StoreError, signing_keys, tenants};
+use serde::Deserialize;
+
+use super::AppState;
+
+/// Discovery documents change only with the origin: let clients cache them.
+const DOCUMENT_CACHE: &str = "max-age=86400, private";
+/// Key sets change on rotation: cache for an hour.
+const KEYS_CACHE: &str = "max-age=3600, private";
+
+/// A tenant segment resolved against the directory.
+enum Resolved {
+    Tenant(hale_directory::TenantId),
+    Alias(&'static str),
+}
+
+impl Resolved {
+    fn scope(&self) -> Scope<'static> {
+        match self {
+            Resolved::Tenant(id) => Scope::Tenant(*id),
+            Resolved::Alias(alias) => Scope::Alias(alias),
+        }
+    }
+}
+
+async fn resolve(state: &AppState, segment: &str) -> Result<Resolved, OAuthError> {
+    let reference = TenantRef::parse(segment).ok_or_else(|| OAuthError::invalid_tenant(segment))?;
+    let found = match reference {
+        TenantRef::Common => return Ok(Resolved::Alias("common")),
+        TenantRef::Organizations => return Ok(Resolved::Alias("organizations")),
+        TenantRef::Id(id) => state.store.read(move |tx| tenants::get(tx, id)).await,
+        TenantRef::Domain(domain) => {
+            state
+                .store
+                .read(move |tx| tenants::by_domain(tx, &domain))
+                .await
+        }
+    };
+    match found {
+        Ok(Some(tenant)) => Ok(Resolved::Tenant(tenant.id)),
+        Ok(None) => Err(OAuthError::tenant_not_found(segment)),
+        Err(e) => {
+            tracing::error!(error = %e, "tenant lookup failed");
+            Err(OAuthError::tenant_not_found(segment))
+        }
+    }
+}
+
+/// Entra's error JSON with the client's correlation ID echoed.
+pub(crate) fn oauth_error(error: &OAuthError, headers: &HeaderMap) -> Response {
+    let correlation = headers
+        .get("client-request-id")
+        .and_then(|v| v.to_str().ok());
+    let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
+    with_cors((status, Json(error.to_json(correlation))).into_response())
+}
+
+fn document(body: serde_json::Value, cache: &'static str) -> Response {
+    let mut response = Json(body).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    with_cors(response)
+}
+
+/// Browsers (MSAL.js) read these documents cross-origin, as they do Entra's.
+fn with_cors(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    response
+}
+
+fn origin(state: &AppState) -> &str {
+    state.public_url.as_str()
+}
+
+pub(crate) async fn openid_configuration_v2(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    match resolve(&state, &tenant).await {
+        Ok(resolved) => document(
+            discovery::openid_configuration_v2(origin(&state), resolved.scope()),
+            DOCUMENT_CACHE,
+        ),
+        Err(e) => oauth_error(&e, &headers),
+    }
+}
+
+pub(crate) async fn openid_configuration_v1(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    match resolve(&state, &tenant).await {
+        Ok(resolved) => document(
+            discovery::openid_configuration_v1(origin(&state), resolved.scope()),
+            DOCUMENT_CACHE,
+        ),
+        Err(e) => oauth_error(&e, &headers),
+    }
+}
+
+async fn keys(state: &AppState, tenant: &str, headers: &HeaderMap, v2: bool) -> Response {
+    let resolved = match resolve(state, tenant).await {
+        Ok(r) => r,
+        Err(e) => return oauth_error(&e, headers),
+    };
+    let stored = match state.store.read(signing_keys::list).await {
+        Ok(keys) => keys,
+        Err(e) => {
+            let e: StoreError = e;
+            tracing::error!(error = %e, "signing keys unreadable");
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+    };
+    let issuer = match (&resolved, v2) {
+        (_, false) => None,
+        (Resolved::Tenant(id), true) => Some(discovery::issuer_v2(origin(state), *id)),
+        (Resolved::Alias(_), true) => Some(format!("{}{{tenantid}}/v2.0", origin(state))),
+    };
+    let body = discovery::jwks(
+        stored.iter().map(|k| k.certificate.as_slice()),
+        issuer.as_deref(),
+    );
+    document(body, KEYS_CACHE)
+}
+
+pub(crate) async fn keys_v2(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    keys(&state, &tenant, &headers, true).await
+}
+
+pub(crate) async fn keys_v1(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    keys(&state, &tenant, &headers, false).await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct InstanceQuery {
+    authorization_endpoint: Option<String>,
+}
+
+/// `/common/discovery/instance`: MSAL asks which cloud an authority belongs to.
+/// MSAL Python drops the port from the authority it asks about, so only the
+/// path (the tenant) of `authorization_endpoint` is used.
+pub(crate) async fn instance_discovery(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    Query(query): Query<InstanceQuery>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(e) = resolve(&state, &tenant).await {
+        return oauth_error(&e, &headers);
+    }
+    let asked = query
+        .authorization_endpoint
+        .as_deref()
+        .and_then(|a| url::Url::parse(a).ok())
+        .and_then(|u| {
+            u.path_segments()
+                .and_then(|mut s| s.next())
+                .map(str::to_owned)
+        })
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| "common".to_owned());
+    if let Err(e) = resolve(&state, &asked).await {
+        return oauth_error(&e, &headers);
+    }
+    document(
+        discovery::instance_discovery(origin(&state), &asked),
+        DOCUMENT_CACHE,
+    )
+}
