@@ -85,18 +85,32 @@ fn origin(state: &AppState) -> &str {
     state.public_url.as_str()
 }
 
+type DocumentBuilder = fn(&str, Scope<'_>) -> serde_json::Value;
+
+async fn configuration(
+    state: &AppState,
+    tenant: &str,
+    headers: &HeaderMap,
+    build: DocumentBuilder,
+) -> Response {
+    match resolve(state, tenant).await {
+        Ok(resolved) => document(build(origin(state), resolved.scope()), DOCUMENT_CACHE),
+        Err(e) => oauth_error(&e, headers),
+    }
+}
+
 pub(crate) async fn openid_configuration_v2(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    match resolve(&state, &tenant).await {
-        Ok(resolved) => document(
-            discovery::openid_configuration_v2(origin(&state), resolved.scope()),
-            DOCUMENT_CACHE,
-        ),
-        Err(e) => oauth_error(&e, &headers),
-    }
+    configuration(
+        &state,
+        &tenant,
+        &headers,
+        discovery::openid_configuration_v2,
+    )
+    .await
 }
 
 pub(crate) async fn openid_configuration_v1(
@@ -104,13 +118,13 @@ pub(crate) async fn openid_configuration_v1(
     Path(tenant): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    match resolve(&state, &tenant).await {
-        Ok(resolved) => document(
-            discovery::openid_configuration_v1(origin(&state), resolved.scope()),
-            DOCUMENT_CACHE,
-        ),
-        Err(e) => oauth_error(&e, &headers),
-    }
+    configuration(
+        &state,
+        &tenant,
+        &headers,
+        discovery::openid_configuration_v1,
+    )
+    .await
 }
 
 async fn keys(state: &AppState, tenant: &str, headers: &HeaderMap, v2: bool) -> Response {

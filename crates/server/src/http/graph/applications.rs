@@ -330,21 +330,14 @@ pub(super) async fn update(
     key: Key,
     body: Map<String, Value>,
 ) -> Result<Response, GraphError> {
-    caller.require_write_applications()?;
     check_properties(&body)?;
-    let caller_copy = caller.clone();
-    state
-        .store
-        .write(move |tx| {
-            let current = find(tx, &caller_copy, key)?;
-            let updated = merged(&current, &body)?;
-            updated.validate()?;
-            check_identifier_uris(tx, &updated)?;
-            applications::update(tx, &updated)?;
-            Ok::<_, Failure>(())
-        })
-        .await
-        .map_err(GraphError::from)?;
+    change_application(state, caller, key, move |tx, current| {
+        let updated = merged(&current, &body)?;
+        updated.validate()?;
+        check_identifier_uris(tx, &updated)?;
+        Ok(applications::update(tx, &updated)?)
+    })
+    .await?;
     Ok(no_content())
 }
 
@@ -353,17 +346,11 @@ pub(super) async fn delete(
     caller: &Caller,
     key: Key,
 ) -> Result<Response, GraphError> {
-    caller.require_write_applications()?;
-    let caller_copy = caller.clone();
-    state
-        .store
-        .write(move |tx| {
-            let app = find(tx, &caller_copy, key)?;
-            applications::delete(tx, app.tenant_id, app.id)?;
-            Ok::<_, Failure>(())
-        })
-        .await
-        .map_err(GraphError::from)?;
+    change_application(state, caller, key, |tx, app| {
+        applications::delete(tx, app.tenant_id, app.id)?;
+        Ok(())
+    })
+    .await?;
     Ok(no_content())
 }
 
@@ -410,18 +397,12 @@ pub(super) async fn add_password(
         new_password_credential(display_name, start, end, state.max_secret_lifetime, |s| {
             digester.digest(s)
         })?;
-    let caller_copy = caller.clone();
     let stored = credential.clone();
-    state
-        .store
-        .write(move |tx| {
-            let mut app = find(tx, &caller_copy, key)?;
-            app.password_credentials.push(stored);
-            applications::update(tx, &app)?;
-            Ok::<_, Failure>(())
-        })
-        .await
-        .map_err(GraphError::from)?;
+    change_application(state, caller, key, move |tx, mut app| {
+        app.password_credentials.push(stored);
+        Ok(applications::update(tx, &app)?)
+    })
+    .await?;
     credential.secret_text = Some(secret.expose().to_owned());
     let mut value = serde_json::to_value(&credential).unwrap_or_default();
     value["@odata.context"] = json!(context(state, "microsoft.graph.passwordCredential"));
@@ -445,24 +426,41 @@ pub(super) async fn remove_password(
         .ok_or_else(|| {
             GraphError::bad_request("Property 'keyId' is required and must be a GUID.")
         })?;
-    let caller_copy = caller.clone();
+    change_application(state, caller, key, move |tx, mut app| {
+        let before = app.password_credentials.len();
+        app.password_credentials.retain(|c| c.key_id != key_id);
+        if app.password_credentials.len() == before {
+            return Err(Failure::Graph(GraphError::bad_request(format!(
+                "No password credential found with keyId '{key_id}'."
+            ))));
+        }
+        Ok(applications::update(tx, &app)?)
+    })
+    .await?;
+    Ok(no_content())
+}
+
+/// Checks that the caller may write applications, then runs `change` on the
+/// application `key` names, in one write transaction.
+async fn change_application<F>(
+    state: &AppState,
+    caller: &Caller,
+    key: Key,
+    change: F,
+) -> Result<(), GraphError>
+where
+    F: FnOnce(&mut dyn Tx, Application) -> Result<(), Failure> + Send + 'static,
+{
+    caller.require_write_applications()?;
+    let caller = caller.clone();
     state
         .store
         .write(move |tx| {
-            let mut app = find(tx, &caller_copy, key)?;
-            let before = app.password_credentials.len();
-            app.password_credentials.retain(|c| c.key_id != key_id);
-            if app.password_credentials.len() == before {
-                return Err(Failure::Graph(GraphError::bad_request(format!(
-                    "No password credential found with keyId '{key_id}'."
-                ))));
-            }
-            applications::update(tx, &app)?;
-            Ok(())
+            let app = find(tx, &caller, key)?;
+            change(tx, app)
         })
         .await
-        .map_err(GraphError::from)?;
-    Ok(no_content())
+        .map_err(GraphError::from)
 }
 
 fn no_content() -> Response {
