@@ -69,6 +69,152 @@ impl OAuthError {
         )
     }
 
+    /// AADSTS70003: a grant type Hale does not (yet) support.
+    pub fn unsupported_grant_type(grant: &str) -> Self {
+        Self::new(
+            400,
+            "unsupported_grant_type",
+            70003,
+            format!("The app requested an unsupported grant type '{grant}'."),
+        )
+    }
+
+    /// AADSTS700016: no such application in the tenant.
+    pub fn unknown_client(client_id: &str, tenant: &str) -> Self {
+        Self::new(
+            400,
+            "unauthorized_client",
+            700016,
+            format!(
+                "Application with identifier '{client_id}' was not found in the directory '{tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant."
+            ),
+        )
+    }
+
+    /// AADSTS7000229: the application has no service principal in the tenant.
+    pub fn missing_service_principal(client_id: &str, tenant: &str) -> Self {
+        Self::new(
+            400,
+            "invalid_client",
+            7000229,
+            format!(
+                "The client application {client_id} is missing service principal in the tenant {tenant}."
+            ),
+        )
+    }
+
+    /// AADSTS7000218: a confidential client sent no credential.
+    pub fn missing_credential() -> Self {
+        Self::new(
+            401,
+            "invalid_client",
+            7000218,
+            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+        )
+    }
+
+    /// AADSTS7000215: wrong client secret.
+    pub fn invalid_secret(client_id: &str) -> Self {
+        Self::new(
+            401,
+            "invalid_client",
+            7000215,
+            format!(
+                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."
+            ),
+        )
+    }
+
+    /// AADSTS7000222: the client secret has expired.
+    pub fn expired_secret(client_id: &str) -> Self {
+        Self::new(
+            401,
+            "invalid_client",
+            7000222,
+            format!(
+                "The provided client secret keys for app '{client_id}' are expired. Visit the Azure portal to create new keys for your app."
+            ),
+        )
+    }
+
+    /// AADSTS50012: a client assertion Hale cannot check yet.
+    pub fn unsupported_client_assertion() -> Self {
+        Self::new(
+            401,
+            "invalid_client",
+            50012,
+            "Client assertions (certificate credentials) are not supported by this Hale yet; use a client secret.",
+        )
+    }
+
+    /// AADSTS1002012: client credentials need `{resource}/.default`.
+    pub fn scope_not_default(scope: &str) -> Self {
+        Self::new(
+            400,
+            "invalid_scope",
+            1002012,
+            format!(
+                "The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."
+            ),
+        )
+    }
+
+    /// AADSTS28000: scopes for more than one resource in one request.
+    pub fn several_resources(scope: &str) -> Self {
+        Self::new(
+            400,
+            "invalid_scope",
+            28000,
+            format!(
+                "Provided value for the input parameter scope is not valid because it contains more than one resource. Scope {scope} is not valid."
+            ),
+        )
+    }
+
+    /// AADSTS500011: the resource is not in the tenant.
+    pub fn unknown_resource(resource: &str, tenant: &str) -> Self {
+        Self::new(
+            400,
+            "invalid_resource",
+            500011,
+            format!(
+                "The resource principal named {resource} was not found in the tenant named {tenant}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant."
+            ),
+        )
+    }
+
+    /// AADSTS901002: `resource` sent to the v2 endpoint.
+    pub fn resource_on_v2() -> Self {
+        Self::new(
+            400,
+            "invalid_request",
+            901002,
+            "The 'resource' request parameter is not supported.",
+        )
+    }
+
+    /// AADSTS900023-style refusal of `common`/`organizations` for app-only tokens.
+    pub fn tenant_required(alias: &str) -> Self {
+        Self::new(
+            400,
+            "invalid_request",
+            900023,
+            format!(
+                "Specified tenant identifier '{alias}' is not valid for client credentials: use the tenant ID or domain."
+            ),
+        )
+    }
+
+    /// AADSTS9002313: the request body is not a form.
+    pub fn malformed_request(why: &str) -> Self {
+        Self::new(
+            400,
+            "invalid_request",
+            9002313,
+            format!("Invalid request. Request is malformed or invalid: {why}"),
+        )
+    }
+
     /// The JSON body, with fresh trace and correlation IDs (the correlation ID
     /// the client sent, when it sent one).
     pub fn to_json(&self, correlation_id: Option<&str>) -> Value {

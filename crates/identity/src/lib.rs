@@ -12,6 +12,7 @@
 
 pub mod discovery;
 mod error;
+pub mod token;
 
 pub use error::OAuthError;
 

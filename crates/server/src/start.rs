@@ -209,6 +209,7 @@ async fn prepare(
         installation,
     };
     let key_ring = std::sync::Arc::new(crate::http::auth::KeyRing::load(&store).await?);
+    let token_signer = std::sync::Arc::new(load_signer(&store, &master_key).await?);
     let state = AppState {
         store,
         blobs,
@@ -218,8 +219,35 @@ async fn prepare(
         )),
         max_secret_lifetime: hale_directory::DEFAULT_MAX_SECRET_LIFETIME,
         key_ring,
+        token_signer,
     };
     Ok((info, state, tls_config))
+}
+
+/// The newest signing key, unsealed: what tokens are signed with.
+async fn load_signer(
+    store: &Store,
+    master_key: &MasterKey,
+) -> Result<crate::http::TokenSigner, StartError> {
+    let newest = store
+        .read(hale_store::signing_keys::list)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| StartError::Bootstrap("no token signing key in the database".into()))?;
+    let key = hale_keys::SigningKey::unseal(
+        newest.certificate,
+        &newest.sealed_private_key,
+        master_key,
+        newest.not_before,
+        newest.not_after,
+    )?;
+    let signer = hale_jws::RsaSigner::from_pkcs8(key.pkcs8_der())
+        .map_err(|e| StartError::Bootstrap(format!("signing key: {e}")))?;
+    Ok(crate::http::TokenSigner {
+        kid: key.kid.clone(),
+        signer,
+    })
 }
 
 /// The names the local-CA certificate must cover.

@@ -1,6 +1,6 @@
 //! Service principals and directory role membership.
 
-use hale_directory::{DirectoryRole, ObjectId, ServicePrincipal, TenantId};
+use hale_directory::{AppId, DirectoryRole, ObjectId, ServicePrincipal, TenantId};
 use time::OffsetDateTime;
 
 use crate::{Row, StoreError, Tx, params};
@@ -47,6 +47,36 @@ pub fn list(tx: &mut dyn Tx, tenant: TenantId) -> Result<Vec<ServicePrincipal>, 
     .iter()
     .map(from_row)
     .collect()
+}
+
+/// A tenant's service principal for `app_id`.
+pub fn by_app_id(
+    tx: &mut dyn Tx,
+    tenant: TenantId,
+    app_id: AppId,
+) -> Result<Option<ServicePrincipal>, StoreError> {
+    tx.query_opt(
+        &format!("SELECT {COLUMNS} FROM service_principals WHERE tenant_id = $1 AND app_id = $2"),
+        params![tenant.0, app_id.0],
+    )?
+    .as_ref()
+    .map(from_row)
+    .transpose()
+}
+
+/// A service principal by object ID, within a tenant.
+pub fn get(
+    tx: &mut dyn Tx,
+    tenant: TenantId,
+    id: ObjectId,
+) -> Result<Option<ServicePrincipal>, StoreError> {
+    tx.query_opt(
+        &format!("SELECT {COLUMNS} FROM service_principals WHERE tenant_id = $1 AND id = $2"),
+        params![tenant.0, id.0],
+    )?
+    .as_ref()
+    .map(from_row)
+    .transpose()
 }
 
 /// Makes `principal` a member of `role` in `tenant` (no-op if already).

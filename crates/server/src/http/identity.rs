@@ -18,7 +18,7 @@ const DOCUMENT_CACHE: &str = "max-age=86400, private";
 const KEYS_CACHE: &str = "max-age=3600, private";
 
 /// A tenant segment resolved against the directory.
-enum Resolved {
+pub(crate) enum Resolved {
     Tenant(hale_directory::TenantId),
     Alias(&'static str),
 }
@@ -32,7 +32,7 @@ impl Resolved {
     }
 }
 
-async fn resolve(state: &AppState, segment: &str) -> Result<Resolved, OAuthError> {
+pub(crate) async fn resolve(state: &AppState, segment: &str) -> Result<Resolved, OAuthError> {
     let reference = TenantRef::parse(segment).ok_or_else(|| OAuthError::invalid_tenant(segment))?;
     let found = match reference {
         TenantRef::Common => return Ok(Resolved::Alias("common")),

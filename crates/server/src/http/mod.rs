@@ -5,6 +5,7 @@ pub(crate) mod auth;
 pub(crate) mod graph;
 mod health;
 mod identity;
+mod token;
 
 use std::time::Duration;
 
@@ -33,7 +34,10 @@ pub(crate) struct AppState {
     /// Longest client secret lifetime accepted.
     pub max_secret_lifetime: time::Duration,
     pub key_ring: auth::SharedKeyRing,
+    pub token_signer: std::sync::Arc<token::TokenSigner>,
 }
+
+pub(crate) use token::TokenSigner;
 
 /// The request ID header, set on every request (kept when the client sent one)
 /// and echoed on every response.
@@ -51,6 +55,14 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/{tenant}/discovery/v2.0/keys", axum::routing::get(identity::keys_v2))
         .route("/{tenant}/discovery/keys", axum::routing::get(identity::keys_v1))
         .route("/{tenant}/discovery/instance", axum::routing::get(identity::instance_discovery))
+        .route(
+            "/{tenant}/oauth2/v2.0/token",
+            axum::routing::post(token::token_v2).layer(axum::extract::DefaultBodyLimit::max(token::MAX_BODY + 1)),
+        )
+        .route(
+            "/{tenant}/oauth2/token",
+            axum::routing::post(token::token_v1).layer(axum::extract::DefaultBodyLimit::max(token::MAX_BODY + 1)),
+        )
         .route(
             "/v1.0/{*path}",
             axum::routing::any(graph::dispatch).layer(axum::extract::DefaultBodyLimit::max(graph::MAX_BODY + 1)),

@@ -6,6 +6,7 @@
 
 mod applications;
 mod error;
+mod service_principals;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -27,6 +28,8 @@ enum Target {
     Applications,
     Application(Key),
     ApplicationAction(Key, Action),
+    ServicePrincipals,
+    ServicePrincipal(Key),
 }
 
 /// How an object is named in the URL.
@@ -49,42 +52,46 @@ fn parse_target(path: &str) -> Result<Target, GraphError> {
         code: "BadRequest",
         message: format!("Resource not found for the segment '{segment}'."),
     };
-    let key = |segment: &str| -> Result<Key, GraphError> {
-        if let Some(inner) = segment
-            .strip_prefix("applications(appId='")
-            .and_then(|s| s.strip_suffix("')"))
-            .or_else(|| {
-                segment
-                    .strip_prefix("applications(appId=\"")
-                    .and_then(|s| s.strip_suffix("\")"))
-            })
-        {
-            return Uuid::parse_str(inner).map(Key::AppId).map_err(|_| {
-                GraphError::bad_request(format!("Invalid object identifier '{inner}'."))
-            });
-        }
-        Err(unknown(segment))
+    let guid = |text: &str| {
+        Uuid::parse_str(text)
+            .map_err(|_| GraphError::bad_request(format!("Invalid object identifier '{text}'.")))
     };
-    let id = |segment: &str| {
-        Uuid::parse_str(segment)
-            .map(Key::Id)
-            .map_err(|_| GraphError::bad_request(format!("Invalid object identifier '{segment}'.")))
+    // `collection(appId='…')`, with single or double quotes.
+    let by_app_id = |segment: &str| -> Option<Result<(String, Key), GraphError>> {
+        let (collection, rest) = segment.split_once("(appId=")?;
+        let inner = rest
+            .strip_prefix('\'')
+            .and_then(|r| r.strip_suffix("')"))
+            .or_else(|| rest.strip_prefix('"').and_then(|r| r.strip_suffix("\")")))?;
+        Some(guid(inner).map(|id| (collection.to_owned(), Key::AppId(id))))
     };
     let action = |segment: &str| match segment {
         "addPassword" | "microsoft.graph.addPassword" => Ok(Action::AddPassword),
         "removePassword" | "microsoft.graph.removePassword" => Ok(Action::RemovePassword),
         other => Err(unknown(other)),
     };
-    match segments.as_slice() {
-        ["applications"] => Ok(Target::Applications),
-        ["applications", object] => Ok(Target::Application(id(object)?)),
-        ["applications", object, verb] => Ok(Target::ApplicationAction(id(object)?, action(verb)?)),
-        [single] if single.starts_with("applications(") => Ok(Target::Application(key(single)?)),
-        [single, verb] if single.starts_with("applications(") => {
-            Ok(Target::ApplicationAction(key(single)?, action(verb)?))
-        }
-        [first, ..] => Err(unknown(first)),
-        [] => Err(unknown("")),
+    // The collection and, when named, the object.
+    let (collection, key, rest) = match segments.as_slice() {
+        [] => return Err(unknown("")),
+        [first, rest @ ..] => match by_app_id(first) {
+            Some(named) => {
+                let (collection, key) = named?;
+                (collection, Some(key), rest)
+            }
+            None => match rest {
+                [id, rest @ ..] => ((*first).to_owned(), Some(Key::Id(guid(id)?)), rest),
+                [] => ((*first).to_owned(), None, rest),
+            },
+        },
+    };
+    match (collection.as_str(), key, rest) {
+        ("applications", None, []) => Ok(Target::Applications),
+        ("applications", Some(key), []) => Ok(Target::Application(key)),
+        ("applications", Some(key), [verb]) => Ok(Target::ApplicationAction(key, action(verb)?)),
+        ("servicePrincipals", None, []) => Ok(Target::ServicePrincipals),
+        ("servicePrincipals", Some(key), []) => Ok(Target::ServicePrincipal(key)),
+        ("applications" | "servicePrincipals", _, [extra, ..]) => Err(unknown(extra)),
+        (other, _, _) => Err(unknown(other)),
     }
 }
 
@@ -132,6 +139,13 @@ async fn handle(
         }
         (Method::POST, Target::ApplicationAction(key, Action::RemovePassword)) => {
             apps::remove_password(state, caller, key, json_body(body)?).await
+        }
+        (Method::GET, Target::ServicePrincipals) => service_principals::list(state, caller).await,
+        (Method::POST, Target::ServicePrincipals) => {
+            service_principals::create(state, caller, json_body(body)?).await
+        }
+        (Method::GET, Target::ServicePrincipal(key)) => {
+            service_principals::get(state, caller, key).await
         }
         (method, _) => Err(GraphError {
             status: StatusCode::METHOD_NOT_ALLOWED,

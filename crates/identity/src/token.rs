@@ -1,0 +1,200 @@
+//! Access tokens for applications acting as themselves (client credentials),
+//! shaped as Entra shapes them for the resource's token version.
+
+use base64::Engine;
+use hale_directory::{AppId, ObjectId, TenantId};
+use serde_json::{Value, json};
+
+use crate::OAuthError;
+use crate::discovery::{issuer_v1, issuer_v2};
+
+/// `expires_in` of access tokens, as Entra reports it.
+pub const ACCESS_TOKEN_LIFETIME: i64 = 3599;
+/// Entra back-dates `iat`/`nbf` by five minutes and sets `exp` an hour from now.
+const BACKDATE: i64 = 300;
+
+/// Which token shape the resource receives (`api.requestedAccessTokenVersion`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenVersion {
+    V1,
+    V2,
+}
+
+/// How the client proved itself: `appidacr`/`azpacr`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuthentication {
+    Secret,
+    Certificate,
+}
+
+impl ClientAuthentication {
+    fn acr(self) -> &'static str {
+        match self {
+            ClientAuthentication::Secret => "1",
+            ClientAuthentication::Certificate => "2",
+        }
+    }
+}
+
+/// Reads the `scope` of a client-credentials request: exactly one
+/// `{resource}/.default`. Returns the resource identifier.
+pub fn client_credentials_resource(scope: &str) -> Result<String, OAuthError> {
+    let scopes: Vec<&str> = scope.split_whitespace().collect();
+    if scopes.is_empty() {
+        return Err(OAuthError::missing_parameter("scope"));
+    }
+    let mut resources: Vec<&str> = Vec::new();
+    for s in &scopes {
+        let Some(resource) = s.strip_suffix("/.default").filter(|r| !r.is_empty()) else {
+            return Err(OAuthError::scope_not_default(scope));
+        };
+        if !resources.iter().any(|r| r.eq_ignore_ascii_case(resource)) {
+            resources.push(resource);
+        }
+    }
+    match resources.as_slice() {
+        [one] => Ok((*one).to_owned()),
+        _ => Err(OAuthError::several_resources(scope)),
+    }
+}
+
+/// What an app-only access token says.
+pub struct AppOnlyToken<'a> {
+    pub origin: &'a str,
+    pub tenant: TenantId,
+    pub client: AppId,
+    /// The client's service principal: `oid` and `sub`.
+    pub client_principal: ObjectId,
+    /// v1: the resource as requested; v2: the resource's client ID.
+    pub audience: &'a str,
+    pub version: TokenVersion,
+    pub authentication: ClientAuthentication,
+    /// Application permissions granted to the client on the resource.
+    pub roles: &'a [String],
+    /// Seconds since the Unix epoch.
+    pub now: i64,
+}
+
+/// A random token identifier (`uti`): 16 bytes, base64url, 22 characters.
+pub fn unique_token_id() -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes())
+}
+
+impl AppOnlyToken<'_> {
+    /// The claims, in v1 or v2 shape.
+    pub fn claims(&self) -> Value {
+        let oid = self.client_principal.to_string();
+        let tid = self.tenant.to_string();
+        let mut claims = json!({
+            "aud": self.audience,
+            "iat": self.now - BACKDATE,
+            "nbf": self.now - BACKDATE,
+            "exp": self.now + ACCESS_TOKEN_LIFETIME + 1,
+            "aio": unique_token_id(),
+            "idtyp": "app",
+            "oid": oid,
+            "rh": format!("0.{}.", unique_token_id()),
+            "sub": oid,
+            "tid": tid,
+            "uti": unique_token_id(),
+        });
+        let map = claims.as_object_mut().expect("an object");
+        match self.version {
+            TokenVersion::V1 => {
+                let issuer = issuer_v1(self.origin, self.tenant);
+                map.insert("iss".into(), json!(issuer));
+                map.insert("idp".into(), json!(issuer));
+                map.insert("appid".into(), json!(self.client.to_string()));
+                map.insert("appidacr".into(), json!(self.authentication.acr()));
+                map.insert("ver".into(), json!("1.0"));
+            }
+            TokenVersion::V2 => {
+                map.insert("iss".into(), json!(issuer_v2(self.origin, self.tenant)));
+                map.insert("azp".into(), json!(self.client.to_string()));
+                map.insert("azpacr".into(), json!(self.authentication.acr()));
+                map.insert("ver".into(), json!("2.0"));
+            }
+        }
+        if !self.roles.is_empty() {
+            map.insert("roles".into(), json!(self.roles));
+        }
+        claims
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_credentials_scopes() {
+        let ok = [
+            (
+                "https://graph.microsoft.com/.default",
+                "https://graph.microsoft.com",
+            ),
+            ("api://abc/.default", "api://abc"),
+            (
+                "  https://x.fhir.azurehealthcareapis.com/.default  ",
+                "https://x.fhir.azurehealthcareapis.com",
+            ),
+            ("api://abc/.default API://ABC/.default", "api://abc"),
+        ];
+        for (scope, resource) in ok {
+            assert_eq!(
+                client_credentials_resource(scope).as_deref(),
+                Ok(resource),
+                "{scope}"
+            );
+        }
+        let bad = [
+            ("", 900144),
+            ("https://graph.microsoft.com/User.Read", 1002012),
+            ("/.default", 1002012),
+            ("api://a/.default api://b/.default", 28000),
+            ("api://a/.default openid", 1002012),
+        ];
+        for (scope, code) in bad {
+            assert_eq!(
+                client_credentials_resource(scope).unwrap_err().code,
+                code,
+                "{scope:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn claim_shapes() {
+        let tenant = TenantId::new();
+        let token = |version| AppOnlyToken {
+            origin: "https://h:1/",
+            tenant,
+            client: AppId::new(),
+            client_principal: ObjectId::new(),
+            audience: "https://graph.microsoft.com",
+            version,
+            authentication: ClientAuthentication::Secret,
+            roles: &[],
+            now: 1_800_000_000,
+        };
+        let v1 = token(TokenVersion::V1).claims();
+        assert_eq!(v1["iss"], format!("https://h:1/{tenant}/"));
+        assert_eq!(v1["idp"], v1["iss"]);
+        assert_eq!(v1["appidacr"], "1");
+        assert_eq!(v1["ver"], "1.0");
+        assert_eq!(
+            v1["exp"].as_i64().unwrap() - v1["iat"].as_i64().unwrap(),
+            3900
+        );
+        assert_eq!(v1["oid"], v1["sub"]);
+        assert!(
+            v1.get("roles").is_none(),
+            "no roles claim without granted roles"
+        );
+        assert_eq!(v1["uti"].as_str().unwrap().len(), 22);
+        let v2 = token(TokenVersion::V2).claims();
+        assert_eq!(v2["iss"], format!("https://h:1/{tenant}/v2.0"));
+        assert_eq!(v2["azpacr"], "1");
+        assert!(v2.get("appid").is_none());
+    }
+}

@@ -1,0 +1,162 @@
+//! `/v1.0/servicePrincipals`: an application's instance in the tenant. Creating
+//! one (`POST {"appId": …}`) is what lets an application get tokens here.
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use hale_directory::{AppId, ObjectId, ServicePrincipal, first_party};
+use hale_store::{StoreError, Tx, applications, principals};
+use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
+
+use super::{GraphError, Key, context, json as respond};
+use crate::http::AppState;
+use crate::http::auth::Caller;
+
+fn entity(state: &AppState, sp: &ServicePrincipal, with_context: bool) -> Value {
+    let mut value = serde_json::to_value(sp).unwrap_or_default();
+    if let Value::Object(map) = &mut value {
+        map.insert("appDisplayName".into(), json!(sp.display_name));
+        map.insert("servicePrincipalType".into(), json!("Application"));
+        if with_context {
+            map.insert(
+                "@odata.context".into(),
+                json!(context(state, "servicePrincipals/$entity")),
+            );
+        }
+    }
+    value
+}
+
+fn find(
+    tx: &mut dyn Tx,
+    caller: &Caller,
+    key: Key,
+) -> Result<Option<ServicePrincipal>, StoreError> {
+    match key {
+        Key::Id(id) => principals::get(tx, caller.tenant_id, ObjectId(id)),
+        Key::AppId(app_id) => principals::by_app_id(tx, caller.tenant_id, AppId(app_id)),
+    }
+}
+
+pub(super) async fn list(state: &AppState, caller: &Caller) -> Result<Response, GraphError> {
+    caller.require_read_applications()?;
+    let tenant = caller.tenant_id;
+    let all = state
+        .store
+        .read(move |tx| principals::list(tx, tenant))
+        .await?;
+    let body = json!({
+        "@odata.context": context(state, "servicePrincipals"),
+        "value": all.iter().map(|sp| entity(state, sp, false)).collect::<Vec<_>>(),
+    });
+    Ok(respond(StatusCode::OK, body))
+}
+
+pub(super) async fn get(
+    state: &AppState,
+    caller: &Caller,
+    key: Key,
+) -> Result<Response, GraphError> {
+    caller.require_read_applications()?;
+    let caller_copy = caller.clone();
+    let found = state
+        .store
+        .read(move |tx| find(tx, &caller_copy, key))
+        .await?;
+    match found {
+        Some(sp) => Ok(respond(StatusCode::OK, entity(state, &sp, true))),
+        None => Err(match key {
+            Key::Id(id) => GraphError::not_found(&id.to_string()),
+            Key::AppId(id) => GraphError::not_found(&format!("servicePrincipals(appId='{id}')")),
+        }),
+    }
+}
+
+enum Refusal {
+    Graph(GraphError),
+    Store(StoreError),
+}
+
+impl From<StoreError> for Refusal {
+    fn from(e: StoreError) -> Self {
+        Refusal::Store(e)
+    }
+}
+
+pub(super) async fn create(
+    state: &AppState,
+    caller: &Caller,
+    body: Map<String, Value>,
+) -> Result<Response, GraphError> {
+    caller.require_write_applications()?;
+    if let Some(other) = body
+        .keys()
+        .find(|k| !matches!(k.as_str(), "appId" | "accountEnabled" | "@odata.type"))
+    {
+        return Err(GraphError::bad_request(format!(
+            "Property '{other}' does not exist as a declared property or extension property."
+        )));
+    }
+    let app_id: AppId = body
+        .get("appId")
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| {
+            GraphError::bad_request("Property 'appId' is required and must be a GUID.")
+        })?;
+    let account_enabled = match body.get("accountEnabled") {
+        None | Some(Value::Null) => true,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(GraphError::bad_request(
+                "Property 'accountEnabled' must be a boolean.",
+            ));
+        }
+    };
+    let tenant = caller.tenant_id;
+    let created = state
+        .store
+        .write(move |tx| {
+            if principals::by_app_id(tx, tenant, app_id)?.is_some() {
+                return Err(Refusal::Graph(GraphError {
+                    status: StatusCode::CONFLICT,
+                    code: "Request_MultipleObjectsWithSameKeyValue",
+                    message: format!("The service principal cannot be created, updated, or restored because the service principal name {app_id} is already in use."),
+                }));
+            }
+            let (display_name, owner, mut names) = match applications::by_app_id(tx, app_id)? {
+                Some(app) if app.tenant_id == tenant => (app.display_name, app.tenant_id, app.identifier_uris),
+                _ => match first_party::by_app_id(app_id) {
+                    Some(fp) => (
+                        fp.display_name.to_owned(),
+                        first_party::MICROSOFT_TENANT,
+                        fp.identifier_uris.iter().map(|u| u.to_string()).collect(),
+                    ),
+                    None => {
+                        return Err(Refusal::Graph(GraphError::bad_request(format!(
+                            "The appId '{app_id}' of the service principal does not reference a valid application object."
+                        ))));
+                    }
+                },
+            };
+            names.insert(0, app_id.to_string());
+            let sp = ServicePrincipal {
+                id: ObjectId::new(),
+                tenant_id: tenant,
+                app_id,
+                display_name,
+                app_owner_organization_id: owner,
+                service_principal_names: names,
+                account_enabled,
+                created_at: OffsetDateTime::now_utc(),
+            };
+            principals::insert(tx, &sp)?;
+            Ok(sp)
+        })
+        .await
+        .map_err(|r| match r {
+            Refusal::Graph(e) => e,
+            Refusal::Store(e) => e.into(),
+        })?;
+    Ok(respond(StatusCode::CREATED, entity(state, &created, true)))
+}

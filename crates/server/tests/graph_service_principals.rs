@@ -1,0 +1,191 @@
+//! `/v1.0/servicePrincipals`.
+
+use hale_testkit::TestServer;
+use serde_json::{Value, json};
+
+async fn call(
+    server: &TestServer,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = server
+        .client()
+        .request(method, server.url(path))
+        .bearer_auth(token);
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let res = req.send().await.unwrap();
+    (
+        res.status().as_u16(),
+        res.json().await.unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn service_principals_are_created_once_per_app_and_listed() {
+    let server = TestServer::start().await;
+    let token = server.admin_token("Application.ReadWrite.All").await;
+    let (_, app) = call(
+        &server,
+        &token,
+        reqwest::Method::POST,
+        "/v1.0/applications",
+        Some(json!({"displayName": "Web app", "identifierUris": ["api://web"]})),
+    )
+    .await;
+    let app_id = app["appId"].as_str().unwrap();
+
+    let (status, sp) = call(
+        &server,
+        &token,
+        reqwest::Method::POST,
+        "/v1.0/servicePrincipals",
+        Some(json!({"appId": app_id})),
+    )
+    .await;
+    assert_eq!(status, 201, "{sp}");
+    assert_eq!(sp["appId"], app_id);
+    assert_eq!(sp["displayName"], "Web app");
+    assert_eq!(sp["servicePrincipalType"], "Application");
+    assert_eq!(sp["servicePrincipalNames"], json!([app_id, "api://web"]));
+    assert_eq!(
+        sp["appOwnerOrganizationId"],
+        server.info().installation.tenant.id.to_string()
+    );
+
+    let (status, again) = call(
+        &server,
+        &token,
+        reqwest::Method::POST,
+        "/v1.0/servicePrincipals",
+        Some(json!({"appId": app_id})),
+    )
+    .await;
+    assert_eq!(status, 409, "{again}");
+    assert_eq!(
+        again["error"]["code"],
+        "Request_MultipleObjectsWithSameKeyValue"
+    );
+
+    let (status, by_app) = call(
+        &server,
+        &token,
+        reqwest::Method::GET,
+        &format!("/v1.0/servicePrincipals(appId='{app_id}')"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(by_app["id"], sp["id"]);
+    let (status, by_id) = call(
+        &server,
+        &token,
+        reqwest::Method::GET,
+        &format!("/v1.0/servicePrincipals/{}", sp["id"].as_str().unwrap()),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(by_id["appId"], app_id);
+
+    // First-party apps are there from the start (Graph, ARM, the CLI) with Microsoft as owner.
+    let (status, list) = call(
+        &server,
+        &token,
+        reqwest::Method::GET,
+        "/v1.0/servicePrincipals",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let names: Vec<&str> = list["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["displayName"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"Microsoft Graph") && names.contains(&"Web app"),
+        "{names:?}"
+    );
+    let graph = list["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["displayName"] == "Microsoft Graph")
+        .unwrap();
+    assert_eq!(
+        graph["appOwnerOrganizationId"],
+        "f8cdef31-a31e-4b4a-93e4-5f571e91255a"
+    );
+}
+
+#[tokio::test]
+async fn bad_service_principal_requests_change_nothing() {
+    let server = TestServer::start().await;
+    let token = server.admin_token("Application.ReadWrite.All").await;
+    let (_, before) = call(
+        &server,
+        &token,
+        reqwest::Method::GET,
+        "/v1.0/servicePrincipals",
+        None,
+    )
+    .await;
+    let cases = [
+        (
+            json!({"appId": uuid::Uuid::new_v4().to_string()}),
+            400,
+            "does not reference a valid application",
+        ),
+        (json!({"appId": "nope"}), 400, "appId"),
+        (json!({}), 400, "appId"),
+        (
+            json!({"appId": "00000003-0000-0000-c000-000000000000", "colour": 1}),
+            400,
+            "colour",
+        ),
+        (
+            json!({"appId": "00000003-0000-0000-c000-000000000000"}),
+            409,
+            "already in use",
+        ),
+    ];
+    for (body, status, text) in cases {
+        let (got, err) = call(
+            &server,
+            &token,
+            reqwest::Method::POST,
+            "/v1.0/servicePrincipals",
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(got, status, "{body}: {err}");
+        assert!(
+            err["error"]["message"].as_str().unwrap().contains(text),
+            "{body}: {err}"
+        );
+    }
+    let reader = server.admin_token("Application.Read.All").await;
+    let (got, _) = call(
+        &server,
+        &reader,
+        reqwest::Method::POST,
+        "/v1.0/servicePrincipals",
+        Some(json!({"appId": "797f4846-ba00-4fd7-ba43-dac1f8f63013"})),
+    )
+    .await;
+    assert_eq!(got, 403);
+    let (_, after) = call(
+        &server,
+        &token,
+        reqwest::Method::GET,
+        "/v1.0/servicePrincipals",
+        None,
+    )
+    .await;
+    assert_eq!(before, after);
+}
