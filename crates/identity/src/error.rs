@@ -215,6 +215,78 @@ impl OAuthError {
         )
     }
 
+    /// AADSTS50126: wrong password.
+    pub fn invalid_credentials() -> Self {
+        Self::new(
+            400,
+            "invalid_grant",
+            50126,
+            "Error validating credentials due to invalid username or password.",
+        )
+    }
+
+    /// AADSTS50034: no such user.
+    pub fn unknown_user(username: &str, tenant: &str) -> Self {
+        Self::new(
+            400,
+            "invalid_grant",
+            50034,
+            format!(
+                "The user account {username} does not exist in the {tenant} directory. To sign into this application, the account must be added to the directory."
+            ),
+        )
+    }
+
+    /// AADSTS50057: the user account is disabled.
+    pub fn user_disabled() -> Self {
+        Self::new(400, "invalid_grant", 50057, "The user account is disabled.")
+    }
+
+    /// AADSTS65001: no consent for the delegated permissions asked.
+    pub fn consent_required(client_id: &str, resource: &str) -> Self {
+        Self::new(
+            400,
+            "invalid_grant",
+            65001,
+            format!(
+                "The user or administrator has not consented to use the application with ID '{client_id}'. Send an interactive authorization request for this user and resource ({resource})."
+            ),
+        )
+    }
+
+    /// AADSTS70011: a scope that is not valid.
+    pub fn invalid_scope(scope: &str) -> Self {
+        Self::new(
+            400,
+            "invalid_scope",
+            70011,
+            format!(
+                "The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid."
+            ),
+        )
+    }
+
+    /// AADSTS7000218 for redirect-less flows of confidential clients: "Allow
+    /// public client flows" is off and no credential was given.
+    pub fn public_flows_disabled() -> Self {
+        Self::new(
+            401,
+            "invalid_client",
+            7000218,
+            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+        )
+    }
+
+    /// AADSTS700025: a public client presented a credential.
+    pub fn public_client_with_secret() -> Self {
+        Self::new(
+            401,
+            "invalid_client",
+            700025,
+            "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.",
+        )
+    }
+
     /// The JSON body, with fresh trace and correlation IDs (the correlation ID
     /// the client sent, when it sent one).
     pub fn to_json(&self, correlation_id: Option<&str>) -> Value {

@@ -198,3 +198,111 @@ mod tests {
         assert!(v2.get("appid").is_none());
     }
 }
+
+/// What a delegated (user) access token says.
+pub struct UserToken<'a> {
+    pub origin: &'a str,
+    pub tenant: TenantId,
+    pub client: AppId,
+    /// `appidacr`/`azpacr`: `None` for a public client (`"0"`).
+    pub authentication: Option<ClientAuthentication>,
+    pub user: ObjectId,
+    pub user_principal_name: &'a str,
+    pub name: &'a str,
+    /// The directory roles' template IDs (`wids`).
+    pub directory_roles: Vec<String>,
+    /// How the user signed in (`amr`), e.g. `pwd`.
+    pub methods: &'a [&'a str],
+    pub audience: &'a str,
+    pub version: TokenVersion,
+    /// Granted delegated permissions (`scp`), space-separated.
+    pub scopes: &'a str,
+    pub now: i64,
+}
+
+/// `sub` for users: pairwise, the same user looks different to each client.
+pub fn pairwise_subject(user: ObjectId, client: AppId) -> String {
+    let digest = hale_jws::sha256_thumbprint(format!("{user}:{client}").as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest)
+}
+
+impl UserToken<'_> {
+    /// The claims, in v1 or v2 shape.
+    pub fn claims(&self) -> Value {
+        let acr = self.authentication.map_or("0", ClientAuthentication::acr);
+        let mut claims = json!({
+            "aud": self.audience,
+            "iat": self.now - BACKDATE,
+            "nbf": self.now - BACKDATE,
+            "exp": self.now + ACCESS_TOKEN_LIFETIME + 1,
+            "aio": unique_token_id(),
+            "amr": self.methods,
+            "idtyp": "user",
+            "name": self.name,
+            "oid": self.user.to_string(),
+            "rh": format!("0.{}.", unique_token_id()),
+            "scp": self.scopes,
+            "sub": pairwise_subject(self.user, self.client),
+            "tid": self.tenant.to_string(),
+            "uti": unique_token_id(),
+            "wids": self.directory_roles,
+        });
+        let map = claims.as_object_mut().expect("an object");
+        match self.version {
+            TokenVersion::V1 => {
+                map.insert("iss".into(), json!(issuer_v1(self.origin, self.tenant)));
+                map.insert("acr".into(), json!("1"));
+                map.insert("appid".into(), json!(self.client.to_string()));
+                map.insert("appidacr".into(), json!(acr));
+                map.insert("unique_name".into(), json!(self.user_principal_name));
+                map.insert("upn".into(), json!(self.user_principal_name));
+                map.insert("ver".into(), json!("1.0"));
+            }
+            TokenVersion::V2 => {
+                map.insert("iss".into(), json!(issuer_v2(self.origin, self.tenant)));
+                map.insert("azp".into(), json!(self.client.to_string()));
+                map.insert("azpacr".into(), json!(acr));
+                map.insert("preferred_username".into(), json!(self.user_principal_name));
+                map.insert("ver".into(), json!("2.0"));
+            }
+        }
+        claims
+    }
+}
+
+#[cfg(test)]
+mod user_tests {
+    use super::*;
+
+    #[test]
+    fn user_claims() {
+        let (user, client) = (ObjectId::new(), AppId::new());
+        let token = UserToken {
+            origin: "https://h:1",
+            tenant: TenantId::new(),
+            client,
+            authentication: None,
+            user,
+            user_principal_name: "admin@hale.local",
+            name: "Administrator",
+            directory_roles: vec!["62e90394-69f5-4237-9190-012177145e10".into()],
+            methods: &["pwd"],
+            audience: "https://graph.microsoft.com",
+            version: TokenVersion::V1,
+            scopes: "User.Read",
+            now: 1_800_000_000,
+        };
+        let claims = token.claims();
+        assert_eq!(claims["appidacr"], "0");
+        assert_eq!(claims["upn"], "admin@hale.local");
+        assert_eq!(claims["scp"], "User.Read");
+        assert_eq!(claims["oid"], user.to_string());
+        assert_eq!(claims["sub"], pairwise_subject(user, client));
+        assert_ne!(
+            pairwise_subject(user, client),
+            pairwise_subject(user, AppId::new())
+        );
+        assert_eq!(claims["sub"].as_str().unwrap().len(), 43);
+        assert_eq!(claims["amr"], json!(["pwd"]));
+    }
+}

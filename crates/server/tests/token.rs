@@ -295,7 +295,10 @@ async fn every_mistake_gets_entras_error() {
         ),
         (
             v2.clone(),
-            vec![("grant_type", "password"), ("client_id", &s.client_id)],
+            vec![
+                ("grant_type", "urn:example:no-such-grant"),
+                ("client_id", &s.client_id),
+            ],
             400,
             "unsupported_grant_type",
             70003,
