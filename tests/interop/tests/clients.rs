@@ -1,0 +1,306 @@
+//! Microsoft's client libraries (MSAL Python, azure-identity, MSAL Node,
+//! @azure/identity) against a real Hale server, configured only with Hale's URLs
+//! and CA, as CLIENTS.md says.
+//!
+//! The Python libraries live in a virtual environment made from
+//! `requirements.txt` (or `HALE_INTEROP_PYTHON` names an interpreter that has
+//! them); the Node ones in a folder installed from `node/package.json`. Both
+//! are made under Cargo's target directory and reused while their pins match.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use hale_testkit::TestServer;
+use serde_json::{Value, json};
+
+const REQUIREMENTS: &str = include_str!("../requirements.txt");
+const PACKAGE_JSON: &str = include_str!("../node/package.json");
+
+fn interop_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
+}
+
+/// The interpreter of a virtual environment holding the pinned libraries.
+fn python() -> PathBuf {
+    if let Ok(python) = std::env::var("HALE_INTEROP_PYTHON") {
+        return python.into();
+    }
+    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("interop-venv");
+    let python = venv.join("bin/python");
+    let marker = venv.join("requirements.installed");
+    if std::fs::read_to_string(&marker).ok().as_deref() != Some(REQUIREMENTS) {
+        let made = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .expect("python3 runs");
+        assert!(made.success(), "python3 -m venv failed");
+        let installed = Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+            ])
+            .arg(interop_dir().join("requirements.txt"))
+            .status()
+            .expect("pip runs");
+        assert!(
+            installed.success(),
+            "pip install -r requirements.txt failed"
+        );
+        std::fs::write(&marker, REQUIREMENTS).unwrap();
+    }
+    python
+}
+
+/// A folder with the pinned Node packages and the test script, ready to run.
+fn node_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("interop-node");
+    let marker = dir.join("package.installed");
+    std::fs::create_dir_all(&dir).unwrap();
+    if std::fs::read_to_string(&marker).ok().as_deref() != Some(PACKAGE_JSON) {
+        std::fs::write(dir.join("package.json"), PACKAGE_JSON).unwrap();
+        let installed = Command::new("npm")
+            .args([
+                "install",
+                "--no-audit",
+                "--no-fund",
+                "--no-package-lock",
+                "--loglevel=error",
+            ])
+            .current_dir(&dir)
+            .status()
+            .expect("npm runs");
+        assert!(installed.success(), "npm install failed");
+        std::fs::write(&marker, PACKAGE_JSON).unwrap();
+    }
+    // ES module imports resolve from the script's folder: run it from there.
+    std::fs::copy(
+        interop_dir().join("node/client_credentials.mjs"),
+        dir.join("client_credentials.mjs"),
+    )
+    .unwrap();
+    dir
+}
+
+async fn graph(server: &TestServer, token: &str, path: &str, body: Value) -> Value {
+    let res = server
+        .client()
+        .post(server.url(path))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{path}: {}", res.status());
+    res.json().await.unwrap()
+}
+
+async fn verify(server: &TestServer, token: &str) -> Value {
+    let tid = server.info().installation.tenant.id;
+    let jwks: Value = server
+        .client()
+        .get(server.url(&format!("/{tid}/discovery/v2.0/keys")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let keys: Vec<hale_jws::Jwk> = serde_json::from_value(jwks["keys"].clone()).unwrap();
+    let (header, _) = hale_jws::decode_unverified(token).expect("a JWT");
+    let key = keys
+        .iter()
+        .find(|k| k.kid == header.kid)
+        .expect("a published key");
+    hale_jws::verify(token, &key.public_key().unwrap(), &[hale_jws::Alg::RS256])
+        .expect("a valid signature")
+}
+
+/// A server with a registered daemon app: client ID, secret, service principal.
+struct Daemon {
+    server: TestServer,
+    client_id: String,
+    secret: String,
+}
+
+impl Daemon {
+    async fn register() -> Daemon {
+        let server = TestServer::start().await;
+        let admin = server.admin_token("Application.ReadWrite.All").await;
+        let app = graph(
+            &server,
+            &admin,
+            "/v1.0/applications",
+            json!({"displayName": "Interop daemon"}),
+        )
+        .await;
+        let client_id = app["appId"].as_str().unwrap().to_owned();
+        let secret = graph(
+            &server,
+            &admin,
+            &format!(
+                "/v1.0/applications/{}/addPassword",
+                app["id"].as_str().unwrap()
+            ),
+            json!({}),
+        )
+        .await;
+        let secret = secret["secretText"].as_str().unwrap().to_owned();
+        graph(
+            &server,
+            &admin,
+            "/v1.0/servicePrincipals",
+            json!({"appId": client_id}),
+        )
+        .await;
+        Daemon {
+            server,
+            client_id,
+            secret,
+        }
+    }
+
+    /// The environment the client scripts read.
+    fn env(&self) -> Vec<(&'static str, String)> {
+        let info = self.server.info();
+        vec![
+            (
+                "HALE_AUTHORITY_HOST",
+                info.public_url.as_str().trim_end_matches('/').to_owned(),
+            ),
+            ("HALE_TENANT", info.installation.tenant.id.to_string()),
+            (
+                "HALE_TENANT_DOMAIN",
+                info.installation.tenant.domain.clone(),
+            ),
+            ("HALE_CLIENT_ID", self.client_id.clone()),
+            ("HALE_CLIENT_SECRET", self.secret.clone()),
+            ("HALE_SCOPE", SCOPE.to_owned()),
+            (
+                "HALE_CA",
+                info.ca_cert.as_ref().unwrap().display().to_string(),
+            ),
+        ]
+    }
+
+    /// Runs `command` with the scripts' environment and parses its JSON output.
+    async fn run(&self, mut command: Command) -> Value {
+        for (name, value) in self.env() {
+            command.env(name, value);
+        }
+        let output =
+            tokio::task::spawn_blocking(move || command.output().expect("the client script runs"))
+                .await
+                .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success(),
+            "the client script failed:\n{stderr}"
+        );
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+            panic!("{e}: {}\n{stderr}", String::from_utf8_lossy(&output.stdout))
+        })
+    }
+
+    /// Checks a token the way a resource server would, and that it names the app.
+    async fn assert_app_token(&self, token: &str) {
+        let claims = verify(&self.server, token).await;
+        assert_eq!(claims["appid"], self.client_id.as_str());
+        assert_eq!(claims["aud"], "https://graph.microsoft.com");
+    }
+}
+
+const SCOPE: &str = "https://graph.microsoft.com/.default";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn msal_python_and_azure_identity_get_app_tokens() {
+    let python = tokio::task::spawn_blocking(python).await.unwrap();
+    let daemon = Daemon::register().await;
+    let bundle = daemon.server.info().ca_bundle.clone().unwrap();
+    let mut command = Command::new(python);
+    command
+        .arg(interop_dir().join("python/client_credentials.py"))
+        // The trust setup CLIENTS.md prescribes: requests honours
+        // REQUESTS_CA_BUNDLE over a session's `verify`.
+        .env("REQUESTS_CA_BUNDLE", &bundle)
+        .env("CURL_CA_BUNDLE", &bundle)
+        .env("SSL_CERT_FILE", &bundle);
+    let out = daemon.run(command).await;
+
+    // MSAL Python: a token, cached for the second call.
+    assert_eq!(out["msal"]["error"], Value::Null, "{out}");
+    assert_eq!(out["msal"]["token_type"], "Bearer");
+    assert_eq!(out["msal"]["expires_in"], 3599);
+    assert_eq!(
+        out["msal_second_same_token"], true,
+        "served from MSAL's cache"
+    );
+    daemon
+        .assert_app_token(out["msal"]["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(out["msal_by_domain"]["error"], Value::Null, "{out}");
+    // A wrong secret: Entra's error, as MSAL reports it.
+    assert_eq!(out["msal_wrong_secret"]["error"], "invalid_client");
+    assert_eq!(out["msal_wrong_secret"]["error_codes"], json!([7000215]));
+
+    // azure-identity.
+    daemon
+        .assert_app_token(
+            out["azure_identity"]["access_token"]
+                .as_str()
+                .expect("azure-identity got a token"),
+        )
+        .await;
+    let wrong = out["azure_identity_wrong_secret"].as_str().unwrap();
+    assert!(wrong.contains("AADSTS7000215"), "{wrong}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn msal_node_and_azure_identity_for_node_get_app_tokens() {
+    let dir = tokio::task::spawn_blocking(node_dir).await.unwrap();
+    let daemon = Daemon::register().await;
+    let mut command = Command::new("node");
+    command
+        .arg(dir.join("client_credentials.mjs"))
+        .current_dir(&dir)
+        .env(
+            "NODE_EXTRA_CA_CERTS",
+            daemon.server.info().ca_cert.as_ref().unwrap(),
+        );
+    let out = daemon.run(command).await;
+
+    assert_eq!(out["msal"]["tokenType"], "Bearer", "{out}");
+    assert_eq!(out["msal"]["fromCache"], false);
+    assert_eq!(
+        out["msal_second_from_cache"], true,
+        "served from MSAL Node's cache"
+    );
+    daemon
+        .assert_app_token(out["msal"]["accessToken"].as_str().unwrap())
+        .await;
+    assert_eq!(
+        out["msal_wrong_secret"]["errorCode"], "invalid_client",
+        "{out}"
+    );
+    assert!(
+        out["msal_wrong_secret"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("AADSTS7000215"),
+        "{out}"
+    );
+
+    daemon
+        .assert_app_token(
+            out["azure_identity"]["accessToken"]
+                .as_str()
+                .expect("@azure/identity got a token"),
+        )
+        .await;
+    let wrong = out["azure_identity_wrong_secret"].as_str().unwrap();
+    assert!(wrong.contains("AADSTS7000215"), "{wrong}");
+}
