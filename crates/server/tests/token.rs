@@ -424,6 +424,19 @@ async fn every_mistake_gets_entras_error() {
         let (got, body) = s.post(&path, &form).await;
         assert_aadsts(got, &body, status, error, code);
     }
+    // Too large (in Entra's shape, not the HTTP stack's).
+    let big = "x".repeat(100 * 1024);
+    let (status, body) = s
+        .post(
+            &v2,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", &s.client_id),
+                ("client_secret", &big),
+            ],
+        )
+        .await;
+    assert_aadsts(status, &body, 400, "invalid_request", 9002313);
     // Not a form.
     let res = s
         .server

@@ -45,6 +45,9 @@ pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id"
 
 /// Largest request body accepted unless a route says otherwise.
 const DEFAULT_BODY_LIMIT: usize = 4 * 1024 * 1024;
+/// What the Graph and token handlers may read: more than they accept, so that
+/// they, not the extractor, refuse an oversize body, in their protocol's shape.
+const EXTRACT_LIMIT: usize = 1024 * 1024;
 
 pub(crate) fn router(state: AppState) -> Router {
     Router::new()
@@ -57,15 +60,15 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/{tenant}/discovery/instance", axum::routing::get(identity::instance_discovery))
         .route(
             "/{tenant}/oauth2/v2.0/token",
-            axum::routing::post(token::token_v2).layer(axum::extract::DefaultBodyLimit::max(token::MAX_BODY + 1)),
+            axum::routing::post(token::token_v2).layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
         )
         .route(
             "/{tenant}/oauth2/token",
-            axum::routing::post(token::token_v1).layer(axum::extract::DefaultBodyLimit::max(token::MAX_BODY + 1)),
+            axum::routing::post(token::token_v1).layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
         )
         .route(
             "/v1.0/{*path}",
-            axum::routing::any(graph::dispatch).layer(axum::extract::DefaultBodyLimit::max(graph::MAX_BODY + 1)),
+            axum::routing::any(graph::dispatch).layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
         )
         .fallback(not_found)
         .with_state(state)
