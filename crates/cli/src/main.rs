@@ -1,8 +1,10 @@
 //! `hale`: one binary for the server and its administration.
 //!
 //! Invariant: parses arguments and wires; decides nothing. Behaviour lives in the
-//! library crates (`hale-server` for `serve`).
+//! library crates (`hale-server` for `serve`); `login` and `ad` speak only the
+//! REST API.
 
+mod admin;
 mod serve;
 
 use std::process::ExitCode;
@@ -27,6 +29,11 @@ struct Cli {
 enum Command {
     /// Run the Hale server.
     Serve(serve::ServeArgs),
+    /// Sign in to a Hale server (password grant through the CLI's public client).
+    Login(admin::LoginArgs),
+    /// Manage the directory: app registrations, secrets, service principals.
+    #[command(subcommand)]
+    Ad(admin::Ad),
 }
 
 /// Exit status for a bad setting or a failed start.
@@ -45,5 +52,7 @@ fn main() -> ExitCode {
                 .expect("serve was chosen");
             serve::run(args, serve_matches)
         }
+        Command::Login(args) => admin::login(args),
+        Command::Ad(command) => admin::ad(command),
     }
 }

@@ -400,3 +400,162 @@ async fn a_database_from_a_newer_hale_exits_with_status_2() {
         "the new data dir is removed"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_seeds_steps_with_hale_login_and_hale_ad() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDatabase::create().await.unwrap();
+    let db_url = database_url(&db);
+    let path = dir.path().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let served = Served::start(&path, &[], &db_url);
+        let ca = served.line("CA certificate");
+        let config = path.join("config");
+        let cli = |args: &[&str]| -> Output {
+            let mut cmd = hale(&path);
+            cmd.env("XDG_CONFIG_HOME", &config).args(args);
+            run(&mut cmd)
+        };
+        let stdout = |out: &Output| String::from_utf8_lossy(&out.stdout).trim().to_owned();
+
+        // Not signed in yet.
+        let out = cli(&["ad", "app", "list"]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stderr(&out).contains("hale login"), "{}", stderr(&out));
+        let out = cli(&[
+            "login",
+            "-u",
+            "admin@hale.local",
+            "-p",
+            "wrong",
+            "--authority",
+            &served.url,
+            "--ca-cert",
+            &ca,
+        ]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stderr(&out).contains("AADSTS50126"), "{}", stderr(&out));
+
+        let out = cli(&[
+            "login",
+            "-u",
+            "admin@hale.local",
+            "-p",
+            "Cli-Test-Password-1",
+            "--authority",
+            &served.url,
+            "--ca-cert",
+            &ca,
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(config.join("hale/session.json"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "the session holds a token");
+        }
+
+        // Register, add a redirect URI, turn public client flows off, add a secret, create the SP.
+        let out = cli(&[
+            "ad",
+            "app",
+            "create",
+            "--display-name",
+            "cli-client",
+            "--public-client-redirect-uris",
+            "https://www.getpostman.com/oauth2/callback",
+            "-o",
+            "tsv",
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let app_id = stdout(&out).split('\t').next().unwrap().to_owned();
+        assert_eq!(app_id.len(), 36);
+        let out = cli(&[
+            "ad",
+            "app",
+            "update",
+            "--id",
+            &app_id,
+            "--is-fallback-public-client",
+            "false",
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let out = cli(&[
+            "ad",
+            "app",
+            "credential",
+            "reset",
+            "--id",
+            &app_id,
+            "--years",
+            "1",
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let secret = shown["password"].as_str().unwrap().to_owned();
+        assert_eq!(shown["appId"], app_id.as_str());
+        assert_eq!(shown["tenant"], "hale.local");
+        let out = cli(&["ad", "sp", "create", "--id", &app_id]);
+        assert!(out.status.success(), "{}", stderr(&out));
+
+        let out = cli(&["ad", "app", "show", "--id", &app_id]);
+        let app: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(app["isFallbackPublicClient"], false);
+        assert_eq!(
+            app["publicClient"]["redirectUris"][0],
+            "https://www.getpostman.com/oauth2/callback"
+        );
+        assert!(!stdout(&out).contains(&secret), "the secret is shown once");
+        let out = cli(&[
+            "ad",
+            "app",
+            "list",
+            "--filter",
+            "startswith(displayName,'cli')",
+            "-o",
+            "table",
+        ]);
+        assert!(
+            stdout(&out).lines().nth(2).unwrap().contains(&app_id),
+            "{}",
+            stdout(&out)
+        );
+
+        // The app gets a token with its new secret.
+        let client = ca_client(Path::new(&ca));
+        let res = client
+            .post(format!("{}/hale.local/oauth2/v2.0/token", served.url))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", app_id.as_str()),
+                ("client_secret", secret.as_str()),
+                ("scope", "https://graph.microsoft.com/.default"),
+            ])
+            .send()
+            .unwrap();
+        assert_eq!(res.status(), 200);
+
+        // Errors from Graph reach the operator as one line.
+        let out = cli(&[
+            "ad",
+            "app",
+            "update",
+            "--id",
+            &app_id,
+            "--web-redirect-uris",
+            "http://not-localhost/cb",
+        ]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            stderr(&out).contains("web.redirectUris"),
+            "{}",
+            stderr(&out)
+        );
+        assert!(served.terminate().success());
+    })
+    .await
+    .unwrap();
+}

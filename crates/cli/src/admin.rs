@@ -1,0 +1,620 @@
+//! `hale login` and `hale ad …`: administration through Hale's REST API, in the
+//! spirit of `az login` and `az ad …`. A session (authority, tenant, CA, access
+//! token) is kept in `<config dir>/hale/session.json`, readable by the owner only.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use serde_json::{Value, json};
+
+/// The Azure CLI's client ID, under which Hale's CLI signs in.
+const CLI_CLIENT_ID: &str = "04b07795-8ddb-461a-bbee-02f9e1bf7b46";
+const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
+
+#[derive(clap::Args)]
+pub struct LoginArgs {
+    /// The user, e.g. admin@hale.local.
+    #[arg(long, short = 'u')]
+    username: String,
+    /// The password; read from standard input when absent.
+    #[arg(long, short = 'p')]
+    password: Option<String>,
+    /// Hale's origin.
+    #[arg(long, default_value = "https://127.0.0.1:8443")]
+    authority: String,
+    /// The tenant (ID or domain); the username's domain by default.
+    #[arg(long)]
+    tenant: Option<String>,
+    /// Hale's CA certificate; ./hale-data/tls/ca.pem when it exists.
+    #[arg(long)]
+    ca_cert: Option<PathBuf>,
+}
+
+#[derive(clap::Subcommand)]
+pub enum Ad {
+    /// App registrations.
+    #[command(subcommand)]
+    App(App),
+    /// Service principals.
+    #[command(subcommand)]
+    Sp(Sp),
+}
+
+#[derive(clap::Args, Clone)]
+pub struct Output {
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value = "json", global = true)]
+    output: Format,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Json,
+    Table,
+    Tsv,
+}
+
+#[derive(clap::Args)]
+pub struct AppProperties {
+    /// Display name.
+    #[arg(long)]
+    display_name: Option<String>,
+    /// Who may sign in: AzureADMyOrg (single tenant) or AzureADMultipleOrgs.
+    #[arg(long)]
+    sign_in_audience: Option<String>,
+    /// Web platform redirect URIs (replaces the list).
+    #[arg(long, num_args = 1..)]
+    web_redirect_uris: Option<Vec<String>>,
+    /// Mobile and desktop (public client) redirect URIs (replaces the list).
+    #[arg(long, num_args = 1..)]
+    public_client_redirect_uris: Option<Vec<String>>,
+    /// Single-page application redirect URIs (replaces the list).
+    #[arg(long, num_args = 1..)]
+    spa_redirect_uris: Option<Vec<String>>,
+    /// "Allow public client flows".
+    #[arg(long)]
+    is_fallback_public_client: Option<bool>,
+    /// App ID URIs (replaces the list).
+    #[arg(long, num_args = 1..)]
+    identifier_uris: Option<Vec<String>>,
+}
+
+impl AppProperties {
+    fn body(&self) -> Value {
+        let mut body = serde_json::Map::new();
+        let mut put = |key: &str, value: Value| {
+            body.insert(key.to_owned(), value);
+        };
+        if let Some(v) = &self.display_name {
+            put("displayName", json!(v));
+        }
+        if let Some(v) = &self.sign_in_audience {
+            put("signInAudience", json!(v));
+        }
+        if let Some(v) = &self.web_redirect_uris {
+            put("web", json!({ "redirectUris": v }));
+        }
+        if let Some(v) = &self.public_client_redirect_uris {
+            put("publicClient", json!({ "redirectUris": v }));
+        }
+        if let Some(v) = &self.spa_redirect_uris {
+            put("spa", json!({ "redirectUris": v }));
+        }
+        if let Some(v) = self.is_fallback_public_client {
+            put("isFallbackPublicClient", json!(v));
+        }
+        if let Some(v) = &self.identifier_uris {
+            put("identifierUris", json!(v));
+        }
+        Value::Object(body)
+    }
+}
+
+#[derive(clap::Subcommand)]
+pub enum App {
+    /// Register an application.
+    Create {
+        #[command(flatten)]
+        properties: AppProperties,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// List app registrations.
+    List {
+        /// An OData $filter, e.g. "startswith(displayName,'fhir')".
+        #[arg(long)]
+        filter: Option<String>,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Show an application (by client ID or object ID).
+    Show {
+        #[arg(long)]
+        id: String,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Change an application's properties.
+    Update {
+        #[arg(long)]
+        id: String,
+        #[command(flatten)]
+        properties: AppProperties,
+    },
+    /// Delete an application.
+    Delete {
+        #[arg(long)]
+        id: String,
+    },
+    /// Client secrets.
+    #[command(subcommand)]
+    Credential(Credential),
+}
+
+#[derive(clap::Subcommand)]
+pub enum Credential {
+    /// Add a client secret and print it (shown this once).
+    Reset {
+        #[arg(long)]
+        id: String,
+        /// A name for the secret.
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Valid for this many years (at most 2).
+        #[arg(long, conflicts_with = "end_date")]
+        years: Option<u32>,
+        /// Valid until this date (RFC 3339, e.g. 2027-05-20T00:00:00Z).
+        #[arg(long)]
+        end_date: Option<String>,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// List an application's secrets (never their values).
+    List {
+        #[arg(long)]
+        id: String,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Remove a client secret.
+    Delete {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        key_id: String,
+    },
+}
+
+#[derive(clap::Subcommand)]
+pub enum Sp {
+    /// Create the service principal of an application (by client ID).
+    Create {
+        #[arg(long)]
+        id: String,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// List service principals.
+    List {
+        #[command(flatten)]
+        output: Output,
+    },
+    /// Show a service principal (by client ID or object ID).
+    Show {
+        #[arg(long)]
+        id: String,
+        #[command(flatten)]
+        output: Output,
+    },
+}
+
+/// What `hale login` keeps.
+struct Session {
+    authority: String,
+    tenant: String,
+    ca_cert: Option<PathBuf>,
+    access_token: String,
+}
+
+fn session_path() -> Result<PathBuf, String> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .ok_or("cannot find a configuration directory: set HOME or XDG_CONFIG_HOME")?;
+    Ok(base.join("hale").join("session.json"))
+}
+
+fn save(session: &Session) -> Result<(), String> {
+    let path = session_path()?;
+    let dir = path.parent().expect("a parent");
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let body = json!({
+        "authority": session.authority,
+        "tenant": session.tenant,
+        "caCert": session.ca_cert,
+        "accessToken": session.access_token,
+    });
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    file.write_all(body.to_string().as_bytes())
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn load() -> Result<Session, String> {
+    let path = session_path()?;
+    let text = std::fs::read_to_string(&path)
+        .map_err(|_| "not signed in: run `hale login --username <user>` first".to_owned())?;
+    let v: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text_of = |k: &str| {
+        v[k].as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| format!("{}: no {k}; run `hale login` again", path.display()))
+    };
+    Ok(Session {
+        authority: text_of("authority")?,
+        tenant: text_of("tenant")?,
+        ca_cert: v["caCert"].as_str().map(PathBuf::from),
+        access_token: text_of("accessToken")?,
+    })
+}
+
+fn client(ca: Option<&Path>) -> Result<reqwest::Client, String> {
+    let mut builder = reqwest::Client::builder().timeout(std::time::Duration::from_secs(60));
+    if let Some(ca) = ca {
+        let pem = std::fs::read(ca).map_err(|e| format!("CA certificate {}: {e}", ca.display()))?;
+        let cert = reqwest::Certificate::from_pem(&pem)
+            .map_err(|e| format!("CA certificate {}: {e}", ca.display()))?;
+        builder = builder.add_root_certificate(cert);
+    }
+    builder.build().map_err(|e| e.to_string())
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("hale: error: {message}");
+    ExitCode::FAILURE
+}
+
+pub fn login(args: LoginArgs) -> ExitCode {
+    match runtime().block_on(login_inner(args)) {
+        Ok(message) => {
+            println!("{message}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+async fn login_inner(args: LoginArgs) -> Result<String, String> {
+    let password = match args.password {
+        Some(p) => p,
+        None => {
+            let mut line = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .map_err(|e| e.to_string())?;
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        }
+    };
+    let tenant = match args.tenant {
+        Some(t) => t,
+        None => args
+            .username
+            .rsplit_once('@')
+            .map(|(_, d)| d.to_owned())
+            .ok_or("give --tenant, or a username with a domain")?,
+    };
+    let ca = args
+        .ca_cert
+        .or_else(|| Some(PathBuf::from("hale-data/tls/ca.pem")).filter(|p| p.exists()));
+    let ca = ca.map(|p| std::path::absolute(&p).unwrap_or(p));
+    let authority = args.authority.trim_end_matches('/').to_owned();
+    let res = client(ca.as_deref())?
+        .post(format!("{authority}/{tenant}/oauth2/v2.0/token"))
+        .form(&[
+            ("grant_type", "password"),
+            ("client_id", CLI_CLIENT_ID),
+            ("username", args.username.as_str()),
+            ("password", password.as_str()),
+            ("scope", GRAPH_SCOPE),
+        ])
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach {authority}: {e}"))?;
+    let body: Value = res.json().await.map_err(|e| e.to_string())?;
+    let Some(token) = body["access_token"].as_str() else {
+        let description = body["error_description"]
+            .as_str()
+            .unwrap_or("sign-in failed");
+        return Err(description.lines().next().unwrap_or(description).to_owned());
+    };
+    save(&Session {
+        authority: authority.clone(),
+        tenant: tenant.clone(),
+        ca_cert: ca,
+        access_token: token.to_owned(),
+    })?;
+    Ok(format!(
+        "Signed in to {authority} as {} (tenant {tenant}).",
+        args.username
+    ))
+}
+
+/// One Graph call with the session's token; Graph's error message on failure.
+async fn graph(
+    session: &Session,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> Result<Value, String> {
+    let url = format!("{}/v1.0/{path}", session.authority);
+    let mut req = client(session.ca_cert.as_deref())?
+        .request(method, &url)
+        .bearer_auth(&session.access_token);
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let res = req
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach {}: {e}", session.authority))?;
+    let status = res.status();
+    let text = res.text().await.map_err(|e| e.to_string())?;
+    let value: Value = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    if status.is_success() {
+        return Ok(value);
+    }
+    let message = value["error"]["message"]
+        .as_str()
+        .unwrap_or("request failed");
+    if status == reqwest::StatusCode::UNAUTHORIZED {
+        return Err(format!("{message} Run `hale login` again."));
+    }
+    Err(format!("{message} ({status})"))
+}
+
+/// The Graph path of an application named by client ID or object ID.
+async fn application_path(session: &Session, id: &str) -> Result<String, String> {
+    let by_app_id = format!("applications(appId='{id}')");
+    match graph(session, reqwest::Method::GET, &by_app_id, None).await {
+        Ok(_) => Ok(by_app_id),
+        Err(_) => Ok(format!("applications/{id}")),
+    }
+}
+
+pub fn ad(command: Ad) -> ExitCode {
+    let result = load().and_then(|session| runtime().block_on(ad_inner(&session, command)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+async fn ad_inner(session: &Session, command: Ad) -> Result<(), String> {
+    use reqwest::Method;
+    match command {
+        Ad::App(App::Create { properties, output }) => {
+            let app = graph(
+                session,
+                Method::POST,
+                "applications",
+                Some(properties.body()),
+            )
+            .await?;
+            print(&app, &output, &["appId", "displayName", "id"]);
+        }
+        Ad::App(App::List { filter, output }) => {
+            let path = match filter {
+                Some(f) => format!(
+                    "applications?$filter={}",
+                    url::form_urlencoded::byte_serialize(f.as_bytes()).collect::<String>()
+                ),
+                None => "applications?$top=999".into(),
+            };
+            let list = graph(session, Method::GET, &path, None).await?;
+            print(&list["value"], &output, &["appId", "displayName", "id"]);
+        }
+        Ad::App(App::Show { id, output }) => {
+            let path = application_path(session, &id).await?;
+            print(
+                &graph(session, Method::GET, &path, None).await?,
+                &output,
+                &["appId", "displayName", "id"],
+            );
+        }
+        Ad::App(App::Update { id, properties }) => {
+            let path = application_path(session, &id).await?;
+            graph(session, Method::PATCH, &path, Some(properties.body())).await?;
+        }
+        Ad::App(App::Delete { id }) => {
+            let path = application_path(session, &id).await?;
+            graph(session, Method::DELETE, &path, None).await?;
+        }
+        Ad::App(App::Credential(Credential::Reset {
+            id,
+            display_name,
+            years,
+            end_date,
+            output,
+        })) => {
+            let path = application_path(session, &id).await?;
+            let app = graph(session, Method::GET, &path, None).await?;
+            let end = match (years, end_date) {
+                (Some(y), _) => Some(
+                    (time::OffsetDateTime::now_utc() + time::Duration::days(365 * i64::from(y)))
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .map_err(|e| e.to_string())?,
+                ),
+                (None, end) => end,
+            };
+            let body =
+                json!({"passwordCredential": {"displayName": display_name, "endDateTime": end}});
+            let cred = graph(
+                session,
+                Method::POST,
+                &format!("{path}/addPassword"),
+                Some(body),
+            )
+            .await?;
+            // What `az ad app credential reset` prints.
+            let shown = json!({
+                "appId": app["appId"],
+                "password": cred["secretText"],
+                "tenant": session.tenant,
+                "keyId": cred["keyId"],
+                "endDateTime": cred["endDateTime"],
+            });
+            print(&shown, &output, &["appId", "password", "tenant"]);
+        }
+        Ad::App(App::Credential(Credential::List { id, output })) => {
+            let path = application_path(session, &id).await?;
+            let app = graph(session, Method::GET, &path, None).await?;
+            print(
+                &app["passwordCredentials"],
+                &output,
+                &["keyId", "displayName", "hint", "endDateTime"],
+            );
+        }
+        Ad::App(App::Credential(Credential::Delete { id, key_id })) => {
+            let path = application_path(session, &id).await?;
+            graph(
+                session,
+                Method::POST,
+                &format!("{path}/removePassword"),
+                Some(json!({"keyId": key_id})),
+            )
+            .await?;
+        }
+        Ad::Sp(Sp::Create { id, output }) => {
+            let sp = graph(
+                session,
+                Method::POST,
+                "servicePrincipals",
+                Some(json!({"appId": id})),
+            )
+            .await?;
+            print(&sp, &output, &["appId", "displayName", "id"]);
+        }
+        Ad::Sp(Sp::List { output }) => {
+            let list = graph(session, Method::GET, "servicePrincipals", None).await?;
+            print(&list["value"], &output, &["appId", "displayName", "id"]);
+        }
+        Ad::Sp(Sp::Show { id, output }) => {
+            let sp = match graph(
+                session,
+                Method::GET,
+                &format!("servicePrincipals(appId='{id}')"),
+                None,
+            )
+            .await
+            {
+                Ok(sp) => sp,
+                Err(_) => {
+                    graph(
+                        session,
+                        Method::GET,
+                        &format!("servicePrincipals/{id}"),
+                        None,
+                    )
+                    .await?
+                }
+            };
+            print(&sp, &output, &["appId", "displayName", "id"]);
+        }
+    }
+    Ok(())
+}
+
+/// Prints an object or a list: JSON as Graph gave it (without `@odata` noise), or
+/// `columns` as a table or tab-separated values.
+fn print(value: &Value, output: &Output, columns: &[&str]) {
+    let clean = |v: &Value| -> Value {
+        match v {
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .filter(|(k, _)| !k.starts_with("@odata"))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    };
+    let rows: Vec<Value> = match value {
+        Value::Array(items) => items.iter().map(clean).collect(),
+        other => vec![clean(other)],
+    };
+    let cell = |row: &Value, c: &str| match &row[c] {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    match output.output {
+        Format::Json => {
+            let shown = if value.is_array() {
+                Value::Array(rows)
+            } else {
+                rows.into_iter().next().unwrap_or(Value::Null)
+            };
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&shown).unwrap_or_default()
+            );
+        }
+        Format::Tsv => {
+            for row in &rows {
+                println!(
+                    "{}",
+                    columns
+                        .iter()
+                        .map(|c| cell(row, c))
+                        .collect::<Vec<_>>()
+                        .join("\t")
+                );
+            }
+        }
+        Format::Table => {
+            let widths: Vec<usize> = columns
+                .iter()
+                .map(|c| {
+                    rows.iter()
+                        .map(|r| cell(r, c).chars().count())
+                        .max()
+                        .unwrap_or(0)
+                        .max(c.len())
+                })
+                .collect();
+            let line = |cells: Vec<String>| {
+                cells
+                    .iter()
+                    .zip(&widths)
+                    .map(|(c, w)| format!("{c:<w$}"))
+                    .collect::<Vec<_>>()
+                    .join("  ")
+                    .trim_end()
+                    .to_owned()
+            };
+            println!("{}", line(columns.iter().map(|c| c.to_string()).collect()));
+            println!("{}", line(widths.iter().map(|w| "-".repeat(*w)).collect()));
+            for row in &rows {
+                println!("{}", line(columns.iter().map(|c| cell(row, c)).collect()));
+            }
+        }
+    }
+}
