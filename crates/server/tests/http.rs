@@ -137,11 +137,12 @@ async fn shutdown_stops_accepting_connections() {
         started.elapsed() < std::time::Duration::from_secs(5),
         "shutdown waited on an idle connection"
     );
-    let fresh = hale_testkit_client_without_pool(&client);
+    let fresh = client_without_pool();
     assert!(fresh.get(url).send().await.is_err());
 }
 
-fn hale_testkit_client_without_pool(_trusting: &reqwest::Client) -> reqwest::Client {
+/// A client that must open a new connection (the server's is gone by now).
+fn client_without_pool() -> reqwest::Client {
     reqwest::Client::builder()
         .danger_accept_invalid_certs(true)
         .pool_max_idle_per_host(0)
