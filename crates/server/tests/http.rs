@@ -149,3 +149,56 @@ fn client_without_pool() -> reqwest::Client {
         .build()
         .unwrap()
 }
+
+#[tokio::test]
+async fn shutdown_lets_a_request_in_flight_finish() {
+    let server = TestServer::start().await;
+    let tenant = server.info().installation.tenant.id;
+    let url = server.url(&format!("/{tenant}/oauth2/v2.0/token"));
+    let client = server.client().clone();
+
+    // A token request whose body arrives in two parts: the handler is waiting
+    // for the second when shutdown begins.
+    let (parts, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(1);
+    let body = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|part| (part, rx))
+    });
+    let request = tokio::spawn(async move {
+        client
+            .post(url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(reqwest::Body::wrap_stream(body))
+            .send()
+            .await
+    });
+    parts
+        .send(Ok(bytes::Bytes::from_static(b"grant_type=client_cre")))
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    let stopping = tokio::spawn(server.stop());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !stopping.is_finished(),
+        "shutdown waits for the request in flight"
+    );
+
+    parts
+        .send(Ok(bytes::Bytes::from_static(b"dentials&client_id=x")))
+        .await
+        .unwrap();
+    drop(parts);
+    let response = request
+        .await
+        .unwrap()
+        .expect("the request in flight is answered");
+    // The whole form arrived: Entra's answer about its content, not a cut connection.
+    assert_eq!(response.status(), 401);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        body["error_codes"][0], 7000218,
+        "no client secret in the form: {body}"
+    );
+    stopping.await.unwrap();
+}
