@@ -390,13 +390,16 @@ async fn graph(
     Err(format!("{message} ({status})"))
 }
 
-/// The Graph path of an application named by client ID or object ID.
-async fn application_path(session: &Session, id: &str) -> Result<String, String> {
+/// An application named by client ID or object ID: its Graph path and the
+/// object itself.
+async fn find_application(session: &Session, id: &str) -> Result<(String, Value), String> {
     let by_app_id = format!("applications(appId='{id}')");
-    match graph(session, reqwest::Method::GET, &by_app_id, None).await {
-        Ok(_) => Ok(by_app_id),
-        Err(_) => Ok(format!("applications/{id}")),
+    if let Ok(app) = graph(session, reqwest::Method::GET, &by_app_id, None).await {
+        return Ok((by_app_id, app));
     }
+    let by_id = format!("applications/{id}");
+    let app = graph(session, reqwest::Method::GET, &by_id, None).await?;
+    Ok((by_id, app))
 }
 
 pub fn ad(command: Ad) -> ExitCode {
@@ -432,19 +435,15 @@ async fn ad_inner(session: &Session, command: Ad) -> Result<(), String> {
             print(&list["value"], &output, &["appId", "displayName", "id"]);
         }
         Ad::App(App::Show { id, output }) => {
-            let path = application_path(session, &id).await?;
-            print(
-                &graph(session, Method::GET, &path, None).await?,
-                &output,
-                &["appId", "displayName", "id"],
-            );
+            let (_, app) = find_application(session, &id).await?;
+            print(&app, &output, &["appId", "displayName", "id"]);
         }
         Ad::App(App::Update { id, properties }) => {
-            let path = application_path(session, &id).await?;
+            let (path, _) = find_application(session, &id).await?;
             graph(session, Method::PATCH, &path, Some(properties.body())).await?;
         }
         Ad::App(App::Delete { id }) => {
-            let path = application_path(session, &id).await?;
+            let (path, _) = find_application(session, &id).await?;
             graph(session, Method::DELETE, &path, None).await?;
         }
         Ad::App(App::Credential(Credential::Reset {
@@ -454,8 +453,7 @@ async fn ad_inner(session: &Session, command: Ad) -> Result<(), String> {
             end_date,
             output,
         })) => {
-            let path = application_path(session, &id).await?;
-            let app = graph(session, Method::GET, &path, None).await?;
+            let (path, app) = find_application(session, &id).await?;
             let end = match (years, end_date) {
                 (Some(y), _) => Some(
                     (time::OffsetDateTime::now_utc() + time::Duration::days(365 * i64::from(y)))
@@ -484,8 +482,7 @@ async fn ad_inner(session: &Session, command: Ad) -> Result<(), String> {
             print(&shown, &output, &["appId", "password", "tenant"]);
         }
         Ad::App(App::Credential(Credential::List { id, output })) => {
-            let path = application_path(session, &id).await?;
-            let app = graph(session, Method::GET, &path, None).await?;
+            let (_, app) = find_application(session, &id).await?;
             print(
                 &app["passwordCredentials"],
                 &output,
@@ -493,7 +490,7 @@ async fn ad_inner(session: &Session, command: Ad) -> Result<(), String> {
             );
         }
         Ad::App(App::Credential(Credential::Delete { id, key_id })) => {
-            let path = application_path(session, &id).await?;
+            let (path, _) = find_application(session, &id).await?;
             graph(
                 session,
                 Method::POST,

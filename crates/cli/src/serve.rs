@@ -257,7 +257,8 @@ fn resolve(
     args: &ServeArgs,
     matches: &ArgMatches,
 ) -> Result<Resolved, String> {
-    check_environment()?;
+    let variables = setting_variables();
+    check_environment(&variables)?;
     let (file, file_dir) = match config {
         Some(path) => (read_file(path)?, path.parent().map(Path::to_path_buf)),
         None => (FileSettings::default(), None),
@@ -267,7 +268,11 @@ fn resolve(
     let mut source = |name: &'static str, id: &str, in_file: bool| {
         let from = match matches.value_source(id) {
             Some(ValueSource::CommandLine) => format!("--{name}"),
-            Some(ValueSource::EnvVariable) => env_name(id).unwrap_or_else(|| "environment".into()),
+            Some(ValueSource::EnvVariable) => variables
+                .iter()
+                .find(|(arg, _)| arg == id)
+                .map(|(_, env)| env.clone())
+                .unwrap_or_else(|| "environment".into()),
             _ if in_file => "config file".into(),
             _ => "default".into(),
         };
@@ -407,26 +412,29 @@ fn secret_from_env(name: &str) -> Result<Option<Secret>, String> {
     }
 }
 
-/// The environment variable clap reads for the argument `id` of `hale serve`.
-fn env_name(id: &str) -> Option<String> {
+/// The environment variable of each `hale serve` setting, by argument ID.
+fn setting_variables() -> Vec<(String, String)> {
     let command = <crate::Cli as clap::CommandFactory>::command();
     command
-        .find_subcommand("serve")?
-        .get_arguments()
-        .find(|a| a.get_id() == id)
-        .and_then(|a| a.get_env())
-        .map(|e| e.to_string_lossy().into_owned())
+        .find_subcommand("serve")
+        .map(|serve| {
+            serve
+                .get_arguments()
+                .filter_map(|a| {
+                    a.get_env()
+                        .map(|e| (a.get_id().to_string(), e.to_string_lossy().into_owned()))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Refuses `HALE_*` variables that no setting reads: a typo would otherwise be
 /// silently ignored.
-fn check_environment() -> Result<(), String> {
-    let command = <crate::Cli as clap::CommandFactory>::command();
-    let serve = command.find_subcommand("serve").expect("serve exists");
-    let known: Vec<String> = serve
-        .get_arguments()
-        .filter_map(|a| a.get_env())
-        .map(|e| e.to_string_lossy().into_owned())
+fn check_environment(variables: &[(String, String)]) -> Result<(), String> {
+    let known: Vec<String> = variables
+        .iter()
+        .map(|(_, env)| env.clone())
         .chain(SECRET_VARIABLES.iter().map(|s| s.to_string()))
         .collect();
     let mut unknown: Vec<String> = std::env::vars_os()

@@ -52,60 +52,78 @@ const AUTH_METHODS: [&str; 3] = [
 ];
 const RESPONSE_MODES: [&str; 3] = ["query", "fragment", "form_post"];
 
-/// `/{tenant}/v2.0/.well-known/openid-configuration`.
-pub fn openid_configuration_v2(origin: &str, scope: Scope<'_>) -> Value {
-    let base = format!("{}/{}", trim(origin), scope.segment());
-    let origin = trim(origin);
-    json!({
-        "token_endpoint": format!("{base}/oauth2/v2.0/token"),
+/// The members the v1 and v2 documents share; `base` is `{origin}/{tenant}`.
+fn shared(origin: &str, base: &str, scope: Scope<'_>) -> serde_json::Map<String, Value> {
+    let region = match scope {
+        Scope::Tenant(_) => json!("NA"),
+        Scope::Alias(_) => Value::Null,
+    };
+    let value = json!({
         "token_endpoint_auth_methods_supported": AUTH_METHODS,
-        "jwks_uri": format!("{base}/discovery/v2.0/keys"),
         "response_modes_supported": RESPONSE_MODES,
         "subject_types_supported": ["pairwise"],
         "id_token_signing_alg_values_supported": ["RS256"],
+        "userinfo_endpoint": format!("{origin}/oidc/userinfo"),
+        "http_logout_supported": true,
+        "frontchannel_logout_supported": true,
+        "kerberos_endpoint": format!("{base}/kerberos"),
+        "tenant_region_scope": region,
+        "cloud_instance_name": "microsoftonline.com",
+        "cloud_graph_host_name": "graph.windows.net",
+        "msgraph_host": "graph.microsoft.com",
+        "rbac_url": "https://pas.windows.net",
+    });
+    match value {
+        Value::Object(map) => map,
+        _ => unreachable!("a JSON object literal"),
+    }
+}
+
+/// `shared` plus one document's own members.
+fn document(origin: &str, base: &str, scope: Scope<'_>, own: Value) -> Value {
+    let mut map = shared(origin, base, scope);
+    if let Value::Object(own) = own {
+        map.extend(own);
+    }
+    Value::Object(map)
+}
+
+/// `/{tenant}/v2.0/.well-known/openid-configuration`.
+pub fn openid_configuration_v2(origin: &str, scope: Scope<'_>) -> Value {
+    let origin = trim(origin);
+    let base = format!("{origin}/{}", scope.segment());
+    let own = json!({
+        "token_endpoint": format!("{base}/oauth2/v2.0/token"),
+        "jwks_uri": format!("{base}/discovery/v2.0/keys"),
         "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
         "issuer": format!("{origin}/{}/v2.0", scope.issuer_tenant()),
         "request_uri_parameter_supported": false,
-        "userinfo_endpoint": format!("{origin}/oidc/userinfo"),
         "authorization_endpoint": format!("{base}/oauth2/v2.0/authorize"),
         "device_authorization_endpoint": format!("{base}/oauth2/v2.0/devicecode"),
-        "http_logout_supported": true,
-        "frontchannel_logout_supported": true,
         "end_session_endpoint": format!("{base}/oauth2/v2.0/logout"),
         "claims_supported": [
             "sub", "iss", "cloud_instance_name", "cloud_instance_host_name", "cloud_graph_host_name",
             "msgraph_host", "aud", "exp", "iat", "auth_time", "acr", "nonce", "preferred_username",
             "name", "tid", "ver", "at_hash", "c_hash", "email"
         ],
-        "kerberos_endpoint": format!("{base}/kerberos"),
-        "tenant_region_scope": match scope { Scope::Tenant(_) => json!("NA"), Scope::Alias(_) => Value::Null },
-        "cloud_instance_name": "microsoftonline.com",
-        "cloud_graph_host_name": "graph.windows.net",
-        "msgraph_host": "graph.microsoft.com",
-        "rbac_url": "https://pas.windows.net",
-    })
+    });
+    document(origin, &base, scope, own)
 }
 
 /// `/{tenant}/.well-known/openid-configuration` (the v1 document).
 pub fn openid_configuration_v1(origin: &str, scope: Scope<'_>) -> Value {
-    let base = format!("{}/{}", trim(origin), scope.segment());
     let origin = trim(origin);
-    json!({
+    let base = format!("{origin}/{}", scope.segment());
+    let own = json!({
         "token_endpoint": format!("{base}/oauth2/token"),
-        "token_endpoint_auth_methods_supported": AUTH_METHODS,
         "jwks_uri": format!("{origin}/common/discovery/keys"),
-        "response_modes_supported": RESPONSE_MODES,
-        "subject_types_supported": ["pairwise"],
-        "id_token_signing_alg_values_supported": ["RS256"],
         "response_types_supported": ["code", "id_token", "code id_token", "token id_token", "token"],
         "scopes_supported": ["openid"],
         "issuer": format!("{origin}/{}/", scope.issuer_tenant()),
         "microsoft_multi_refresh_token": true,
         "authorization_endpoint": format!("{base}/oauth2/authorize"),
         "device_authorization_endpoint": format!("{base}/oauth2/devicecode"),
-        "http_logout_supported": true,
-        "frontchannel_logout_supported": true,
         "end_session_endpoint": format!("{base}/oauth2/logout"),
         "claims_supported": [
             "sub", "iss", "cloud_instance_name", "cloud_instance_host_name", "cloud_graph_host_name",
@@ -113,14 +131,8 @@ pub fn openid_configuration_v1(origin: &str, scope: Scope<'_>) -> Value {
             "given_name", "family_name", "nickname"
         ],
         "check_session_iframe": format!("{base}/oauth2/checksession"),
-        "userinfo_endpoint": format!("{origin}/oidc/userinfo"),
-        "kerberos_endpoint": format!("{base}/kerberos"),
-        "tenant_region_scope": match scope { Scope::Tenant(_) => json!("NA"), Scope::Alias(_) => Value::Null },
-        "cloud_instance_name": "microsoftonline.com",
-        "cloud_graph_host_name": "graph.windows.net",
-        "msgraph_host": "graph.microsoft.com",
-        "rbac_url": "https://pas.windows.net",
-    })
+    });
+    document(origin, &base, scope, own)
 }
 
 /// A JWKS document of the signing certificates (DER). v2 key sets carry each

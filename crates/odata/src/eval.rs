@@ -112,6 +112,28 @@ fn string_at<'v>(r: Resolved<'v>) -> Option<&'v str> {
     }
 }
 
+/// Evaluates a lambda body for each item of a collection, with the lambda
+/// variable bound to the item: `any` (`exists` = true) holds as soon as one
+/// item matches, `all` (`exists` = false) fails as soon as one does not.
+fn quantify<'f, 'v>(
+    items: &'v [Value],
+    var: &'f str,
+    body: &'f Filter,
+    root: &'v Value,
+    env: &mut Env<'f, 'v>,
+    exists: bool,
+) -> bool {
+    for item in items {
+        env.push((var, item));
+        let hit = eval(body, root, env);
+        env.pop();
+        if hit == exists {
+            return exists;
+        }
+    }
+    !exists
+}
+
 fn eval<'f, 'v>(f: &'f Filter, root: &'v Value, env: &mut Env<'f, 'v>) -> bool {
     match f {
         Filter::Cmp { path, op, value } => {
@@ -143,17 +165,7 @@ fn eval<'f, 'v>(f: &'f Filter, root: &'v Value, env: &mut Env<'f, 'v>) -> bool {
             var,
             body,
         } => match resolve(collection, root, env) {
-            Resolved::Value(Value::Array(items)) => {
-                for item in items {
-                    env.push((var.as_str(), item));
-                    let hit = eval(body, root, env);
-                    env.pop();
-                    if hit {
-                        return true;
-                    }
-                }
-                false
-            }
+            Resolved::Value(Value::Array(items)) => quantify(items, var, body, root, env, true),
             _ => false,
         },
         Filter::All {
@@ -161,17 +173,7 @@ fn eval<'f, 'v>(f: &'f Filter, root: &'v Value, env: &mut Env<'f, 'v>) -> bool {
             var,
             body,
         } => match resolve(collection, root, env) {
-            Resolved::Value(Value::Array(items)) => {
-                for item in items {
-                    env.push((var.as_str(), item));
-                    let hit = eval(body, root, env);
-                    env.pop();
-                    if !hit {
-                        return false;
-                    }
-                }
-                true
-            }
+            Resolved::Value(Value::Array(items)) => quantify(items, var, body, root, env, false),
             // An absent or null collection is empty: `all` holds vacuously.
             Resolved::Missing | Resolved::Value(Value::Null) => true,
             _ => false,
