@@ -2,14 +2,16 @@
 //!
 //! Tenants, users (argon2id passwords), service principals, first-party
 //! applications and directory roles, app registrations and their client
-//! secrets, with the rules that make each valid. Later: groups, certificates,
-//! consent grants.
+//! secrets and certificates, consent (delegated permission grants and app role
+//! assignments), with the rules that make each valid.
 //!
 //! Invariant: pure domain code. No HTTP, no SQL, no I/O; persistence is the
 //! `store` crate's job and protocols are the server's.
 
 pub mod access;
 mod application;
+mod certificate;
+mod grants;
 mod credential;
 mod ids;
 mod password;
@@ -25,10 +27,12 @@ pub use application::{
     RequiredResourceAccess, ResourceAccess, SignInAudience, WebApplication,
     validate_identifier_uri, validate_permission_value, validate_redirect_uri,
 };
+pub use certificate::{MAX_CERTIFICATE_BYTES, certificate_der, new_key_credential};
 pub use credential::{
     DEFAULT_MAX_SECRET_LIFETIME, DEFAULT_SECRET_LIFETIME, PORTAL_SECRET_LIFETIMES_DAYS, SecretText,
     new_password_credential,
 };
+pub use grants::{AppRoleAssignment, ConsentType, DEFAULT_ACCESS_ROLE, OAuth2PermissionGrant, PrincipalKind};
 pub use ids::{AppId, ObjectId, TenantId};
 pub use password::{PasswordHash, generate_password};
 pub use principal::ServicePrincipal;

@@ -137,13 +137,87 @@ impl OAuthError {
         )
     }
 
-    /// AADSTS50012: a client assertion Hale cannot check yet.
-    pub fn unsupported_client_assertion() -> Self {
+    /// The error for a refused client assertion, with the AADSTS code Entra
+    /// uses for the same mistake.
+    pub fn invalid_assertion(
+        e: &crate::assertion::AssertionError,
+        client_id: &str,
+        audience: &str,
+    ) -> Self {
+        use crate::assertion::AssertionError as E;
+        match e {
+            E::Malformed(why) => Self::new(
+                401,
+                "invalid_client",
+                50027,
+                format!("JWT token is invalid or malformed: {why}."),
+            ),
+            E::UnknownCertificate => Self::new(
+                401,
+                "invalid_client",
+                700027,
+                format!(
+                    "The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '{client_id}'.]"
+                ),
+            ),
+            E::CertificateNotCurrent => Self::new(
+                401,
+                "invalid_client",
+                700027,
+                format!(
+                    "The certificate used to sign the client assertion has expired or is not yet valid for app Id '{client_id}'."
+                ),
+            ),
+            E::BadSignature => Self::new(
+                401,
+                "invalid_client",
+                700027,
+                "Client assertion failed signature validation.",
+            ),
+            E::OutsideValidity => Self::new(
+                401,
+                "invalid_client",
+                700024,
+                "Client assertion is not within its valid time range.",
+            ),
+            E::WrongAudience => Self::new(
+                401,
+                "invalid_client",
+                700212,
+                format!(
+                    "No matching federated identity record found for presented assertion audience. The assertion's 'aud' must be the token endpoint: {audience}."
+                ),
+            ),
+            E::WrongIssuer => Self::new(
+                401,
+                "invalid_client",
+                700021,
+                format!(
+                    "Client assertion application identifier doesn't match 'client_id' parameter ('{client_id}'): 'iss' and 'sub' must both be the client ID."
+                ),
+            ),
+        }
+    }
+
+    /// AADSTS700019 / 50027: `client_assertion_type` is not a JWT bearer.
+    pub fn unsupported_assertion_type(kind: &str) -> Self {
         Self::new(
-            401,
-            "invalid_client",
-            50012,
-            "Client assertions (certificate credentials) are not supported by this Hale yet; use a client secret.",
+            400,
+            "invalid_request",
+            50027,
+            format!(
+                "The client_assertion_type '{kind}' is not supported; use 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'."
+            ),
+        )
+    }
+
+    /// A secret and an assertion both presented.
+    pub fn several_credentials() -> Self {
+        Self::new(
+            400,
+            "invalid_request",
+            9002313,
+            "Invalid request. Send either 'client_secret' or 'client_assertion', not both.",
         )
     }
 
@@ -284,6 +358,67 @@ impl OAuthError {
             "invalid_client",
             700025,
             "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.",
+        )
+    }
+
+    /// AADSTS70000: a refresh token that is unknown, revoked, or another
+    /// client's.
+    pub fn refresh_token_invalid() -> Self {
+        Self::new(
+            400,
+            "invalid_grant",
+            70000,
+            "Provided grant is invalid or malformed.",
+        )
+    }
+
+    /// AADSTS700082: a refresh token past its inactivity window.
+    pub fn refresh_token_expired() -> Self {
+        Self::new(
+            400,
+            "invalid_grant",
+            700082,
+            "The refresh token has expired due to inactivity. The token was issued on a date and was inactive for 90 days.",
+        )
+    }
+
+    /// AADSTS70016: the user has not finished the device sign-in yet.
+    pub fn authorization_pending() -> Self {
+        Self::new(
+            400,
+            "authorization_pending",
+            70016,
+            "OAuth 2.0 device flow error. Authorization is pending. Continue polling.",
+        )
+    }
+
+    /// AADSTS70019: the device code expired before the user signed in.
+    pub fn device_code_expired() -> Self {
+        Self::new(
+            400,
+            "expired_token",
+            70019,
+            "Verification code expired.",
+        )
+    }
+
+    /// The user declined the device sign-in.
+    pub fn authorization_declined() -> Self {
+        Self::new(
+            400,
+            "authorization_declined",
+            70000,
+            "The end user denied the authorization request.",
+        )
+    }
+
+    /// A device code that is unknown or already used.
+    pub fn bad_verification_code() -> Self {
+        Self::new(
+            400,
+            "bad_verification_code",
+            70000,
+            "The device_code sent to the token endpoint wasn't recognized.",
         )
     }
 

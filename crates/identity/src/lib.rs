@@ -10,6 +10,7 @@
 //!
 //! Invariant: no HTTP, no SQL. The server resolves tenants and keys and calls in.
 
+pub mod assertion;
 pub mod consent;
 pub mod discovery;
 mod error;

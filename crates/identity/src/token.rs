@@ -217,6 +217,8 @@ pub struct UserToken<'a> {
     pub version: TokenVersion,
     /// Granted delegated permissions (`scp`), space-separated.
     pub scopes: &'a str,
+    /// App roles of the resource assigned to the user (`roles`).
+    pub roles: &'a [String],
     pub now: i64,
 }
 
@@ -266,6 +268,9 @@ impl UserToken<'_> {
                 map.insert("ver".into(), json!("2.0"));
             }
         }
+        if !self.roles.is_empty() {
+            map.insert("roles".into(), json!(self.roles));
+        }
         claims
     }
 }
@@ -290,6 +295,7 @@ mod user_tests {
             audience: "https://graph.microsoft.com",
             version: TokenVersion::V1,
             scopes: "User.Read",
+            roles: &[],
             now: 1_800_000_000,
         };
         let claims = token.claims();
@@ -304,5 +310,103 @@ mod user_tests {
         );
         assert_eq!(claims["sub"].as_str().unwrap().len(), 43);
         assert_eq!(claims["amr"], json!(["pwd"]));
+    }
+}
+
+/// Lifetime of ID tokens, seconds.
+pub const ID_TOKEN_LIFETIME: i64 = 3600;
+
+/// What an ID token says: who signed in to `client`, for MSAL's account cache.
+pub struct IdToken<'a> {
+    pub origin: &'a str,
+    pub tenant: TenantId,
+    pub client: AppId,
+    pub user: ObjectId,
+    pub user_principal_name: &'a str,
+    pub name: &'a str,
+    /// The `nonce` of the authorization request, echoed.
+    pub nonce: Option<&'a str>,
+    /// v1 or v2 shape, after the endpoint that issues it.
+    pub version: TokenVersion,
+    pub now: i64,
+}
+
+impl IdToken<'_> {
+    /// The claims: v2 shape from the v2 endpoint, v1 shape from the v1 one.
+    pub fn claims(&self) -> Value {
+        let mut claims = json!({
+            "aud": self.client.to_string(),
+            "iat": self.now - BACKDATE,
+            "nbf": self.now - BACKDATE,
+            "exp": self.now + ID_TOKEN_LIFETIME - BACKDATE,
+            "name": self.name,
+            "oid": self.user.to_string(),
+            "rh": format!("0.{}.", unique_token_id()),
+            "sub": pairwise_subject(self.user, self.client),
+            "tid": self.tenant.to_string(),
+            "uti": unique_token_id(),
+        });
+        let map = claims.as_object_mut().expect("an object");
+        match self.version {
+            TokenVersion::V1 => {
+                map.insert("iss".into(), json!(issuer_v1(self.origin, self.tenant)));
+                map.insert("amr".into(), json!(["pwd"]));
+                map.insert("unique_name".into(), json!(self.user_principal_name));
+                map.insert("upn".into(), json!(self.user_principal_name));
+                map.insert("ver".into(), json!("1.0"));
+            }
+            TokenVersion::V2 => {
+                map.insert("iss".into(), json!(issuer_v2(self.origin, self.tenant)));
+                map.insert("aio".into(), json!(unique_token_id()));
+                map.insert("preferred_username".into(), json!(self.user_principal_name));
+                map.insert("ver".into(), json!("2.0"));
+            }
+        }
+        if let Some(nonce) = self.nonce {
+            map.insert("nonce".into(), json!(nonce));
+        }
+        claims
+    }
+}
+
+/// MSAL's `client_info`: base64url of `{"uid": oid, "utid": tid}`, from which
+/// it builds the account's home ID `uid.utid`.
+pub fn client_info(user: ObjectId, tenant: TenantId) -> String {
+    let body = json!({ "uid": user.to_string(), "utid": tenant.to_string() });
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(body.to_string())
+}
+
+#[cfg(test)]
+mod id_token_tests {
+    use super::*;
+
+    #[test]
+    fn id_token_and_client_info() {
+        let (user, client, tenant) = (ObjectId::new(), AppId::new(), TenantId::new());
+        let token = IdToken {
+            origin: "https://h:1/",
+            tenant,
+            client,
+            user,
+            user_principal_name: "a@hale.local",
+            name: "A",
+            nonce: Some("n-1"),
+            version: TokenVersion::V2,
+            now: 1_800_000_000,
+        };
+        let claims = token.claims();
+        assert_eq!(claims["aud"], client.to_string());
+        assert_eq!(claims["nonce"], "n-1");
+        assert_eq!(claims["iss"], format!("https://h:1/{tenant}/v2.0"));
+        assert_eq!(claims["preferred_username"], "a@hale.local");
+        let info = client_info(user, tenant);
+        let decoded: Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(info)
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(decoded["uid"], user.to_string());
+        assert_eq!(decoded["utid"], tenant.to_string());
     }
 }

@@ -93,7 +93,11 @@ async fn the_administrator_signs_in_with_the_cli_and_registers_an_app() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["scope"], "user_impersonation");
+    // Scopes of resources other than Graph come back qualified, as in Entra.
+    assert_eq!(
+        body["scope"],
+        "https://management.azure.com/user_impersonation"
+    );
     // A narrower scope grants only itself.
     let (status, body) = admin_password_token(&server, "hale.local", "User.Read").await;
     assert_eq!(status, 200, "{body}");
@@ -201,7 +205,7 @@ async fn password_grant_mistakes_get_entras_errors() {
                 ("client_id", CLI),
                 ("username", "admin@hale.local"),
                 ("password", ADMIN_PASSWORD),
-                ("scope", "openid profile"),
+                ("scope", "openid https://graph.microsoft.com/"),
             ],
             400,
             "invalid_scope",

@@ -24,8 +24,10 @@ mod value;
 
 pub mod applications;
 pub mod arm;
+pub mod grants;
 pub mod meta;
 pub mod principals;
+pub mod sign_in;
 pub mod signing_keys;
 pub mod tenants;
 pub mod users;

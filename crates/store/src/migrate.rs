@@ -27,6 +27,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "applications and client secrets",
         sql: include_str!("../migrations/0002_applications.sql"),
     },
+    Migration {
+        version: 3,
+        name: "consent grants, app role assignments and sign-in secrets",
+        sql: include_str!("../migrations/0003_consent_and_sign_in.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.

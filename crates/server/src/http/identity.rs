@@ -18,6 +18,7 @@ const DOCUMENT_CACHE: &str = "max-age=86400, private";
 const KEYS_CACHE: &str = "max-age=3600, private";
 
 /// A tenant segment resolved against the directory.
+#[derive(Debug, Clone, Copy)]
 pub(crate) enum Resolved {
     Tenant(hale_directory::TenantId),
     Alias(&'static str),

@@ -5,6 +5,7 @@ pub(crate) mod auth;
 pub(crate) mod graph;
 mod health;
 mod identity;
+mod pages;
 mod token;
 
 use std::time::Duration;
@@ -65,6 +66,16 @@ pub(crate) fn router(state: AppState) -> Router {
         .route(
             "/{tenant}/oauth2/token",
             axum::routing::post(token::token_v1).layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
+        )
+        .route(
+            "/{tenant}/oauth2/v2.0/devicecode",
+            axum::routing::post(token::device::device_authorization).layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
+        )
+        .route(
+            "/devicelogin",
+            axum::routing::get(token::device::device_login_page)
+                .post(token::device::device_login)
+                .layer(axum::extract::DefaultBodyLimit::max(64 * 1024)),
         )
         .route(
             "/v1.0/{*path}",

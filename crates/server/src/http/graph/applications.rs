@@ -3,7 +3,10 @@
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use hale_directory::{Application, DirectoryError, ObjectId, new_password_credential};
+use base64::Engine as _;
+use hale_directory::{
+    Application, DirectoryError, KeyCredential, ObjectId, new_key_credential, new_password_credential,
+};
 use hale_store::{StoreError, Tx, applications};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
@@ -29,6 +32,7 @@ const WRITABLE: &[&str] = &[
     "requiredResourceAccess",
     "groupMembershipClaims",
     "tags",
+    "keyCredentials",
 ];
 /// Properties Graph computes, or manages through actions.
 const READ_ONLY: &[&str] = &[
@@ -87,8 +91,30 @@ fn find(tx: &mut dyn Tx, caller: &Caller, key: Key) -> Result<Application, Failu
     found.ok_or_else(|| Failure::Graph(not_found(key)))
 }
 
-fn entity(state: &AppState, app: &Application) -> Value {
+/// An application as Graph shows it: certificates' `key` only when
+/// `keyCredentials` is `$select`ed, as in Graph.
+fn graph_value(app: &Application, select: Option<&[String]>) -> Value {
     let mut value = serde_json::to_value(app).unwrap_or_default();
+    let keys_selected =
+        select.is_some_and(|names| names.iter().any(|n| n.eq_ignore_ascii_case("keyCredentials")));
+    if !keys_selected && let Some(Value::Array(keys)) = value.get_mut("keyCredentials") {
+        for key in keys {
+            key["key"] = Value::Null;
+        }
+    }
+    value
+}
+
+/// [`graph_value`] cut down to the `$select`ed properties.
+fn selected(value: Value, select: Option<&[String]>) -> Value {
+    match select {
+        Some(names) => hale_odata::apply_select(&value, names),
+        None => value,
+    }
+}
+
+fn entity(state: &AppState, app: &Application, select: Option<&[String]>) -> Value {
+    let mut value = selected(graph_value(app, select), select);
     if let Value::Object(map) = &mut value {
         map.insert(
             "@odata.context".into(),
@@ -146,6 +172,17 @@ fn parse_cursor(token: &str) -> Result<Cursor, GraphError> {
     }
 }
 
+/// Refuses `$select`ed names that are not application properties.
+fn check_select(caller: &Caller, select: &[String]) -> Result<(), GraphError> {
+    let known = serde_json::to_value(Application::new(caller.tenant_id, "x".into(), "x"))
+        .unwrap_or_default();
+    let names: Vec<&str> = known
+        .as_object()
+        .map(|m| m.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    hale_odata::validate_select(select, &names, "microsoft.graph.application").map_err(odata)
+}
+
 pub(super) async fn list(
     state: &AppState,
     caller: &Caller,
@@ -184,14 +221,7 @@ pub(super) async fn list(
         }
     }
     if let Some(select) = &q.select {
-        let known = serde_json::to_value(Application::new(caller.tenant_id, "x".into(), "x"))
-            .unwrap_or_default();
-        let names: Vec<&str> = known
-            .as_object()
-            .map(|m| m.keys().map(String::as_str).collect())
-            .unwrap_or_default();
-        hale_odata::validate_select(select, &names, "microsoft.graph.application")
-            .map_err(odata)?;
+        check_select(caller, select)?;
     }
     let top = q.top as usize;
     let cursor = q.skiptoken.as_deref().map(parse_cursor).transpose()?;
@@ -207,7 +237,7 @@ pub(super) async fn list(
             .await?;
         let mut matched: Vec<Value> = all
             .iter()
-            .map(|a| serde_json::to_value(a).unwrap_or_default())
+            .map(|a| graph_value(a, q.select.as_deref()))
             .filter(|v| q.filter.as_ref().is_none_or(|f| f.matches(v)))
             .collect();
         hale_odata::sort(&mut matched, &q.orderby);
@@ -242,17 +272,14 @@ pub(super) async fn list(
         let items = page
             .iter()
             .take(top)
-            .map(|a| serde_json::to_value(a).unwrap_or_default())
+            .map(|a| graph_value(a, q.select.as_deref()))
             .collect();
         (items, next, None)
     };
-    let items: Vec<Value> = match &q.select {
-        Some(select) => items
-            .iter()
-            .map(|v| hale_odata::apply_select(v, select))
-            .collect(),
-        None => items,
-    };
+    let items: Vec<Value> = items
+        .into_iter()
+        .map(|v| selected(v, q.select.as_deref()))
+        .collect();
     let mut body = json!({ "@odata.context": context(state, "applications") });
     if let Some(count) = count.filter(|_| q.include_count(eventual)) {
         body["@odata.count"] = json!(count);
@@ -277,16 +304,29 @@ pub(super) async fn get(
     state: &AppState,
     caller: &Caller,
     key: Key,
-    _query: &[(String, String)],
+    query: &[(String, String)],
 ) -> Result<Response, GraphError> {
     caller.require_read_applications()?;
+    let select = match query.iter().find(|(k, _)| k == "$select") {
+        Some((_, list)) => {
+            let names: Vec<String> = list.split(',').map(|n| n.trim().to_owned()).collect();
+            check_select(caller, &names)?;
+            Some(names)
+        }
+        None => None,
+    };
+    if let Some((other, _)) = query.iter().find(|(k, _)| k.starts_with('$') && k != "$select") {
+        return Err(GraphError::bad_request(format!(
+            "Query option '{other}' is not allowed when reading a single application."
+        )));
+    }
     let caller_copy = caller.clone();
     let app = state
         .store
         .read(move |tx| find(tx, &caller_copy, key))
         .await
         .map_err(GraphError::from)?;
-    Ok(respond(StatusCode::OK, entity(state, &app)))
+    Ok(respond(StatusCode::OK, entity(state, &app, select.as_deref())))
 }
 
 pub(super) async fn create(
@@ -321,7 +361,7 @@ pub(super) async fn create(
         .await
         .map_err(GraphError::from)?;
     tracing::info!(app_id = %app.app_id, by = %caller.object_id, "application created");
-    Ok(respond(StatusCode::CREATED, entity(state, &app)))
+    Ok(respond(StatusCode::CREATED, entity(state, &app, None)))
 }
 
 pub(super) async fn update(
@@ -440,16 +480,145 @@ pub(super) async fn remove_password(
     Ok(no_content())
 }
 
+/// The audience of `addKey`/`removeKey` proofs: Azure AD Graph's app ID.
+const PROOF_AUDIENCE: &str = "00000002-0000-0000-c000-000000000000";
+/// The longest a proof may be valid (`exp - nbf`).
+const PROOF_LIFETIME: f64 = 600.0;
+
+/// Checks an `addKey`/`removeKey` proof: a JWT signed with the key of one of
+/// the application's current certificates, `iss` = the application's object
+/// ID, `aud` = Azure AD Graph, valid at most ten minutes.
+fn check_proof(app: &Application, proof: &str) -> Result<(), GraphError> {
+    let bad = |why: &str| GraphError::bad_request(format!("The proof of possession is not valid: {why}."));
+    let verified = hale_identity::assertion::verify(proof, &app.key_credentials, OffsetDateTime::now_utc())
+        .map_err(|e| {
+            use hale_identity::assertion::AssertionError as E;
+            bad(match e {
+                E::Malformed(_) => "it is not a signed JWT",
+                E::UnknownCertificate => "it is not signed with a certificate of this application",
+                E::CertificateNotCurrent => "the signing certificate is not currently valid",
+                E::BadSignature => "its signature does not verify",
+                E::OutsideValidity => "it has expired or is not yet valid",
+                E::WrongAudience | E::WrongIssuer => "its claims are wrong",
+            })
+        })?;
+    let claims = &verified.claims;
+    if claims.get("aud").and_then(Value::as_str) != Some(PROOF_AUDIENCE) {
+        return Err(bad(&format!("'aud' must be '{PROOF_AUDIENCE}'")));
+    }
+    let iss = claims.get("iss").and_then(Value::as_str).unwrap_or_default();
+    if !iss.eq_ignore_ascii_case(&app.id.to_string()) {
+        return Err(bad("'iss' must be the application's object ID"));
+    }
+    let nbf = hale_jws::numeric_date(claims, "nbf").ok_or_else(|| bad("'nbf' is required"))?;
+    let exp = hale_jws::numeric_date(claims, "exp").unwrap_or(f64::MAX);
+    if exp - nbf > PROOF_LIFETIME {
+        return Err(bad("it may be valid for at most 10 minutes"));
+    }
+    Ok(())
+}
+
+fn proof_of(body: &Map<String, Value>) -> Result<String, GraphError> {
+    body.get("proof")
+        .and_then(Value::as_str)
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| GraphError::bad_request("Property 'proof' is required: a JWT signed with an existing certificate of the application."))
+}
+
+/// `addKey`: adds a certificate, proven by a JWT signed with one the
+/// application already has (an application with none uses PATCH instead).
+pub(super) async fn add_key(
+    state: &AppState,
+    caller: &Caller,
+    key: Key,
+    body: Map<String, Value>,
+) -> Result<Response, GraphError> {
+    caller.require_write_applications()?;
+    if let Some(other) = body
+        .keys()
+        .find(|k| !matches!(k.as_str(), "keyCredential" | "passwordCredential" | "proof"))
+    {
+        return Err(unknown_property(other));
+    }
+    if !matches!(body.get("passwordCredential"), None | Some(Value::Null)) {
+        return Err(GraphError::bad_request(
+            "Password-protected certificates (X509CertAndPassword) are not supported; 'passwordCredential' must be null.",
+        ));
+    }
+    let entry = body
+        .get("keyCredential")
+        .filter(|v| v.get("key").is_some_and(|k| !k.is_null()))
+        .cloned()
+        .ok_or_else(|| GraphError::bad_request("Property 'keyCredential' with its 'key' is required."))?;
+    let proof = proof_of(&body)?;
+    let added = change_application(state, caller, key, move |tx, mut app| {
+        check_proof(&app, &proof)?;
+        let credential = key_credential(&app, &entry, OffsetDateTime::now_utc())?;
+        let mut list = app.key_credentials.clone();
+        if list.iter().any(|c| c.custom_key_identifier == credential.custom_key_identifier || c.key_id == credential.key_id) {
+            return Err(Failure::Graph(GraphError::bad_request("The application already has this certificate.")));
+        }
+        if list.len() >= MAX_KEY_CREDENTIALS {
+            return Err(Failure::Graph(GraphError::bad_request(format!(
+                "An application may have at most {MAX_KEY_CREDENTIALS} key credentials."
+            ))));
+        }
+        list.push(credential.clone());
+        app.key_credentials = list;
+        applications::update(tx, &app)?;
+        Ok(credential)
+    })
+    .await?;
+    let mut value = serde_json::to_value(&added).unwrap_or_default();
+    value["key"] = Value::Null;
+    value["@odata.context"] = json!(context(state, "microsoft.graph.keyCredential"));
+    Ok(respond(StatusCode::OK, value))
+}
+
+/// `removeKey`: removes a certificate, proven as for `addKey`.
+pub(super) async fn remove_key(
+    state: &AppState,
+    caller: &Caller,
+    key: Key,
+    body: Map<String, Value>,
+) -> Result<Response, GraphError> {
+    caller.require_write_applications()?;
+    if let Some(other) = body.keys().find(|k| !matches!(k.as_str(), "keyId" | "proof")) {
+        return Err(unknown_property(other));
+    }
+    let key_id = body
+        .get("keyId")
+        .and_then(Value::as_str)
+        .and_then(|s| Uuid::parse_str(s).ok())
+        .ok_or_else(|| GraphError::bad_request("Property 'keyId' is required and must be a GUID."))?;
+    let proof = proof_of(&body)?;
+    change_application(state, caller, key, move |tx, mut app| {
+        check_proof(&app, &proof)?;
+        let before = app.key_credentials.len();
+        app.key_credentials.retain(|c| c.key_id != key_id);
+        if app.key_credentials.len() == before {
+            return Err(Failure::Graph(GraphError::bad_request(format!(
+                "No key credential found with keyId '{key_id}'."
+            ))));
+        }
+        Ok(applications::update(tx, &app)?)
+    })
+    .await?;
+    Ok(no_content())
+}
+
 /// Checks that the caller may write applications, then runs `change` on the
 /// application `key` names, in one write transaction.
-async fn change_application<F>(
+async fn change_application<F, T>(
     state: &AppState,
     caller: &Caller,
     key: Key,
     change: F,
-) -> Result<(), GraphError>
+) -> Result<T, GraphError>
 where
-    F: FnOnce(&mut dyn Tx, Application) -> Result<(), Failure> + Send + 'static,
+    F: FnOnce(&mut dyn Tx, Application) -> Result<T, Failure> + Send + 'static,
+    T: Send + 'static,
 {
     caller.require_write_applications()?;
     let caller = caller.clone();
@@ -497,16 +666,6 @@ fn check_properties(body: &Map<String, Value>) -> Result<(), GraphError> {
                 "Property '{name}' is read-only and cannot be set."
             )));
         }
-        if name == "keyCredentials" {
-            // FIXME(issue 4): certificate upload (X.509 parsing, thumbprints) is not built yet.
-            return Err(GraphError {
-                status: StatusCode::NOT_IMPLEMENTED,
-                code: "Request_UnsupportedQuery",
-                message:
-                    "Uploading certificates (keyCredentials) is not supported by this Hale yet."
-                        .into(),
-            });
-        }
         return Err(unknown_property(name));
     }
     Ok(())
@@ -519,17 +678,146 @@ fn merged(current: &Application, patch: &Map<String, Value>) -> Result<Applicati
     let mut value = serde_json::to_value(current).map_err(|_| GraphError::internal())?;
     let mut patch = patch.clone();
     patch.remove("@odata.type");
+    let key_credentials = match patch.remove("keyCredentials") {
+        Some(list) => key_credentials(current, &list)?,
+        None => current.key_credentials.clone(),
+    };
     merge(&mut value, &Value::Object(patch.clone()));
     let mut app: Application = serde_json::from_value(value)
         .map_err(|e| GraphError::bad_request(format!("Invalid value in the request body: {e}.")))?;
     // Fields the JSON body never carries.
     app.tenant_id = current.tenant_id;
     app.password_credentials = current.password_credentials.clone();
+    app.key_credentials = key_credentials;
     let round_trip = serde_json::to_value(&app).map_err(|_| GraphError::internal())?;
     if let Some(path) = unknown_path(&Value::Object(patch), &round_trip, String::new()) {
         return Err(unknown_property(&path));
     }
     Ok(app)
+}
+
+/// The most certificates an application may hold.
+const MAX_KEY_CREDENTIALS: usize = 20;
+
+/// `keyCredentials` from a PATCH: the new collection. An entry with a `key`
+/// is a certificate upload; an entry naming an existing `keyId` without a
+/// `key` keeps that certificate; certificates not listed are removed.
+fn key_credentials(current: &Application, list: &Value) -> Result<Vec<KeyCredential>, GraphError> {
+    let Value::Array(entries) = list else {
+        return Err(GraphError::bad_request(
+            "Property 'keyCredentials' must be an array.",
+        ));
+    };
+    if entries.len() > MAX_KEY_CREDENTIALS {
+        return Err(GraphError::bad_request(format!(
+            "An application may have at most {MAX_KEY_CREDENTIALS} key credentials."
+        )));
+    }
+    let now = OffsetDateTime::now_utc();
+    let mut out: Vec<KeyCredential> = Vec::new();
+    for entry in entries {
+        let credential = key_credential(current, entry, now)?;
+        if out.iter().any(|c| {
+            c.key_id == credential.key_id || c.custom_key_identifier == credential.custom_key_identifier
+        }) {
+            return Err(GraphError::bad_request(
+                "keyCredentials holds the same certificate or keyId twice.",
+            ));
+        }
+        out.push(credential);
+    }
+    Ok(out)
+}
+
+/// One `keyCredential` from a request body.
+fn key_credential(
+    current: &Application,
+    entry: &Value,
+    now: OffsetDateTime,
+) -> Result<KeyCredential, GraphError> {
+    let Value::Object(map) = entry else {
+        return Err(GraphError::bad_request(
+            "Each keyCredential must be an object.",
+        ));
+    };
+    const KNOWN: &[&str] = &[
+        "keyId",
+        "type",
+        "usage",
+        "key",
+        "displayName",
+        "customKeyIdentifier",
+        "startDateTime",
+        "endDateTime",
+        "@odata.type",
+    ];
+    if let Some(other) = map.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+        return Err(unknown_property(&format!("keyCredentials.{other}")));
+    }
+    let text = |name: &str| -> Result<Option<&str>, GraphError> {
+        match map.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.as_str())),
+            Some(_) => Err(GraphError::bad_request(format!(
+                "Property 'keyCredentials.{name}' must be a string."
+            ))),
+        }
+    };
+    let key_id = text("keyId")?
+        .map(|s| {
+            Uuid::parse_str(s).map_err(|_| {
+                GraphError::bad_request(format!("Property 'keyCredentials.keyId' value '{s}' is not a GUID."))
+            })
+        })
+        .transpose()?;
+    if let Some(kind) = text("type")?
+        && kind != "AsymmetricX509Cert"
+    {
+        return Err(GraphError::bad_request(format!(
+            "keyCredentials.type '{kind}' is not supported; use 'AsymmetricX509Cert'."
+        )));
+    }
+    if let Some(usage) = text("usage")?
+        && usage != "Verify"
+    {
+        return Err(GraphError::bad_request(format!(
+            "keyCredentials.usage '{usage}' is not supported; use 'Verify' (a certificate the application signs client assertions with)."
+        )));
+    }
+    match text("key")? {
+        Some(encoded) => {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(encoded.split_whitespace().collect::<String>())
+                .map_err(|_| {
+                    GraphError::bad_request(
+                        "Property 'keyCredentials.key' must be the base64 of a certificate (DER or PEM).",
+                    )
+                })?;
+            Ok(new_key_credential(
+                &bytes,
+                key_id,
+                text("displayName")?.map(str::to_owned),
+                now,
+            )?)
+        }
+        None => {
+            let key_id = key_id.ok_or_else(|| {
+                GraphError::bad_request(
+                    "A keyCredential needs a 'key' (the certificate), or the 'keyId' of one the application already has.",
+                )
+            })?;
+            current
+                .key_credentials
+                .iter()
+                .find(|c| c.key_id == key_id)
+                .cloned()
+                .ok_or_else(|| {
+                    GraphError::bad_request(format!(
+                        "No key credential found with keyId '{key_id}'; upload the certificate as 'key'."
+                    ))
+                })
+        }
+    }
 }
 
 fn merge(target: &mut Value, patch: &Value) {

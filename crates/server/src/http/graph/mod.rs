@@ -43,6 +43,8 @@ enum Key {
 enum Action {
     AddPassword,
     RemovePassword,
+    AddKey,
+    RemoveKey,
 }
 
 fn parse_target(path: &str) -> Result<Target, GraphError> {
@@ -68,6 +70,8 @@ fn parse_target(path: &str) -> Result<Target, GraphError> {
     let action = |segment: &str| match segment {
         "addPassword" | "microsoft.graph.addPassword" => Ok(Action::AddPassword),
         "removePassword" | "microsoft.graph.removePassword" => Ok(Action::RemovePassword),
+        "addKey" | "microsoft.graph.addKey" => Ok(Action::AddKey),
+        "removeKey" | "microsoft.graph.removeKey" => Ok(Action::RemoveKey),
         other => Err(unknown(other)),
     };
     // The collection and, when named, the object.
@@ -139,6 +143,12 @@ async fn handle(
         }
         (Method::POST, Target::ApplicationAction(key, Action::RemovePassword)) => {
             apps::remove_password(state, caller, key, json_body(body)?).await
+        }
+        (Method::POST, Target::ApplicationAction(key, Action::AddKey)) => {
+            apps::add_key(state, caller, key, json_body(body)?).await
+        }
+        (Method::POST, Target::ApplicationAction(key, Action::RemoveKey)) => {
+            apps::remove_key(state, caller, key, json_body(body)?).await
         }
         (Method::GET, Target::ServicePrincipals) => service_principals::list(state, caller).await,
         (Method::POST, Target::ServicePrincipals) => {

@@ -1,0 +1,262 @@
+//! The token endpoint: `/{tenant}/oauth2/v2.0/token` and the v1
+//! `/{tenant}/oauth2/token` (with `resource=`), and the device authorization
+//! endpoint `/{tenant}/oauth2/v2.0/devicecode`.
+//!
+//! Grants: `client_credentials` (app_only.rs); `password`, `refresh_token` and
+//! the device code grant (user.rs). Client authentication is client.rs; the
+//! resources and what a client may get on them, resource.rs.
+
+mod app_only;
+mod client;
+pub(crate) mod device;
+mod resource;
+mod user;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use hale_identity::OAuthError;
+use hale_identity::token::{self, TokenVersion};
+use hale_store::StoreError;
+use rand::RngCore;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::identity::{Resolved, oauth_error, resolve};
+
+/// Largest token request accepted (client assertions are a few KiB).
+pub(crate) const MAX_BODY: usize = 64 * 1024;
+
+/// The signing key tokens are issued with.
+pub(crate) struct TokenSigner {
+    pub kid: String,
+    pub signer: hale_jws::RsaSigner,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    V1,
+    V2,
+}
+
+pub(crate) async fn token_v2(
+    state: State<AppState>,
+    tenant: Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    token(state, tenant, headers, body, Endpoint::V2).await
+}
+
+pub(crate) async fn token_v1(
+    state: State<AppState>,
+    tenant: Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    token(state, tenant, headers, body, Endpoint::V1).await
+}
+
+async fn token(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+    endpoint: Endpoint,
+) -> Response {
+    match issue(&state, &tenant, &headers, &body, endpoint).await {
+        Ok(mut response) => {
+            let h = response.headers_mut();
+            h.insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("no-store, no-cache"),
+            );
+            h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+            response
+        }
+        Err(e) => oauth_error(&e, &headers),
+    }
+}
+
+/// The form's parameters; the first occurrence of each wins.
+struct Form(Vec<(String, String)>);
+
+impl Form {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    }
+}
+
+fn parse_form(headers: &HeaderMap, body: &[u8]) -> Result<Form, OAuthError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !content_type
+        .to_ascii_lowercase()
+        .starts_with("application/x-www-form-urlencoded")
+    {
+        return Err(OAuthError::malformed_request(
+            "the body must be application/x-www-form-urlencoded",
+        ));
+    }
+    if body.len() > MAX_BODY {
+        return Err(OAuthError::malformed_request(
+            "the request body is too large",
+        ));
+    }
+    Ok(Form(
+        url::form_urlencoded::parse(body).into_owned().collect(),
+    ))
+}
+
+fn now_seconds() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+/// Answers one token request; every grant type starts here.
+async fn issue(
+    state: &AppState,
+    tenant_segment: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    endpoint: Endpoint,
+) -> Result<Response, OAuthError> {
+    let resolved = resolve(state, tenant_segment).await?;
+    let form = parse_form(headers, body)?;
+    let grant = form
+        .get("grant_type")
+        .ok_or_else(|| OAuthError::missing_parameter("grant_type"))?;
+    let request = Request {
+        state,
+        resolved,
+        tenant_segment,
+        form: &form,
+        headers,
+        endpoint,
+    };
+    match grant {
+        "client_credentials" => app_only::client_credentials(&request).await,
+        "password" => user::password(&request).await,
+        "refresh_token" => user::refresh(&request).await,
+        "device_code" | "urn:ietf:params:oauth:grant-type:device_code" => {
+            user::device_code(&request).await
+        }
+        other => Err(OAuthError::unsupported_grant_type(other)),
+    }
+}
+
+/// A token request, parsed as far as every grant needs.
+struct Request<'a> {
+    state: &'a AppState,
+    resolved: Resolved,
+    tenant_segment: &'a str,
+    form: &'a Form,
+    headers: &'a HeaderMap,
+    endpoint: Endpoint,
+}
+
+impl Request<'_> {
+    /// The tenant named in the URL, or AADSTS90133-style refusal for
+    /// `common`/`organizations` where the grant needs a tenant.
+    fn tenant(&self) -> Result<hale_directory::TenantId, OAuthError> {
+        match self.resolved {
+            Resolved::Tenant(id) => Ok(id),
+            Resolved::Alias(alias) => Err(OAuthError::tenant_required(alias)),
+        }
+    }
+}
+
+/// A signed access token and what the response says about it.
+struct Issued {
+    access_token: String,
+    /// The resource as requested (v1 responses echo it).
+    resource: String,
+    /// Granted scopes, for delegated tokens.
+    scope: Option<String>,
+    refresh_token: Option<String>,
+    id_token: Option<String>,
+    client_info: Option<String>,
+    now: i64,
+}
+
+/// Signs `claims` in the shape of `version` (v1 tokens carry `x5t` too).
+fn sign(state: &AppState, version: TokenVersion, claims: &Value) -> Result<String, OAuthError> {
+    let signer = &state.token_signer;
+    let header = match version {
+        TokenVersion::V1 => hale_jws::Header::entra_v1(&signer.kid),
+        TokenVersion::V2 => hale_jws::Header::entra_v2(&signer.kid),
+    };
+    signer.signer.sign(&header, claims).map_err(|e| {
+        tracing::error!(error = %e, "token signing failed");
+        OAuthError::malformed_request("the token could not be signed")
+    })
+}
+
+/// The endpoint's response body for an issued token.
+fn respond(issued: Issued, endpoint: Endpoint) -> Response {
+    let lifetime = token::ACCESS_TOKEN_LIFETIME;
+    let now = issued.now;
+    let mut body = match endpoint {
+        Endpoint::V2 => json!({
+            "token_type": "Bearer",
+            "expires_in": lifetime,
+            "ext_expires_in": lifetime,
+        }),
+        Endpoint::V1 => json!({
+            "token_type": "Bearer",
+            "expires_in": lifetime.to_string(),
+            "ext_expires_in": lifetime.to_string(),
+            "expires_on": (now + lifetime).to_string(),
+            "not_before": (now - 300).to_string(),
+            "resource": issued.resource,
+        }),
+    };
+    let map = body.as_object_mut().expect("an object");
+    if let Some(scope) = issued.scope {
+        map.insert("scope".into(), json!(scope));
+    }
+    map.insert("access_token".into(), json!(issued.access_token));
+    for (name, value) in [
+        ("refresh_token", issued.refresh_token),
+        ("id_token", issued.id_token),
+        ("client_info", issued.client_info),
+    ] {
+        if let Some(value) = value {
+            map.insert(name.into(), json!(value));
+        }
+    }
+    axum::Json(body).into_response()
+}
+
+fn directory_unreadable(e: StoreError) -> OAuthError {
+    tracing::error!(error = %e, "token request lookup failed");
+    OAuthError::malformed_request("the directory could not be read; try again")
+}
+
+/// A new bearer secret (refresh token, device code, code): 256 random bits,
+/// base64url, after a short prefix that says what it is.
+pub(crate) fn new_secret(prefix: &str) -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    format!(
+        "{prefix}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+/// The keyed digest a bearer secret of `kind` is stored and found by.
+pub(crate) fn secret_digest(state: &AppState, kind: &str, secret: &str) -> Vec<u8> {
+    state.secret_digester.digest(&format!("{kind}:{secret}"))
+}

@@ -1,0 +1,427 @@
+//! Delegated grants, where a user signed in: `password` (ROPC),
+//! `refresh_token` and the device code grant. All end in [`issue_for_user`],
+//! which applies consent and mints the access, refresh and ID tokens.
+
+use hale_directory::{AppId, ObjectId, TenantId, User, first_party};
+use hale_identity::OAuthError;
+use hale_identity::token::{ClientAuthentication, IdToken, TokenVersion, UserToken, client_info};
+use hale_store::sign_in::{self, Authentication, DeviceStatus};
+use hale_store::{StoreError, Tx, principals, tenants, users};
+use time::{Duration, OffsetDateTime};
+
+use super::client::{self, Presented, Registered};
+use super::resource::{self, DelegatedRequest};
+use super::{
+    Endpoint, Issued, Request, directory_unreadable, new_secret, now_seconds, respond,
+    secret_digest, sign,
+};
+use crate::http::AppState;
+
+/// How long a refresh token lives without use (Entra: 90 days).
+pub(crate) const REFRESH_TOKEN_INACTIVITY: Duration = Duration::days(90);
+
+/// A signed-in user's request for tokens, after client authentication.
+pub(super) struct UserGrant {
+    pub tenant: TenantId,
+    pub client: AppId,
+    pub client_authentication: Option<ClientAuthentication>,
+    pub auth: Authentication,
+    pub request: DelegatedRequest,
+    pub nonce: Option<String>,
+}
+
+/// What [`issue_for_user`] needs from the directory, read in one transaction.
+struct Context {
+    user: Option<User>,
+    resource: Option<resource::Resource>,
+    consented: Vec<String>,
+    roles: Vec<String>,
+    directory_roles: Vec<String>,
+}
+
+fn read_context(
+    tx: &mut dyn Tx,
+    grant_tenant: TenantId,
+    client: AppId,
+    user: ObjectId,
+    identifier: &str,
+) -> Result<Context, StoreError> {
+    let found = users::get(tx, grant_tenant, user)?;
+    let resource = resource::find(tx, grant_tenant, identifier)?;
+    let client_sp = principals::by_app_id(tx, grant_tenant, client)?.map(|sp| sp.id);
+    let (consented, roles) = match &resource {
+        Some(r) => (
+            r.consented(tx, client, client_sp, user)?,
+            r.user_roles(tx, &[user])?,
+        ),
+        None => (Vec::new(), Vec::new()),
+    };
+    let directory_roles = principals::roles_of(tx, grant_tenant, user)?
+        .iter()
+        .map(|r| r.template_id().to_string())
+        .collect();
+    Ok(Context {
+        user: found,
+        resource,
+        consented,
+        roles,
+        directory_roles,
+    })
+}
+
+/// Applies consent and mints the tokens of a delegated grant.
+pub(super) async fn issue_for_user(
+    state: &AppState,
+    endpoint: Endpoint,
+    grant: UserGrant,
+) -> Result<axum::response::Response, OAuthError> {
+    let UserGrant {
+        tenant,
+        client,
+        client_authentication,
+        auth,
+        request,
+        nonce,
+    } = grant;
+    let identifier = request.resource.clone();
+    let user_id = auth.user;
+    let context = state
+        .store
+        .read(move |tx| read_context(tx, tenant, client, user_id, &identifier))
+        .await
+        .map_err(directory_unreadable)?;
+    let user = context
+        .user
+        .ok_or_else(OAuthError::refresh_token_invalid)?;
+    if !user.account_enabled {
+        return Err(OAuthError::user_disabled());
+    }
+    let resource = context
+        .resource
+        .ok_or_else(|| OAuthError::unknown_resource(&request.resource, &tenant.to_string()))?;
+    let client_id = client.to_string();
+    let granted = request
+        .granted(&context.consented)
+        .map_err(|_| OAuthError::consent_required(&client_id, &request.resource))?;
+    let scp = granted.join(" ");
+    let now = now_seconds();
+    let aud = super::app_only::audience(&resource, &request.resource);
+    let origin = state.public_url.as_str();
+    let methods: Vec<&str> = auth.methods.split_whitespace().collect();
+    let claims = UserToken {
+        origin,
+        tenant,
+        client,
+        authentication: client_authentication,
+        user: user.id,
+        user_principal_name: &user.user_principal_name,
+        name: &user.display_name,
+        directory_roles: context.directory_roles,
+        methods: &methods,
+        audience: &aud,
+        version: resource.version,
+        scopes: &scp,
+        roles: &context.roles,
+        now,
+    }
+    .claims();
+    let access_token = sign(state, resource.version, &claims)?;
+    let v1 = endpoint == Endpoint::V1;
+    let id_token = if request.openid || v1 {
+        let claims = IdToken {
+            origin,
+            tenant,
+            client,
+            user: user.id,
+            user_principal_name: &user.user_principal_name,
+            name: &user.display_name,
+            nonce: nonce.as_deref(),
+            version: if v1 { TokenVersion::V1 } else { TokenVersion::V2 },
+            now,
+        }
+        .claims();
+        Some(sign(state, TokenVersion::V2, &claims)?)
+    } else {
+        None
+    };
+    let refresh_token = if request.offline_access || v1 {
+        let token = new_secret("1.");
+        let digest = secret_digest(state, "refresh_token", &token);
+        let issued_at = OffsetDateTime::now_utc();
+        let record = auth.clone();
+        state
+            .store
+            .write(move |tx| {
+                sign_in::insert_refresh_token(
+                    tx,
+                    &digest,
+                    client,
+                    &record,
+                    issued_at,
+                    issued_at + REFRESH_TOKEN_INACTIVITY,
+                )
+            })
+            .await
+            .map_err(directory_unreadable)?;
+        Some(token)
+    } else {
+        None
+    };
+    let mut scope: Vec<String> = granted
+        .iter()
+        .map(|s| qualified_scope(&request.resource, resource.app_id, s))
+        .collect();
+    scope.extend(request.oidc.iter().cloned());
+    tracing::info!(client = %client, resource = %request.resource, "issued a delegated token");
+    Ok(respond(
+        Issued {
+            access_token,
+            resource: request.resource.clone(),
+            scope: Some(scope.join(" ")),
+            refresh_token,
+            id_token,
+            client_info: Some(client_info(user.id, tenant)),
+            now,
+        },
+        endpoint,
+    ))
+}
+
+/// A granted scope as the v2 response names it: Microsoft Graph's bare
+/// (`User.Read`), other resources' qualified (`api://x/read`).
+fn qualified_scope(resource: &str, app_id: AppId, scope: &str) -> String {
+    if app_id == first_party::MICROSOFT_GRAPH.app_id {
+        scope.to_owned()
+    } else {
+        format!("{}/{scope}", resource.trim_end_matches('/'))
+    }
+}
+
+/// The resource-owner password grant (ROPC): public clients (or "Allow public
+/// client flows"), or confidential clients with their credential.
+pub(super) async fn password(
+    request: &Request<'_>,
+) -> Result<axum::response::Response, OAuthError> {
+    let (state, form) = (request.state, request.form);
+    let presented = Presented::from_request(form, request.headers)?;
+    let username = form
+        .get("username")
+        .ok_or_else(|| OAuthError::missing_parameter("username"))?
+        .to_owned();
+    let password = form
+        .get("password")
+        .ok_or_else(|| OAuthError::missing_parameter("password"))?
+        .to_owned();
+    let delegated = DelegatedRequest::from_form(form, request.endpoint)?;
+    let client = presented.app_id(request.tenant_segment)?;
+
+    let upn = username.clone();
+    let resolved = request.resolved.clone();
+    let lookup = state
+        .store
+        .read(move |tx| {
+            let Some(tenant) = tenant_for(tx, &resolved, Some(&upn))? else {
+                return Ok(None);
+            };
+            let registered = client::registered(tx, tenant, client, true)?;
+            let user = users::by_upn(tx, tenant, &upn)?;
+            Ok::<_, StoreError>(Some((tenant, registered, user)))
+        })
+        .await
+        .map_err(directory_unreadable)?;
+    let (tenant, registered, user) =
+        lookup.ok_or_else(|| OAuthError::unknown_user(&username, request.tenant_segment))?;
+    let registered = registered
+        .ok_or_else(|| OAuthError::unknown_client(&presented.client_id, request.tenant_segment))?;
+    let authentication = authenticate_delegated(request, &presented, &registered, tenant)?;
+    let user = user.ok_or_else(|| OAuthError::unknown_user(&username, &tenant.to_string()))?;
+    // argon2id is deliberately slow: keep it off the async workers.
+    let hash = user.password.clone();
+    let valid = tokio::task::spawn_blocking(move || hash.is_some_and(|h| h.verify(&password)))
+        .await
+        .unwrap_or(false);
+    if !valid {
+        return Err(OAuthError::invalid_credentials());
+    }
+    if !user.account_enabled {
+        return Err(OAuthError::user_disabled());
+    }
+    issue_for_user(
+        state,
+        request.endpoint,
+        UserGrant {
+            tenant,
+            client,
+            client_authentication: authentication,
+            auth: Authentication {
+                tenant,
+                user: user.id,
+                authenticated_at: OffsetDateTime::now_utc(),
+                methods: "pwd".into(),
+            },
+            request: delegated,
+            nonce: None,
+        },
+    )
+    .await
+}
+
+/// Client authentication for a delegated grant: a confidential client with
+/// no credential is told "Allow public client flows" is off (AADSTS7000218).
+fn authenticate_delegated(
+    request: &Request<'_>,
+    presented: &Presented,
+    registered: &Registered,
+    tenant: TenantId,
+) -> Result<Option<ClientAuthentication>, OAuthError> {
+    if matches!(registered, Registered::Confidential { .. })
+        && matches!(presented.credential, client::Credential::None)
+    {
+        return Err(OAuthError::public_flows_disabled());
+    }
+    let audiences = client::assertion_audiences(request.state, request.tenant_segment, tenant);
+    client::authenticate(request.state, presented, registered, &audiences)
+}
+
+/// `refresh_token`: a new access token (for any consented resource) and a new
+/// refresh token. The presented token stays valid until its own expiry, as in
+/// Entra; revocation (password change, `revokeSignInSessions`) ends them all.
+pub(super) async fn refresh(
+    request: &Request<'_>,
+) -> Result<axum::response::Response, OAuthError> {
+    let (state, form) = (request.state, request.form);
+    let presented = Presented::from_request(form, request.headers)?;
+    let token = form
+        .get("refresh_token")
+        .ok_or_else(|| OAuthError::missing_parameter("refresh_token"))?;
+    let client = presented.app_id(request.tenant_segment)?;
+    let digest = secret_digest(state, "refresh_token", token);
+    let stored = state
+        .store
+        .read(move |tx| {
+            let Some(stored) = sign_in::refresh_token(tx, &digest)? else {
+                return Ok(None);
+            };
+            let registered = client::registered(tx, stored.auth.tenant, client, true)?;
+            Ok::<_, StoreError>(Some((stored, registered)))
+        })
+        .await
+        .map_err(directory_unreadable)?;
+    let (stored, registered) = stored.ok_or_else(OAuthError::refresh_token_invalid)?;
+    if stored.client != client {
+        return Err(OAuthError::refresh_token_invalid());
+    }
+    if let Resolved::Tenant(t) = request.resolved
+        && t != stored.auth.tenant
+    {
+        return Err(OAuthError::refresh_token_invalid());
+    }
+    if stored.expires_at <= OffsetDateTime::now_utc() {
+        return Err(OAuthError::refresh_token_expired());
+    }
+    let registered = registered
+        .ok_or_else(|| OAuthError::unknown_client(&presented.client_id, request.tenant_segment))?;
+    let tenant = stored.auth.tenant;
+    let authentication = match (&registered, &presented.credential) {
+        // A confidential client that got the token through a public flow
+        // refreshes as it got it; one that presents a credential must pass.
+        (Registered::Confidential { .. }, client::Credential::None) => None,
+        _ => authenticate_delegated(request, &presented, &registered, tenant)?,
+    };
+    let mut delegated = DelegatedRequest::from_form(form, request.endpoint)?;
+    // A refresh always keeps offline access.
+    delegated.offline_access = true;
+    issue_for_user(
+        state,
+        request.endpoint,
+        UserGrant {
+            tenant,
+            client,
+            client_authentication: authentication,
+            auth: stored.auth,
+            request: delegated,
+            nonce: None,
+        },
+    )
+    .await
+}
+
+/// The device code grant: the device polls until the user has signed in on
+/// the device-login page.
+pub(super) async fn device_code(
+    request: &Request<'_>,
+) -> Result<axum::response::Response, OAuthError> {
+    let (state, form) = (request.state, request.form);
+    let presented = Presented::from_request(form, request.headers)?;
+    let code = form
+        .get("device_code")
+        .or_else(|| form.get("code"))
+        .ok_or_else(|| OAuthError::missing_parameter("device_code"))?;
+    let client = presented.app_id(request.tenant_segment)?;
+    let digest = secret_digest(state, "device_code", code);
+    let lookup_digest = digest.clone();
+    let found = state
+        .store
+        .read(move |tx| sign_in::device_code(tx, &lookup_digest))
+        .await
+        .map_err(directory_unreadable)?
+        .filter(|d| d.client == client)
+        .ok_or_else(OAuthError::bad_verification_code)?;
+    if found.expires_at <= OffsetDateTime::now_utc() {
+        return Err(OAuthError::device_code_expired());
+    }
+    let auth = match found.status {
+        DeviceStatus::Pending => return Err(OAuthError::authorization_pending()),
+        DeviceStatus::Declined => return Err(OAuthError::authorization_declined()),
+        DeviceStatus::Redeemed => return Err(OAuthError::bad_verification_code()),
+        DeviceStatus::Approved => found.auth.ok_or_else(OAuthError::bad_verification_code)?,
+    };
+    let tenant = auth.tenant;
+    let registered = state
+        .store
+        .read(move |tx| client::registered(tx, tenant, client, true))
+        .await
+        .map_err(directory_unreadable)?
+        .ok_or_else(|| OAuthError::unknown_client(&presented.client_id, request.tenant_segment))?;
+    let authentication = authenticate_delegated(request, &presented, &registered, tenant)?;
+    let redeemed = state
+        .store
+        .write(move |tx| sign_in::redeem_device_code(tx, &digest))
+        .await
+        .map_err(directory_unreadable)?;
+    if !redeemed {
+        return Err(OAuthError::bad_verification_code());
+    }
+    let delegated = DelegatedRequest::parse(&found.scope)?;
+    issue_for_user(
+        state,
+        request.endpoint,
+        UserGrant {
+            tenant,
+            client,
+            client_authentication: authentication,
+            auth,
+            request: delegated,
+            nonce: None,
+        },
+    )
+    .await
+}
+
+use crate::http::identity::Resolved;
+
+/// Reads the tenant a delegated request is for: the one in the URL, or for
+/// `common`/`organizations` the user's domain.
+pub(super) fn tenant_for(
+    tx: &mut dyn Tx,
+    resolved: &Resolved,
+    username: Option<&str>,
+) -> Result<Option<TenantId>, StoreError> {
+    match resolved {
+        Resolved::Tenant(id) => Ok(Some(*id)),
+        Resolved::Alias(_) => match username.and_then(|u| u.rsplit_once('@')) {
+            Some((_, domain)) => Ok(tenants::by_domain(tx, domain)?.map(|t| t.id)),
+            None => Ok(None),
+        },
+    }
+}
