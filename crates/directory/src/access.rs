@@ -52,6 +52,42 @@ pub fn may_write_applications(principal: &Principal, permissions: &[String]) -> 
         }
 }
 
+const READ_CONSENT: &[&str] = &[
+    "DelegatedPermissionGrant.ReadWrite.All",
+    "AppRoleAssignment.ReadWrite.All",
+    "Application.Read.All",
+    "Application.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+];
+const WRITE_GRANTS: &[&str] = &["DelegatedPermissionGrant.ReadWrite.All", "Directory.ReadWrite.All"];
+const WRITE_ASSIGNMENTS: &[&str] = &["AppRoleAssignment.ReadWrite.All", "Directory.ReadWrite.All"];
+
+/// Whether the caller may read consent: delegated permission grants and app
+/// role assignments.
+pub fn may_read_consent(_principal: &Principal, permissions: &[String]) -> bool {
+    granted(permissions, READ_CONSENT)
+}
+
+/// Whether the caller may grant or revoke delegated permissions for the
+/// tenant (admin consent): the permission and, for a user, an
+/// application-managing directory role.
+pub fn may_write_grants(principal: &Principal, permissions: &[String]) -> bool {
+    granted(permissions, WRITE_GRANTS) && is_manager(principal)
+}
+
+/// Whether the caller may assign app roles (application permissions too).
+pub fn may_write_assignments(principal: &Principal, permissions: &[String]) -> bool {
+    granted(permissions, WRITE_ASSIGNMENTS) && is_manager(principal)
+}
+
+fn is_manager(principal: &Principal) -> bool {
+    match principal {
+        Principal::Application => true,
+        Principal::User { roles } => roles.iter().any(|r| APPLICATION_MANAGERS.contains(r)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,6 +113,20 @@ mod tests {
             (&app, &["Directory.Read.All"][..], true, false),
             (&app, &[][..], false, false),
         ];
+        let consent_cases = [
+            (&admin, &["DelegatedPermissionGrant.ReadWrite.All"][..], true, true, false),
+            (&admin, &["AppRoleAssignment.ReadWrite.All"][..], true, false, true),
+            (&plain, &["DelegatedPermissionGrant.ReadWrite.All", "AppRoleAssignment.ReadWrite.All"][..], true, false, false),
+            (&app, &["Directory.ReadWrite.All"][..], true, true, true),
+            (&app, &["Application.Read.All"][..], true, false, false),
+            (&app, &["User.Read"][..], false, false, false),
+        ];
+        for (principal, list, read, grants, assignments) in consent_cases {
+            let p = perms(list);
+            assert_eq!(may_read_consent(principal, &p), read, "{principal:?} {list:?}");
+            assert_eq!(may_write_grants(principal, &p), grants, "{principal:?} {list:?}");
+            assert_eq!(may_write_assignments(principal, &p), assignments, "{principal:?} {list:?}");
+        }
         for (principal, granted, read, write) in cases {
             let p = perms(granted);
             assert_eq!(

@@ -109,6 +109,18 @@ impl Caller {
         }
     }
 
+    /// Refuses unless `rule` allows the caller (`access::may_*`).
+    pub(crate) fn require(
+        &self,
+        rule: fn(&access::Principal, &[String]) -> bool,
+    ) -> Result<(), GraphError> {
+        if rule(&self.principal, &self.permissions) {
+            Ok(())
+        } else {
+            Err(GraphError::forbidden())
+        }
+    }
+
     pub(crate) fn require_write_applications(&self) -> Result<(), GraphError> {
         if access::may_write_applications(&self.principal, &self.permissions) {
             Ok(())

@@ -5,6 +5,7 @@
 //! module parses the path itself into a [`Target`] and dispatches.
 
 mod applications;
+mod consent;
 mod error;
 mod service_principals;
 
@@ -30,6 +31,18 @@ enum Target {
     ApplicationAction(Key, Action),
     ServicePrincipals,
     ServicePrincipal(Key),
+    ServicePrincipalRelation(Key, Relation),
+    ServicePrincipalRelationItem(Key, Relation, Uuid),
+    OAuth2PermissionGrants,
+    OAuth2PermissionGrant(Uuid),
+}
+
+/// What a service principal's URL may name below it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Relation {
+    AppRoleAssignments,
+    AppRoleAssignedTo,
+    OAuth2PermissionGrants,
 }
 
 /// How an object is named in the URL.
@@ -94,6 +107,23 @@ fn parse_target(path: &str) -> Result<Target, GraphError> {
         ("applications", Some(key), [verb]) => Ok(Target::ApplicationAction(key, action(verb)?)),
         ("servicePrincipals", None, []) => Ok(Target::ServicePrincipals),
         ("servicePrincipals", Some(key), []) => Ok(Target::ServicePrincipal(key)),
+        ("servicePrincipals", Some(key), [relation, rest @ ..]) => {
+            let relation = match *relation {
+                "appRoleAssignments" => Relation::AppRoleAssignments,
+                "appRoleAssignedTo" => Relation::AppRoleAssignedTo,
+                "oauth2PermissionGrants" => Relation::OAuth2PermissionGrants,
+                other => return Err(unknown(other)),
+            };
+            match rest {
+                [] => Ok(Target::ServicePrincipalRelation(key, relation)),
+                [id] if relation != Relation::OAuth2PermissionGrants => {
+                    Ok(Target::ServicePrincipalRelationItem(key, relation, guid(id)?))
+                }
+                [extra, ..] => Err(unknown(extra)),
+            }
+        }
+        ("oauth2PermissionGrants", None, []) => Ok(Target::OAuth2PermissionGrants),
+        ("oauth2PermissionGrants", Some(Key::Id(id)), []) => Ok(Target::OAuth2PermissionGrant(id)),
         ("applications" | "servicePrincipals", _, [extra, ..]) => Err(unknown(extra)),
         (other, _, _) => Err(unknown(other)),
     }
@@ -157,11 +187,45 @@ async fn handle(
         (Method::GET, Target::ServicePrincipal(key)) => {
             service_principals::get(state, caller, key).await
         }
+        (Method::GET, Target::ServicePrincipalRelation(key, Relation::OAuth2PermissionGrants)) => {
+            consent::list_grants(state, caller, Some(key), query).await
+        }
+        (Method::GET, Target::ServicePrincipalRelation(key, relation)) => {
+            consent::list_assignments(state, caller, key, side(relation)).await
+        }
+        (Method::POST, Target::ServicePrincipalRelation(key, relation))
+            if relation != Relation::OAuth2PermissionGrants =>
+        {
+            consent::create_assignment(state, caller, key, side(relation), json_body(body)?).await
+        }
+        (Method::DELETE, Target::ServicePrincipalRelationItem(key, relation, id)) => {
+            consent::delete_assignment(state, caller, key, side(relation), id).await
+        }
+        (Method::GET, Target::OAuth2PermissionGrants) => {
+            consent::list_grants(state, caller, None, query).await
+        }
+        (Method::POST, Target::OAuth2PermissionGrants) => {
+            consent::create_grant(state, caller, json_body(body)?).await
+        }
+        (Method::GET, Target::OAuth2PermissionGrant(id)) => consent::get_grant(state, caller, id).await,
+        (Method::PATCH, Target::OAuth2PermissionGrant(id)) => {
+            consent::update_grant(state, caller, id, json_body(body)?).await
+        }
+        (Method::DELETE, Target::OAuth2PermissionGrant(id)) => {
+            consent::delete_grant(state, caller, id).await
+        }
         (method, _) => Err(GraphError {
             status: StatusCode::METHOD_NOT_ALLOWED,
             code: "Request_BadRequest",
             message: format!("The HTTP method '{method}' is not allowed for this resource."),
         }),
+    }
+}
+
+fn side(relation: Relation) -> consent::Side {
+    match relation {
+        Relation::AppRoleAssignedTo => consent::Side::Resource,
+        _ => consent::Side::Principal,
     }
 }
 
