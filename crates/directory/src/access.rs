@@ -60,7 +60,10 @@ const READ_CONSENT: &[&str] = &[
     "Directory.Read.All",
     "Directory.ReadWrite.All",
 ];
-const WRITE_GRANTS: &[&str] = &["DelegatedPermissionGrant.ReadWrite.All", "Directory.ReadWrite.All"];
+const WRITE_GRANTS: &[&str] = &[
+    "DelegatedPermissionGrant.ReadWrite.All",
+    "Directory.ReadWrite.All",
+];
 const WRITE_ASSIGNMENTS: &[&str] = &["AppRoleAssignment.ReadWrite.All", "Directory.ReadWrite.All"];
 
 /// Whether the caller may read consent: delegated permission grants and app
@@ -114,18 +117,51 @@ mod tests {
             (&app, &[][..], false, false),
         ];
         let consent_cases = [
-            (&admin, &["DelegatedPermissionGrant.ReadWrite.All"][..], true, true, false),
-            (&admin, &["AppRoleAssignment.ReadWrite.All"][..], true, false, true),
-            (&plain, &["DelegatedPermissionGrant.ReadWrite.All", "AppRoleAssignment.ReadWrite.All"][..], true, false, false),
+            (
+                &admin,
+                &["DelegatedPermissionGrant.ReadWrite.All"][..],
+                true,
+                true,
+                false,
+            ),
+            (
+                &admin,
+                &["AppRoleAssignment.ReadWrite.All"][..],
+                true,
+                false,
+                true,
+            ),
+            (
+                &plain,
+                &[
+                    "DelegatedPermissionGrant.ReadWrite.All",
+                    "AppRoleAssignment.ReadWrite.All",
+                ][..],
+                true,
+                false,
+                false,
+            ),
             (&app, &["Directory.ReadWrite.All"][..], true, true, true),
             (&app, &["Application.Read.All"][..], true, false, false),
             (&app, &["User.Read"][..], false, false, false),
         ];
         for (principal, list, read, grants, assignments) in consent_cases {
             let p = perms(list);
-            assert_eq!(may_read_consent(principal, &p), read, "{principal:?} {list:?}");
-            assert_eq!(may_write_grants(principal, &p), grants, "{principal:?} {list:?}");
-            assert_eq!(may_write_assignments(principal, &p), assignments, "{principal:?} {list:?}");
+            assert_eq!(
+                may_read_consent(principal, &p),
+                read,
+                "{principal:?} {list:?}"
+            );
+            assert_eq!(
+                may_write_grants(principal, &p),
+                grants,
+                "{principal:?} {list:?}"
+            );
+            assert_eq!(
+                may_write_assignments(principal, &p),
+                assignments,
+                "{principal:?} {list:?}"
+            );
         }
         for (principal, granted, read, write) in cases {
             let p = perms(granted);

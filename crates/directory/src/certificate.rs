@@ -179,12 +179,16 @@ mod tests {
     fn refusals() {
         let (pem, _) = rsa_cert();
         let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
-        let with_key = format!("{pem}\n-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n");
+        let with_key =
+            format!("{pem}\n-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n");
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (Vec::new(), "empty"),
             (b"not a certificate".to_vec(), "not an X.509"),
             (with_key.into_bytes(), "private key"),
-            (b"-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----".to_vec(), "base64"),
+            (
+                b"-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----".to_vec(),
+                "base64",
+            ),
             (vec![0u8; MAX_CERTIFICATE_BYTES + 1], "larger"),
             (RSA1024.as_bytes().to_vec(), "1024 bits"),
             (EC_P256.as_bytes().to_vec(), "must be RSA"),

@@ -48,7 +48,12 @@ pub struct Permission {
     pub description: &'static str,
 }
 
-const fn perm(id: Uuid, value: &'static str, admin_consent: bool, description: &'static str) -> Permission {
+const fn perm(
+    id: Uuid,
+    value: &'static str,
+    admin_consent: bool,
+    description: &'static str,
+) -> Permission {
     Permission {
         id,
         value,
@@ -60,43 +65,208 @@ const fn perm(id: Uuid, value: &'static str, admin_consent: bool, description: &
 /// Microsoft Graph's delegated permissions that Hale's Graph subset honours
 /// (IDs from Microsoft's Graph permissions reference).
 const GRAPH_SCOPES: &[Permission] = &[
-    perm(uuid!("37f7f235-527c-4136-accd-4a02d197296e"), "openid", false, "Sign users in"),
-    perm(uuid!("14dad69e-099b-42c9-810b-d002981feec1"), "profile", false, "View users' basic profile"),
-    perm(uuid!("64a6cdd6-aab1-4aaf-94b8-3cc8405e90d0"), "email", false, "View users' email address"),
-    perm(uuid!("7427e0e9-2fba-42fe-b0c0-848c9e6a8182"), "offline_access", false, "Maintain access to data you have given it access to"),
-    perm(uuid!("e1fe6dd8-ba31-4d61-89e7-88639da4683d"), "User.Read", false, "Sign in and read user profile"),
-    perm(uuid!("a154be20-db9c-4678-8ab7-66f6cc099a59"), "User.Read.All", true, "Read all users' full profiles"),
-    perm(uuid!("204e0828-b5ca-4ad8-b9f3-f32a958e7cc4"), "User.ReadWrite.All", true, "Read and write all users' full profiles"),
-    perm(uuid!("c79f8feb-a9db-4090-85f9-90d820caa0eb"), "Application.Read.All", true, "Read applications"),
-    perm(uuid!("bdfbf15f-ee85-4955-8675-146e8e5296b5"), "Application.ReadWrite.All", true, "Read and write all applications"),
-    perm(uuid!("5f8c59db-677d-491f-a6b8-5f174b11ec1d"), "Group.Read.All", true, "Read all groups"),
-    perm(uuid!("4e46008b-f24c-477d-8fff-7bb4ec7aafe0"), "Group.ReadWrite.All", true, "Read and write all groups"),
-    perm(uuid!("f81125ac-d3b7-4573-a3b2-7099cc39df9e"), "GroupMember.ReadWrite.All", true, "Read and write group memberships"),
-    perm(uuid!("06da0dbc-49e2-44d2-8312-53f166ab848a"), "Directory.Read.All", true, "Read directory data"),
-    perm(uuid!("c5366453-9fb0-48a5-a156-24f0c49a4b84"), "Directory.ReadWrite.All", true, "Read and write directory data"),
-    perm(uuid!("0e263e50-5827-48a4-b97c-d940288653c7"), "Directory.AccessAsUser.All", true, "Access directory as the signed in user"),
-    perm(uuid!("41ce6ca6-6826-4807-84f1-1c82854f7ee5"), "DelegatedPermissionGrant.ReadWrite.All", true, "Manage all delegated permission grants"),
-    perm(uuid!("84bccea3-f856-4a8a-967b-dbe0a3d53a64"), "AppRoleAssignment.ReadWrite.All", true, "Manage app permission grants and app role assignments"),
-    perm(uuid!("d01b97e9-cbc0-49fe-810a-750afd5527a3"), "RoleManagement.ReadWrite.Directory", true, "Read and write directory RBAC settings"),
-    perm(uuid!("e4c9e354-4dc5-45b8-9e7c-e1393b0b1a20"), "AuditLog.Read.All", true, "Read audit log data"),
+    perm(
+        uuid!("37f7f235-527c-4136-accd-4a02d197296e"),
+        "openid",
+        false,
+        "Sign users in",
+    ),
+    perm(
+        uuid!("14dad69e-099b-42c9-810b-d002981feec1"),
+        "profile",
+        false,
+        "View users' basic profile",
+    ),
+    perm(
+        uuid!("64a6cdd6-aab1-4aaf-94b8-3cc8405e90d0"),
+        "email",
+        false,
+        "View users' email address",
+    ),
+    perm(
+        uuid!("7427e0e9-2fba-42fe-b0c0-848c9e6a8182"),
+        "offline_access",
+        false,
+        "Maintain access to data you have given it access to",
+    ),
+    perm(
+        uuid!("e1fe6dd8-ba31-4d61-89e7-88639da4683d"),
+        "User.Read",
+        false,
+        "Sign in and read user profile",
+    ),
+    perm(
+        uuid!("a154be20-db9c-4678-8ab7-66f6cc099a59"),
+        "User.Read.All",
+        true,
+        "Read all users' full profiles",
+    ),
+    perm(
+        uuid!("204e0828-b5ca-4ad8-b9f3-f32a958e7cc4"),
+        "User.ReadWrite.All",
+        true,
+        "Read and write all users' full profiles",
+    ),
+    perm(
+        uuid!("c79f8feb-a9db-4090-85f9-90d820caa0eb"),
+        "Application.Read.All",
+        true,
+        "Read applications",
+    ),
+    perm(
+        uuid!("bdfbf15f-ee85-4955-8675-146e8e5296b5"),
+        "Application.ReadWrite.All",
+        true,
+        "Read and write all applications",
+    ),
+    perm(
+        uuid!("5f8c59db-677d-491f-a6b8-5f174b11ec1d"),
+        "Group.Read.All",
+        true,
+        "Read all groups",
+    ),
+    perm(
+        uuid!("4e46008b-f24c-477d-8fff-7bb4ec7aafe0"),
+        "Group.ReadWrite.All",
+        true,
+        "Read and write all groups",
+    ),
+    perm(
+        uuid!("f81125ac-d3b7-4573-a3b2-7099cc39df9e"),
+        "GroupMember.ReadWrite.All",
+        true,
+        "Read and write group memberships",
+    ),
+    perm(
+        uuid!("06da0dbc-49e2-44d2-8312-53f166ab848a"),
+        "Directory.Read.All",
+        true,
+        "Read directory data",
+    ),
+    perm(
+        uuid!("c5366453-9fb0-48a5-a156-24f0c49a4b84"),
+        "Directory.ReadWrite.All",
+        true,
+        "Read and write directory data",
+    ),
+    perm(
+        uuid!("0e263e50-5827-48a4-b97c-d940288653c7"),
+        "Directory.AccessAsUser.All",
+        true,
+        "Access directory as the signed in user",
+    ),
+    perm(
+        uuid!("41ce6ca6-6826-4807-84f1-1c82854f7ee5"),
+        "DelegatedPermissionGrant.ReadWrite.All",
+        true,
+        "Manage all delegated permission grants",
+    ),
+    perm(
+        uuid!("84bccea3-f856-4a8a-967b-dbe0a3d53a64"),
+        "AppRoleAssignment.ReadWrite.All",
+        true,
+        "Manage app permission grants and app role assignments",
+    ),
+    perm(
+        uuid!("d01b97e9-cbc0-49fe-810a-750afd5527a3"),
+        "RoleManagement.ReadWrite.Directory",
+        true,
+        "Read and write directory RBAC settings",
+    ),
+    perm(
+        uuid!("e4c9e354-4dc5-45b8-9e7c-e1393b0b1a20"),
+        "AuditLog.Read.All",
+        true,
+        "Read audit log data",
+    ),
 ];
 
 /// Microsoft Graph's application permissions that Hale's Graph subset honours.
 const GRAPH_ROLES: &[Permission] = &[
-    perm(uuid!("9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30"), "Application.Read.All", true, "Read all applications"),
-    perm(uuid!("1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9"), "Application.ReadWrite.All", true, "Read and write all applications"),
-    perm(uuid!("18a4783c-866b-4cc7-a460-3d5e5662c884"), "Application.ReadWrite.OwnedBy", true, "Manage apps that this app creates or owns"),
-    perm(uuid!("df021288-bdef-4463-88db-98f22de89214"), "User.Read.All", true, "Read all users' full profiles"),
-    perm(uuid!("741f803b-c850-494e-b5df-cde7c675a1ca"), "User.ReadWrite.All", true, "Read and write all users' full profiles"),
-    perm(uuid!("5b567255-7703-4780-807c-7be8301ae99b"), "Group.Read.All", true, "Read all groups"),
-    perm(uuid!("62a82d76-70ea-41e2-9197-370581804d09"), "Group.ReadWrite.All", true, "Read and write all groups"),
-    perm(uuid!("dbaae8cf-10b5-4b86-a4a1-f871c94c6695"), "GroupMember.ReadWrite.All", true, "Read and write all group memberships"),
-    perm(uuid!("7ab1d382-f21e-4acd-a863-ba3e13f7da61"), "Directory.Read.All", true, "Read directory data"),
-    perm(uuid!("19dbc75e-c2e2-444c-a770-ec69d8559fc7"), "Directory.ReadWrite.All", true, "Read and write directory data"),
-    perm(uuid!("06b708a9-e830-4db3-a914-8e69da51d44f"), "AppRoleAssignment.ReadWrite.All", true, "Manage app permission grants and app role assignments"),
-    perm(uuid!("8e8e4742-1d95-4f68-9d56-6ee75648c72a"), "DelegatedPermissionGrant.ReadWrite.All", true, "Manage all delegated permission grants"),
-    perm(uuid!("9e3f62cf-ca93-4989-b6ce-bf83c28f9fe8"), "RoleManagement.ReadWrite.Directory", true, "Read and write all directory RBAC settings"),
-    perm(uuid!("b0afded3-3588-46d8-8b3d-9842eff778da"), "AuditLog.Read.All", true, "Read all audit log data"),
+    perm(
+        uuid!("9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30"),
+        "Application.Read.All",
+        true,
+        "Read all applications",
+    ),
+    perm(
+        uuid!("1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9"),
+        "Application.ReadWrite.All",
+        true,
+        "Read and write all applications",
+    ),
+    perm(
+        uuid!("18a4783c-866b-4cc7-a460-3d5e5662c884"),
+        "Application.ReadWrite.OwnedBy",
+        true,
+        "Manage apps that this app creates or owns",
+    ),
+    perm(
+        uuid!("df021288-bdef-4463-88db-98f22de89214"),
+        "User.Read.All",
+        true,
+        "Read all users' full profiles",
+    ),
+    perm(
+        uuid!("741f803b-c850-494e-b5df-cde7c675a1ca"),
+        "User.ReadWrite.All",
+        true,
+        "Read and write all users' full profiles",
+    ),
+    perm(
+        uuid!("5b567255-7703-4780-807c-7be8301ae99b"),
+        "Group.Read.All",
+        true,
+        "Read all groups",
+    ),
+    perm(
+        uuid!("62a82d76-70ea-41e2-9197-370581804d09"),
+        "Group.ReadWrite.All",
+        true,
+        "Read and write all groups",
+    ),
+    perm(
+        uuid!("dbaae8cf-10b5-4b86-a4a1-f871c94c6695"),
+        "GroupMember.ReadWrite.All",
+        true,
+        "Read and write all group memberships",
+    ),
+    perm(
+        uuid!("7ab1d382-f21e-4acd-a863-ba3e13f7da61"),
+        "Directory.Read.All",
+        true,
+        "Read directory data",
+    ),
+    perm(
+        uuid!("19dbc75e-c2e2-444c-a770-ec69d8559fc7"),
+        "Directory.ReadWrite.All",
+        true,
+        "Read and write directory data",
+    ),
+    perm(
+        uuid!("06b708a9-e830-4db3-a914-8e69da51d44f"),
+        "AppRoleAssignment.ReadWrite.All",
+        true,
+        "Manage app permission grants and app role assignments",
+    ),
+    perm(
+        uuid!("8e8e4742-1d95-4f68-9d56-6ee75648c72a"),
+        "DelegatedPermissionGrant.ReadWrite.All",
+        true,
+        "Manage all delegated permission grants",
+    ),
+    perm(
+        uuid!("9e3f62cf-ca93-4989-b6ce-bf83c28f9fe8"),
+        "RoleManagement.ReadWrite.Directory",
+        true,
+        "Read and write all directory RBAC settings",
+    ),
+    perm(
+        uuid!("b0afded3-3588-46d8-8b3d-9842eff778da"),
+        "AuditLog.Read.All",
+        true,
+        "Read all audit log data",
+    ),
 ];
 
 /// `user_impersonation` of Azure Resource Manager.
@@ -224,7 +394,9 @@ pub fn by_app_id(app_id: AppId) -> Option<&'static FirstPartyApp> {
 impl FirstPartyApp {
     /// The delegated permission with this value (case-insensitive).
     pub fn scope(&self, value: &str) -> Option<&'static Permission> {
-        self.scopes.iter().find(|p| p.value.eq_ignore_ascii_case(value))
+        self.scopes
+            .iter()
+            .find(|p| p.value.eq_ignore_ascii_case(value))
     }
 }
 
@@ -238,7 +410,9 @@ mod tests {
             for list in [app.scopes, app.roles] {
                 for (i, p) in list.iter().enumerate() {
                     assert!(
-                        list[i + 1..].iter().all(|q| q.id != p.id && q.value != p.value),
+                        list[i + 1..]
+                            .iter()
+                            .all(|q| q.id != p.id && q.value != p.value),
                         "{}: {} repeated",
                         app.display_name,
                         p.value

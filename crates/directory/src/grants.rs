@@ -136,7 +136,11 @@ fn invalid(property: &str, why: &str) -> DirectoryError {
 mod tests {
     use super::*;
 
-    fn grant(consent: ConsentType, principal: Option<ObjectId>, scope: &str) -> OAuth2PermissionGrant {
+    fn grant(
+        consent: ConsentType,
+        principal: Option<ObjectId>,
+        scope: &str,
+    ) -> OAuth2PermissionGrant {
         OAuth2PermissionGrant {
             id: Uuid::new_v4(),
             client_id: ObjectId::new(),
@@ -151,7 +155,11 @@ mod tests {
     fn coverage_and_widening() {
         let alice = ObjectId::new();
         let bob = ObjectId::new();
-        let all = grant(ConsentType::AllPrincipals, None, "User.Read  Mail.Read User.Read");
+        let all = grant(
+            ConsentType::AllPrincipals,
+            None,
+            "User.Read  Mail.Read User.Read",
+        );
         assert!(all.covers(alice) && all.covers(bob));
         assert_eq!(all.scopes(), ["User.Read", "Mail.Read"]);
         let own = grant(ConsentType::Principal, Some(alice), "user_impersonation");
@@ -162,9 +170,17 @@ mod tests {
 
     #[test]
     fn validation() {
-        assert!(grant(ConsentType::AllPrincipals, None, "User.Read").validate().is_ok());
+        assert!(
+            grant(ConsentType::AllPrincipals, None, "User.Read")
+                .validate()
+                .is_ok()
+        );
         let cases = [
-            grant(ConsentType::AllPrincipals, Some(ObjectId::new()), "User.Read"),
+            grant(
+                ConsentType::AllPrincipals,
+                Some(ObjectId::new()),
+                "User.Read",
+            ),
             grant(ConsentType::Principal, None, "User.Read"),
             grant(ConsentType::AllPrincipals, None, "bad\"value"),
             grant(ConsentType::AllPrincipals, None, &"a ".repeat(2000)),

@@ -11,8 +11,8 @@
 pub mod access;
 mod application;
 mod certificate;
-mod grants;
 mod credential;
+mod grants;
 mod ids;
 mod password;
 mod principal;
@@ -32,7 +32,9 @@ pub use credential::{
     DEFAULT_MAX_SECRET_LIFETIME, DEFAULT_SECRET_LIFETIME, PORTAL_SECRET_LIFETIMES_DAYS, SecretText,
     new_password_credential,
 };
-pub use grants::{AppRoleAssignment, ConsentType, DEFAULT_ACCESS_ROLE, OAuth2PermissionGrant, PrincipalKind};
+pub use grants::{
+    AppRoleAssignment, ConsentType, DEFAULT_ACCESS_ROLE, OAuth2PermissionGrant, PrincipalKind,
+};
 pub use ids::{AppId, ObjectId, TenantId};
 pub use password::{PasswordHash, generate_password};
 pub use principal::ServicePrincipal;

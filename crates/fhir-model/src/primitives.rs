@@ -374,7 +374,7 @@ pub fn is_code(s: &str) -> bool {
 
 fn is_base64(s: &str) -> bool {
     let chars: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    if chars.len() % 4 != 0 {
+    if !chars.len().is_multiple_of(4) {
         return false;
     }
     let pad = chars.iter().rev().take_while(|&&b| b == b'=').count();

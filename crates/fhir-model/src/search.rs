@@ -310,14 +310,13 @@ fn unescape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
-        if c == '\\' {
-            if let Some(&n) = chars.peek() {
-                if matches!(n, ',' | '|' | '$' | '\\') {
-                    out.push(n);
-                    chars.next();
-                    continue;
-                }
-            }
+        if c == '\\'
+            && let Some(&n) = chars.peek()
+            && matches!(n, ',' | '|' | '$' | '\\')
+        {
+            out.push(n);
+            chars.next();
+            continue;
         }
         out.push(c);
     }
@@ -457,10 +456,10 @@ fn parse_value(
                         "Resource type '{t}' in the reference '{raw}' is not supported."
                     )));
                 }
-                if let (Some(tm), true) = (&type_mod, segs.len() > 1) {
-                    if tm != t {
-                        return Err(malformed(&raw));
-                    }
+                if let (Some(tm), true) = (&type_mod, segs.len() > 1)
+                    && tm != t
+                {
+                    return Err(malformed(&raw));
                 }
                 if !sp.targets.is_empty() && !sp.targets.iter().any(|x| x == t || x == "Resource") {
                     return Err(invalid(format!(
@@ -843,14 +842,14 @@ pub fn parse_search(
         strict,
         issues: Vec::new(),
     };
-    if let Some(rt) = resource_type {
-        if !defs.is_resource_type(rt) {
-            return Err(vec![Issue::new(
-                Severity::Error,
-                IssueCode::NotSupported,
-                format!("Resource type '{rt}' is not supported."),
-            )]);
-        }
+    if let Some(rt) = resource_type
+        && !defs.is_resource_type(rt)
+    {
+        return Err(vec![Issue::new(
+            Severity::Error,
+            IssueCode::NotSupported,
+            format!("Resource type '{rt}' is not supported."),
+        )]);
     }
     let mut q = SearchQuery {
         resource_type: resource_type.map(str::to_owned),

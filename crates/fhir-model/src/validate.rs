@@ -144,18 +144,16 @@ impl<'a> Validator<'a> {
         while let Some((node, loc)) = stack.pop() {
             match node {
                 Value::Object(o) => {
-                    if let Some(Value::String(r)) = o.get("reference") {
-                        if let Some(local) = r.strip_prefix('#') {
-                            if !local.is_empty() && !ids.contains(&local) {
-                                self.err(
-                                    IssueCode::Invalid,
-                                    &join(&loc, "reference"),
-                                    format!(
-                                        "The reference '{r}' does not match a contained resource"
-                                    ),
-                                );
-                            }
-                        }
+                    if let Some(Value::String(r)) = o.get("reference")
+                        && let Some(local) = r.strip_prefix('#')
+                        && !local.is_empty()
+                        && !ids.contains(&local)
+                    {
+                        self.err(
+                            IssueCode::Invalid,
+                            &join(&loc, "reference"),
+                            format!("The reference '{r}' does not match a contained resource"),
+                        );
                     }
                     for (k, c) in o {
                         if k != "contained" {
@@ -185,17 +183,17 @@ impl<'a> Validator<'a> {
         } else {
             format!("{base}.{key}")
         };
-        if let Some(e) = td.element(&path) {
-            if !e.is_choice() {
-                return Some((e, None));
-            }
+        if let Some(e) = td.element(&path)
+            && !e.is_choice()
+        {
+            return Some((e, None));
         }
         for e in td.children(base).filter(|e| e.is_choice()) {
             let stem = e.name().trim_end_matches("[x]");
-            if let Some(suffix) = key.strip_prefix(stem) {
-                if let Some(t) = e.types.iter().find(|t| capitalize(t) == suffix) {
-                    return Some((e, Some(t.as_str())));
-                }
+            if let Some(suffix) = key.strip_prefix(stem)
+                && let Some(t) = e.types.iter().find(|t| capitalize(t) == suffix)
+            {
+                return Some((e, Some(t.as_str())));
             }
         }
         None
@@ -330,14 +328,16 @@ impl<'a> Validator<'a> {
         };
         match (elem.is_array(), ext) {
             (true, Value::Array(items)) => {
-                if let Some(Value::Array(vals)) = value {
-                    if vals.len() != items.len() {
-                        self.err(
-                            IssueCode::Structure,
-                            loc,
-                            format!("'{loc}' must have the same number of entries as the primitive array"),
-                        );
-                    }
+                if let Some(Value::Array(vals)) = value
+                    && vals.len() != items.len()
+                {
+                    self.err(
+                        IssueCode::Structure,
+                        loc,
+                        format!(
+                            "'{loc}' must have the same number of entries as the primitive array"
+                        ),
+                    );
                 }
                 for (i, e) in items.iter().enumerate() {
                     check_one(self, e, &format!("{loc}[{i}]"));
@@ -391,14 +391,14 @@ impl<'a> Validator<'a> {
                 self.err(IssueCode::Structure, loc, "Arrays must not be empty");
                 return;
             }
-            if let Max::Bounded(n) = elem.max {
-                if items.len() > n as usize {
-                    self.err(
-                        IssueCode::Structure,
-                        loc,
-                        format!("At most {n} entries are allowed, found {}", items.len()),
-                    );
-                }
+            if let Max::Bounded(n) = elem.max
+                && items.len() > n as usize
+            {
+                self.err(
+                    IssueCode::Structure,
+                    loc,
+                    format!("At most {n} entries are allowed, found {}", items.len()),
+                );
             }
             let exts = ext.and_then(Value::as_array);
             for (i, item) in items.iter().enumerate() {

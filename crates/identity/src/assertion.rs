@@ -133,11 +133,7 @@ pub fn check_client_claims(
         return Err(AssertionError::WrongIssuer);
     }
     let presented = hale_jws::audiences(claims).map_err(|_| AssertionError::WrongAudience)?;
-    let matches = |a: &str| {
-        audiences
-            .iter()
-            .any(|b| same_url(a, b))
-    };
+    let matches = |a: &str| audiences.iter().any(|b| same_url(a, b));
     if presented.iter().any(|a| matches(a)) {
         Ok(())
     } else {
@@ -180,20 +176,25 @@ mod tests {
             "https://localhost:8443/T/oauth2/v2.0/token",
             "https://localhost:8443/t/oauth2/v2.0/token"
         ));
-        assert!(!same_url("https://localhost:8443/x", "https://localhost:8444/x"));
+        assert!(!same_url(
+            "https://localhost:8443/x",
+            "https://localhost:8444/x"
+        ));
     }
 
     #[test]
     fn claims() {
         let aud = vec!["https://h/t/oauth2/v2.0/token".to_owned()];
-        let good = serde_json::json!({"iss": "c", "sub": "c", "aud": "https://h/t/oauth2/v2.0/token"});
+        let good =
+            serde_json::json!({"iss": "c", "sub": "c", "aud": "https://h/t/oauth2/v2.0/token"});
         assert_eq!(check_client_claims(&good, "c", &aud), Ok(()));
         let other_sub = serde_json::json!({"iss": "c", "sub": "d", "aud": aud[0]});
         assert_eq!(
             check_client_claims(&other_sub, "c", &aud),
             Err(AssertionError::WrongIssuer)
         );
-        let other_aud = serde_json::json!({"iss": "c", "sub": "c", "aud": "https://h/u/oauth2/v2.0/token"});
+        let other_aud =
+            serde_json::json!({"iss": "c", "sub": "c", "aud": "https://h/u/oauth2/v2.0/token"});
         assert_eq!(
             check_client_claims(&other_aud, "c", &aud),
             Err(AssertionError::WrongAudience)

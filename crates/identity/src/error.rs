@@ -394,12 +394,7 @@ impl OAuthError {
 
     /// AADSTS70019: the device code expired before the user signed in.
     pub fn device_code_expired() -> Self {
-        Self::new(
-            400,
-            "expired_token",
-            70019,
-            "Verification code expired.",
-        )
+        Self::new(400, "expired_token", 70019, "Verification code expired.")
     }
 
     /// The user declined the device sign-in.

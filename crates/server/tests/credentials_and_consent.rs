@@ -15,10 +15,7 @@ const OTHER_CERT: &str = include_str!("fixtures/other-cert.pem");
 const OTHER_KEY: &str = include_str!("fixtures/other-key.pem");
 
 fn pem_body(pem: &str) -> Vec<u8> {
-    let body: String = pem
-        .lines()
-        .filter(|l| !l.starts_with("-----"))
-        .collect();
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
     STANDARD.decode(body).unwrap()
 }
 
@@ -33,8 +30,17 @@ fn now() -> f64 {
         .as_secs_f64()
 }
 
-async fn call(server: &TestServer, token: &str, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-    let mut req = server.client().request(method, server.url(path)).bearer_auth(token);
+async fn call(
+    server: &TestServer,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = server
+        .client()
+        .request(method, server.url(path))
+        .bearer_auth(token);
     if let Some(body) = body {
         req = req.json(&body);
     }
@@ -68,7 +74,14 @@ struct App {
 
 /// Registers an application from `body` and creates its service principal.
 async fn register(server: &TestServer, admin: &str, body: Value) -> App {
-    let (status, app) = call(server, admin, Method::POST, "/v1.0/applications", Some(body)).await;
+    let (status, app) = call(
+        server,
+        admin,
+        Method::POST,
+        "/v1.0/applications",
+        Some(body),
+    )
+    .await;
     assert_eq!(status, 201, "{app}");
     let app_id = app["appId"].as_str().unwrap().to_owned();
     let (status, sp) = call(
@@ -111,7 +124,14 @@ async fn certificates_upload_and_sign_client_assertions() {
         json!("not a list"),
     ];
     for keys in bad {
-        let (status, body) = call(&server, &admin, Method::PATCH, &path, Some(json!({"keyCredentials": keys}))).await;
+        let (status, body) = call(
+            &server,
+            &admin,
+            Method::PATCH,
+            &path,
+            Some(json!({"keyCredentials": keys})),
+        )
+        .await;
         assert_eq!(status, 400, "{keys}: {body}");
         assert_eq!(body["error"]["code"], "Request_BadRequest", "{body}");
     }
@@ -130,35 +150,64 @@ async fn certificates_upload_and_sign_client_assertions() {
     assert_eq!(status, 204, "{body}");
     let (_, fetched) = call(&server, &admin, Method::GET, &path, None).await;
     let key = &fetched["keyCredentials"][0];
-    assert_eq!(key["customKeyIdentifier"], STANDARD.encode(hale_jws::sha1_thumbprint(&cert_der)));
+    assert_eq!(
+        key["customKeyIdentifier"],
+        STANDARD.encode(hale_jws::sha1_thumbprint(&cert_der))
+    );
     assert_eq!(key["displayName"], "CN=hale-test-client");
-    assert_eq!(key["key"], Value::Null, "the certificate comes back only when selected");
-    let (_, selected) = call(&server, &admin, Method::GET, &format!("{path}?$select=keyCredentials"), None).await;
-    assert_eq!(selected["keyCredentials"][0]["key"], STANDARD.encode(&cert_der));
+    assert_eq!(
+        key["key"],
+        Value::Null,
+        "the certificate comes back only when selected"
+    );
+    let (_, selected) = call(
+        &server,
+        &admin,
+        Method::GET,
+        &format!("{path}?$select=keyCredentials"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        selected["keyCredentials"][0]["key"],
+        STANDARD.encode(&cert_der)
+    );
     assert!(selected.get("displayName").is_none());
     let key_id = key["keyId"].as_str().unwrap().to_owned();
 
     let tenant = server.info().installation.tenant.id.to_string();
-    let endpoint = server.url(&format!("/{tenant}/oauth2/v2.0/token")).to_string();
+    let endpoint = server
+        .url(&format!("/{tenant}/oauth2/v2.0/token"))
+        .to_string();
     let base = |jwt: String| -> Vec<(String, String)> {
         vec![
             ("grant_type".into(), "client_credentials".into()),
             ("client_id".into(), app.app_id.clone()),
-            ("scope".into(), "https://graph.microsoft.com/.default".into()),
-            ("client_assertion_type".into(), "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into()),
+            (
+                "scope".into(),
+                "https://graph.microsoft.com/.default".into(),
+            ),
+            (
+                "client_assertion_type".into(),
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into(),
+            ),
             ("client_assertion".into(), jwt),
         ]
     };
-    let claims = |aud: &str, iss: &str, exp: f64| {
-        json!({"aud": aud, "iss": iss, "sub": app.app_id, "jti": "j-1", "iat": now(), "exp": exp})
-    };
+    let claims = |aud: &str, iss: &str, exp: f64| json!({"aud": aud, "iss": iss, "sub": app.app_id, "jti": "j-1", "iat": now(), "exp": exp});
     let good_claims = claims(&endpoint, &app.app_id, now() + 600.0);
     let sha1 = hale_jws::sha1_thumbprint(&cert_der);
     let sha256 = hale_jws::sha256_thumbprint(&cert_der);
     // MSAL Python: RS256, padded x5t, float times.
-    let python = Header { x5t: Some(URL_SAFE.encode(sha1)), ..Header::new(Alg::RS256) };
+    let python = Header {
+        x5t: Some(URL_SAFE.encode(sha1)),
+        ..Header::new(Alg::RS256)
+    };
     // MSAL Node / @azure/identity: PS256, unpadded x5t#S256.
-    let node = Header { x5t_s256: Some(URL_SAFE_NO_PAD.encode(sha256)), ..Header::new(Alg::PS256) };
+    let node = Header {
+        x5t_s256: Some(URL_SAFE_NO_PAD.encode(sha256)),
+        ..Header::new(Alg::PS256)
+    };
     // azure-identity with send_certificate_chain: x5c and x5t.
     let chain = Header {
         x5t: Some(URL_SAFE.encode(sha1)),
@@ -167,7 +216,15 @@ async fn certificates_upload_and_sign_client_assertions() {
     };
     for header in [python, node.clone(), chain] {
         let form = base(assertion(CLIENT_KEY, header.clone(), &good_claims));
-        let (status, body) = token(&server, &tenant, &form.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect::<Vec<_>>()).await;
+        let (status, body) = token(
+            &server,
+            &tenant,
+            &form
+                .iter()
+                .map(|(a, b)| (a.as_str(), b.as_str()))
+                .collect::<Vec<_>>(),
+        )
+        .await;
         assert_eq!(status, 200, "{header:?}: {body}");
         let access = claims_of(body["access_token"].as_str().unwrap());
         assert_eq!(access["appidacr"], "2", "certificate authentication");
@@ -176,7 +233,15 @@ async fn certificates_upload_and_sign_client_assertions() {
     // The same assertion again (MSAL caches them): still accepted.
     let reused = base(assertion(CLIENT_KEY, node.clone(), &good_claims));
     for _ in 0..2 {
-        let (status, _) = token(&server, &tenant, &reused.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect::<Vec<_>>()).await;
+        let (status, _) = token(
+            &server,
+            &tenant,
+            &reused
+                .iter()
+                .map(|(a, b)| (a.as_str(), b.as_str()))
+                .collect::<Vec<_>>(),
+        )
+        .await;
         assert_eq!(status, 200);
     }
 
@@ -185,15 +250,54 @@ async fn certificates_upload_and_sign_client_assertions() {
         // Signed by another key, naming the registered certificate.
         (assertion(OTHER_KEY, node.clone(), &good_claims), 700027),
         // Naming a certificate the app does not have.
-        (assertion(OTHER_KEY, Header { x5t: Some(URL_SAFE_NO_PAD.encode(hale_jws::sha1_thumbprint(&other_der))), ..Header::new(Alg::RS256) }, &good_claims), 700027),
-        (assertion(CLIENT_KEY, node.clone(), &claims("https://elsewhere/token", &app.app_id, now() + 600.0)), 700212),
-        (assertion(CLIENT_KEY, node.clone(), &claims(&endpoint, &app.app_id, now() - 1000.0)), 700024),
-        (assertion(CLIENT_KEY, node.clone(), &claims(&endpoint, "someone-else", now() + 600.0)), 700021),
+        (
+            assertion(
+                OTHER_KEY,
+                Header {
+                    x5t: Some(URL_SAFE_NO_PAD.encode(hale_jws::sha1_thumbprint(&other_der))),
+                    ..Header::new(Alg::RS256)
+                },
+                &good_claims,
+            ),
+            700027,
+        ),
+        (
+            assertion(
+                CLIENT_KEY,
+                node.clone(),
+                &claims("https://elsewhere/token", &app.app_id, now() + 600.0),
+            ),
+            700212,
+        ),
+        (
+            assertion(
+                CLIENT_KEY,
+                node.clone(),
+                &claims(&endpoint, &app.app_id, now() - 1000.0),
+            ),
+            700024,
+        ),
+        (
+            assertion(
+                CLIENT_KEY,
+                node.clone(),
+                &claims(&endpoint, "someone-else", now() + 600.0),
+            ),
+            700021,
+        ),
         ("not.a.jwt".into(), 50027),
     ];
     for (jwt, code) in cases {
         let form = base(jwt);
-        let (status, body) = token(&server, &tenant, &form.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect::<Vec<_>>()).await;
+        let (status, body) = token(
+            &server,
+            &tenant,
+            &form
+                .iter()
+                .map(|(a, b)| (a.as_str(), b.as_str()))
+                .collect::<Vec<_>>(),
+        )
+        .await;
         assert_eq!(status, 401, "{code}: {body}");
         assert_eq!(body["error"], "invalid_client", "{body}");
         assert_eq!(body["error_codes"][0], code, "{body}");
@@ -201,30 +305,97 @@ async fn certificates_upload_and_sign_client_assertions() {
     // A secret and an assertion together.
     let mut both = base(assertion(CLIENT_KEY, node.clone(), &good_claims));
     both.push(("client_secret".into(), "x".into()));
-    let (status, body) = token(&server, &tenant, &both.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect::<Vec<_>>()).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")), "{body}");
+    let (status, body) = token(
+        &server,
+        &tenant,
+        &both
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect::<Vec<_>>(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request")),
+        "{body}"
+    );
 
     // addKey: a second certificate, proven with the first.
     let proof_claims = json!({"aud": "00000002-0000-0000-c000-000000000000", "iss": app.object_id, "nbf": now() as i64, "exp": now() as i64 + 600});
-    let proof = assertion(CLIENT_KEY, Header { x5t: Some(URL_SAFE_NO_PAD.encode(sha1)), ..Header::new(Alg::RS256) }, &proof_claims);
+    let proof = assertion(
+        CLIENT_KEY,
+        Header {
+            x5t: Some(URL_SAFE_NO_PAD.encode(sha1)),
+            ..Header::new(Alg::RS256)
+        },
+        &proof_claims,
+    );
     let bad_proof = assertion(OTHER_KEY, Header::new(Alg::RS256), &proof_claims);
     let add = |proof: &str| json!({"keyCredential": {"type": "AsymmetricX509Cert", "usage": "Verify", "key": STANDARD.encode(&other_der)}, "passwordCredential": null, "proof": proof});
-    let (status, body) = call(&server, &admin, Method::POST, &format!("{path}/addKey"), Some(add(&bad_proof))).await;
+    let (status, body) = call(
+        &server,
+        &admin,
+        Method::POST,
+        &format!("{path}/addKey"),
+        Some(add(&bad_proof)),
+    )
+    .await;
     assert_eq!(status, 400, "{body}");
-    let (status, body) = call(&server, &admin, Method::POST, &format!("{path}/addKey"), Some(add(&proof))).await;
+    let (status, body) = call(
+        &server,
+        &admin,
+        Method::POST,
+        &format!("{path}/addKey"),
+        Some(add(&proof)),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["displayName"], "CN=hale-other-client");
     let (_, fetched) = call(&server, &admin, Method::GET, &path, None).await;
     assert_eq!(fetched["keyCredentials"].as_array().unwrap().len(), 2);
     // Now the other key signs valid assertions.
-    let form = base(assertion(OTHER_KEY, Header { x5t_s256: Some(URL_SAFE_NO_PAD.encode(hale_jws::sha256_thumbprint(&other_der))), ..Header::new(Alg::PS256) }, &good_claims));
-    let (status, body) = token(&server, &tenant, &form.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect::<Vec<_>>()).await;
+    let form = base(assertion(
+        OTHER_KEY,
+        Header {
+            x5t_s256: Some(URL_SAFE_NO_PAD.encode(hale_jws::sha256_thumbprint(&other_der))),
+            ..Header::new(Alg::PS256)
+        },
+        &good_claims,
+    ));
+    let (status, body) = token(
+        &server,
+        &tenant,
+        &form
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect::<Vec<_>>(),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     // removeKey of the first certificate; its assertions stop working at once.
-    let (status, body) = call(&server, &admin, Method::POST, &format!("{path}/removeKey"), Some(json!({"keyId": key_id, "proof": proof}))).await;
+    let (status, body) = call(
+        &server,
+        &admin,
+        Method::POST,
+        &format!("{path}/removeKey"),
+        Some(json!({"keyId": key_id, "proof": proof})),
+    )
+    .await;
     assert_eq!(status, 204, "{body}");
-    let (status, body) = token(&server, &tenant, &reused.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect::<Vec<_>>()).await;
-    assert_eq!((status, body["error_codes"][0].as_u64()), (401, Some(700027)), "{body}");
+    let (status, body) = token(
+        &server,
+        &tenant,
+        &reused
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect::<Vec<_>>(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error_codes"][0].as_u64()),
+        (401, Some(700027)),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -247,7 +418,14 @@ async fn app_role_assignments_become_the_roles_claim() {
     )
     .await;
     let daemon = register(&server, &admin, json!({"displayName": "Orders daemon"})).await;
-    let (_, cred) = call(&server, &admin, Method::POST, &format!("/v1.0/applications/{}/addPassword", daemon.object_id), Some(json!({}))).await;
+    let (_, cred) = call(
+        &server,
+        &admin,
+        Method::POST,
+        &format!("/v1.0/applications/{}/addPassword", daemon.object_id),
+        Some(json!({})),
+    )
+    .await;
     let secret = cred["secretText"].as_str().unwrap().to_owned();
     let tenant = server.info().installation.tenant.id.to_string();
     let form = [
@@ -258,11 +436,18 @@ async fn app_role_assignments_become_the_roles_claim() {
     ];
     let (status, body) = token(&server, &tenant, &form).await;
     assert_eq!(status, 200, "{body}");
-    assert!(claims_of(body["access_token"].as_str().unwrap()).get("roles").is_none());
+    assert!(
+        claims_of(body["access_token"].as_str().unwrap())
+            .get("roles")
+            .is_none()
+    );
 
     // Refusals: a role the API lacks, a principal that is not the URL's, an
     // unknown resource, a caller without the permission.
-    let assignments = format!("/v1.0/servicePrincipals/{}/appRoleAssignments", daemon.principal_id);
+    let assignments = format!(
+        "/v1.0/servicePrincipals/{}/appRoleAssignments",
+        daemon.principal_id
+    );
     let refusals = [
         json!({"principalId": daemon.principal_id, "resourceId": api.principal_id, "appRoleId": uuid::Uuid::new_v4()}),
         json!({"principalId": api.principal_id, "resourceId": api.principal_id, "appRoleId": role_id}),
@@ -271,35 +456,80 @@ async fn app_role_assignments_become_the_roles_claim() {
         json!({"principalId": daemon.principal_id, "resourceId": api.principal_id, "appRoleId": role_id, "extra": 1}),
     ];
     for body in refusals {
-        let (status, answer) = call(&server, &admin, Method::POST, &assignments, Some(body.clone())).await;
+        let (status, answer) = call(
+            &server,
+            &admin,
+            Method::POST,
+            &assignments,
+            Some(body.clone()),
+        )
+        .await;
         assert_eq!(status, 400, "{body}: {answer}");
     }
     let reader = server.admin_token("Application.Read.All").await;
     let grant = json!({"principalId": daemon.principal_id, "resourceId": api.principal_id, "appRoleId": role_id});
-    let (status, _) = call(&server, &reader, Method::POST, &assignments, Some(grant.clone())).await;
+    let (status, _) = call(
+        &server,
+        &reader,
+        Method::POST,
+        &assignments,
+        Some(grant.clone()),
+    )
+    .await;
     assert_eq!(status, 403);
     let (_, listed) = call(&server, &admin, Method::GET, &assignments, None).await;
     assert_eq!(listed["value"], json!([]));
 
     // "Grant admin consent" for the application permission.
-    let (status, created) = call(&server, &admin, Method::POST, &assignments, Some(grant.clone())).await;
+    let (status, created) = call(
+        &server,
+        &admin,
+        Method::POST,
+        &assignments,
+        Some(grant.clone()),
+    )
+    .await;
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["principalType"], "ServicePrincipal");
     assert_eq!(created["resourceDisplayName"], "Orders API");
     let (status, _) = call(&server, &admin, Method::POST, &assignments, Some(grant)).await;
     assert_eq!(status, 400, "a duplicate assignment");
-    let (_, assigned_to) = call(&server, &admin, Method::GET, &format!("/v1.0/servicePrincipals/{}/appRoleAssignedTo", api.principal_id), None).await;
+    let (_, assigned_to) = call(
+        &server,
+        &admin,
+        Method::GET,
+        &format!(
+            "/v1.0/servicePrincipals/{}/appRoleAssignedTo",
+            api.principal_id
+        ),
+        None,
+    )
+    .await;
     assert_eq!(assigned_to["value"][0]["id"], created["id"]);
 
     let (status, body) = token(&server, &tenant, &form).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(claims_of(body["access_token"].as_str().unwrap())["roles"], json!(["Orders.Read.All"]));
+    assert_eq!(
+        claims_of(body["access_token"].as_str().unwrap())["roles"],
+        json!(["Orders.Read.All"])
+    );
 
     // Revoked: the very next token has no role.
-    let (status, _) = call(&server, &admin, Method::DELETE, &format!("{assignments}/{}", created["id"].as_str().unwrap()), None).await;
+    let (status, _) = call(
+        &server,
+        &admin,
+        Method::DELETE,
+        &format!("{assignments}/{}", created["id"].as_str().unwrap()),
+        None,
+    )
+    .await;
     assert_eq!(status, 204);
     let (_, body) = token(&server, &tenant, &form).await;
-    assert!(claims_of(body["access_token"].as_str().unwrap()).get("roles").is_none());
+    assert!(
+        claims_of(body["access_token"].as_str().unwrap())
+            .get("roles")
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -321,7 +551,12 @@ async fn delegated_consent_refresh_tokens_and_id_tokens() {
         }),
     )
     .await;
-    let client = register(&server, &admin, json!({"displayName": "Notes desktop", "isFallbackPublicClient": true})).await;
+    let client = register(
+        &server,
+        &admin,
+        json!({"displayName": "Notes desktop", "isFallbackPublicClient": true}),
+    )
+    .await;
     let tenant = server.info().installation.tenant.id.to_string();
     let ropc = |scope: &'static str| {
         let client_id = client.app_id.clone();
@@ -342,7 +577,11 @@ async fn delegated_consent_refresh_tokens_and_id_tokens() {
         }
     };
     let (status, body) = ropc("openid offline_access api://notes-test/Notes.Read").await;
-    assert_eq!((status, body["error_codes"][0].as_u64()), (400, Some(65001)), "{body}");
+    assert_eq!(
+        (status, body["error_codes"][0].as_u64()),
+        (400, Some(65001)),
+        "{body}"
+    );
 
     // Admin consent for the tenant, through Graph.
     let grants = "/v1.0/oauth2PermissionGrants";
@@ -353,7 +592,8 @@ async fn delegated_consent_refresh_tokens_and_id_tokens() {
         json!({"clientId": uuid::Uuid::new_v4(), "consentType": "AllPrincipals", "resourceId": api.principal_id, "scope": "Notes.Read"}),
     ];
     for body in refusals {
-        let (status, answer) = call(&server, &admin, Method::POST, grants, Some(body.clone())).await;
+        let (status, answer) =
+            call(&server, &admin, Method::POST, grants, Some(body.clone())).await;
         assert_eq!(status, 400, "{body}: {answer}");
     }
     let (status, grant) = call(
@@ -366,21 +606,42 @@ async fn delegated_consent_refresh_tokens_and_id_tokens() {
     .await;
     assert_eq!(status, 201, "{grant}");
     assert_eq!(grant["scope"], "Notes.Read", "the resource's spelling");
-    let (_, listed) = call(&server, &admin, Method::GET, &format!("{grants}?$filter=clientId eq '{}'", client.principal_id), None).await;
+    let (_, listed) = call(
+        &server,
+        &admin,
+        Method::GET,
+        &format!("{grants}?$filter=clientId eq '{}'", client.principal_id),
+        None,
+    )
+    .await;
     assert_eq!(listed["value"].as_array().unwrap().len(), 1);
 
     let (status, body) = ropc("openid profile offline_access api://notes-test/Notes.Read").await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["scope"], "api://notes-test/Notes.Read openid profile offline_access");
+    assert_eq!(
+        body["scope"],
+        "api://notes-test/Notes.Read openid profile offline_access"
+    );
     let access = claims_of(body["access_token"].as_str().unwrap());
-    assert_eq!(access["aud"], api.app_id, "a v2 resource's audience is its client ID");
+    assert_eq!(
+        access["aud"], api.app_id,
+        "a v2 resource's audience is its client ID"
+    );
     assert_eq!(access["scp"], "Notes.Read");
     assert_eq!(access["ver"], "2.0");
     let id_token = claims_of(body["id_token"].as_str().unwrap());
     assert_eq!(id_token["aud"], client.app_id);
-    assert_eq!(id_token["iss"], format!("{}{tenant}/v2.0", server.info().public_url));
+    assert_eq!(
+        id_token["iss"],
+        format!("{}{tenant}/v2.0", server.info().public_url)
+    );
     assert_eq!(id_token["preferred_username"], "admin@hale.local");
-    let info: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(body["client_info"].as_str().unwrap()).unwrap()).unwrap();
+    let info: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(body["client_info"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(info["uid"], id_token["oid"]);
     assert_eq!(info["utid"], tenant);
 
@@ -399,25 +660,57 @@ async fn delegated_consent_refresh_tokens_and_id_tokens() {
         let server = &server;
         let tenant = tenant.clone();
         async move {
-            let pairs: Vec<(&str, &str)> = f.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+            let pairs: Vec<(&str, &str)> =
+                f.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
             token(server, &tenant, &pairs).await
         }
     };
-    let (status, body) = send(form(&refresh, "openid offline_access api://notes-test/Notes.Read")).await;
+    let (status, body) = send(form(
+        &refresh,
+        "openid offline_access api://notes-test/Notes.Read",
+    ))
+    .await;
     assert_eq!(status, 200, "{body}");
-    assert!(body["refresh_token"].as_str().is_some_and(|rt| rt != refresh));
+    assert!(
+        body["refresh_token"]
+            .as_str()
+            .is_some_and(|rt| rt != refresh)
+    );
     let (status, body) = send(form(&refresh, "https://graph.microsoft.com/User.Read")).await;
-    assert_eq!((status, body["error_codes"][0].as_u64()), (400, Some(65001)), "{body}");
+    assert_eq!(
+        (status, body["error_codes"][0].as_u64()),
+        (400, Some(65001)),
+        "{body}"
+    );
     let (status, body) = send(form("1.not-a-token", "api://notes-test/Notes.Read")).await;
-    assert_eq!((status, body["error_codes"][0].as_u64()), (400, Some(70000)), "{body}");
+    assert_eq!(
+        (status, body["error_codes"][0].as_u64()),
+        (400, Some(70000)),
+        "{body}"
+    );
     let mut other_client = form(&refresh, "api://notes-test/Notes.Read");
     other_client[1].1 = api.app_id.clone();
     let (status, body) = send(other_client).await;
-    assert_eq!((status, body["error_codes"][0].as_u64()), (400, Some(70000)), "another client's refresh token: {body}");
+    assert_eq!(
+        (status, body["error_codes"][0].as_u64()),
+        (400, Some(70000)),
+        "another client's refresh token: {body}"
+    );
 
     // Consent withdrawn: the refresh token no longer yields the scope.
-    let (status, _) = call(&server, &admin, Method::DELETE, &format!("{grants}/{}", grant["id"].as_str().unwrap()), None).await;
+    let (status, _) = call(
+        &server,
+        &admin,
+        Method::DELETE,
+        &format!("{grants}/{}", grant["id"].as_str().unwrap()),
+        None,
+    )
+    .await;
     assert_eq!(status, 204);
     let (status, body) = send(form(&refresh, "api://notes-test/Notes.Read")).await;
-    assert_eq!((status, body["error_codes"][0].as_u64()), (400, Some(65001)), "{body}");
+    assert_eq!(
+        (status, body["error_codes"][0].as_u64()),
+        (400, Some(65001)),
+        "{body}"
+    );
 }

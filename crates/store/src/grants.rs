@@ -223,7 +223,9 @@ pub fn get_assignment(
     id: Uuid,
 ) -> Result<Option<AppRoleAssignment>, StoreError> {
     tx.query_opt(
-        &format!("SELECT {ASSIGNMENT_COLUMNS} FROM app_role_assignments WHERE tenant_id = $1 AND id = $2"),
+        &format!(
+            "SELECT {ASSIGNMENT_COLUMNS} FROM app_role_assignments WHERE tenant_id = $1 AND id = $2"
+        ),
         params![tenant.0, id],
     )?
     .as_ref()

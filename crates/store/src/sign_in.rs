@@ -178,7 +178,7 @@ pub fn insert_code(
 pub enum Redemption {
     Unknown,
     AlreadyRedeemed,
-    Redeemed(AuthorizationCode),
+    Redeemed(Box<AuthorizationCode>),
 }
 
 /// Redeems a code: marks it used, once. A second redemption is refused.
@@ -203,7 +203,7 @@ pub fn redeem_code(
         "UPDATE authorization_codes SET redeemed_at = $1 WHERE digest = $2",
         params![now, digest],
     )?;
-    Ok(Redemption::Redeemed(AuthorizationCode {
+    Ok(Redemption::Redeemed(Box::new(AuthorizationCode {
         auth: authentication_from_row(&row)?,
         client: AppId(row.get(4)?),
         redirect_uri: row.get(5)?,
@@ -212,7 +212,7 @@ pub fn redeem_code(
         code_challenge_method: row.get(8)?,
         nonce: row.get(9)?,
         expires_at: row.get(10)?,
-    }))
+    })))
 }
 
 /// Where a device authorization stands.
@@ -274,7 +274,8 @@ pub fn insert_device_code(
     .map(drop)
 }
 
-const DEVICE_COLUMNS: &str = "user_code, tenant_id, client_app_id, scope, status, user_id, authenticated_at, expires_at";
+const DEVICE_COLUMNS: &str =
+    "user_code, tenant_id, client_app_id, scope, status, user_id, authenticated_at, expires_at";
 
 fn device_from_row(row: &Row) -> Result<DeviceCode, StoreError> {
     let tenant: Option<uuid::Uuid> = row.get(1)?;

@@ -305,7 +305,10 @@ async fn msal_node_and_azure_identity_for_node_get_app_tokens() {
     assert!(wrong.contains("AADSTS7000215"), "{wrong}");
 }
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../crates/server/tests/fixtures");
+const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../crates/server/tests/fixtures"
+);
 
 #[tokio::test(flavor = "multi_thread")]
 async fn msal_python_and_azure_identity_with_certificates_and_device_code() {
@@ -314,7 +317,13 @@ async fn msal_python_and_azure_identity_with_certificates_and_device_code() {
     let server = &daemon.server;
     // A second app holding the test certificate, uploaded as the portal does.
     let admin = server.admin_token("Application.ReadWrite.All").await;
-    let app = graph(server, &admin, "/v1.0/applications", json!({"displayName": "Interop cert daemon"})).await;
+    let app = graph(
+        server,
+        &admin,
+        "/v1.0/applications",
+        json!({"displayName": "Interop cert daemon"}),
+    )
+    .await;
     let cert_client = app["appId"].as_str().unwrap().to_owned();
     let cert_pem = std::fs::read_to_string(format!("{FIXTURES}/client-cert.pem")).unwrap();
     let res = server
@@ -326,7 +335,13 @@ async fn msal_python_and_azure_identity_with_certificates_and_device_code() {
         .await
         .unwrap();
     assert_eq!(res.status(), 204);
-    graph(server, &admin, "/v1.0/servicePrincipals", json!({"appId": cert_client})).await;
+    graph(
+        server,
+        &admin,
+        "/v1.0/servicePrincipals",
+        json!({"appId": cert_client}),
+    )
+    .await;
 
     let scratch = tempfile::tempdir().unwrap();
     let bundle = server.info().ca_bundle.clone().unwrap();
@@ -339,27 +354,62 @@ async fn msal_python_and_azure_identity_with_certificates_and_device_code() {
         .env("HALE_CERT_CLIENT_ID", &cert_client)
         .env("HALE_CERT_PEM", format!("{FIXTURES}/client-cert.pem"))
         .env("HALE_KEY_PEM", format!("{FIXTURES}/client-key.pem"))
-        .env("HALE_KEY_AND_CERT_PEM", scratch.path().join("key-and-cert.pem"))
-        .env("HALE_USERNAME", &server.info().installation.admin_user_principal_name)
+        .env(
+            "HALE_KEY_AND_CERT_PEM",
+            scratch.path().join("key-and-cert.pem"),
+        )
+        .env(
+            "HALE_USERNAME",
+            &server.info().installation.admin_user_principal_name,
+        )
         .env("HALE_PASSWORD", hale_testkit::ADMIN_PASSWORD);
     let out = daemon.run(command).await;
 
-    for case in ["msal_thumbprint", "msal_public_certificate", "azure_identity_certificate"] {
-        let token = out[case]["access_token"].as_str().unwrap_or_else(|| panic!("{case}: {out}"));
+    for case in [
+        "msal_thumbprint",
+        "msal_public_certificate",
+        "azure_identity_certificate",
+    ] {
+        let token = out[case]["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{case}: {out}"));
         let claims = verify(server, token).await;
         assert_eq!(claims["appid"], cert_client.as_str(), "{case}");
-        assert_eq!(claims["appidacr"], "2", "{case}: certificate authentication");
+        assert_eq!(
+            claims["appidacr"], "2",
+            "{case}: certificate authentication"
+        );
     }
     assert_eq!(out["device_flow"]["error"], Value::Null, "{out}");
     assert_eq!(out["device_page"], true, "{out}");
-    let token = out["device_token"]["access_token"].as_str().unwrap_or_else(|| panic!("{out}"));
+    let token = out["device_token"]["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{out}"));
     let claims = verify(server, token).await;
-    assert_eq!(claims["upn"], server.info().installation.admin_user_principal_name.as_str());
+    assert_eq!(
+        claims["upn"],
+        server
+            .info()
+            .installation
+            .admin_user_principal_name
+            .as_str()
+    );
     assert_eq!(claims["aud"], "https://management.azure.com/");
     assert!(out["device_token"]["refresh_token"].is_string(), "{out}");
-    let home = out["accounts"][0]["home_account_id"].as_str().unwrap_or_else(|| panic!("no cached account: {out}"));
-    assert_eq!(home, format!("{}.{}", claims["oid"].as_str().unwrap(), claims["tid"].as_str().unwrap()));
-    let refreshed = out["silent_refresh"]["access_token"].as_str().unwrap_or_else(|| panic!("{out}"));
+    let home = out["accounts"][0]["home_account_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no cached account: {out}"));
+    assert_eq!(
+        home,
+        format!(
+            "{}.{}",
+            claims["oid"].as_str().unwrap(),
+            claims["tid"].as_str().unwrap()
+        )
+    );
+    let refreshed = out["silent_refresh"]["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{out}"));
     assert_ne!(refreshed, token, "a new token from the refresh token");
     verify(server, refreshed).await;
 }

@@ -299,13 +299,13 @@ impl<'a> Env<'a> {
                 for it in &items {
                     // A path's first identifier may name the type of the input
                     // (`Patient.name`, `Resource.id`).
-                    if first_step && name.starts_with(|c: char| c.is_ascii_uppercase()) {
-                        if let Some(code) = it.type_code() {
-                            if self.defs.is_subtype(code, name) {
-                                out.push(it.clone());
-                                continue;
-                            }
-                        }
+                    if first_step
+                        && name.starts_with(|c: char| c.is_ascii_uppercase())
+                        && let Some(code) = it.type_code()
+                        && self.defs.is_subtype(code, name)
+                    {
+                        out.push(it.clone());
+                        continue;
                     }
                     self.children(it, name, &mut out);
                 }
@@ -503,39 +503,39 @@ impl<'a> Env<'a> {
             Value::Object(o) => o,
             _ => {
                 // A primitive: its `id` and `extension` live in the `_x` sibling.
-                if let Some(Value::Object(e)) = ext {
-                    if let Some(v) = e.get(name) {
-                        let child_ty = if name == "extension" {
-                            NodeType::named(self.defs, "Extension")
-                        } else {
-                            None
-                        };
-                        push_values(v, None, child_ty, out);
-                    }
+                if let Some(Value::Object(e)) = ext
+                    && let Some(v) = e.get(name)
+                {
+                    let child_ty = if name == "extension" {
+                        NodeType::named(self.defs, "Extension")
+                    } else {
+                        None
+                    };
+                    push_values(v, None, child_ty, out);
                 }
                 return;
             }
         };
-        if let Some(t) = ty {
-            if let Some((elem_types, child)) = self.element(t, name) {
-                if let Some(choice) = elem_types {
-                    for code in choice {
-                        let key = format!("{name}{}", capitalize(code));
-                        if obj.contains_key(&key) || obj.contains_key(&format!("_{key}")) {
-                            let cty = NodeType::named(self.defs, code);
-                            push_values(
-                                obj.get(&key).unwrap_or(&Value::Null),
-                                obj.get(&format!("_{key}")),
-                                cty,
-                                out,
-                            );
-                        }
+        if let Some(t) = ty
+            && let Some((elem_types, child)) = self.element(t, name)
+        {
+            if let Some(choice) = elem_types {
+                for code in choice {
+                    let key = format!("{name}{}", capitalize(code));
+                    if obj.contains_key(&key) || obj.contains_key(&format!("_{key}")) {
+                        let cty = NodeType::named(self.defs, code);
+                        push_values(
+                            obj.get(&key).unwrap_or(&Value::Null),
+                            obj.get(&format!("_{key}")),
+                            cty,
+                            out,
+                        );
                     }
-                } else {
-                    push_child(obj.get(name), obj.get(&format!("_{name}")), child, out);
                 }
-                return;
+            } else {
+                push_child(obj.get(name), obj.get(&format!("_{name}")), child, out);
             }
+            return;
         }
         // Untyped (or unknown element): plain JSON navigation.
         let child_ty = match obj.get(name) {
@@ -834,13 +834,12 @@ impl<'a> Env<'a> {
                         _ => None,
                     };
                     if let Some(local) = reference.and_then(|r| r.strip_prefix('#')) {
-                        if let Some(Value::Array(cs)) = self.resource.get("contained") {
-                            if let Some(c) = cs
+                        if let Some(Value::Array(cs)) = self.resource.get("contained")
+                            && let Some(c) = cs
                                 .iter()
                                 .find(|c| c.get("id").and_then(Value::as_str) == Some(local))
-                            {
-                                out.push(resource_node(c));
-                            }
+                        {
+                            out.push(resource_node(c));
                         }
                         continue;
                     }
@@ -1026,15 +1025,15 @@ fn push_values<'a>(
                     ty: type_of(x),
                 });
             }
-            if arr.is_empty() {
-                if let Some(a) = exts {
-                    for e in a.iter().filter(|e| !e.is_null()) {
-                        out.push(Item::Node {
-                            value: &Value::Null,
-                            ext: Some(e),
-                            ty: ty.clone(),
-                        });
-                    }
+            if arr.is_empty()
+                && let Some(a) = exts
+            {
+                for e in a.iter().filter(|e| !e.is_null()) {
+                    out.push(Item::Node {
+                        value: &Value::Null,
+                        ext: Some(e),
+                        ty: ty.clone(),
+                    });
                 }
             }
         }

@@ -384,18 +384,19 @@ impl Parser {
     fn expr(&mut self, min: u8) -> Result<Expr, ParseError> {
         let mut lhs = self.unary()?;
         loop {
-            if let Tok::Ident(k) = self.peek() {
-                if (k == "is" || k == "as") && min <= 7 {
-                    let is = k == "is";
-                    self.next();
-                    let spec = self.type_spec()?;
-                    lhs = if is {
-                        Expr::Is(Box::new(lhs), spec)
-                    } else {
-                        Expr::As(Box::new(lhs), spec)
-                    };
-                    continue;
-                }
+            if let Tok::Ident(k) = self.peek()
+                && (k == "is" || k == "as")
+                && min <= 7
+            {
+                let is = k == "is";
+                self.next();
+                let spec = self.type_spec()?;
+                lhs = if is {
+                    Expr::Is(Box::new(lhs), spec)
+                } else {
+                    Expr::As(Box::new(lhs), spec)
+                };
+                continue;
             }
             let Some((op, prec)) = self.binop() else {
                 break;
@@ -415,18 +416,18 @@ impl Parser {
             Tok::Ident(s) | Tok::Quoted(s) => s,
             other => return self.error(format!("expected a type name, found {other:?}")),
         };
-        if *self.peek() == Tok::Sym(".") {
-            if let Some((Tok::Ident(_) | Tok::Quoted(_), _)) = self.toks.get(self.pos + 1) {
-                self.next();
-                let name = match self.next() {
-                    Tok::Ident(s) | Tok::Quoted(s) => s,
-                    _ => unreachable!("checked above"),
-                };
-                return Ok(TypeSpec {
-                    namespace: Some(first),
-                    name,
-                });
-            }
+        if *self.peek() == Tok::Sym(".")
+            && let Some((Tok::Ident(_) | Tok::Quoted(_), _)) = self.toks.get(self.pos + 1)
+        {
+            self.next();
+            let name = match self.next() {
+                Tok::Ident(s) | Tok::Quoted(s) => s,
+                _ => unreachable!("checked above"),
+            };
+            return Ok(TypeSpec {
+                namespace: Some(first),
+                name,
+            });
         }
         Ok(TypeSpec {
             namespace: None,

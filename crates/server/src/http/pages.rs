@@ -109,12 +109,18 @@ mod tests {
 
     #[test]
     fn escaping_and_comparison() {
-        assert_eq!(escape("<a href=\"x\">'&'</a>"), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+        assert_eq!(
+            escape("<a href=\"x\">'&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"ab"));
         let mut headers = HeaderMap::new();
-        headers.insert(header::COOKIE, HeaderValue::from_static("a=1; hale_csrf=xyz; b=2"));
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; hale_csrf=xyz; b=2"),
+        );
         assert_eq!(cookie(&headers, "hale_csrf").as_deref(), Some("xyz"));
         assert!(csrf_ok(&headers, Some("xyz")));
         assert!(!csrf_ok(&headers, Some("xyw")));

@@ -5,7 +5,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use base64::Engine as _;
 use hale_directory::{
-    Application, DirectoryError, KeyCredential, ObjectId, new_key_credential, new_password_credential,
+    Application, DirectoryError, KeyCredential, ObjectId, new_key_credential,
+    new_password_credential,
 };
 use hale_store::{StoreError, Tx, applications};
 use serde_json::{Map, Value, json};
@@ -95,8 +96,11 @@ fn find(tx: &mut dyn Tx, caller: &Caller, key: Key) -> Result<Application, Failu
 /// `keyCredentials` is `$select`ed, as in Graph.
 fn graph_value(app: &Application, select: Option<&[String]>) -> Value {
     let mut value = serde_json::to_value(app).unwrap_or_default();
-    let keys_selected =
-        select.is_some_and(|names| names.iter().any(|n| n.eq_ignore_ascii_case("keyCredentials")));
+    let keys_selected = select.is_some_and(|names| {
+        names
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case("keyCredentials"))
+    });
     if !keys_selected && let Some(Value::Array(keys)) = value.get_mut("keyCredentials") {
         for key in keys {
             key["key"] = Value::Null;
@@ -315,7 +319,10 @@ pub(super) async fn get(
         }
         None => None,
     };
-    if let Some((other, _)) = query.iter().find(|(k, _)| k.starts_with('$') && k != "$select") {
+    if let Some((other, _)) = query
+        .iter()
+        .find(|(k, _)| k.starts_with('$') && k != "$select")
+    {
         return Err(GraphError::bad_request(format!(
             "Query option '{other}' is not allowed when reading a single application."
         )));
@@ -326,7 +333,10 @@ pub(super) async fn get(
         .read(move |tx| find(tx, &caller_copy, key))
         .await
         .map_err(GraphError::from)?;
-    Ok(respond(StatusCode::OK, entity(state, &app, select.as_deref())))
+    Ok(respond(
+        StatusCode::OK,
+        entity(state, &app, select.as_deref()),
+    ))
 }
 
 pub(super) async fn create(
@@ -489,24 +499,32 @@ const PROOF_LIFETIME: f64 = 600.0;
 /// the application's current certificates, `iss` = the application's object
 /// ID, `aud` = Azure AD Graph, valid at most ten minutes.
 fn check_proof(app: &Application, proof: &str) -> Result<(), GraphError> {
-    let bad = |why: &str| GraphError::bad_request(format!("The proof of possession is not valid: {why}."));
-    let verified = hale_identity::assertion::verify(proof, &app.key_credentials, OffsetDateTime::now_utc())
-        .map_err(|e| {
-            use hale_identity::assertion::AssertionError as E;
-            bad(match e {
-                E::Malformed(_) => "it is not a signed JWT",
-                E::UnknownCertificate => "it is not signed with a certificate of this application",
-                E::CertificateNotCurrent => "the signing certificate is not currently valid",
-                E::BadSignature => "its signature does not verify",
-                E::OutsideValidity => "it has expired or is not yet valid",
-                E::WrongAudience | E::WrongIssuer => "its claims are wrong",
-            })
-        })?;
+    let bad = |why: &str| {
+        GraphError::bad_request(format!("The proof of possession is not valid: {why}."))
+    };
+    let verified =
+        hale_identity::assertion::verify(proof, &app.key_credentials, OffsetDateTime::now_utc())
+            .map_err(|e| {
+                use hale_identity::assertion::AssertionError as E;
+                bad(match e {
+                    E::Malformed(_) => "it is not a signed JWT",
+                    E::UnknownCertificate => {
+                        "it is not signed with a certificate of this application"
+                    }
+                    E::CertificateNotCurrent => "the signing certificate is not currently valid",
+                    E::BadSignature => "its signature does not verify",
+                    E::OutsideValidity => "it has expired or is not yet valid",
+                    E::WrongAudience | E::WrongIssuer => "its claims are wrong",
+                })
+            })?;
     let claims = &verified.claims;
     if claims.get("aud").and_then(Value::as_str) != Some(PROOF_AUDIENCE) {
         return Err(bad(&format!("'aud' must be '{PROOF_AUDIENCE}'")));
     }
-    let iss = claims.get("iss").and_then(Value::as_str).unwrap_or_default();
+    let iss = claims
+        .get("iss")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if !iss.eq_ignore_ascii_case(&app.id.to_string()) {
         return Err(bad("'iss' must be the application's object ID"));
     }
@@ -550,14 +568,21 @@ pub(super) async fn add_key(
         .get("keyCredential")
         .filter(|v| v.get("key").is_some_and(|k| !k.is_null()))
         .cloned()
-        .ok_or_else(|| GraphError::bad_request("Property 'keyCredential' with its 'key' is required."))?;
+        .ok_or_else(|| {
+            GraphError::bad_request("Property 'keyCredential' with its 'key' is required.")
+        })?;
     let proof = proof_of(&body)?;
     let added = change_application(state, caller, key, move |tx, mut app| {
         check_proof(&app, &proof)?;
         let credential = key_credential(&app, &entry, OffsetDateTime::now_utc())?;
         let mut list = app.key_credentials.clone();
-        if list.iter().any(|c| c.custom_key_identifier == credential.custom_key_identifier || c.key_id == credential.key_id) {
-            return Err(Failure::Graph(GraphError::bad_request("The application already has this certificate.")));
+        if list.iter().any(|c| {
+            c.custom_key_identifier == credential.custom_key_identifier
+                || c.key_id == credential.key_id
+        }) {
+            return Err(Failure::Graph(GraphError::bad_request(
+                "The application already has this certificate.",
+            )));
         }
         if list.len() >= MAX_KEY_CREDENTIALS {
             return Err(Failure::Graph(GraphError::bad_request(format!(
@@ -584,14 +609,19 @@ pub(super) async fn remove_key(
     body: Map<String, Value>,
 ) -> Result<Response, GraphError> {
     caller.require_write_applications()?;
-    if let Some(other) = body.keys().find(|k| !matches!(k.as_str(), "keyId" | "proof")) {
+    if let Some(other) = body
+        .keys()
+        .find(|k| !matches!(k.as_str(), "keyId" | "proof"))
+    {
         return Err(unknown_property(other));
     }
     let key_id = body
         .get("keyId")
         .and_then(Value::as_str)
         .and_then(|s| Uuid::parse_str(s).ok())
-        .ok_or_else(|| GraphError::bad_request("Property 'keyId' is required and must be a GUID."))?;
+        .ok_or_else(|| {
+            GraphError::bad_request("Property 'keyId' is required and must be a GUID.")
+        })?;
     let proof = proof_of(&body)?;
     change_application(state, caller, key, move |tx, mut app| {
         check_proof(&app, &proof)?;
@@ -718,7 +748,8 @@ fn key_credentials(current: &Application, list: &Value) -> Result<Vec<KeyCredent
     for entry in entries {
         let credential = key_credential(current, entry, now)?;
         if out.iter().any(|c| {
-            c.key_id == credential.key_id || c.custom_key_identifier == credential.custom_key_identifier
+            c.key_id == credential.key_id
+                || c.custom_key_identifier == credential.custom_key_identifier
         }) {
             return Err(GraphError::bad_request(
                 "keyCredentials holds the same certificate or keyId twice.",
@@ -766,7 +797,9 @@ fn key_credential(
     let key_id = text("keyId")?
         .map(|s| {
             Uuid::parse_str(s).map_err(|_| {
-                GraphError::bad_request(format!("Property 'keyCredentials.keyId' value '{s}' is not a GUID."))
+                GraphError::bad_request(format!(
+                    "Property 'keyCredentials.keyId' value '{s}' is not a GUID."
+                ))
             })
         })
         .transpose()?;

@@ -58,7 +58,9 @@ fn guid_field(body: &Map<String, Value>, name: &str) -> Result<Option<Uuid>, Gra
     string_field(body, name)?
         .map(|s| {
             Uuid::parse_str(&s).map_err(|_| {
-                GraphError::bad_request(format!("Invalid value specified for property '{name}': '{s}' is not a GUID."))
+                GraphError::bad_request(format!(
+                    "Invalid value specified for property '{name}': '{s}' is not a GUID."
+                ))
             })
         })
         .transpose()
@@ -85,7 +87,11 @@ fn grant_value(grant: &OAuth2PermissionGrant) -> Value {
     serde_json::to_value(grant).unwrap_or_default()
 }
 
-fn service_principal(tx: &mut dyn Tx, caller: &Caller, key: Key) -> Result<ServicePrincipal, Failure> {
+fn service_principal(
+    tx: &mut dyn Tx,
+    caller: &Caller,
+    key: Key,
+) -> Result<ServicePrincipal, Failure> {
     let found = match key {
         Key::Id(id) => principals::get(tx, caller.tenant_id, ObjectId(id))?,
         Key::AppId(app_id) => principals::by_app_id(tx, caller.tenant_id, app_id.into())?,
@@ -111,10 +117,13 @@ pub(super) async fn list_grants(
     caller.require(access::may_read_consent)?;
     let filter = match query.iter().find(|(k, _)| k == "$filter") {
         Some((_, text)) => Some(
-            hale_odata::parse_query(std::iter::once(("$filter", text.as_str())), &hale_odata::Limits::default())
-                .map_err(|e| GraphError::bad_request(e.message))?
-                .filter
-                .ok_or_else(|| GraphError::bad_request("Invalid filter clause."))?,
+            hale_odata::parse_query(
+                std::iter::once(("$filter", text.as_str())),
+                &hale_odata::Limits::default(),
+            )
+            .map_err(|e| GraphError::bad_request(e.message))?
+            .filter
+            .ok_or_else(|| GraphError::bad_request("Invalid filter clause."))?,
         ),
         None => None,
     };
@@ -142,7 +151,11 @@ pub(super) async fn list_grants(
     ))
 }
 
-pub(super) async fn get_grant(state: &AppState, caller: &Caller, id: Uuid) -> Result<Response, GraphError> {
+pub(super) async fn get_grant(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<Response, GraphError> {
     caller.require(access::may_read_consent)?;
     let tenant = caller.tenant_id;
     let grant = state
@@ -161,21 +174,35 @@ fn exposed_scopes(tx: &mut dyn Tx, resource: &ServicePrincipal) -> Result<Vec<St
         return Ok(fp.scopes.iter().map(|p| p.value.to_owned()).collect());
     }
     Ok(applications::by_app_id(tx, resource.app_id)?
-        .map(|app| app.api.oauth2_permission_scopes.iter().filter(|s| s.is_enabled).map(|s| s.value.clone()).collect())
+        .map(|app| {
+            app.api
+                .oauth2_permission_scopes
+                .iter()
+                .filter(|s| s.is_enabled)
+                .map(|s| s.value.clone())
+                .collect()
+        })
         .unwrap_or_default())
 }
 
 /// Refuses scope values the resource does not expose; returns them in the
 /// resource's spelling.
-fn check_scopes(exposed: &[String], scope: &str, resource: &ServicePrincipal) -> Result<String, GraphError> {
+fn check_scopes(
+    exposed: &[String],
+    scope: &str,
+    resource: &ServicePrincipal,
+) -> Result<String, GraphError> {
     let mut out = Vec::new();
     for s in scope.split_whitespace() {
-        let known = exposed.iter().find(|e| e.eq_ignore_ascii_case(s)).ok_or_else(|| {
-            GraphError::bad_request(format!(
-                "Permission entry '{s}' does not exist on the resource '{}'.",
-                resource.display_name
-            ))
-        })?;
+        let known = exposed
+            .iter()
+            .find(|e| e.eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                GraphError::bad_request(format!(
+                    "Permission entry '{s}' does not exist on the resource '{}'.",
+                    resource.display_name
+                ))
+            })?;
         if !out.contains(known) {
             out.push(known.clone());
         }
@@ -191,7 +218,18 @@ pub(super) async fn create_grant(
     body: Map<String, Value>,
 ) -> Result<Response, GraphError> {
     caller.require(access::may_write_grants)?;
-    only(&body, &["clientId", "consentType", "principalId", "resourceId", "scope", "startTime", "expiryTime"])?;
+    only(
+        &body,
+        &[
+            "clientId",
+            "consentType",
+            "principalId",
+            "resourceId",
+            "scope",
+            "startTime",
+            "expiryTime",
+        ],
+    )?;
     let client_id = ObjectId(required_guid(&body, "clientId")?);
     let resource_id = ObjectId(required_guid(&body, "resourceId")?);
     let consent_type = match string_field(&body, "consentType")?.as_deref() {
@@ -202,7 +240,11 @@ pub(super) async fn create_grant(
                 "Invalid value specified for property 'consentType': '{other}'. Use 'AllPrincipals' or 'Principal'."
             )));
         }
-        None => return Err(GraphError::bad_request("Property 'consentType' is required.")),
+        None => {
+            return Err(GraphError::bad_request(
+                "Property 'consentType' is required.",
+            ));
+        }
     };
     let principal_id = guid_field(&body, "principalId")?.map(ObjectId);
     let scope = string_field(&body, "scope")?.unwrap_or_default();
@@ -267,13 +309,17 @@ pub(super) async fn update_grant(
     state
         .store
         .write(move |tx| {
-            let grant = grants::get_grant(tx, tenant, id)?.ok_or_else(|| GraphError::not_found(&id.to_string()))?;
+            let grant = grants::get_grant(tx, tenant, id)?
+                .ok_or_else(|| GraphError::not_found(&id.to_string()))?;
             let resource = principals::get(tx, tenant, grant.resource_id)?
                 .ok_or_else(|| GraphError::not_found(&grant.resource_id.to_string()))?;
             let scope = check_scopes(&exposed_scopes(tx, &resource)?, &scope, &resource)?;
-            OAuth2PermissionGrant { scope: scope.clone(), ..grant }
-                .validate()
-                .map_err(GraphError::from)?;
+            OAuth2PermissionGrant {
+                scope: scope.clone(),
+                ..grant
+            }
+            .validate()
+            .map_err(GraphError::from)?;
             grants::update_grant_scope(tx, tenant, id, &scope)?;
             Ok::<_, Failure>(())
         })
@@ -282,10 +328,17 @@ pub(super) async fn update_grant(
     Ok(no_content())
 }
 
-pub(super) async fn delete_grant(state: &AppState, caller: &Caller, id: Uuid) -> Result<Response, GraphError> {
+pub(super) async fn delete_grant(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<Response, GraphError> {
     caller.require(access::may_write_grants)?;
     let tenant = caller.tenant_id;
-    let existed = state.store.write(move |tx| grants::delete_grant(tx, tenant, id)).await?;
+    let existed = state
+        .store
+        .write(move |tx| grants::delete_grant(tx, tenant, id))
+        .await?;
     if !existed {
         return Err(GraphError::not_found(&id.to_string()));
     }
@@ -339,7 +392,10 @@ pub(super) async fn list_assignments(
 
 /// The app roles a service principal's resource defines, by ID, with the
 /// member types each allows.
-fn defined_roles(tx: &mut dyn Tx, resource: &ServicePrincipal) -> Result<Vec<(Uuid, bool, bool)>, StoreError> {
+fn defined_roles(
+    tx: &mut dyn Tx,
+    resource: &ServicePrincipal,
+) -> Result<Vec<(Uuid, bool, bool)>, StoreError> {
     if let Some(fp) = first_party::by_app_id(resource.app_id) {
         return Ok(fp.roles.iter().map(|r| (r.id, true, false)).collect());
     }

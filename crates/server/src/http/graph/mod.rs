@@ -116,9 +116,9 @@ fn parse_target(path: &str) -> Result<Target, GraphError> {
             };
             match rest {
                 [] => Ok(Target::ServicePrincipalRelation(key, relation)),
-                [id] if relation != Relation::OAuth2PermissionGrants => {
-                    Ok(Target::ServicePrincipalRelationItem(key, relation, guid(id)?))
-                }
+                [id] if relation != Relation::OAuth2PermissionGrants => Ok(
+                    Target::ServicePrincipalRelationItem(key, relation, guid(id)?),
+                ),
                 [extra, ..] => Err(unknown(extra)),
             }
         }
@@ -207,7 +207,9 @@ async fn handle(
         (Method::POST, Target::OAuth2PermissionGrants) => {
             consent::create_grant(state, caller, json_body(body)?).await
         }
-        (Method::GET, Target::OAuth2PermissionGrant(id)) => consent::get_grant(state, caller, id).await,
+        (Method::GET, Target::OAuth2PermissionGrant(id)) => {
+            consent::get_grant(state, caller, id).await
+        }
         (Method::PATCH, Target::OAuth2PermissionGrant(id)) => {
             consent::update_grant(state, caller, id, json_body(body)?).await
         }

@@ -17,12 +17,14 @@ enum Lookup {
     UnknownClient,
     NoServicePrincipal,
     UnknownResource,
-    Found {
-        registered: Registered,
-        principal: ServicePrincipal,
-        resource: Resource,
-        roles: Vec<String>,
-    },
+    Found(Box<Found>),
+}
+
+struct Found {
+    registered: Registered,
+    principal: ServicePrincipal,
+    resource: Resource,
+    roles: Vec<String>,
 }
 
 pub(super) async fn client_credentials(
@@ -62,12 +64,12 @@ pub(super) async fn client_credentials(
                 return Ok(Lookup::UnknownResource);
             };
             let roles = resource.app_roles(tx, principal.id)?;
-            Ok::<_, StoreError>(Lookup::Found {
+            Ok::<_, StoreError>(Lookup::Found(Box::new(Found {
                 registered,
                 principal,
                 resource,
                 roles,
-            })
+            })))
         })
         .await
         .map_err(directory_unreadable)?;
@@ -90,12 +92,15 @@ pub(super) async fn client_credentials(
                 &tenant.to_string(),
             ));
         }
-        Lookup::Found {
-            registered,
-            principal,
-            resource,
-            roles,
-        } => (registered, principal, resource, roles),
+        Lookup::Found(found) => {
+            let Found {
+                registered,
+                principal,
+                resource,
+                roles,
+            } = *found;
+            (registered, principal, resource, roles)
+        }
     };
     let audiences = client::assertion_audiences(state, request.tenant_segment, tenant);
     let authentication = client::authenticate(state, &presented, &registered, &audiences)?
@@ -135,7 +140,9 @@ pub(super) async fn client_credentials(
 /// v2 tokens the resource's client ID.
 pub(super) fn audience(resource: &Resource, requested: &str) -> String {
     match resource.version {
-        hale_identity::token::TokenVersion::V1 => requested.trim_end_matches("/.default").to_owned(),
+        hale_identity::token::TokenVersion::V1 => {
+            requested.trim_end_matches("/.default").to_owned()
+        }
         hale_identity::token::TokenVersion::V2 => resource.app_id.to_string(),
     }
 }

@@ -21,9 +21,9 @@ use super::client::{self, Registered};
 use super::resource::{self, DelegatedRequest, Resource, record_consent};
 use super::user::tenant_for;
 use super::{directory_unreadable, new_secret, parse_form, secret_digest};
+use crate::http::AppState;
 use crate::http::identity::{oauth_error, resolve};
 use crate::http::pages::{self, escape, page};
-use crate::http::AppState;
 
 /// How long a device code is valid (Entra: 15 minutes).
 const DEVICE_CODE_LIFETIME: Duration = Duration::minutes(15);
@@ -153,7 +153,10 @@ fn code_form(csrf: &str, error: Option<&str>) -> String {
 }
 
 /// `GET /devicelogin`: the code entry page.
-pub(crate) async fn device_login_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub(crate) async fn device_login_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Response {
     let (csrf, cookie) = pages::csrf_token(&state, &headers);
     pages::respond(code_form(&csrf, None), cookie)
 }
@@ -173,12 +176,16 @@ pub(crate) async fn device_login(
     body: Bytes,
 ) -> Response {
     let (csrf, cookie) = pages::csrf_token(&state, &headers);
-    let fields: HashMap<String, String> = url::form_urlencoded::parse(&body[..body.len().min(16 * 1024)])
-        .into_owned()
-        .collect();
+    let fields: HashMap<String, String> =
+        url::form_urlencoded::parse(&body[..body.len().min(16 * 1024)])
+            .into_owned()
+            .collect();
     if !pages::csrf_ok(&headers, fields.get("csrf").map(String::as_str)) {
         let mut response = pages::respond(
-            code_form(&csrf, Some("Your session expired. Please enter the code again.")),
+            code_form(
+                &csrf,
+                Some("Your session expired. Please enter the code again."),
+            ),
             cookie,
         );
         *response.status_mut() = axum::http::StatusCode::FORBIDDEN;
@@ -208,7 +215,11 @@ struct Pending {
     request: DelegatedRequest,
 }
 
-fn read_pending(tx: &mut dyn Tx, otc: &str, tenant_hint: Option<TenantId>) -> Result<Option<Pending>, StoreError> {
+fn read_pending(
+    tx: &mut dyn Tx,
+    otc: &str,
+    tenant_hint: Option<TenantId>,
+) -> Result<Option<Pending>, StoreError> {
     let Some(device) = sign_in::device_code_by_user_code(tx, otc)? else {
         return Ok(None);
     };
@@ -248,7 +259,13 @@ fn sign_in_form(csrf: &str, pending: &Pending, error: Option<&str>) -> String {
     };
     let permissions: String = asked
         .iter()
-        .chain(pending.request.offline_access.then(|| "Maintain access to data you have given it access to".to_owned()).iter())
+        .chain(
+            pending
+                .request
+                .offline_access
+                .then(|| "Maintain access to data you have given it access to".to_owned())
+                .iter(),
+        )
         .map(|p| format!("<li>{}</li>", escape(p)))
         .collect();
     let error = error
@@ -280,7 +297,13 @@ async fn proceed(state: &AppState, csrf: &str, posted: Posted) -> Result<String,
             let u = u.clone();
             state
                 .store
-                .read(move |tx| tenant_for(tx, &crate::http::identity::Resolved::Alias("organizations"), Some(&u)))
+                .read(move |tx| {
+                    tenant_for(
+                        tx,
+                        &crate::http::identity::Resolved::Alias("organizations"),
+                        Some(&u),
+                    )
+                })
                 .await?
         }
         None => None,
@@ -290,15 +313,30 @@ async fn proceed(state: &AppState, csrf: &str, posted: Posted) -> Result<String,
         .read(move |tx| read_pending(tx, &otc, domain_tenant))
         .await?;
     let now = OffsetDateTime::now_utc();
-    let Some(pending) = pending.filter(|p| p.device.status == DeviceStatus::Pending && p.device.expires_at > now) else {
-        return Ok(code_form(csrf, Some("That code didn't work. Check the code and try again.")));
+    let Some(pending) =
+        pending.filter(|p| p.device.status == DeviceStatus::Pending && p.device.expires_at > now)
+    else {
+        return Ok(code_form(
+            csrf,
+            Some("That code didn't work. Check the code and try again."),
+        ));
     };
     if posted.decline {
         let otc = pending.device.user_code.clone();
-        state.store.write(move |tx| sign_in::answer_device_code(tx, &otc, None)).await?;
-        return Ok(page("Sign-in cancelled", &format!("<p>You declined to sign in to <strong>{}</strong>. You may close this window.</p>", escape(&pending.client_name))));
+        state
+            .store
+            .write(move |tx| sign_in::answer_device_code(tx, &otc, None))
+            .await?;
+        return Ok(page(
+            "Sign-in cancelled",
+            &format!(
+                "<p>You declined to sign in to <strong>{}</strong>. You may close this window.</p>",
+                escape(&pending.client_name)
+            ),
+        ));
     }
-    let (Some(username), Some(password)) = (posted.username.clone(), posted.password.clone()) else {
+    let (Some(username), Some(password)) = (posted.username.clone(), posted.password.clone())
+    else {
         return Ok(sign_in_form(csrf, &pending, None));
     };
     let bad_credentials = "Your account or password is incorrect.";
@@ -327,10 +365,17 @@ async fn proceed(state: &AppState, csrf: &str, posted: Posted) -> Result<String,
         return Ok(sign_in_form(csrf, &pending, Some(bad_credentials)));
     }
     if !user.account_enabled {
-        return Ok(sign_in_form(csrf, &pending, Some("Your account has been disabled. Contact your administrator.")));
+        return Ok(sign_in_form(
+            csrf,
+            &pending,
+            Some("Your account has been disabled. Contact your administrator."),
+        ));
     }
     let Some(resource) = pending.resource.clone() else {
-        return Ok(page("Sign-in failed", "<p>The resource the app asks for does not exist in your organization.</p>"));
+        return Ok(page(
+            "Sign-in failed",
+            "<p>The resource the app asks for does not exist in your organization.</p>",
+        ));
     };
     let is_admin = roles.iter().any(|r| {
         matches!(
@@ -396,7 +441,11 @@ async fn proceed(state: &AppState, csrf: &str, posted: Posted) -> Result<String,
 
 /// The scopes a client's registration requests on `resource`
 /// (`requiredResourceAccess`): what `.default` consent covers.
-fn required_scopes(tx: &mut dyn Tx, client: AppId, resource: &Resource) -> Result<Vec<String>, StoreError> {
+fn required_scopes(
+    tx: &mut dyn Tx,
+    client: AppId,
+    resource: &Resource,
+) -> Result<Vec<String>, StoreError> {
     let Some(app) = applications::by_app_id(tx, client)? else {
         return Ok(Vec::new());
     };
@@ -407,14 +456,26 @@ fn required_scopes(tx: &mut dyn Tx, client: AppId, resource: &Resource) -> Resul
         .filter(|r| AppId(r.resource_app_id) == resource.app_id)
         .flat_map(|r| r.resource_access.iter())
         .filter(|a| a.kind == "Scope")
-        .filter_map(|a| declared.iter().find(|(id, _)| *id == a.id).map(|(_, v)| v.clone()))
+        .filter_map(|a| {
+            declared
+                .iter()
+                .find(|(id, _)| *id == a.id)
+                .map(|(_, v)| v.clone())
+        })
         .collect())
 }
 
 /// A resource's delegated permissions by ID.
-fn declared_scope_ids(tx: &mut dyn Tx, resource: &Resource) -> Result<Vec<(uuid::Uuid, String)>, StoreError> {
+fn declared_scope_ids(
+    tx: &mut dyn Tx,
+    resource: &Resource,
+) -> Result<Vec<(uuid::Uuid, String)>, StoreError> {
     if let Some(fp) = first_party::by_app_id(resource.app_id) {
-        return Ok(fp.scopes.iter().map(|p| (p.id, p.value.to_owned())).collect());
+        return Ok(fp
+            .scopes
+            .iter()
+            .map(|p| (p.id, p.value.to_owned()))
+            .collect());
     }
     Ok(applications::by_app_id(tx, resource.app_id)?
         .map(|app| {
@@ -426,4 +487,3 @@ fn declared_scope_ids(tx: &mut dyn Tx, resource: &Resource) -> Result<Vec<(uuid:
         })
         .unwrap_or_default())
 }
-

@@ -114,7 +114,11 @@ pub(super) fn find(
     };
     Ok(Some(Resource {
         app_id: app.app_id,
-        version: version(app.api.requested_access_token_version.and_then(|v| u8::try_from(v).ok())),
+        version: version(
+            app.api
+                .requested_access_token_version
+                .and_then(|v| u8::try_from(v).ok()),
+        ),
         principal: sp.id,
         display_name: app.display_name.clone(),
         admin_scopes: app
@@ -151,7 +155,10 @@ pub(super) fn find(
             .map(|p| {
                 (
                     AppId(p.app_id),
-                    p.delegated_permission_ids.iter().filter_map(scope_value).collect(),
+                    p.delegated_permission_ids
+                        .iter()
+                        .filter_map(scope_value)
+                        .collect(),
                 )
             })
             .collect(),
@@ -402,7 +409,9 @@ mod tests {
         assert_eq!(only_oidc.resource, "https://graph.microsoft.com");
         assert_eq!(only_oidc.names, ["User.Read"]);
         assert_eq!(
-            DelegatedRequest::parse("api://a/x api://b/y").unwrap_err().code,
+            DelegatedRequest::parse("api://a/x api://b/y")
+                .unwrap_err()
+                .code,
             28000
         );
         let consented = vec!["read".to_owned(), "write".to_owned()];

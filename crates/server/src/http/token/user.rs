@@ -90,9 +90,7 @@ pub(super) async fn issue_for_user(
         .read(move |tx| read_context(tx, tenant, client, user_id, &identifier))
         .await
         .map_err(directory_unreadable)?;
-    let user = context
-        .user
-        .ok_or_else(OAuthError::refresh_token_invalid)?;
+    let user = context.user.ok_or_else(OAuthError::refresh_token_invalid)?;
     if !user.account_enabled {
         return Err(OAuthError::user_disabled());
     }
@@ -136,7 +134,11 @@ pub(super) async fn issue_for_user(
             user_principal_name: &user.user_principal_name,
             name: &user.display_name,
             nonce: nonce.as_deref(),
-            version: if v1 { TokenVersion::V1 } else { TokenVersion::V2 },
+            version: if v1 {
+                TokenVersion::V1
+            } else {
+                TokenVersion::V2
+            },
             now,
         }
         .claims();
@@ -216,7 +218,7 @@ pub(super) async fn password(
     let client = presented.app_id(request.tenant_segment)?;
 
     let upn = username.clone();
-    let resolved = request.resolved.clone();
+    let resolved = request.resolved;
     let lookup = state
         .store
         .read(move |tx| {
@@ -286,9 +288,7 @@ fn authenticate_delegated(
 /// `refresh_token`: a new access token (for any consented resource) and a new
 /// refresh token. The presented token stays valid until its own expiry, as in
 /// Entra; revocation (password change, `revokeSignInSessions`) ends them all.
-pub(super) async fn refresh(
-    request: &Request<'_>,
-) -> Result<axum::response::Response, OAuthError> {
+pub(super) async fn refresh(request: &Request<'_>) -> Result<axum::response::Response, OAuthError> {
     let (state, form) = (request.state, request.form);
     let presented = Presented::from_request(form, request.headers)?;
     let token = form
