@@ -199,10 +199,14 @@ pub fn redeem_code(
     if row.get::<Option<OffsetDateTime>>(11)?.is_some() {
         return Ok(Redemption::AlreadyRedeemed);
     }
-    tx.execute(
-        "UPDATE authorization_codes SET redeemed_at = $1 WHERE digest = $2",
+    // Conditional, so that of two concurrent redemptions only one succeeds.
+    let claimed = tx.execute(
+        "UPDATE authorization_codes SET redeemed_at = $1 WHERE digest = $2 AND redeemed_at IS NULL",
         params![now, digest],
     )?;
+    if claimed == 0 {
+        return Ok(Redemption::AlreadyRedeemed);
+    }
     Ok(Redemption::Redeemed(Box::new(AuthorizationCode {
         auth: authentication_from_row(&row)?,
         client: AppId(row.get(4)?),
