@@ -2,8 +2,8 @@
 //!
 //! Tenants, users (argon2id passwords), service principals, first-party
 //! applications and directory roles, app registrations and their client
-//! secrets, with the rules that make each valid. Later: groups, certificates,
-//! consent grants.
+//! secrets, groups and their (nested) members, with the rules that make each
+//! valid. Later: certificates, consent grants.
 //!
 //! Invariant: pure domain code. No HTTP, no SQL, no I/O; persistence is the
 //! `store` crate's job and protocols are the server's.
@@ -11,11 +11,14 @@
 pub mod access;
 mod application;
 mod credential;
+mod group;
 mod ids;
+pub mod membership;
 mod password;
 mod principal;
 mod roles;
 mod tenant;
+mod user;
 
 pub mod first_party;
 
@@ -29,11 +32,16 @@ pub use credential::{
     DEFAULT_MAX_SECRET_LIFETIME, DEFAULT_SECRET_LIFETIME, PORTAL_SECRET_LIFETIMES_DAYS, SecretText,
     new_password_credential,
 };
+pub use group::{Group, UNIFIED};
 pub use ids::{AppId, ObjectId, TenantId};
 pub use password::{PasswordHash, generate_password};
 pub use principal::ServicePrincipal;
 pub use roles::DirectoryRole;
 pub use tenant::{Tenant, User, validate_domain};
+pub use user::{
+    USER_DEFAULT_PROPERTIES, USER_PROFILE_PROPERTIES, UserProfile, check_password_policy,
+    validate_mail_nickname, validate_user_principal_name,
+};
 
 /// Errors raised by directory rules.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -43,6 +51,16 @@ pub enum DirectoryError {
     /// A property of an object breaks a rule; `property` is Graph's path to it.
     #[error("Invalid value specified for property '{property}': {why}")]
     InvalidProperty { property: String, why: String },
+    /// A password breaks the tenant's password policy.
+    #[error(
+        "The specified password does not comply with password complexity requirements. Please provide a different password."
+    )]
+    WeakPassword,
+    /// A user principal name's domain is not a verified domain of the tenant.
+    #[error(
+        "The domain portion of the userPrincipalName property is invalid. You must use one of the verified domain names in your organization."
+    )]
+    UnverifiedDomain,
     #[error("password hashing failed: {0}")]
     PasswordHash(String),
 }

@@ -24,6 +24,8 @@ mod value;
 
 pub mod applications;
 pub mod arm;
+pub mod directory_roles;
+pub mod groups;
 pub mod meta;
 pub mod principals;
 pub mod signing_keys;

@@ -27,6 +27,12 @@ const MIGRATIONS: &[Migration] = &[
         name: "applications and client secrets",
         sql: include_str!("../migrations/0002_applications.sql"),
     },
+    // Version 3 is reserved for work merged separately.
+    Migration {
+        version: 4,
+        name: "users' profiles, groups and group members",
+        sql: include_str!("../migrations/0004_users_groups.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.
