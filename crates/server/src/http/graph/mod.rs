@@ -5,8 +5,14 @@
 //! module parses the path itself into a [`Target`] and dispatches.
 
 mod applications;
+mod collection;
+mod directory;
+mod directory_roles;
 mod error;
+mod groups;
+mod me;
 mod service_principals;
+mod users;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -30,6 +36,8 @@ enum Target {
     ApplicationAction(Key, Action),
     ServicePrincipals,
     ServicePrincipal(Key),
+    /// Users, `me`, groups and directory roles (see `directory`).
+    Directory(directory::DirTarget),
 }
 
 /// How an object is named in the URL.
@@ -47,6 +55,9 @@ enum Action {
 
 fn parse_target(path: &str) -> Result<Target, GraphError> {
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    if let Some(target) = directory::parse(&segments) {
+        return target.map(Target::Directory);
+    }
     let unknown = |segment: &str| GraphError {
         status: StatusCode::BAD_REQUEST,
         code: "BadRequest",
@@ -146,6 +157,9 @@ async fn handle(
         }
         (Method::GET, Target::ServicePrincipal(key)) => {
             service_principals::get(state, caller, key).await
+        }
+        (method, Target::Directory(target)) => {
+            directory::handle(state, caller, method, target, query, headers, body).await
         }
         (method, _) => Err(GraphError {
             status: StatusCode::METHOD_NOT_ALLOWED,
