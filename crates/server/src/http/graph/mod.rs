@@ -4,6 +4,7 @@
 //! `applications(appId='{appId}')`, which axum's router cannot capture, so this
 //! module parses the path itself into a [`Target`] and dispatches.
 
+mod application_query;
 mod applications;
 mod collection;
 mod directory;
