@@ -45,10 +45,71 @@ pub fn may_read_applications(_principal: &Principal, permissions: &[String]) -> 
 /// FIXME(issue 4): owners, and Entra's "users can register applications", are
 /// not modelled yet; a user without such a role may not write.
 pub fn may_write_applications(principal: &Principal, permissions: &[String]) -> bool {
-    granted(permissions, WRITE_APPLICATIONS)
+    may_write(
+        principal,
+        permissions,
+        WRITE_APPLICATIONS,
+        APPLICATION_MANAGERS,
+    )
+}
+
+const READ_USERS: &[&str] = &[
+    "User.ReadBasic.All",
+    "User.Read.All",
+    "User.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+];
+const WRITE_USERS: &[&str] = &["User.ReadWrite.All", "Directory.ReadWrite.All"];
+const USER_MANAGERS: &[DirectoryRole] = &[
+    DirectoryRole::GlobalAdministrator,
+    DirectoryRole::UserAdministrator,
+];
+/// What a signed-in user needs to read their own profile (`/me`).
+const READ_SELF: &[&str] = &["User.Read", "User.ReadWrite"];
+const READ_GROUPS: &[&str] = &[
+    "Group.Read.All",
+    "Group.ReadWrite.All",
+    "GroupMember.Read.All",
+    "GroupMember.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+];
+const WRITE_GROUPS: &[&str] = &["Group.ReadWrite.All", "Directory.ReadWrite.All"];
+const WRITE_GROUP_MEMBERS: &[&str] = &[
+    "GroupMember.ReadWrite.All",
+    "Group.ReadWrite.All",
+    "Directory.ReadWrite.All",
+];
+const GROUP_MANAGERS: &[DirectoryRole] = &[
+    DirectoryRole::GlobalAdministrator,
+    DirectoryRole::UserAdministrator,
+    DirectoryRole::GroupsAdministrator,
+];
+const READ_ROLES: &[&str] = &[
+    "RoleManagement.Read.Directory",
+    "RoleManagement.ReadWrite.Directory",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+];
+const WRITE_ROLES: &[&str] = &["RoleManagement.ReadWrite.Directory"];
+const ROLE_MANAGERS: &[DirectoryRole] = &[
+    DirectoryRole::GlobalAdministrator,
+    DirectoryRole::PrivilegedRoleAdministrator,
+];
+
+/// A write permission and, for a user, one of `managers` (delegated
+/// permissions never exceed what the signed-in user may do).
+fn may_write(
+    principal: &Principal,
+    permissions: &[String],
+    any_of: &[&str],
+    managers: &[DirectoryRole],
+) -> bool {
+    granted(permissions, any_of)
         && match principal {
             Principal::Application => true,
-            Principal::User { roles } => roles.iter().any(|r| APPLICATION_MANAGERS.contains(r)),
+            Principal::User { roles } => roles.iter().any(|r| managers.contains(r)),
         }
 }
 
@@ -89,6 +150,58 @@ fn is_manager(principal: &Principal) -> bool {
         Principal::Application => true,
         Principal::User { roles } => roles.iter().any(|r| APPLICATION_MANAGERS.contains(r)),
     }
+}
+
+/// Whether the caller may list and read users (any member of the tenant may,
+/// given the permission).
+pub fn may_read_users(_principal: &Principal, permissions: &[String]) -> bool {
+    granted(permissions, READ_USERS)
+}
+
+/// Whether a signed-in user may read their own profile through `/me`
+/// (`User.Read` suffices; so does any permission to read all users).
+pub fn may_read_self(principal: &Principal, permissions: &[String]) -> bool {
+    matches!(principal, Principal::User { .. })
+        && (granted(permissions, READ_SELF) || granted(permissions, READ_USERS))
+}
+
+/// Whether the caller may create, change (including passwords) and delete
+/// users: `User.ReadWrite.All` or `Directory.ReadWrite.All`, and for a user
+/// the Global Administrator or User Administrator role.
+pub fn may_write_users(principal: &Principal, permissions: &[String]) -> bool {
+    may_write(principal, permissions, WRITE_USERS, USER_MANAGERS)
+}
+
+/// Whether the caller may list and read groups, their members and
+/// memberships.
+pub fn may_read_groups(_principal: &Principal, permissions: &[String]) -> bool {
+    granted(permissions, READ_GROUPS)
+}
+
+/// Whether the caller may create, change and delete groups: a group write
+/// permission and, for a user, Global, User or Groups Administrator.
+///
+/// FIXME(issue 4): group owners are not modelled; only administrators write.
+pub fn may_write_groups(principal: &Principal, permissions: &[String]) -> bool {
+    may_write(principal, permissions, WRITE_GROUPS, GROUP_MANAGERS)
+}
+
+/// Whether the caller may add and remove group members
+/// (`GroupMember.ReadWrite.All` suffices).
+pub fn may_write_group_members(principal: &Principal, permissions: &[String]) -> bool {
+    may_write(principal, permissions, WRITE_GROUP_MEMBERS, GROUP_MANAGERS)
+}
+
+/// Whether the caller may list directory roles and their members.
+pub fn may_read_directory_roles(_principal: &Principal, permissions: &[String]) -> bool {
+    granted(permissions, READ_ROLES)
+}
+
+/// Whether the caller may add and remove directory role members:
+/// `RoleManagement.ReadWrite.Directory` and, for a user, Global
+/// Administrator or Privileged Role Administrator.
+pub fn may_write_directory_roles(principal: &Principal, permissions: &[String]) -> bool {
+    may_write(principal, permissions, WRITE_ROLES, ROLE_MANAGERS)
 }
 
 #[cfg(test)]
@@ -175,6 +288,118 @@ mod tests {
                 write,
                 "{principal:?} {granted:?} write"
             );
+        }
+    }
+
+    type Rule = fn(&Principal, &[String]) -> bool;
+
+    #[test]
+    fn user_group_and_role_access() {
+        use DirectoryRole::*;
+        let user = |roles: &[DirectoryRole]| Principal::User {
+            roles: roles.to_vec(),
+        };
+        let app = Principal::Application;
+        let rules: &[(&str, Rule)] = &[
+            ("read users", may_read_users),
+            ("write users", may_write_users),
+            ("read self", may_read_self),
+            ("read groups", may_read_groups),
+            ("write groups", may_write_groups),
+            ("write members", may_write_group_members),
+            ("read roles", may_read_directory_roles),
+            ("write roles", may_write_directory_roles),
+        ];
+        // (principal, permissions, the rules (by name) that allow it)
+        let cases: Vec<(Principal, &[&str], &[&str])> = vec![
+            (user(&[GlobalAdministrator]), &["User.Read"], &["read self"]),
+            (user(&[]), &["User.Read"], &["read self"]),
+            (
+                user(&[]),
+                &["User.ReadWrite.All"],
+                &["read users", "read self"],
+            ),
+            (
+                user(&[UserAdministrator]),
+                &["user.readwrite.all"],
+                &["read users", "write users", "read self"],
+            ),
+            (
+                user(&[ApplicationAdministrator]),
+                &["User.ReadWrite.All", "Group.ReadWrite.All"],
+                &["read users", "read self", "read groups"],
+            ),
+            (
+                user(&[GroupsAdministrator]),
+                &["Group.ReadWrite.All"],
+                &["read groups", "write groups", "write members"],
+            ),
+            (
+                user(&[GroupsAdministrator]),
+                &["GroupMember.ReadWrite.All"],
+                &["read groups", "write members"],
+            ),
+            (
+                user(&[GlobalAdministrator]),
+                &["Directory.ReadWrite.All"],
+                &[
+                    "read users",
+                    "write users",
+                    "read self",
+                    "read groups",
+                    "write groups",
+                    "write members",
+                    "read roles",
+                ],
+            ),
+            (
+                user(&[GlobalAdministrator]),
+                &["RoleManagement.ReadWrite.Directory"],
+                &["read roles", "write roles"],
+            ),
+            (
+                user(&[UserAdministrator]),
+                &["RoleManagement.ReadWrite.Directory"],
+                &["read roles"],
+            ),
+            (
+                user(&[PrivilegedRoleAdministrator]),
+                &["RoleManagement.ReadWrite.Directory"],
+                &["read roles", "write roles"],
+            ),
+            (app.clone(), &["User.Read"], &[]),
+            (app.clone(), &["User.Read.All"], &["read users"]),
+            (
+                app.clone(),
+                &["User.ReadWrite.All"],
+                &["read users", "write users"],
+            ),
+            (
+                app.clone(),
+                &["GroupMember.ReadWrite.All"],
+                &["read groups", "write members"],
+            ),
+            (
+                app.clone(),
+                &["Directory.Read.All"],
+                &["read users", "read groups", "read roles"],
+            ),
+            (
+                app.clone(),
+                &["RoleManagement.ReadWrite.Directory"],
+                &["read roles", "write roles"],
+            ),
+            (app, &[], &[]),
+        ];
+        for (principal, granted, allowed) in cases {
+            let p = perms(granted);
+            for (name, rule) in rules {
+                assert_eq!(
+                    rule(&principal, &p),
+                    allowed.contains(name),
+                    "{principal:?} {granted:?}: {name}"
+                );
+            }
         }
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! Tenants, users (argon2id passwords), service principals, first-party
 //! applications and directory roles, app registrations and their client
-//! secrets and certificates, consent (delegated permission grants and app role
-//! assignments), with the rules that make each valid.
+//! secrets and certificates, groups and their (nested) members, consent
+//! (delegated permission grants and app role assignments), with the rules that
+//! make each valid.
 //!
 //! Invariant: pure domain code. No HTTP, no SQL, no I/O; persistence is the
 //! `store` crate's job and protocols are the server's.
@@ -13,11 +14,14 @@ mod application;
 mod certificate;
 mod credential;
 mod grants;
+mod group;
 mod ids;
+pub mod membership;
 mod password;
 mod principal;
 mod roles;
 mod tenant;
+mod user;
 
 pub mod first_party;
 
@@ -35,11 +39,16 @@ pub use credential::{
 pub use grants::{
     AppRoleAssignment, ConsentType, DEFAULT_ACCESS_ROLE, OAuth2PermissionGrant, PrincipalKind,
 };
+pub use group::{Group, UNIFIED};
 pub use ids::{AppId, ObjectId, TenantId};
 pub use password::{PasswordHash, generate_password};
 pub use principal::ServicePrincipal;
 pub use roles::DirectoryRole;
 pub use tenant::{Tenant, User, validate_domain};
+pub use user::{
+    USER_DEFAULT_PROPERTIES, USER_PROFILE_PROPERTIES, UserProfile, check_password_policy,
+    validate_mail_nickname, validate_user_principal_name,
+};
 
 /// Errors raised by directory rules.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -49,6 +58,16 @@ pub enum DirectoryError {
     /// A property of an object breaks a rule; `property` is Graph's path to it.
     #[error("Invalid value specified for property '{property}': {why}")]
     InvalidProperty { property: String, why: String },
+    /// A password breaks the tenant's password policy.
+    #[error(
+        "The specified password does not comply with password complexity requirements. Please provide a different password."
+    )]
+    WeakPassword,
+    /// A user principal name's domain is not a verified domain of the tenant.
+    #[error(
+        "The domain portion of the userPrincipalName property is invalid. You must use one of the verified domain names in your organization."
+    )]
+    UnverifiedDomain,
     #[error("password hashing failed: {0}")]
     PasswordHash(String),
 }

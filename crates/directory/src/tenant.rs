@@ -2,7 +2,7 @@
 
 use time::OffsetDateTime;
 
-use crate::{DirectoryError, ObjectId, PasswordHash, TenantId};
+use crate::{DirectoryError, ObjectId, PasswordHash, TenantId, UserProfile};
 
 /// A directory: the boundary of users, applications and tokens (`tid`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +28,8 @@ pub struct User {
     pub password: Option<PasswordHash>,
     pub account_enabled: bool,
     pub created_at: OffsetDateTime,
+    /// Graph's other user properties (`givenName`, `mail`, `jobTitle`, …).
+    pub profile: UserProfile,
 }
 
 /// Checks a tenant domain name: DNS labels of letters, digits and hyphens, at

@@ -49,6 +49,7 @@ pub use error::{ODataError, codes};
 pub use query::{OrderBy, Query, parse_query};
 pub use select::{apply_select, validate_select};
 pub use sort::sort;
+pub use text::fold_case;
 
 /// Upper bound applied to [`Limits::max_depth`] whatever the caller configures.
 ///

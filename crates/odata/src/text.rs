@@ -9,6 +9,14 @@ fn lower(s: &str) -> impl DoubleEndedIterator<Item = char> + '_ {
     s.chars().flat_map(char::to_lowercase)
 }
 
+/// The case-folded form the comparisons of this crate use: each character
+/// lower-cased on its own (Unicode). `eq_ci(a, b)` holds exactly when
+/// `fold_case(a) == fold_case(b)`, and `starts_with_ci(s, p)` exactly when
+/// `fold_case(s)` starts with `fold_case(p)`, so a store can index this form.
+pub fn fold_case(s: &str) -> String {
+    lower(s).collect()
+}
+
 /// Case-insensitive equality (Unicode lower-casing, no allocation).
 pub(crate) fn eq_ci(a: &str, b: &str) -> bool {
     if a.is_ascii() && b.is_ascii() {
@@ -173,6 +181,33 @@ pub(crate) fn parse_instant(s: &str) -> Option<Instant> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn folding_agrees_with_the_comparisons() {
+        let words = [
+            "Straße",
+            "STRASSE",
+            "ΣΊΣΥΦΟΣ",
+            "σίσυφος",
+            "\u{212A}elvin",
+            "kelvin",
+            "İstanbul",
+            "i̇stanbul",
+            "Abc",
+            "aBC",
+            "ab",
+        ];
+        for a in words {
+            for b in words {
+                assert_eq!(eq_ci(a, b), fold_case(a) == fold_case(b), "{a} {b}");
+                assert_eq!(
+                    starts_with_ci(a, b),
+                    fold_case(a).starts_with(&fold_case(b)),
+                    "{a} {b}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn case_insensitive_helpers() {

@@ -8,8 +8,8 @@
 
 use hale_arm::{PrincipalType, ResourceGroup, RoleAssignment, Subscription, builtin_roles};
 use hale_directory::{
-    DirectoryRole, ObjectId, PasswordHash, ServicePrincipal, Tenant, TenantId, User, first_party,
-    generate_password, validate_domain,
+    DirectoryRole, ObjectId, PasswordHash, ServicePrincipal, Tenant, TenantId, User, UserProfile,
+    first_party, generate_password, validate_domain,
 };
 use hale_keys::{MasterKey, SigningKey};
 use hale_store::signing_keys::StoredSigningKey;
@@ -193,6 +193,10 @@ fn plan(
         ),
         account_enabled: true,
         created_at: now,
+        profile: UserProfile {
+            mail_nickname: Some("admin".into()),
+            ..UserProfile::default()
+        },
     };
     let service_principals = first_party::provisioned_at_tenant_creation()
         .map(|app| ServicePrincipal {

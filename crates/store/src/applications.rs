@@ -1,10 +1,11 @@
 //! App registrations, their App ID URIs and their client secrets' digests.
 
 use hale_directory::{AppId, Application, ObjectId, TenantId};
+use hale_odata::fold_case;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{Row, StoreError, Tx, params};
+use crate::{Row, StoreError, Tx, Value, params};
 
 /// A stored client secret digest, for verifying a presented secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,9 +48,9 @@ pub fn identifier_uri_owner(
 pub fn insert(tx: &mut dyn Tx, app: &Application) -> Result<(), StoreError> {
     let now = OffsetDateTime::now_utc();
     tx.execute(
-        "INSERT INTO applications (id, tenant_id, app_id, display_name, body, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        params![app.id.0, app.tenant_id.0, app.app_id.0, &app.display_name, body(app)?, app.created_date_time, now],
+        "INSERT INTO applications (id, tenant_id, app_id, display_name, body, created_at, updated_at, display_name_folded)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        params![app.id.0, app.tenant_id.0, app.app_id.0, &app.display_name, body(app)?, app.created_date_time, now, fold_case(&app.display_name)],
     )?;
     write_children(tx, app)
 }
@@ -58,8 +59,8 @@ pub fn insert(tx: &mut dyn Tx, app: &Application) -> Result<(), StoreError> {
 /// digests; secrets with a digest in hand (new ones) gain one.
 pub fn update(tx: &mut dyn Tx, app: &Application) -> Result<(), StoreError> {
     let changed = tx.execute(
-        "UPDATE applications SET display_name = $1, body = $2, updated_at = $3 WHERE id = $4 AND tenant_id = $5",
-        params![&app.display_name, body(app)?, OffsetDateTime::now_utc(), app.id.0, app.tenant_id.0],
+        "UPDATE applications SET display_name = $1, body = $2, updated_at = $3, display_name_folded = $6 WHERE id = $4 AND tenant_id = $5",
+        params![&app.display_name, body(app)?, OffsetDateTime::now_utc(), app.id.0, app.tenant_id.0, fold_case(&app.display_name)],
     )?;
     if changed == 0 {
         return Err(StoreError::Decode(format!(
@@ -186,4 +187,130 @@ pub fn secret_digests(tx: &mut dyn Tx, id: ObjectId) -> Result<Vec<SecretDigest>
         })
     })
     .collect()
+}
+
+/// Which applications a listing asks for, in terms the database can answer
+/// (built by the Graph edge from the `$filter` clauses it can push down).
+/// Display names and URIs are given case-folded (`hale_odata::fold_case`,
+/// lowercase for URIs), as they are stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppFilter {
+    All,
+    Nothing,
+    /// `displayName eq` one of these (folded).
+    DisplayNameIn(Vec<String>),
+    /// `startswith(displayName, prefix)` (folded).
+    DisplayNameStartsWith(String),
+    AppIdIn(Vec<Uuid>),
+    IdIn(Vec<Uuid>),
+    /// `identifierUris/any(x: x eq uri)` (lowercase).
+    IdentifierUri(String),
+    And(Vec<AppFilter>),
+    Or(Vec<AppFilter>),
+}
+
+impl AppFilter {
+    fn sql(&self, params: &mut Vec<Value>) -> String {
+        let bind = |v: Value, params: &mut Vec<Value>| {
+            params.push(v);
+            format!("${}", params.len())
+        };
+        let list = |values: Vec<Value>, params: &mut Vec<Value>| -> Option<String> {
+            (!values.is_empty()).then(|| {
+                values
+                    .into_iter()
+                    .map(|v| bind(v, params))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+        };
+        match self {
+            AppFilter::All => "1 = 1".into(),
+            AppFilter::Nothing => "1 = 0".into(),
+            // Rows written before the folded column existed are always
+            // candidates; the caller compares exactly after reading.
+            AppFilter::DisplayNameIn(names) => {
+                match list(
+                    names.iter().map(|n| Value::from(n.as_str())).collect(),
+                    params,
+                ) {
+                    Some(l) => {
+                        format!("(display_name_folded IS NULL OR display_name_folded IN ({l}))")
+                    }
+                    None => "1 = 0".into(),
+                }
+            }
+            AppFilter::DisplayNameStartsWith(prefix) => {
+                let n = prefix.chars().count();
+                let p = bind(Value::from(prefix.as_str()), params);
+                format!(
+                    "(display_name_folded IS NULL OR substr(display_name_folded, 1, {n}) = {p})"
+                )
+            }
+            AppFilter::AppIdIn(ids) | AppFilter::IdIn(ids) => {
+                let column = if matches!(self, AppFilter::AppIdIn(_)) {
+                    "app_id"
+                } else {
+                    "id"
+                };
+                match list(ids.iter().map(|u| Value::from(*u)).collect(), params) {
+                    Some(l) => format!("{column} IN ({l})"),
+                    None => "1 = 0".into(),
+                }
+            }
+            AppFilter::IdentifierUri(uri) => {
+                let p = bind(Value::from(uri.as_str()), params);
+                format!(
+                    "id IN (SELECT application_id FROM application_identifier_uris WHERE uri = {p})"
+                )
+            }
+            AppFilter::And(parts) | AppFilter::Or(parts) => {
+                if parts.is_empty() {
+                    return if matches!(self, AppFilter::And(_)) {
+                        "1 = 1"
+                    } else {
+                        "1 = 0"
+                    }
+                    .into();
+                }
+                let op = if matches!(self, AppFilter::And(_)) {
+                    " AND "
+                } else {
+                    " OR "
+                };
+                let inner: Vec<String> = parts.iter().map(|p| p.sql(params)).collect();
+                format!("({})", inner.join(op))
+            }
+        }
+    }
+}
+
+/// A tenant's applications matching `filter`, in creation order, starting
+/// after the application `after` (keyset paging), at most `limit`.
+pub fn list_where(
+    tx: &mut dyn Tx,
+    tenant: TenantId,
+    filter: &AppFilter,
+    after: Option<ObjectId>,
+    limit: usize,
+) -> Result<Vec<Application>, StoreError> {
+    let mut params: Vec<Value> = vec![Value::from(tenant.0)];
+    let condition = filter.sql(&mut params);
+    let keyset = match after {
+        Some(after) => {
+            params.push(Value::from(after.0));
+            format!(
+                " AND (created_at, id) > (SELECT created_at, id FROM applications WHERE id = ${})",
+                params.len()
+            )
+        }
+        None => String::new(),
+    };
+    params.push(Value::from(limit.min(i64::MAX as usize) as i64));
+    let sql = format!(
+        "SELECT {COLUMNS} FROM applications WHERE tenant_id = $1 AND {condition}{keyset}
+         ORDER BY created_at, id LIMIT ${}",
+        params.len()
+    );
+    tx.query(&sql, &params)?.iter().map(from_row).collect()
 }

@@ -24,7 +24,9 @@ mod value;
 
 pub mod applications;
 pub mod arm;
+pub mod directory_roles;
 pub mod grants;
+pub mod groups;
 pub mod meta;
 pub mod principals;
 pub mod sign_in;

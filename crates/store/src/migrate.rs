@@ -32,6 +32,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "consent grants, app role assignments and sign-in secrets",
         sql: include_str!("../migrations/0003_consent_and_sign_in.sql"),
     },
+    Migration {
+        version: 4,
+        name: "users' profiles, groups and group members",
+        sql: include_str!("../migrations/0004_users_groups.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.

@@ -1,7 +1,7 @@
 //! `/v1.0/applications`: list, create, get, update, delete, addPassword,
 //! removePassword.
 
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use base64::Engine as _;
 use hale_directory::{
@@ -94,7 +94,7 @@ fn find(tx: &mut dyn Tx, caller: &Caller, key: Key) -> Result<Application, Failu
 
 /// An application as Graph shows it: certificates' `key` only when
 /// `keyCredentials` is `$select`ed, as in Graph.
-fn graph_value(app: &Application, select: Option<&[String]>) -> Value {
+pub(super) fn graph_value(app: &Application, select: Option<&[String]>) -> Value {
     let mut value = serde_json::to_value(app).unwrap_or_default();
     let keys_selected = select.is_some_and(|names| {
         names
@@ -107,6 +107,18 @@ fn graph_value(app: &Application, select: Option<&[String]>) -> Value {
         }
     }
     value
+}
+
+/// Refuses `$select`ed names that are not application properties.
+pub(super) fn check_select(caller: &Caller, select: &[String]) -> Result<(), GraphError> {
+    let known = serde_json::to_value(Application::new(caller.tenant_id, "x".into(), "x"))
+        .unwrap_or_default();
+    let names: Vec<&str> = known
+        .as_object()
+        .map(|m| m.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    hale_odata::validate_select(select, &names, "microsoft.graph.application")
+        .map_err(super::collection::odata_error)
 }
 
 /// [`graph_value`] cut down to the `$select`ed properties.
@@ -128,181 +140,9 @@ fn entity(state: &AppState, app: &Application, select: Option<&[String]>) -> Val
     value
 }
 
-/// Properties `$filter` may use on applications (Graph's list for v1.0).
-const FILTERABLE: &[&str] = &[
-    "id",
-    "appId",
-    "displayName",
-    "identifierUris",
-    "signInAudience",
-    "publisherDomain",
-    "tags",
-    "createdDateTime",
-    "isFallbackPublicClient",
-    "web",
-    "spa",
-    "publicClient",
-    "api",
-    "appRoles",
-    "requiredResourceAccess",
-    "passwordCredentials",
-    "keyCredentials",
-];
-/// Properties `$orderby` may use.
-const SORTABLE: &[&str] = &["displayName", "createdDateTime", "appId"];
-
-fn odata(e: hale_odata::ODataError) -> GraphError {
-    GraphError {
-        status: StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST),
-        code: e.code,
-        message: e.message,
-    }
-}
-
-/// A page position: after an object (plain listing) or an offset (filtered or
-/// sorted listing, evaluated in memory).
-enum Cursor {
-    After(ObjectId),
-    Offset(usize),
-}
-
-fn parse_cursor(token: &str) -> Result<Cursor, GraphError> {
-    let bad = || GraphError::bad_request("The skip token is not valid.");
-    match token.strip_prefix('o') {
-        Some(n) => n.parse().map(Cursor::Offset).map_err(|_| bad()),
-        None => Uuid::parse_str(token)
-            .map(|id| Cursor::After(ObjectId(id)))
-            .map_err(|_| bad()),
-    }
-}
-
-/// Refuses `$select`ed names that are not application properties.
-fn check_select(caller: &Caller, select: &[String]) -> Result<(), GraphError> {
-    let known = serde_json::to_value(Application::new(caller.tenant_id, "x".into(), "x"))
-        .unwrap_or_default();
-    let names: Vec<&str> = known
-        .as_object()
-        .map(|m| m.keys().map(String::as_str).collect())
-        .unwrap_or_default();
-    hale_odata::validate_select(select, &names, "microsoft.graph.application").map_err(odata)
-}
-
-pub(super) async fn list(
-    state: &AppState,
-    caller: &Caller,
-    query: &[(String, String)],
-    headers: &HeaderMap,
-) -> Result<Response, GraphError> {
-    caller.require_read_applications()?;
-    let limits = hale_odata::Limits::default();
-    let q = hale_odata::parse_query(query.iter().map(|(k, v)| (k.as_str(), v.as_str())), &limits)
-        .map_err(odata)?;
-    let eventual = headers
-        .get("consistencylevel")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("eventual"));
-    q.validate_advanced(eventual).map_err(odata)?;
-    if q.search.is_some() || q.expand.is_some() {
-        return Err(odata(hale_odata::ODataError::unsupported_query()));
-    }
-    if let Some(filter) = &q.filter {
-        for property in filter.properties() {
-            if !FILTERABLE.contains(&property.as_str()) {
-                return Err(odata(hale_odata::ODataError::unsupported_filter_property(
-                    &property,
-                    "application",
-                )));
-            }
-        }
-    }
-    for order in &q.orderby {
-        let property = order.property();
-        if !SORTABLE.contains(&property.as_str()) {
-            return Err(odata(hale_odata::ODataError::unsupported_sort_property(
-                &property,
-                "application",
-            )));
-        }
-    }
-    if let Some(select) = &q.select {
-        check_select(caller, select)?;
-    }
-    let top = q.top as usize;
-    let cursor = q.skiptoken.as_deref().map(parse_cursor).transpose()?;
-    let tenant = caller.tenant_id;
-    let evaluated = q.filter.is_some() || !q.orderby.is_empty() || q.include_count(eventual);
-
-    let (items, next, count) = if evaluated {
-        // FIXME(issue 4): evaluated in memory over the tenant's applications;
-        // push common filters (appId, displayName, identifierUris) into SQL.
-        let all = state
-            .store
-            .read(move |tx| applications::list(tx, tenant, None, usize::MAX >> 1))
-            .await?;
-        let mut matched: Vec<Value> = all
-            .iter()
-            .map(|a| graph_value(a, q.select.as_deref()))
-            .filter(|v| q.filter.as_ref().is_none_or(|f| f.matches(v)))
-            .collect();
-        hale_odata::sort(&mut matched, &q.orderby);
-        let offset = match cursor {
-            Some(Cursor::Offset(n)) => n,
-            Some(Cursor::After(_)) => {
-                return Err(GraphError::bad_request("The skip token is not valid."));
-            }
-            None => 0,
-        };
-        let count = matched.len();
-        let page: Vec<Value> = matched.into_iter().skip(offset).take(top + 1).collect();
-        let next = (page.len() > top).then(|| format!("o{}", offset + top));
-        (
-            page.into_iter().take(top).collect::<Vec<_>>(),
-            next,
-            Some(count),
-        )
-    } else {
-        let after = match cursor {
-            Some(Cursor::After(id)) => Some(id),
-            Some(Cursor::Offset(_)) => {
-                return Err(GraphError::bad_request("The skip token is not valid."));
-            }
-            None => None,
-        };
-        let page = state
-            .store
-            .read(move |tx| applications::list(tx, tenant, after, top + 1))
-            .await?;
-        let next = (page.len() > top).then(|| page[top - 1].id.to_string());
-        let items = page
-            .iter()
-            .take(top)
-            .map(|a| graph_value(a, q.select.as_deref()))
-            .collect();
-        (items, next, None)
-    };
-    let items: Vec<Value> = items
-        .into_iter()
-        .map(|v| selected(v, q.select.as_deref()))
-        .collect();
-    let mut body = json!({ "@odata.context": context(state, "applications") });
-    if let Some(count) = count.filter(|_| q.include_count(eventual)) {
-        body["@odata.count"] = json!(count);
-    }
-    body["value"] = Value::Array(items);
-    if let Some(token) = next {
-        let mut pairs = url::form_urlencoded::Serializer::new(String::new());
-        for (name, value) in query.iter().filter(|(n, _)| n != "$skiptoken") {
-            pairs.append_pair(name, value);
-        }
-        pairs.append_pair("$skiptoken", &token);
-        body["@odata.nextLink"] = json!(format!(
-            "{}v1.0/applications?{}",
-            state.public_url,
-            pairs.finish()
-        ));
-    }
-    Ok(respond(StatusCode::OK, body))
-}
+// Listing, with `$filter` pushed down to the database where it can be, lives
+// in `application_query`.
+pub(super) use super::application_query::list;
 
 pub(super) async fn get(
     state: &AppState,

@@ -100,9 +100,10 @@ impl GraphError {
 impl From<DirectoryError> for GraphError {
     fn from(e: DirectoryError) -> Self {
         match e {
-            DirectoryError::InvalidProperty { .. } | DirectoryError::InvalidDomain(..) => {
-                GraphError::bad_request(e.to_string())
-            }
+            DirectoryError::InvalidProperty { .. }
+            | DirectoryError::InvalidDomain(..)
+            | DirectoryError::WeakPassword
+            | DirectoryError::UnverifiedDomain => GraphError::bad_request(e.to_string()),
             DirectoryError::PasswordHash(_) => GraphError::internal(),
         }
     }

@@ -4,10 +4,17 @@
 //! `applications(appId='{appId}')`, which axum's router cannot capture, so this
 //! module parses the path itself into a [`Target`] and dispatches.
 
+mod application_query;
 mod applications;
+mod collection;
 mod consent;
+mod directory;
+mod directory_roles;
 mod error;
+mod groups;
+mod me;
 mod service_principals;
+mod users;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -31,6 +38,8 @@ enum Target {
     ApplicationAction(Key, Action),
     ServicePrincipals,
     ServicePrincipal(Key),
+    /// Users, `me`, groups and directory roles (see `directory`).
+    Directory(directory::DirTarget),
     ServicePrincipalRelation(Key, Relation),
     ServicePrincipalRelationItem(Key, Relation, Uuid),
     OAuth2PermissionGrants,
@@ -62,6 +71,9 @@ enum Action {
 
 fn parse_target(path: &str) -> Result<Target, GraphError> {
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    if let Some(target) = directory::parse(&segments) {
+        return target.map(Target::Directory);
+    }
     let unknown = |segment: &str| GraphError {
         status: StatusCode::BAD_REQUEST,
         code: "BadRequest",
@@ -215,6 +227,9 @@ async fn handle(
         }
         (Method::DELETE, Target::OAuth2PermissionGrant(id)) => {
             consent::delete_grant(state, caller, id).await
+        }
+        (method, Target::Directory(target)) => {
+            directory::handle(state, caller, method, target, query, headers, body).await
         }
         (method, _) => Err(GraphError {
             status: StatusCode::METHOD_NOT_ALLOWED,

@@ -1,0 +1,162 @@
+//! What the directory Graph tests share: a server, callers, and Graph's
+//! error assertions.
+#![allow(dead_code)]
+
+use hale_testkit::TestServer;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+pub struct Graph {
+    pub server: TestServer,
+    /// The administrator (Global Administrator) with every directory permission.
+    pub admin: String,
+}
+
+pub const ADMIN_SCOPES: &str = "User.ReadWrite.All Group.ReadWrite.All Directory.ReadWrite.All RoleManagement.ReadWrite.Directory Application.ReadWrite.All User.Read";
+
+impl Graph {
+    pub async fn start() -> Graph {
+        let server = TestServer::start().await;
+        let admin = server.admin_token(ADMIN_SCOPES).await;
+        Graph { server, admin }
+    }
+
+    /// A delegated token for user `oid` with `scopes`.
+    pub async fn user_token(&self, oid: &str, scopes: &str) -> String {
+        let claims = self.server.graph_claims(json!({
+            "oid": oid, "sub": oid, "idtyp": "user", "scp": scopes,
+        }));
+        self.server.sign(&claims).await
+    }
+
+    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.call_as(&self.admin, method, path, body).await
+    }
+
+    pub async fn call_as(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        self.request(token, method, path, body, &[]).await
+    }
+
+    pub async fn request(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let url = if path.starts_with("https://") {
+            path.to_owned()
+        } else {
+            format!(
+                "{}{}",
+                self.server.info().public_url,
+                path.trim_start_matches('/')
+            )
+        };
+        let mut req = self.server.client().request(method, url).bearer_auth(token);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, value)
+    }
+
+    /// Sends a raw body (for malformed JSON).
+    pub async fn raw(&self, method: Method, path: &str, body: &str) -> (u16, Value) {
+        let res = self
+            .server
+            .client()
+            .request(method, self.server.url(path))
+            .bearer_auth(&self.admin)
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap())
+    }
+
+    pub async fn create_user(&self, alias: &str, extra: Value) -> Value {
+        let mut body = json!({
+            "accountEnabled": true,
+            "displayName": alias,
+            "mailNickname": alias,
+            "userPrincipalName": format!("{alias}@hale.local"),
+            "passwordProfile": {"password": "Str0ng-Passw0rd", "forceChangePasswordNextSignIn": false},
+        });
+        if let (Some(b), Value::Object(more)) = (body.as_object_mut(), extra) {
+            b.extend(more);
+        }
+        let (status, user) = self.call(Method::POST, "/v1.0/users", Some(body)).await;
+        assert_eq!(status, 201, "{user}");
+        user
+    }
+
+    pub async fn create_group(&self, name: &str) -> Value {
+        let (status, group) = self
+            .call(
+                Method::POST,
+                "/v1.0/groups",
+                Some(json!({
+                    "displayName": name,
+                    "mailNickname": name.to_lowercase().replace(' ', "-"),
+                    "mailEnabled": false,
+                    "securityEnabled": true,
+                })),
+            )
+            .await;
+        assert_eq!(status, 201, "{group}");
+        group
+    }
+
+    /// The IDs in a collection answer, in order.
+    pub fn ids(list: &Value) -> Vec<String> {
+        list["value"]
+            .as_array()
+            .unwrap_or_else(|| panic!("not a collection: {list}"))
+            .iter()
+            .map(|v| v["id"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// A field of every item of a collection answer.
+    pub fn field(list: &Value, name: &str) -> Vec<String> {
+        list["value"]
+            .as_array()
+            .unwrap_or_else(|| panic!("not a collection: {list}"))
+            .iter()
+            .map(|v| v[name].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+}
+
+pub fn assert_graph_error(status: u16, body: &Value, expected: u16, code: &str, part: &str) {
+    assert_eq!(status, expected, "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains(part), "{message:?} lacks {part:?}");
+    assert!(
+        body["error"]["innerError"]["request-id"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty()),
+        "{body}"
+    );
+}
