@@ -9,16 +9,17 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use hale_directory::{AppId, DirectoryRole, TenantId, User, first_party};
+use hale_directory::{AppId, TenantId, first_party};
 use hale_identity::OAuthError;
 use hale_store::sign_in::{self, Authentication, DeviceCode, DeviceStatus};
-use hale_store::{StoreError, Tx, applications, principals, users};
+use hale_store::{StoreError, Tx, applications};
 use rand::Rng;
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
 use super::client::{self, Registered};
-use super::resource::{self, DelegatedRequest, Resource, record_consent};
+use super::interactive;
+use super::resource::{self, DelegatedRequest, Resource};
 use super::user::tenant_for;
 use super::{directory_unreadable, new_secret, parse_form, secret_digest};
 use crate::http::AppState;
@@ -223,12 +224,7 @@ fn read_pending(
     let Some(device) = sign_in::device_code_by_user_code(tx, otc)? else {
         return Ok(None);
     };
-    let client_name = match first_party::by_app_id(device.client) {
-        Some(fp) => fp.display_name.to_owned(),
-        None => applications::by_app_id(tx, device.client)?
-            .map(|a| a.display_name)
-            .unwrap_or_else(|| device.client.to_string()),
-    };
+    let client_name = interactive::client_name(tx, device.client)?;
     let Ok(request) = DelegatedRequest::parse(&device.scope) else {
         return Ok(None);
     };
@@ -339,89 +335,34 @@ async fn proceed(state: &AppState, csrf: &str, posted: Posted) -> Result<String,
     else {
         return Ok(sign_in_form(csrf, &pending, None));
     };
-    let bad_credentials = "Your account or password is incorrect.";
     let Some(tenant) = pending.device.tenant.or(domain_tenant) else {
-        return Ok(sign_in_form(csrf, &pending, Some(bad_credentials)));
+        return Ok(sign_in_form(csrf, &pending, Some(interactive::BAD_CREDENTIALS)));
     };
-    let upn = username.clone();
-    let found: Option<(User, Vec<DirectoryRole>)> = state
-        .store
-        .read(move |tx| {
-            let Some(user) = users::by_upn(tx, tenant, &upn)? else {
-                return Ok(None);
-            };
-            let roles = principals::roles_of(tx, tenant, user.id)?;
-            Ok::<_, StoreError>(Some((user, roles)))
-        })
-        .await?;
-    let Some((user, roles)) = found else {
-        return Ok(sign_in_form(csrf, &pending, Some(bad_credentials)));
+    let verified = match interactive::check_password(state, tenant, &username, password).await? {
+        Ok(verified) => verified,
+        Err(why) => return Ok(sign_in_form(csrf, &pending, Some(why))),
     };
-    let hash = user.password.clone();
-    let valid = tokio::task::spawn_blocking(move || hash.is_some_and(|h| h.verify(&password)))
-        .await
-        .unwrap_or(false);
-    if !valid {
-        return Ok(sign_in_form(csrf, &pending, Some(bad_credentials)));
-    }
-    if !user.account_enabled {
-        return Ok(sign_in_form(
-            csrf,
-            &pending,
-            Some("Your account has been disabled. Contact your administrator."),
-        ));
-    }
     let Some(resource) = pending.resource.clone() else {
         return Ok(page(
             "Sign-in failed",
             "<p>The resource the app asks for does not exist in your organization.</p>",
         ));
     };
-    let is_admin = roles.iter().any(|r| {
-        matches!(
-            r,
-            DirectoryRole::GlobalAdministrator
-                | DirectoryRole::ApplicationAdministrator
-                | DirectoryRole::CloudApplicationAdministrator
-        )
-    });
     let client = pending.device.client;
     let request = pending.request.clone();
     let user_code = pending.device.user_code.clone();
     let auth = Authentication {
         tenant,
-        user: user.id,
+        user: verified.user.id,
         authenticated_at: now,
         methods: "pwd".into(),
     };
     let outcome = state
         .store
         .write(move |tx| {
-            let client_sp = principals::by_app_id(tx, tenant, client)?.map(|sp| sp.id);
-            let consented = resource.consented(tx, client, client_sp, user.id)?;
-            let wanted: Vec<String> = if request.names.iter().any(|n| n == ".default") {
-                required_scopes(tx, client, &resource)?
-            } else {
-                match resource.known_scopes(&request.names) {
-                    Ok(known) => known,
-                    Err(unknown) => return Ok(Err(format!("The app asks for permissions that {} does not have: {}.", resource.display_name, unknown.join(", ")))),
-                }
-            };
-            let missing: Vec<String> = wanted
-                .into_iter()
-                .filter(|w| !consented.iter().any(|c| c.eq_ignore_ascii_case(w)))
-                .collect();
-            if !missing.is_empty() {
-                let needs_admin = missing
-                    .iter()
-                    .any(|m| resource.admin_scopes.iter().any(|a| a.eq_ignore_ascii_case(m)));
-                if needs_admin && !is_admin {
-                    return Ok(Err("This app needs permission to access resources in your organization that only an admin can grant. Ask an admin to grant permission to this app before you can use it. (AADSTS90094)".to_owned()));
-                }
-                let Some(client_sp) = client_sp else {
-                    return Ok(Err("The app has no service principal in your organization; an administrator must add it first.".to_owned()));
-                };
-                record_consent(tx, tenant, client_sp, &resource, user.id, &missing, needs_admin)?;
+            let consent = interactive::decide_consent(tx, tenant, client, &resource, &request, &verified, true)?;
+            if let Some(refusal) = consent.refusal(&resource) {
+                return Ok(Err(refusal));
             }
             sign_in::answer_device_code(tx, &user_code, Some(&auth))?;
             Ok::<_, StoreError>(Ok(()))
@@ -437,53 +378,4 @@ async fn proceed(state: &AppState, csrf: &str, posted: Posted) -> Result<String,
         ),
         Err(why) => sign_in_form(csrf, &pending, Some(&why)),
     })
-}
-
-/// The scopes a client's registration requests on `resource`
-/// (`requiredResourceAccess`): what `.default` consent covers.
-fn required_scopes(
-    tx: &mut dyn Tx,
-    client: AppId,
-    resource: &Resource,
-) -> Result<Vec<String>, StoreError> {
-    let Some(app) = applications::by_app_id(tx, client)? else {
-        return Ok(Vec::new());
-    };
-    let declared = declared_scope_ids(tx, resource)?;
-    Ok(app
-        .required_resource_access
-        .iter()
-        .filter(|r| AppId(r.resource_app_id) == resource.app_id)
-        .flat_map(|r| r.resource_access.iter())
-        .filter(|a| a.kind == "Scope")
-        .filter_map(|a| {
-            declared
-                .iter()
-                .find(|(id, _)| *id == a.id)
-                .map(|(_, v)| v.clone())
-        })
-        .collect())
-}
-
-/// A resource's delegated permissions by ID.
-fn declared_scope_ids(
-    tx: &mut dyn Tx,
-    resource: &Resource,
-) -> Result<Vec<(uuid::Uuid, String)>, StoreError> {
-    if let Some(fp) = first_party::by_app_id(resource.app_id) {
-        return Ok(fp
-            .scopes
-            .iter()
-            .map(|p| (p.id, p.value.to_owned()))
-            .collect());
-    }
-    Ok(applications::by_app_id(tx, resource.app_id)?
-        .map(|app| {
-            app.api
-                .oauth2_permission_scopes
-                .iter()
-                .map(|s| (s.id, s.value.clone()))
-                .collect()
-        })
-        .unwrap_or_default())
 }

@@ -9,6 +9,7 @@
 mod app_only;
 mod client;
 pub(crate) mod device;
+mod interactive;
 mod resource;
 mod user;
 

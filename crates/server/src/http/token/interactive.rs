@@ -1,0 +1,193 @@
+//! What the interactive flows (device code, authorization code) share: checking
+//! a user's password, and deciding and recording consent.
+
+use hale_directory::{AppId, DirectoryRole, TenantId, User, first_party};
+use hale_store::{StoreError, Tx, applications, principals, users};
+
+use super::resource::{DelegatedRequest, Resource, record_consent};
+use crate::http::AppState;
+
+/// A user whose password checked out, with their directory roles.
+pub(crate) struct Verified {
+    pub user: User,
+    pub roles: Vec<DirectoryRole>,
+}
+
+impl Verified {
+    /// Whether the user may consent for the whole tenant.
+    pub fn is_admin(&self) -> bool {
+        self.roles.iter().any(|r| {
+            matches!(
+                r,
+                DirectoryRole::GlobalAdministrator
+                    | DirectoryRole::ApplicationAdministrator
+                    | DirectoryRole::CloudApplicationAdministrator
+            )
+        })
+    }
+}
+
+/// Why a sign-in failed, in words for the page.
+pub(crate) const BAD_CREDENTIALS: &str = "Your account or password is incorrect.";
+pub(crate) const DISABLED: &str = "Your account has been disabled. Contact your administrator.";
+
+/// Checks `username`/`password` in `tenant`. `Err(message)` for the page when
+/// they do not check out; argon2id runs off the async workers.
+pub(crate) async fn check_password(
+    state: &AppState,
+    tenant: TenantId,
+    username: &str,
+    password: String,
+) -> Result<Result<Verified, &'static str>, StoreError> {
+    let upn = username.to_owned();
+    let found = state
+        .store
+        .read(move |tx| {
+            let Some(user) = users::by_upn(tx, tenant, &upn)? else {
+                return Ok(None);
+            };
+            let roles = principals::roles_of(tx, tenant, user.id)?;
+            Ok::<_, StoreError>(Some((user, roles)))
+        })
+        .await?;
+    let Some((user, roles)) = found else {
+        return Ok(Err(BAD_CREDENTIALS));
+    };
+    let hash = user.password.clone();
+    let valid = tokio::task::spawn_blocking(move || hash.is_some_and(|h| h.verify(&password)))
+        .await
+        .unwrap_or(false);
+    if !valid {
+        return Ok(Err(BAD_CREDENTIALS));
+    }
+    if !user.account_enabled {
+        return Ok(Err(DISABLED));
+    }
+    Ok(Ok(Verified { user, roles }))
+}
+
+/// Where consent stands for a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Consent {
+    /// Everything asked is consented (now, if it was just recorded).
+    Granted,
+    /// The user must accept these scopes first.
+    Needed(Vec<String>),
+    /// Some scopes need an administrator, and the user is not one.
+    NeedsAdmin,
+    /// The resource does not expose these scopes.
+    Unknown(Vec<String>),
+    /// The client has no service principal in the tenant.
+    NoServicePrincipal,
+}
+
+impl Consent {
+    /// The refusal for the page, if consent cannot be had here.
+    pub fn refusal(&self, resource: &Resource) -> Option<String> {
+        match self {
+            Consent::Granted | Consent::Needed(_) => None,
+            Consent::NeedsAdmin => Some("This app needs permission to access resources in your organization that only an admin can grant. Ask an admin to grant permission to this app before you can use it. (AADSTS90094)".to_owned()),
+            Consent::Unknown(scopes) => Some(format!(
+                "The app asks for permissions that {} does not have: {}. (AADSTS65005)",
+                resource.display_name,
+                scopes.join(", ")
+            )),
+            Consent::NoServicePrincipal => Some(
+                "The app is not set up in your organization: an administrator must add its service principal first. (AADSTS650052)".to_owned(),
+            ),
+        }
+    }
+}
+
+/// Decides consent for `request` by `user` and, when `accept` is set (the user
+/// pressed "Accept"), records what is missing: per user, or for the tenant
+/// when admin-only scopes are involved and the user is an administrator.
+pub(crate) fn decide_consent(
+    tx: &mut dyn Tx,
+    tenant: TenantId,
+    client: AppId,
+    resource: &Resource,
+    request: &DelegatedRequest,
+    verified: &Verified,
+    accept: bool,
+) -> Result<Consent, StoreError> {
+    let user = verified.user.id;
+    let client_sp = principals::by_app_id(tx, tenant, client)?.map(|sp| sp.id);
+    let consented = resource.consented(tx, client, client_sp, user)?;
+    let wanted: Vec<String> = if request.names.iter().any(|n| n == ".default") {
+        required_scopes(tx, client, resource)?
+    } else {
+        match resource.known_scopes(&request.names) {
+            Ok(known) => known,
+            Err(unknown) => return Ok(Consent::Unknown(unknown)),
+        }
+    };
+    let missing: Vec<String> = wanted
+        .into_iter()
+        .filter(|w| !consented.iter().any(|c| c.eq_ignore_ascii_case(w)))
+        .collect();
+    if missing.is_empty() {
+        return Ok(Consent::Granted);
+    }
+    let needs_admin = missing
+        .iter()
+        .any(|m| resource.admin_scopes.iter().any(|a| a.eq_ignore_ascii_case(m)));
+    if needs_admin && !verified.is_admin() {
+        return Ok(Consent::NeedsAdmin);
+    }
+    let Some(client_sp) = client_sp else {
+        return Ok(Consent::NoServicePrincipal);
+    };
+    if !accept {
+        return Ok(Consent::Needed(missing));
+    }
+    record_consent(tx, tenant, client_sp, resource, user, &missing, needs_admin)?;
+    Ok(Consent::Granted)
+}
+
+/// The scopes a client's registration requests on `resource`
+/// (`requiredResourceAccess`): what `.default` consent covers.
+fn required_scopes(
+    tx: &mut dyn Tx,
+    client: AppId,
+    resource: &Resource,
+) -> Result<Vec<String>, StoreError> {
+    let Some(app) = applications::by_app_id(tx, client)? else {
+        return Ok(Vec::new());
+    };
+    let declared: Vec<(uuid::Uuid, String)> = match first_party::by_app_id(resource.app_id) {
+        Some(fp) => fp.scopes.iter().map(|p| (p.id, p.value.to_owned())).collect(),
+        None => applications::by_app_id(tx, resource.app_id)?
+            .map(|api| {
+                api.api
+                    .oauth2_permission_scopes
+                    .iter()
+                    .map(|s| (s.id, s.value.clone()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    Ok(app
+        .required_resource_access
+        .iter()
+        .filter(|r| AppId(r.resource_app_id) == resource.app_id)
+        .flat_map(|r| r.resource_access.iter())
+        .filter(|a| a.kind == "Scope")
+        .filter_map(|a| {
+            declared
+                .iter()
+                .find(|(id, _)| *id == a.id)
+                .map(|(_, v)| v.clone())
+        })
+        .collect())
+}
+
+/// The display name of a client application, for pages.
+pub(crate) fn client_name(tx: &mut dyn Tx, client: AppId) -> Result<String, StoreError> {
+    Ok(match first_party::by_app_id(client) {
+        Some(fp) => fp.display_name.to_owned(),
+        None => applications::by_app_id(tx, client)?
+            .map(|a| a.display_name)
+            .unwrap_or_else(|| client.to_string()),
+    })
+}
