@@ -417,6 +417,119 @@ impl OAuthError {
         )
     }
 
+    /// AADSTS50011: the redirect URI is not registered for the application.
+    pub fn redirect_mismatch(redirect_uri: &str, client_id: &str) -> Self {
+        Self::new(
+            400,
+            "invalid_request",
+            50011,
+            format!(
+                "The redirect URI '{redirect_uri}' specified in the request does not match the redirect URIs configured for the application '{client_id}'. Make sure the redirect URI sent in the request matches one added to your application in the Azure portal."
+            ),
+        )
+    }
+
+    /// AADSTS9002313: a malformed request, with the reason.
+    pub fn invalid_request(why: &str) -> Self {
+        Self::new(
+            400,
+            "invalid_request",
+            9002313,
+            format!("Invalid request. {why}"),
+        )
+    }
+
+    /// AADSTS700054-like: a `response_type` other than `code`.
+    pub fn unsupported_response_type(kind: &str) -> Self {
+        Self::new(
+            400,
+            "unsupported_response_type",
+            700054,
+            format!("response_type '{kind}' is not enabled for the application; use 'code'."),
+        )
+    }
+
+    /// AADSTS9002325: SPA and public clients must use PKCE.
+    pub fn pkce_required() -> Self {
+        Self::new(
+            400,
+            "invalid_request",
+            9002325,
+            "Proof Key for Code Exchange is required for cross-origin authorization code redemption.",
+        )
+    }
+
+    /// AADSTS50147: a code challenge of the wrong size or alphabet.
+    pub fn bad_code_challenge() -> Self {
+        Self::new(
+            400,
+            "invalid_request",
+            50147,
+            "The code challenge must be the base64url encoding (43 characters) of a SHA-256 hash.",
+        )
+    }
+
+    /// AADSTS50058: `prompt=none` without a signed-in session.
+    pub fn login_required() -> Self {
+        Self::new(
+            400,
+            "login_required",
+            50058,
+            "A silent sign-in request was sent but no user is signed in.",
+        )
+    }
+
+    /// AADSTS65004: the user declined consent.
+    pub fn consent_declined() -> Self {
+        Self::new(
+            400,
+            "access_denied",
+            65004,
+            "User declined to consent to access the app.",
+        )
+    }
+
+    /// AADSTS54005: an authorization code redeemed twice.
+    pub fn code_redeemed() -> Self {
+        Self::new(
+            400,
+            "invalid_grant",
+            54005,
+            "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.",
+        )
+    }
+
+    /// AADSTS70008: an expired authorization code.
+    pub fn code_expired() -> Self {
+        Self::new(
+            400,
+            "invalid_grant",
+            70008,
+            "The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.",
+        )
+    }
+
+    /// AADSTS70000: an unknown code, or one issued to another client or
+    /// redirect URI.
+    pub fn code_invalid(why: &str) -> Self {
+        Self::new(
+            400,
+            "invalid_grant",
+            70000,
+            format!("The provided value for the 'code' parameter is not valid. {why}"),
+        )
+    }
+
+    /// AADSTS501481: the code verifier does not match the challenge.
+    pub fn pkce_mismatch() -> Self {
+        Self::new(
+            400,
+            "invalid_grant",
+            501481,
+            "The Code_Verifier does not match the code_challenge supplied in the authorization request.",
+        )
+    }
+
     /// The JSON body, with fresh trace and correlation IDs (the correlation ID
     /// the client sent, when it sent one).
     pub fn to_json(&self, correlation_id: Option<&str>) -> Value {

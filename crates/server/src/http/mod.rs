@@ -72,6 +72,20 @@ pub(crate) fn router(state: AppState) -> Router {
             axum::routing::post(token::device::device_authorization).layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
         )
         .route(
+            "/{tenant}/oauth2/v2.0/authorize",
+            axum::routing::get(token::authorize::authorize_v2)
+                .post(token::authorize::authorize_post_v2)
+                .layer(axum::extract::DefaultBodyLimit::max(64 * 1024)),
+        )
+        .route(
+            "/{tenant}/oauth2/authorize",
+            axum::routing::get(token::authorize::authorize_v1)
+                .post(token::authorize::authorize_post_v1)
+                .layer(axum::extract::DefaultBodyLimit::max(64 * 1024)),
+        )
+        .route("/{tenant}/oauth2/v2.0/logout", axum::routing::get(token::authorize::logout))
+        .route("/{tenant}/oauth2/logout", axum::routing::get(token::authorize::logout))
+        .route(
             "/devicelogin",
             axum::routing::get(token::device::device_login_page)
                 .post(token::device::device_login)

@@ -336,7 +336,11 @@ async fn proceed(state: &AppState, csrf: &str, posted: Posted) -> Result<String,
         return Ok(sign_in_form(csrf, &pending, None));
     };
     let Some(tenant) = pending.device.tenant.or(domain_tenant) else {
-        return Ok(sign_in_form(csrf, &pending, Some(interactive::BAD_CREDENTIALS)));
+        return Ok(sign_in_form(
+            csrf,
+            &pending,
+            Some(interactive::BAD_CREDENTIALS),
+        ));
     };
     let verified = match interactive::check_password(state, tenant, &username, password).await? {
         Ok(verified) => verified,
@@ -360,7 +364,9 @@ async fn proceed(state: &AppState, csrf: &str, posted: Posted) -> Result<String,
     let outcome = state
         .store
         .write(move |tx| {
-            let consent = interactive::decide_consent(tx, tenant, client, &resource, &request, &verified, true)?;
+            let consent = interactive::decide_consent(
+                tx, tenant, client, &resource, &request, &verified, true,
+            )?;
             if let Some(refusal) = consent.refusal(&resource) {
                 return Ok(Err(refusal));
             }

@@ -129,9 +129,12 @@ pub(crate) fn decide_consent(
     if missing.is_empty() {
         return Ok(Consent::Granted);
     }
-    let needs_admin = missing
-        .iter()
-        .any(|m| resource.admin_scopes.iter().any(|a| a.eq_ignore_ascii_case(m)));
+    let needs_admin = missing.iter().any(|m| {
+        resource
+            .admin_scopes
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(m))
+    });
     if needs_admin && !verified.is_admin() {
         return Ok(Consent::NeedsAdmin);
     }
@@ -156,7 +159,11 @@ fn required_scopes(
         return Ok(Vec::new());
     };
     let declared: Vec<(uuid::Uuid, String)> = match first_party::by_app_id(resource.app_id) {
-        Some(fp) => fp.scopes.iter().map(|p| (p.id, p.value.to_owned())).collect(),
+        Some(fp) => fp
+            .scopes
+            .iter()
+            .map(|p| (p.id, p.value.to_owned()))
+            .collect(),
         None => applications::by_app_id(tx, resource.app_id)?
             .map(|api| {
                 api.api

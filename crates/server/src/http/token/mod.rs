@@ -7,6 +7,7 @@
 //! resources and what a client may get on them, resource.rs.
 
 mod app_only;
+pub(crate) mod authorize;
 mod client;
 pub(crate) mod device;
 mod interactive;
@@ -151,6 +152,7 @@ async fn issue(
         "client_credentials" => app_only::client_credentials(&request).await,
         "password" => user::password(&request).await,
         "refresh_token" => user::refresh(&request).await,
+        "authorization_code" => user::authorization_code(&request).await,
         "device_code" | "urn:ietf:params:oauth:grant-type:device_code" => {
             user::device_code(&request).await
         }

@@ -303,11 +303,22 @@ pub(super) async fn refresh(request: &Request<'_>) -> Result<axum::response::Res
                 return Ok(None);
             };
             let registered = client::registered(tx, stored.auth.tenant, client, true)?;
-            Ok::<_, StoreError>(Some((stored, registered)))
+            // Apps with public-client redirect URIs (SPA, mobile and desktop)
+            // may refresh without a credential; web-only apps may not.
+            let public_capable = match hale_store::applications::by_app_id(tx, client)? {
+                Some(app) => {
+                    app.allows_public_client_flows()
+                        || !app.spa.redirect_uris.is_empty()
+                        || !app.public_client.redirect_uris.is_empty()
+                }
+                None => true,
+            };
+            Ok::<_, StoreError>(Some((stored, registered, public_capable)))
         })
         .await
         .map_err(directory_unreadable)?;
-    let (stored, registered) = stored.ok_or_else(OAuthError::refresh_token_invalid)?;
+    let (stored, registered, public_capable) =
+        stored.ok_or_else(OAuthError::refresh_token_invalid)?;
     if stored.client != client {
         return Err(OAuthError::refresh_token_invalid());
     }
@@ -323,9 +334,12 @@ pub(super) async fn refresh(request: &Request<'_>) -> Result<axum::response::Res
         .ok_or_else(|| OAuthError::unknown_client(&presented.client_id, request.tenant_segment))?;
     let tenant = stored.auth.tenant;
     let authentication = match (&registered, &presented.credential) {
-        // A confidential client that got the token through a public flow
-        // refreshes as it got it; one that presents a credential must pass.
-        (Registered::Confidential { .. }, client::Credential::None) => None,
+        // A client with public-client platforms refreshes without a
+        // credential; one that presents a credential must pass.
+        (Registered::Confidential { .. }, client::Credential::None) if public_capable => None,
+        (Registered::Confidential { .. }, client::Credential::None) => {
+            return Err(OAuthError::missing_credential());
+        }
         _ => authenticate_delegated(request, &presented, &registered, tenant)?,
     };
     let mut delegated = DelegatedRequest::from_form(form, request.endpoint)?;
@@ -424,4 +438,102 @@ pub(super) fn tenant_for(
             None => Ok(None),
         },
     }
+}
+
+/// `authorization_code`: redeems a code from the authorization endpoint, once,
+/// with the same redirect URI and (when a challenge was sent) the PKCE
+/// verifier. Web redirect URIs need the client's credential; SPA and public
+/// client ones do not.
+pub(super) async fn authorization_code(
+    request: &Request<'_>,
+) -> Result<axum::response::Response, OAuthError> {
+    use base64::Engine as _;
+    use hale_store::applications;
+    use hale_store::sign_in::Redemption;
+    let (state, form) = (request.state, request.form);
+    let presented = Presented::from_request(form, request.headers)?;
+    let code = form
+        .get("code")
+        .ok_or_else(|| OAuthError::missing_parameter("code"))?;
+    let redirect_uri = form
+        .get("redirect_uri")
+        .ok_or_else(|| OAuthError::missing_parameter("redirect_uri"))?
+        .to_owned();
+    let client = presented.app_id(request.tenant_segment)?;
+    let digest = secret_digest(state, "authorization_code", code);
+    let now = OffsetDateTime::now_utc();
+    let redeemed = state
+        .store
+        .write(move |tx| sign_in::redeem_code(tx, &digest, now))
+        .await
+        .map_err(directory_unreadable)?;
+    let code = match redeemed {
+        Redemption::Unknown => return Err(OAuthError::code_invalid("The code is not known.")),
+        Redemption::AlreadyRedeemed => return Err(OAuthError::code_redeemed()),
+        Redemption::Redeemed(code) => *code,
+    };
+    if code.expires_at <= now {
+        return Err(OAuthError::code_expired());
+    }
+    if code.client != client {
+        return Err(OAuthError::code_invalid("It was issued to another client."));
+    }
+    if code.redirect_uri != redirect_uri {
+        return Err(OAuthError::code_invalid(
+            "The redirect_uri differs from the one of the authorization request.",
+        ));
+    }
+    if let Some(challenge) = &code.code_challenge {
+        let verifier = form
+            .get("code_verifier")
+            .ok_or_else(OAuthError::pkce_mismatch)?;
+        let digest = hale_jws::sha256_thumbprint(verifier.as_bytes());
+        let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
+        if !crate::http::pages::constant_time_eq(computed.as_bytes(), challenge.as_bytes()) {
+            return Err(OAuthError::pkce_mismatch());
+        }
+    }
+    let tenant = code.auth.tenant;
+    let uri = redirect_uri.clone();
+    let registered = state
+        .store
+        .read(move |tx| {
+            if let Some(fp) = first_party::by_app_id(client) {
+                return Ok(fp.public_client.then_some(Registered::Public));
+            }
+            let Some(app) = applications::by_app_id(tx, client)? else {
+                return Ok(None);
+            };
+            if app.web.redirect_uris.iter().any(|u| *u == uri) {
+                client::registered(tx, app.tenant_id, client, false)
+            } else {
+                Ok::<_, StoreError>(Some(Registered::Public))
+            }
+        })
+        .await
+        .map_err(directory_unreadable)?
+        .ok_or_else(|| OAuthError::unknown_client(&presented.client_id, request.tenant_segment))?;
+    let authentication = match (&registered, &presented.credential) {
+        (Registered::Confidential { .. }, client::Credential::None) => {
+            return Err(OAuthError::missing_credential());
+        }
+        _ => {
+            let audiences = client::assertion_audiences(state, request.tenant_segment, tenant);
+            client::authenticate(state, &presented, &registered, &audiences)?
+        }
+    };
+    let delegated = DelegatedRequest::parse(&code.scope)?;
+    issue_for_user(
+        state,
+        request.endpoint,
+        UserGrant {
+            tenant,
+            client,
+            client_authentication: authentication,
+            auth: code.auth,
+            request: delegated,
+            nonce: code.nonce,
+        },
+    )
+    .await
 }

@@ -1,0 +1,606 @@
+//! The authorization code flow with PKCE, driven like a browser: the sign-in
+//! page, the consent page, the redirect back with the code, its redemption,
+//! single sign-on by the session cookie, `prompt`, `response_mode`, logout,
+//! and Entra's answer to each mistake.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hale_testkit::{ADMIN_PASSWORD, TestServer};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+const VERIFIER: &str = "a-code-verifier-that-is-long-enough-for-pkce-0123456789";
+
+fn challenge(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(hale_jws::sha256_thumbprint(verifier.as_bytes()))
+}
+
+fn claims_of(jwt: &str) -> Value {
+    let payload = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+/// A browser that does not follow redirects and keeps cookies by name.
+struct Browser {
+    client: reqwest::Client,
+    cookies: Vec<(String, String)>,
+}
+
+impl Browser {
+    fn new(server: &TestServer) -> Browser {
+        let pem = std::fs::read(server.info().ca_cert.as_ref().unwrap()).unwrap();
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+            .build()
+            .unwrap();
+        Browser {
+            client,
+            cookies: Vec::new(),
+        }
+    }
+
+    fn keep(&mut self, res: &reqwest::Response) {
+        for value in res.headers().get_all("set-cookie") {
+            let pair = value.to_str().unwrap().split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            self.cookies.retain(|(n, _)| n != name);
+            if !value.is_empty() {
+                self.cookies.push((name.to_owned(), value.to_owned()));
+            }
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn get(&mut self, url: &str) -> (u16, Option<String>, String) {
+        let res = self
+            .client
+            .get(url)
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.answer(res).await
+    }
+
+    async fn post(
+        &mut self,
+        url: &str,
+        form: &[(String, String)],
+    ) -> (u16, Option<String>, String) {
+        let res = self
+            .client
+            .post(url)
+            .header("cookie", self.cookie_header())
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        self.answer(res).await
+    }
+
+    async fn answer(&mut self, res: reqwest::Response) -> (u16, Option<String>, String) {
+        self.keep(&res);
+        let status = res.status().as_u16();
+        let location = res
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_owned());
+        (status, location, res.text().await.unwrap())
+    }
+}
+
+/// The form a page carries: its hidden inputs.
+fn hidden_inputs(html: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for part in html.split("<input type=\"hidden\" ").skip(1) {
+        let name = part
+            .split("name=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        let value = part
+            .split("value=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        let unescape = |s: &str| {
+            s.replace("&quot;", "\"")
+                .replace("&#39;", "'")
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&amp;", "&")
+        };
+        out.push((name.to_owned(), unescape(value)));
+    }
+    out
+}
+
+fn query_of(location: &str) -> Vec<(String, String)> {
+    let url = url::Url::parse(location).unwrap();
+    url.query_pairs().into_owned().collect()
+}
+
+fn get<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+struct Setup {
+    server: TestServer,
+    tenant: String,
+    app_id: String,
+    secret: String,
+}
+
+async fn setup() -> Setup {
+    let server = TestServer::start().await;
+    let admin = server.admin_token("Application.ReadWrite.All").await;
+    let call = |method: Method, path: String, body: Value| {
+        let server = &server;
+        let admin = admin.clone();
+        async move {
+            let res = server
+                .client()
+                .request(method, server.url(&path))
+                .bearer_auth(admin)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert!(res.status().is_success(), "{path}: {}", res.status());
+            res.json::<Value>().await.unwrap_or(Value::Null)
+        }
+    };
+    let api = call(
+        Method::POST,
+        "/v1.0/applications".into(),
+        json!({"displayName": "Notes API", "identifierUris": ["api://notes"], "api": {"oauth2PermissionScopes": [
+            {"id": uuid::Uuid::new_v4(), "value": "Notes.Read", "type": "User", "isEnabled": true}
+        ]}}),
+    )
+    .await;
+    call(
+        Method::POST,
+        "/v1.0/servicePrincipals".into(),
+        json!({"appId": api["appId"]}),
+    )
+    .await;
+    let app = call(
+        Method::POST,
+        "/v1.0/applications".into(),
+        json!({
+            "displayName": "Notes web",
+            "web": {"redirectUris": ["https://app.example/signin-oidc"]},
+            "spa": {"redirectUris": ["https://spa.example/"]},
+            "publicClient": {"redirectUris": ["http://localhost"]}
+        }),
+    )
+    .await;
+    call(
+        Method::POST,
+        "/v1.0/servicePrincipals".into(),
+        json!({"appId": app["appId"]}),
+    )
+    .await;
+    let secret = call(
+        Method::POST,
+        format!(
+            "/v1.0/applications/{}/addPassword",
+            app["id"].as_str().unwrap()
+        ),
+        json!({}),
+    )
+    .await;
+    Setup {
+        tenant: server.info().installation.tenant.id.to_string(),
+        app_id: app["appId"].as_str().unwrap().to_owned(),
+        secret: secret["secretText"].as_str().unwrap().to_owned(),
+        server,
+    }
+}
+
+impl Setup {
+    fn authorize_url(&self, redirect_uri: &str, extra: &[(&str, &str)]) -> String {
+        let mut url = self
+            .server
+            .url(&format!("/{}/oauth2/v2.0/authorize", self.tenant));
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("client_id", &self.app_id);
+            q.append_pair("response_type", "code");
+            q.append_pair("redirect_uri", redirect_uri);
+            q.append_pair(
+                "scope",
+                "openid profile offline_access api://notes/Notes.Read",
+            );
+            q.append_pair("state", "state-1");
+            q.append_pair("nonce", "nonce-1");
+            for (k, v) in extra {
+                q.append_pair(k, v);
+            }
+        }
+        url.to_string()
+    }
+
+    fn action(&self) -> String {
+        self.server
+            .url(&format!("/{}/oauth2/v2.0/authorize", self.tenant))
+            .to_string()
+    }
+
+    async fn redeem(&self, form: &[(&str, &str)]) -> (u16, Value) {
+        let mut all = vec![
+            ("grant_type", "authorization_code"),
+            ("client_id", self.app_id.as_str()),
+        ];
+        all.extend_from_slice(form);
+        let res = self
+            .server
+            .client()
+            .post(
+                self.server
+                    .url(&format!("/{}/oauth2/v2.0/token", self.tenant)),
+            )
+            .form(&all)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap())
+    }
+}
+
+#[tokio::test]
+async fn a_public_client_signs_a_user_in_with_pkce_and_sso() {
+    let s = setup().await;
+    let mut browser = Browser::new(&s.server);
+    let redirect = "http://localhost:5173/";
+    let pkce = challenge(VERIFIER);
+    let url = s.authorize_url(
+        redirect,
+        &[
+            ("code_challenge", &pkce),
+            ("code_challenge_method", "S256"),
+            ("login_hint", "admin@hale.local"),
+        ],
+    );
+
+    // The sign-in page, carrying the request; the login hint prefilled.
+    let (status, _, page) = browser.get(&url).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("Notes web") && page.contains("value=\"admin@hale.local\""),
+        "{page}"
+    );
+    let mut form = hidden_inputs(&page);
+    assert!(
+        form.iter()
+            .any(|(k, v)| k == "code_challenge" && *v == pkce)
+    );
+    // A wrong password, then the right one.
+    form.push(("username".into(), "admin@hale.local".into()));
+    let mut wrong = form.clone();
+    wrong.push(("password".into(), "nope".into()));
+    let (status, _, page) = browser.post(&s.action(), &wrong).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("incorrect"), "{page}");
+    form.push(("password".into(), ADMIN_PASSWORD.into()));
+    let (status, _, page) = browser.post(&s.action(), &form).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("Permissions requested") && page.contains("Notes.Read (Notes API)"),
+        "{page}"
+    );
+    assert!(
+        browser.cookies.iter().any(|(n, _)| n == "hale_session"),
+        "signed in: a session"
+    );
+
+    // Accept: back to the app with a code and the state.
+    let mut accept = hidden_inputs(&page);
+    accept.push(("decision".into(), "accept".into()));
+    let (status, location, _) = browser.post(&s.action(), &accept).await;
+    assert_eq!(status, 302);
+    let location = location.unwrap();
+    assert!(location.starts_with(redirect), "{location}");
+    let pairs = query_of(&location);
+    assert_eq!(get(&pairs, "state"), Some("state-1"));
+    let code = get(&pairs, "code").unwrap().to_owned();
+
+    // Redemption: the verifier is checked; the code works once.
+    let (status, body) = s
+        .redeem(&[
+            ("code", &code),
+            ("redirect_uri", redirect),
+            ("code_verifier", VERIFIER),
+        ])
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["scope"],
+        "api://notes/Notes.Read openid profile offline_access"
+    );
+    assert_eq!(
+        claims_of(body["id_token"].as_str().unwrap())["nonce"],
+        "nonce-1"
+    );
+    assert_eq!(
+        claims_of(body["access_token"].as_str().unwrap())["scp"],
+        "Notes.Read"
+    );
+    assert!(body["refresh_token"].is_string());
+    let (status, body) = s
+        .redeem(&[
+            ("code", &code),
+            ("redirect_uri", redirect),
+            ("code_verifier", VERIFIER),
+        ])
+        .await;
+    assert_eq!(
+        (status, body["error_codes"][0].as_u64()),
+        (400, Some(54005)),
+        "{body}"
+    );
+
+    // Single sign-on: the session and the recorded consent skip both pages.
+    let (status, location, _) = browser.get(&url).await;
+    assert_eq!(status, 302);
+    let code = get(&query_of(&location.unwrap()), "code")
+        .unwrap()
+        .to_owned();
+    let cases: [(&[(&str, &str)], u64); 3] = [
+        (
+            &[
+                ("redirect_uri", redirect),
+                (
+                    "code_verifier",
+                    "a-different-verifier-that-is-long-enough-000000",
+                ),
+            ],
+            501481,
+        ),
+        (
+            &[
+                ("redirect_uri", "http://localhost:5174/"),
+                ("code_verifier", VERIFIER),
+            ],
+            54005,
+        ),
+        (
+            &[("redirect_uri", redirect), ("code_verifier", VERIFIER)],
+            54005,
+        ),
+    ];
+    for (i, (form, code_expected)) in cases.iter().enumerate() {
+        let mut all = vec![("code", code.as_str())];
+        all.extend_from_slice(form);
+        let (status, body) = s.redeem(&all).await;
+        assert_eq!(
+            (status, body["error_codes"][0].as_u64()),
+            (400, Some(*code_expected)),
+            "case {i}: {body}"
+        );
+    }
+    // prompt=login asks again; prompt=none answers silently.
+    let (status, _, page) = browser
+        .get(&s.authorize_url(redirect, &[("code_challenge", &pkce), ("prompt", "login")]))
+        .await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Sign in"));
+    let (status, location, _) = browser
+        .get(&s.authorize_url(redirect, &[("code_challenge", &pkce), ("prompt", "none")]))
+        .await;
+    assert_eq!(status, 302);
+    assert!(get(&query_of(&location.unwrap()), "code").is_some());
+    // A login hint naming someone else asks for a sign-in.
+    let (status, _, _) = browser
+        .get(&s.authorize_url(
+            redirect,
+            &[
+                ("code_challenge", &pkce),
+                ("login_hint", "someone@hale.local"),
+            ],
+        ))
+        .await;
+    assert_eq!(status, 200);
+
+    // Logout ends the session: prompt=none now fails with login_required.
+    let logout = s.server.url(&format!("/{}/oauth2/v2.0/logout?client_id={}&post_logout_redirect_uri=https://app.example/signin-oidc", s.tenant, s.app_id)).to_string();
+    let (status, location, _) = browser.get(&logout).await;
+    assert_eq!(
+        (status, location.as_deref()),
+        (302, Some("https://app.example/signin-oidc"))
+    );
+    let (status, location, _) = browser
+        .get(&s.authorize_url(redirect, &[("code_challenge", &pkce), ("prompt", "none")]))
+        .await;
+    assert_eq!(status, 302);
+    let pairs = query_of(&location.unwrap());
+    assert_eq!(get(&pairs, "error"), Some("login_required"));
+    assert!(
+        get(&pairs, "error_description")
+            .unwrap()
+            .starts_with("AADSTS50058")
+    );
+}
+
+#[tokio::test]
+async fn a_web_app_redeems_with_its_secret_and_mistakes_get_entras_answers() {
+    let s = setup().await;
+    let web = "https://app.example/signin-oidc";
+
+    // Shown, not sent: unknown client, unregistered redirect URI.
+    let mut browser = Browser::new(&s.server);
+    let unknown = s
+        .authorize_url(web, &[])
+        .replace(&s.app_id, "11111111-1111-1111-1111-111111111111");
+    let (status, location, page) = browser.get(&unknown).await;
+    assert_eq!((status, location), (400, None));
+    assert!(page.contains("AADSTS700016"), "{page}");
+    let (status, location, page) = browser
+        .get(&s.authorize_url("https://evil.example/cb", &[]))
+        .await;
+    assert_eq!((status, location), (400, None));
+    assert!(page.contains("AADSTS50011"), "{page}");
+
+    // Sent back to the app: each with Entra's error and code.
+    let pkce = challenge(VERIFIER);
+    let cases: Vec<(String, &str, &str)> = vec![
+        (
+            s.authorize_url("https://spa.example/", &[]),
+            "invalid_request",
+            "AADSTS9002325",
+        ),
+        (
+            s.authorize_url("http://localhost", &[]),
+            "invalid_request",
+            "AADSTS9002325",
+        ),
+        (
+            s.authorize_url(
+                web,
+                &[
+                    ("code_challenge", &pkce),
+                    ("code_challenge_method", "plain"),
+                ],
+            ),
+            "invalid_request",
+            "AADSTS9002313",
+        ),
+        (
+            s.authorize_url(web, &[("code_challenge", "short")]),
+            "invalid_request",
+            "AADSTS50147",
+        ),
+        (
+            s.authorize_url(web, &[("prompt", "sometimes")]),
+            "invalid_request",
+            "AADSTS9002313",
+        ),
+        (
+            s.authorize_url(web, &[("prompt", "none")]),
+            "login_required",
+            "AADSTS50058",
+        ),
+        (
+            s.authorize_url(web, &[])
+                .replace("response_type=code", "response_type=token"),
+            "unsupported_response_type",
+            "AADSTS700054",
+        ),
+        (
+            s.authorize_url(web, &[]).replace(
+                "api%3A%2F%2Fnotes%2FNotes.Read",
+                "api%3A%2F%2Fa%2Fx+api%3A%2F%2Fb%2Fy",
+            ),
+            "invalid_scope",
+            "AADSTS28000",
+        ),
+    ];
+    for (url, error, code) in cases {
+        let (status, location, page) = browser.get(&url).await;
+        assert_eq!(status, 302, "{url}: {page}");
+        let pairs = query_of(&location.unwrap());
+        assert_eq!(get(&pairs, "error"), Some(error), "{url}: {pairs:?}");
+        assert!(
+            get(&pairs, "error_description").unwrap().starts_with(code),
+            "{url}: {pairs:?}"
+        );
+        assert_eq!(get(&pairs, "state"), Some("state-1"));
+    }
+
+    // A web app: PKCE optional, the code delivered by form_post, redemption
+    // needs the secret.
+    let (_, _, page) = browser
+        .get(&s.authorize_url(web, &[("response_mode", "form_post")]))
+        .await;
+    let mut form = hidden_inputs(&page);
+    form.push(("username".into(), "admin@hale.local".into()));
+    form.push(("password".into(), ADMIN_PASSWORD.into()));
+    let (_, _, page) = browser.post(&s.action(), &form).await;
+    // Cancel on the consent page: access_denied, delivered by form_post.
+    let mut cancel = hidden_inputs(&page);
+    cancel.push(("decision".into(), "cancel".into()));
+    let (status, _, answer) = browser.post(&s.action(), &cancel).await;
+    assert_eq!(status, 200);
+    assert!(
+        answer.contains(&format!("action=\"{web}\"")) && answer.contains("access_denied"),
+        "{answer}"
+    );
+    let mut accept = hidden_inputs(&page);
+    accept.push(("decision".into(), "accept".into()));
+    let (status, _, answer) = browser.post(&s.action(), &accept).await;
+    assert_eq!(status, 200);
+    let posted = hidden_inputs(&answer);
+    let code = get(&posted, "code").unwrap().to_owned();
+    assert_eq!(get(&posted, "state"), Some("state-1"));
+    let (status, body) = s.redeem(&[("code", &code), ("redirect_uri", web)]).await;
+    assert_eq!(
+        (status, body["error_codes"][0].as_u64()),
+        (401, Some(7000218)),
+        "{body}"
+    );
+    // That attempt used the code up; a fresh one (SSO now) with the secret.
+    let (_, _, answer) = browser
+        .get(&s.authorize_url(web, &[("response_mode", "form_post")]))
+        .await;
+    let code = get(&hidden_inputs(&answer), "code").unwrap().to_owned();
+    let (status, body) = s
+        .redeem(&[
+            ("code", &code),
+            ("redirect_uri", web),
+            ("client_secret", &s.secret),
+        ])
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let access = claims_of(body["access_token"].as_str().unwrap());
+    assert_eq!(access["appidacr"], "1");
+    // The web app's refresh token needs the secret too.
+    let rt = body["refresh_token"].as_str().unwrap();
+    let res = s
+        .server
+        .client()
+        .post(s.server.url(&format!("/{}/oauth2/v2.0/token", s.tenant)))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", s.app_id.as_str()),
+            ("refresh_token", rt),
+            ("scope", "api://notes/Notes.Read"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(
+        status, 200,
+        "the app also has public-client platforms: {body}"
+    );
+    let (status, body) = s
+        .redeem(&[
+            ("code", "0.Anot-a-code"),
+            ("redirect_uri", web),
+            ("client_secret", &s.secret),
+        ])
+        .await;
+    assert_eq!(
+        (status, body["error_codes"][0].as_u64()),
+        (400, Some(70000)),
+        "{body}"
+    );
+}
