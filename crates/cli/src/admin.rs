@@ -675,9 +675,8 @@ fn strip_odata(value: &Value) -> Value {
 /// Runs a JMESPath `query` over `data`.
 fn jmespath_search(query: &str, data: &Value) -> Result<Value, String> {
     // jmespath's messages draw a caret under the query on further lines.
-    let first_line = |e: jmespath::JmespathError| {
-        e.to_string().lines().next().unwrap_or_default().to_owned()
-    };
+    let first_line =
+        |e: jmespath::JmespathError| e.to_string().lines().next().unwrap_or_default().to_owned();
     let expression = jmespath::compile(query)
         .map_err(|e| format!("invalid --query {query:?}: {}", first_line(e)))?;
     let found = expression

@@ -239,8 +239,13 @@ pub async fn user(session: &Session, command: User) -> Result<(), String> {
             if body.is_empty() {
                 return Err("nothing to change: give at least one property".into());
             }
-            graph(session, Method::PATCH, &format!("users/{id}"), Some(Value::Object(body)))
-                .await?;
+            graph(
+                session,
+                Method::PATCH,
+                &format!("users/{id}"),
+                Some(Value::Object(body)),
+            )
+            .await?;
         }
         User::Delete { id } => {
             graph(session, Method::DELETE, &format!("users/{id}"), None).await?;
@@ -263,15 +268,21 @@ async fn group_id(session: &Session, group: &str) -> Result<String, String> {
     match ids.as_slice() {
         [one] => Ok((*one).to_owned()),
         [] => Err(format!("no group named {group:?}")),
-        _ => Err(format!("more than one group is named {group:?}; give its object ID")),
+        _ => Err(format!(
+            "more than one group is named {group:?}; give its object ID"
+        )),
     }
 }
 
 fn uuid_like(s: &str) -> bool {
     s.len() == 36
-        && s.chars()
-            .enumerate()
-            .all(|(i, c)| if [8, 13, 18, 23].contains(&i) { c == '-' } else { c.is_ascii_hexdigit() })
+        && s.chars().enumerate().all(|(i, c)| {
+            if [8, 13, 18, 23].contains(&i) {
+                c == '-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        })
 }
 
 pub async fn group(session: &Session, command: Group) -> Result<(), String> {
@@ -310,8 +321,13 @@ pub async fn group(session: &Session, command: Group) -> Result<(), String> {
             let reference = json!({
                 "@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{member_id}")
             });
-            graph(session, Method::POST, &format!("groups/{id}/members/$ref"), Some(reference))
-                .await?;
+            graph(
+                session,
+                Method::POST,
+                &format!("groups/{id}/members/$ref"),
+                Some(reference),
+            )
+            .await?;
         }
         Group::Member(Member::Remove { group, member_id }) => {
             let id = group_id(session, &group).await?;
@@ -329,7 +345,11 @@ pub async fn group(session: &Session, command: Group) -> Result<(), String> {
             output,
         }) => {
             let id = group_id(session, &group).await?;
-            let nav = if transitive { "transitiveMembers" } else { "members" };
+            let nav = if transitive {
+                "transitiveMembers"
+            } else {
+                "members"
+            };
             let list = all_pages(session, &format!("groups/{id}/{nav}?$top=999")).await?;
             print(&list, &output, MEMBER_COLUMNS)?;
         }

@@ -32,7 +32,13 @@ struct Served {
 impl Served {
     fn start(dir: &Path, database: &str) -> Served {
         let mut child = hale(dir)
-            .args(["serve", "--listen", "127.0.0.1:0", "--database-url", database])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--database-url",
+                database,
+            ])
             .env("HALE_ADMIN_PASSWORD", "Cli-Test-Password-1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -52,7 +58,12 @@ impl Served {
                 break;
             }
         }
-        let url = stdout.lines().next().and_then(|l| l.rsplit(' ').next()).unwrap().to_owned();
+        let url = stdout
+            .lines()
+            .next()
+            .and_then(|l| l.rsplit(' ').next())
+            .unwrap()
+            .to_owned();
         let ca = stdout
             .lines()
             .find_map(|l| l.trim_start().strip_prefix("CA certificate"))
@@ -104,26 +115,54 @@ async fn users_groups_and_queries_from_the_cli() {
             text(&out)
         };
         ok(&[
-            "login", "-u", "admin@hale.local", "-p", "Cli-Test-Password-1",
-            "--authority", &served.url, "--ca-cert", &served.ca,
+            "login",
+            "-u",
+            "admin@hale.local",
+            "-p",
+            "Cli-Test-Password-1",
+            "--authority",
+            &served.url,
+            "--ca-cert",
+            &served.ca,
         ]);
 
         // Users.
         let created = ok(&[
-            "ad", "user", "create", "--display-name", "Nina Nurse",
-            "--user-principal-name", "nina@hale.local", "--password", "Str0ng-Passw0rd",
-            "--job-title", "Nurse", "-o", "tsv",
+            "ad",
+            "user",
+            "create",
+            "--display-name",
+            "Nina Nurse",
+            "--user-principal-name",
+            "nina@hale.local",
+            "--password",
+            "Str0ng-Passw0rd",
+            "--job-title",
+            "Nurse",
+            "-o",
+            "tsv",
         ]);
         let fields: Vec<&str> = created.split('\t').collect();
         assert_eq!(fields[..2], ["Nina Nurse", "nina@hale.local"], "{created}");
         let nina = fields[2].to_owned();
-        let shown: Value = serde_json::from_str(&ok(&["ad", "user", "show", "--id", "nina@hale.local"])).unwrap();
+        let shown: Value =
+            serde_json::from_str(&ok(&["ad", "user", "show", "--id", "nina@hale.local"])).unwrap();
         assert_eq!(shown["id"], nina.as_str());
         assert_eq!(shown["jobTitle"], "Nurse");
         assert!(shown.get("@odata.context").is_none());
-        ok(&["ad", "user", "update", "--id", &nina, "--job-title", "Head Nurse"]);
+        ok(&[
+            "ad",
+            "user",
+            "update",
+            "--id",
+            &nina,
+            "--job-title",
+            "Head Nurse",
+        ]);
         assert_eq!(
-            ok(&["ad", "user", "show", "--id", &nina, "--query", "jobTitle", "-o", "tsv"]),
+            ok(&[
+                "ad", "user", "show", "--id", &nina, "--query", "jobTitle", "-o", "tsv"
+            ]),
             "Head Nurse"
         );
         let table = ok(&["ad", "user", "list", "-o", "table"]);
@@ -133,72 +172,233 @@ async fn users_groups_and_queries_from_the_cli() {
 
         // --query, as az: projections, filters, scalars; applied before the format.
         assert_eq!(
-            ok(&["ad", "user", "list", "--query", "[?jobTitle=='Head Nurse'].userPrincipalName", "-o", "tsv"]),
+            ok(&[
+                "ad",
+                "user",
+                "list",
+                "--query",
+                "[?jobTitle=='Head Nurse'].userPrincipalName",
+                "-o",
+                "tsv"
+            ]),
             "nina@hale.local"
         );
         let projected: Value = serde_json::from_str(&ok(&[
-            "ad", "user", "list", "--filter", "startswith(displayName,'nina')",
-            "--query", "[].{name: displayName, upn: userPrincipalName}",
+            "ad",
+            "user",
+            "list",
+            "--filter",
+            "startswith(displayName,'nina')",
+            "--query",
+            "[].{name: displayName, upn: userPrincipalName}",
         ]))
         .unwrap();
-        assert_eq!(projected, serde_json::json!([{"name": "Nina Nurse", "upn": "nina@hale.local"}]));
-        let table = ok(&["ad", "user", "list", "--query", "[].{upn: userPrincipalName}", "-o", "table"]);
+        assert_eq!(
+            projected,
+            serde_json::json!([{"name": "Nina Nurse", "upn": "nina@hale.local"}])
+        );
+        let table = ok(&[
+            "ad",
+            "user",
+            "list",
+            "--query",
+            "[].{upn: userPrincipalName}",
+            "-o",
+            "table",
+        ]);
         assert_eq!(table.lines().next().unwrap(), "upn", "{table}");
         assert_eq!(ok(&["ad", "user", "list", "--query", "length(@)"]), "2");
 
         // Groups and members.
         let group = ok(&[
-            "ad", "group", "create", "--display-name", "Ward 7", "--mail-nickname", "ward7",
-            "--query", "id", "-o", "tsv",
+            "ad",
+            "group",
+            "create",
+            "--display-name",
+            "Ward 7",
+            "--mail-nickname",
+            "ward7",
+            "--query",
+            "id",
+            "-o",
+            "tsv",
         ]);
         assert_eq!(group.len(), 36, "{group}");
         let inner = ok(&[
-            "ad", "group", "create", "--display-name", "Night shift", "--mail-nickname", "night",
-            "--query", "id", "-o", "tsv",
+            "ad",
+            "group",
+            "create",
+            "--display-name",
+            "Night shift",
+            "--mail-nickname",
+            "night",
+            "--query",
+            "id",
+            "-o",
+            "tsv",
         ]);
-        ok(&["ad", "group", "member", "add", "--group", "Ward 7", "--member-id", &inner]);
-        ok(&["ad", "group", "member", "add", "--group", &inner, "--member-id", &nina]);
+        ok(&[
+            "ad",
+            "group",
+            "member",
+            "add",
+            "--group",
+            "Ward 7",
+            "--member-id",
+            &inner,
+        ]);
+        ok(&[
+            "ad",
+            "group",
+            "member",
+            "add",
+            "--group",
+            &inner,
+            "--member-id",
+            &nina,
+        ]);
         assert_eq!(
-            ok(&["ad", "group", "member", "list", "--group", "Ward 7", "--query", "[].displayName", "-o", "tsv"]),
+            ok(&[
+                "ad",
+                "group",
+                "member",
+                "list",
+                "--group",
+                "Ward 7",
+                "--query",
+                "[].displayName",
+                "-o",
+                "tsv"
+            ]),
             "Night shift"
         );
         let all = ok(&[
-            "ad", "group", "member", "list", "--group", "Ward 7", "--transitive",
-            "--query", "sort([].displayName)", "-o", "tsv",
+            "ad",
+            "group",
+            "member",
+            "list",
+            "--group",
+            "Ward 7",
+            "--transitive",
+            "--query",
+            "sort([].displayName)",
+            "-o",
+            "tsv",
         ]);
-        assert_eq!(all.lines().collect::<Vec<_>>(), ["Night shift", "Nina Nurse"]);
-        let listed = ok(&["ad", "group", "list", "--filter", "displayName eq 'ward 7'", "-o", "tsv"]);
-        assert_eq!(listed, format!("Ward 7\tward7\t{group}"));
-        ok(&["ad", "group", "member", "remove", "--group", &inner, "--member-id", &nina]);
         assert_eq!(
-            ok(&["ad", "group", "member", "list", "--group", &inner, "--query", "length(@)"]),
+            all.lines().collect::<Vec<_>>(),
+            ["Night shift", "Nina Nurse"]
+        );
+        let listed = ok(&[
+            "ad",
+            "group",
+            "list",
+            "--filter",
+            "displayName eq 'ward 7'",
+            "-o",
+            "tsv",
+        ]);
+        assert_eq!(listed, format!("Ward 7\tward7\t{group}"));
+        ok(&[
+            "ad",
+            "group",
+            "member",
+            "remove",
+            "--group",
+            &inner,
+            "--member-id",
+            &nina,
+        ]);
+        assert_eq!(
+            ok(&[
+                "ad",
+                "group",
+                "member",
+                "list",
+                "--group",
+                &inner,
+                "--query",
+                "length(@)"
+            ]),
             "0"
         );
-        let shown: Value = serde_json::from_str(&ok(&["ad", "group", "show", "--group", "Night shift"])).unwrap();
+        let shown: Value =
+            serde_json::from_str(&ok(&["ad", "group", "show", "--group", "Night shift"])).unwrap();
         assert_eq!(shown["id"], inner.as_str());
 
         // Errors reach the operator as one line, exit status 1, nothing changed.
         for (args, needle) in [
             (
-                vec!["ad", "user", "create", "--display-name", "Weak", "--user-principal-name",
-                     "weak@hale.local", "--password", "password"],
+                vec![
+                    "ad",
+                    "user",
+                    "create",
+                    "--display-name",
+                    "Weak",
+                    "--user-principal-name",
+                    "weak@hale.local",
+                    "--password",
+                    "password",
+                ],
                 "password complexity",
             ),
             (
-                vec!["ad", "user", "create", "--display-name", "Dup", "--user-principal-name",
-                     "NINA@hale.local", "--password", "Str0ng-Passw0rd"],
+                vec![
+                    "ad",
+                    "user",
+                    "create",
+                    "--display-name",
+                    "Dup",
+                    "--user-principal-name",
+                    "NINA@hale.local",
+                    "--password",
+                    "Str0ng-Passw0rd",
+                ],
                 "already exists",
             ),
             (
-                vec!["ad", "user", "create", "--display-name", "Out", "--user-principal-name",
-                     "out@elsewhere.org", "--password", "Str0ng-Passw0rd"],
+                vec![
+                    "ad",
+                    "user",
+                    "create",
+                    "--display-name",
+                    "Out",
+                    "--user-principal-name",
+                    "out@elsewhere.org",
+                    "--password",
+                    "Str0ng-Passw0rd",
+                ],
                 "verified domain",
             ),
-            (vec!["ad", "user", "list", "--query", "[?"], "invalid --query"),
-            (vec!["ad", "user", "list", "--filter", "displayName eq"], "Invalid filter clause"),
-            (vec!["ad", "group", "member", "add", "--group", "Ward 7", "--member-id", &inner], "already exist"),
-            (vec!["ad", "group", "show", "--group", "No such group"], "no group named"),
-            (vec!["ad", "user", "show", "--id", "ghost@hale.local"], "does not exist"),
+            (
+                vec!["ad", "user", "list", "--query", "[?"],
+                "invalid --query",
+            ),
+            (
+                vec!["ad", "user", "list", "--filter", "displayName eq"],
+                "Invalid filter clause",
+            ),
+            (
+                vec![
+                    "ad",
+                    "group",
+                    "member",
+                    "add",
+                    "--group",
+                    "Ward 7",
+                    "--member-id",
+                    &inner,
+                ],
+                "already exist",
+            ),
+            (
+                vec!["ad", "group", "show", "--group", "No such group"],
+                "no group named",
+            ),
+            (
+                vec!["ad", "user", "show", "--id", "ghost@hale.local"],
+                "does not exist",
+            ),
         ] {
             let out = cli(&args);
             assert_eq!(out.status.code(), Some(1), "{args:?}");
@@ -211,7 +411,18 @@ async fn users_groups_and_queries_from_the_cli() {
         ok(&["ad", "user", "delete", "--id", &nina]);
         ok(&["ad", "group", "delete", "--group", "Ward 7"]);
         assert_eq!(ok(&["ad", "user", "list", "--query", "length(@)"]), "1");
-        assert_eq!(ok(&["ad", "group", "list", "--query", "[].displayName", "-o", "tsv"]), "Night shift");
+        assert_eq!(
+            ok(&[
+                "ad",
+                "group",
+                "list",
+                "--query",
+                "[].displayName",
+                "-o",
+                "tsv"
+            ]),
+            "Night shift"
+        );
     })
     .await
     .unwrap();

@@ -41,7 +41,9 @@ fn invalid(property: &str, why: &str) -> DirectoryError {
 impl Group {
     /// Whether this is a Microsoft 365 group.
     pub fn is_unified(&self) -> bool {
-        self.group_types.iter().any(|t| t.eq_ignore_ascii_case(UNIFIED))
+        self.group_types
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(UNIFIED))
     }
 
     /// Checks the rules a group must satisfy, and derives `mail` from the
@@ -130,8 +132,18 @@ mod tests {
     fn kinds_of_group() {
         let cases = [
             (&[][..], false, true, Ok(None)),
-            (&["Unified"][..], true, false, Ok(Some("clinicians@hale.local"))),
-            (&["Unified"][..], true, true, Ok(Some("clinicians@hale.local"))),
+            (
+                &["Unified"][..],
+                true,
+                false,
+                Ok(Some("clinicians@hale.local")),
+            ),
+            (
+                &["Unified"][..],
+                true,
+                true,
+                Ok(Some("clinicians@hale.local")),
+            ),
             (&[][..], true, true, Err("mailEnabled")),
             (&["Unified"][..], false, true, Err("mailEnabled")),
             (&[][..], false, false, Err("securityEnabled")),

@@ -138,12 +138,19 @@ mod tests {
             id: ObjectId::new(),
             kind: MemberKind::Group,
         };
-        assert_eq!(transitive(start, |_| Err::<Vec<Member>, _>("boom")), Err("boom"));
+        assert_eq!(
+            transitive(start, |_| Err::<Vec<Member>, _>("boom")),
+            Err("boom")
+        );
     }
 
     #[test]
     fn kinds_round_trip() {
-        for kind in [MemberKind::User, MemberKind::Group, MemberKind::ServicePrincipal] {
+        for kind in [
+            MemberKind::User,
+            MemberKind::Group,
+            MemberKind::ServicePrincipal,
+        ] {
             assert_eq!(MemberKind::parse(kind.as_str()), Some(kind));
         }
         assert_eq!(MemberKind::parse("device"), None);

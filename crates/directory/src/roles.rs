@@ -115,9 +115,15 @@ mod tests {
         for role in DirectoryRole::ALL {
             assert_eq!(role.object_id(a), role.object_id(a));
             assert_ne!(role.object_id(a), role.object_id(b));
-            assert_eq!(DirectoryRole::from_object_id(a, role.object_id(a)), Some(role));
+            assert_eq!(
+                DirectoryRole::from_object_id(a, role.object_id(a)),
+                Some(role)
+            );
             assert_eq!(DirectoryRole::from_object_id(b, role.object_id(a)), None);
-            assert_eq!(DirectoryRole::from_template_id(role.template_id()), Some(role));
+            assert_eq!(
+                DirectoryRole::from_template_id(role.template_id()),
+                Some(role)
+            );
         }
         let ids: std::collections::HashSet<_> =
             DirectoryRole::ALL.iter().map(|r| r.object_id(a)).collect();

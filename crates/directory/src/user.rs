@@ -214,14 +214,14 @@ mod tests {
     #[test]
     fn password_policy() {
         let cases = [
-            ("Passw0rd", true),   // lower, upper, digit
-            ("passw0rd!", true),  // lower, digit, symbol
-            ("PASSWORD1!", true), // upper, digit, symbol
+            ("Passw0rd", true),    // lower, upper, digit
+            ("passw0rd!", true),   // lower, digit, symbol
+            ("PASSWORD1!", true),  // upper, digit, symbol
             ("pass word A", true), // space counts as a symbol
-            ("Password", false),  // two classes
-            ("passw0rd", false),  // two classes
-            ("Pa0!", false),      // too short
-            ("Pässw0rd", false),  // outside printable ASCII
+            ("Password", false),   // two classes
+            ("passw0rd", false),   // two classes
+            ("Pa0!", false),       // too short
+            ("Pässw0rd", false),   // outside printable ASCII
             ("Pass\tw0rd", false),
         ];
         for (password, ok) in cases {

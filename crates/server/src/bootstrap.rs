@@ -9,8 +9,7 @@
 use hale_arm::{PrincipalType, ResourceGroup, RoleAssignment, Subscription, builtin_roles};
 use hale_directory::{
     DirectoryRole, ObjectId, PasswordHash, ServicePrincipal, Tenant, TenantId, User, UserProfile,
-    first_party,
-    generate_password, validate_domain,
+    first_party, generate_password, validate_domain,
 };
 use hale_keys::{MasterKey, SigningKey};
 use hale_store::signing_keys::StoredSigningKey;

@@ -701,12 +701,23 @@ async fn filter_select_orderby_and_count() {
 async fn filters_pushed_down_agree_with_evaluation_in_memory() {
     let g = Graph::start().await;
     let names = [
-        "FHIR client", "fhir loader", "Ärzte-Portal", "ärzte app", "\u{212A}elvin tool",
-        "kelvin", "ΣΟΦΙΑ", "σοφια api", "DICOM viewer", "dicom", "Straße", "STRASSE",
+        "FHIR client",
+        "fhir loader",
+        "Ärzte-Portal",
+        "ärzte app",
+        "\u{212A}elvin tool",
+        "kelvin",
+        "ΣΟΦΙΑ",
+        "σοφια api",
+        "DICOM viewer",
+        "dicom",
+        "Straße",
+        "STRASSE",
     ];
     let mut apps = Vec::new();
     for (i, name) in names.iter().enumerate() {
-        let mut body = json!({"displayName": name, "tags": [if i % 2 == 0 { "even" } else { "odd" }]});
+        let mut body =
+            json!({"displayName": name, "tags": [if i % 2 == 0 { "even" } else { "odd" }]});
         if i % 3 == 0 {
             body["identifierUris"] = json!([format!("api://App-{i}")]);
         }
@@ -716,7 +727,10 @@ async fn filters_pushed_down_agree_with_evaluation_in_memory() {
     let store = hale_store::Store::open(&g.server.settings().effective_database_url())
         .await
         .unwrap();
-    let legacy: Vec<String> = [0, 5].iter().map(|i| apps[*i]["id"].as_str().unwrap().to_owned()).collect();
+    let legacy: Vec<String> = [0, 5]
+        .iter()
+        .map(|i| apps[*i]["id"].as_str().unwrap().to_owned())
+        .collect();
     store
         .write(move |tx| {
             for id in &legacy {
@@ -731,7 +745,9 @@ async fn filters_pushed_down_agree_with_evaluation_in_memory() {
         .unwrap();
 
     let all: Vec<Value> = {
-        let (status, list, _) = g.call(reqwest::Method::GET, "/v1.0/applications?$top=999", None).await;
+        let (status, list, _) = g
+            .call(reqwest::Method::GET, "/v1.0/applications?$top=999", None)
+            .await;
         assert_eq!(status, 200);
         list["value"].as_array().unwrap().clone()
     };
@@ -746,7 +762,11 @@ async fn filters_pushed_down_agree_with_evaluation_in_memory() {
         "displayName eq 'σοφια api' or displayName eq 'ΣΟΦΙΑ'".into(),
         "displayName in ('strasse', 'DICOM')".into(),
         format!("appId eq '{}'", app_id(3)),
-        format!("appId in ('{}', '{}', 'not-a-guid')", app_id(1).to_uppercase(), app_id(7)),
+        format!(
+            "appId in ('{}', '{}', 'not-a-guid')",
+            app_id(1).to_uppercase(),
+            app_id(7)
+        ),
         format!("id eq {}", object_id(5)),
         "identifierUris/any(x:x eq 'API://APP-3')".into(),
         "identifierUris/any(x:x eq 'api://app-9') or startswith(displayName,'dicom')".into(),
@@ -765,9 +785,20 @@ async fn filters_pushed_down_agree_with_evaluation_in_memory() {
         for top in [1, 2, 100] {
             let mut got = Vec::new();
             let encoded: String = url::form_urlencoded::byte_serialize(text.as_bytes()).collect();
-            let mut next = Some(g.server.url(&format!("/v1.0/applications?$filter={encoded}&$top={top}")).to_string());
+            let mut next = Some(
+                g.server
+                    .url(&format!("/v1.0/applications?$filter={encoded}&$top={top}"))
+                    .to_string(),
+            );
             while let Some(url) = next {
-                let res = g.server.client().get(&url).bearer_auth(&g.token).send().await.unwrap();
+                let res = g
+                    .server
+                    .client()
+                    .get(&url)
+                    .bearer_auth(&g.token)
+                    .send()
+                    .await
+                    .unwrap();
                 assert_eq!(res.status(), 200, "{text}");
                 let page: Value = res.json().await.unwrap();
                 let items = page["value"].as_array().unwrap();

@@ -18,7 +18,12 @@ fn id(v: &Value) -> String {
 async fn groups_crud_and_errors() {
     let g = Graph::start().await;
     let clinicians = g.create_group("Clinicians").await;
-    assert!(clinicians["@odata.context"].as_str().unwrap().ends_with("$metadata#groups/$entity"));
+    assert!(
+        clinicians["@odata.context"]
+            .as_str()
+            .unwrap()
+            .ends_with("$metadata#groups/$entity")
+    );
     assert_eq!(clinicians["securityEnabled"], true);
     assert_eq!(clinicians["groupTypes"], json!([]));
     assert_eq!(clinicians["mail"], Value::Null);
@@ -34,23 +39,47 @@ async fn groups_crud_and_errors() {
     assert_eq!(m365["mail"], "ward7@hale.local");
 
     let gid = id(&clinicians);
-    let (status, got) = g.call(Method::GET, &format!("/v1.0/groups/{gid}?$select=displayName"), None).await;
+    let (status, got) = g
+        .call(
+            Method::GET,
+            &format!("/v1.0/groups/{gid}?$select=displayName"),
+            None,
+        )
+        .await;
     assert_eq!(status, 200);
     assert_eq!(got["displayName"], "Clinicians");
     assert!(got.get("mailNickname").is_none());
     let (status, _) = g
-        .call(Method::PATCH, &format!("/v1.0/groups/{gid}"), Some(json!({"description": "Doctors and nurses"})))
+        .call(
+            Method::PATCH,
+            &format!("/v1.0/groups/{gid}"),
+            Some(json!({"description": "Doctors and nurses"})),
+        )
         .await;
     assert_eq!(status, 204);
     let (_, list) = g
-        .call(Method::GET, "/v1.0/groups?$filter=startswith(description,%27doctors%27)", None)
+        .call(
+            Method::GET,
+            "/v1.0/groups?$filter=startswith(description,%27doctors%27)",
+            None,
+        )
         .await;
     assert_eq!(Graph::ids(&list), [gid.clone()]);
     let (_, list) = g
-        .call(Method::GET, "/v1.0/groups?$filter=groupTypes/any(t:t%20eq%20%27Unified%27)", None)
+        .call(
+            Method::GET,
+            "/v1.0/groups?$filter=groupTypes/any(t:t%20eq%20%27Unified%27)",
+            None,
+        )
         .await;
     assert_eq!(Graph::field(&list, "displayName"), ["Ward 7"]);
-    let (_, list) = g.call(Method::GET, "/v1.0/groups?$filter=mailEnabled%20eq%20false", None).await;
+    let (_, list) = g
+        .call(
+            Method::GET,
+            "/v1.0/groups?$filter=mailEnabled%20eq%20false",
+            None,
+        )
+        .await;
     assert_eq!(Graph::field(&list, "displayName"), ["Clinicians"]);
 
     let count = || async {
@@ -68,49 +97,105 @@ async fn groups_crud_and_errors() {
         b
     };
     for (body, part) in [
-        (with("displayName", Value::Null), "'displayName' of resource 'Group'"),
-        (with("mailNickname", Value::Null), "'mailNickname' of resource 'Group'"),
-        (with("securityEnabled", Value::Null), "'securityEnabled' of resource 'Group'"),
+        (
+            with("displayName", Value::Null),
+            "'displayName' of resource 'Group'",
+        ),
+        (
+            with("mailNickname", Value::Null),
+            "'mailNickname' of resource 'Group'",
+        ),
+        (
+            with("securityEnabled", Value::Null),
+            "'securityEnabled' of resource 'Group'",
+        ),
         (with("mailEnabled", json!(true)), "mailEnabled"),
         (with("securityEnabled", json!(false)), "securityEnabled"),
-        (with("groupTypes", json!(["DynamicMembership"])), "groupTypes"),
-        (with("mailNickname", json!("no spaces please")), "mailNickname"),
+        (
+            with("groupTypes", json!(["DynamicMembership"])),
+            "groupTypes",
+        ),
+        (
+            with("mailNickname", json!("no spaces please")),
+            "mailNickname",
+        ),
         (with("visibility", json!("Public")), "visibility"),
-        (with("owners", json!([])), "Property 'owners' does not exist"),
+        (
+            with("owners", json!([])),
+            "Property 'owners' does not exist",
+        ),
         (with("mail", json!("x@hale.local")), "read-only"),
-        (with("members@odata.bind", json!(["https://graph.microsoft.com/v1.0/widgets/1"])), "Invalid URL"),
+        (
+            with(
+                "members@odata.bind",
+                json!(["https://graph.microsoft.com/v1.0/widgets/1"]),
+            ),
+            "Invalid URL",
+        ),
     ] {
         let (status, answer) = g.call(Method::POST, "/v1.0/groups", Some(body)).await;
         assert_graph_error(status, &answer, 400, "Request_BadRequest", part);
     }
     let missing = uuid_like();
     let (status, answer) = g
-        .call(Method::POST, "/v1.0/groups", Some(with("members@odata.bind", json!([format!("https://graph.microsoft.com/v1.0/users/{missing}")]))))
+        .call(
+            Method::POST,
+            "/v1.0/groups",
+            Some(with(
+                "members@odata.bind",
+                json!([format!("https://graph.microsoft.com/v1.0/users/{missing}")]),
+            )),
+        )
         .await;
     assert_graph_error(status, &answer, 404, "Request_ResourceNotFound", &missing);
-    assert_eq!(count().await, 2, "no group was created by a refused request");
+    assert_eq!(
+        count().await,
+        2,
+        "no group was created by a refused request"
+    );
     let (status, answer) = g
-        .call(Method::PATCH, &format!("/v1.0/groups/{gid}"), Some(json!({"mailEnabled": true})))
+        .call(
+            Method::PATCH,
+            &format!("/v1.0/groups/{gid}"),
+            Some(json!({"mailEnabled": true})),
+        )
         .await;
     assert_graph_error(status, &answer, 400, "Request_BadRequest", "mailEnabled");
-    let (status, answer) = g.raw(Method::PATCH, &format!("/v1.0/groups/{gid}"), "{").await;
+    let (status, answer) = g
+        .raw(Method::PATCH, &format!("/v1.0/groups/{gid}"), "{")
+        .await;
     assert_graph_error(status, &answer, 400, "Request_BadRequest", "JSON");
     for (query, code) in [
-        ("$filter=owners/any(o:o%20eq%20%27x%27)", "Request_UnsupportedQuery"),
+        (
+            "$filter=owners/any(o:o%20eq%20%27x%27)",
+            "Request_UnsupportedQuery",
+        ),
         ("$filter=startswith(displayName", "BadRequest"),
         ("$select=owners", "BadRequest"),
     ] {
-        let (status, body) = g.call(Method::GET, &format!("/v1.0/groups?{query}"), None).await;
+        let (status, body) = g
+            .call(Method::GET, &format!("/v1.0/groups?{query}"), None)
+            .await;
         assert_eq!(status, 400, "{query}: {body}");
         assert_eq!(body["error"]["code"], code, "{query}: {body}");
     }
 
-    let (status, _) = g.call(Method::DELETE, &format!("/v1.0/groups/{gid}"), None).await;
+    let (status, _) = g
+        .call(Method::DELETE, &format!("/v1.0/groups/{gid}"), None)
+        .await;
     assert_eq!(status, 204);
-    let (status, body) = g.call(Method::GET, &format!("/v1.0/groups/{gid}"), None).await;
+    let (status, body) = g
+        .call(Method::GET, &format!("/v1.0/groups/{gid}"), None)
+        .await;
     assert_graph_error(status, &body, 404, "Request_ResourceNotFound", &gid);
     let (status, body) = g.call(Method::GET, "/v1.0/groups/not-a-guid", None).await;
-    assert_graph_error(status, &body, 400, "Request_BadRequest", "Invalid object identifier");
+    assert_graph_error(
+        status,
+        &body,
+        400,
+        "Request_BadRequest",
+        "Invalid object identifier",
+    );
 }
 
 fn uuid_like() -> String {
@@ -128,9 +213,19 @@ async fn members_nest_transitively_and_cycles_are_tolerated() {
     let (o, m, i) = (id(&outer), id(&middle), id(&inner));
     let alice = id(&g.create_user("alice", json!({})).await);
     let bob = id(&g.create_user("bob", json!({})).await);
-    let (_, app) = g.call(Method::POST, "/v1.0/applications", Some(json!({"displayName": "daemon"}))).await;
+    let (_, app) = g
+        .call(
+            Method::POST,
+            "/v1.0/applications",
+            Some(json!({"displayName": "daemon"})),
+        )
+        .await;
     let (status, sp) = g
-        .call(Method::POST, "/v1.0/servicePrincipals", Some(json!({"appId": app["appId"]})))
+        .call(
+            Method::POST,
+            "/v1.0/servicePrincipals",
+            Some(json!({"appId": app["appId"]})),
+        )
         .await;
     assert_eq!(status, 201, "{sp}");
     let sp = id(&sp);
@@ -138,8 +233,12 @@ async fn members_nest_transitively_and_cycles_are_tolerated() {
     let add = |group: String, member: String| {
         let g = &g;
         async move {
-            g.call(Method::POST, &format!("/v1.0/groups/{group}/members/$ref"), Some(reference(&member)))
-                .await
+            g.call(
+                Method::POST,
+                &format!("/v1.0/groups/{group}/members/$ref"),
+                Some(reference(&member)),
+            )
+            .await
         }
     };
     // outer ⊃ {middle, alice}; middle ⊃ {inner, sp}; inner ⊃ {bob, outer (a cycle)}
@@ -155,33 +254,69 @@ async fn members_nest_transitively_and_cycles_are_tolerated() {
         assert_eq!(status, 204, "{body}");
     }
 
-    let (status, direct) = g.call(Method::GET, &format!("/v1.0/groups/{o}/members"), None).await;
+    let (status, direct) = g
+        .call(Method::GET, &format!("/v1.0/groups/{o}/members"), None)
+        .await;
     assert_eq!(status, 200, "{direct}");
-    assert!(direct["@odata.context"].as_str().unwrap().ends_with("$metadata#directoryObjects"));
+    assert!(
+        direct["@odata.context"]
+            .as_str()
+            .unwrap()
+            .ends_with("$metadata#directoryObjects")
+    );
     assert_eq!(Graph::ids(&direct), [m.clone(), alice.clone()]);
     assert_eq!(
         Graph::field(&direct, "@odata.type"),
         ["#microsoft.graph.group", "#microsoft.graph.user"]
     );
-    let (_, all) = g.call(Method::GET, &format!("/v1.0/groups/{o}/transitiveMembers"), None).await;
+    let (_, all) = g
+        .call(
+            Method::GET,
+            &format!("/v1.0/groups/{o}/transitiveMembers"),
+            None,
+        )
+        .await;
     let mut got = Graph::ids(&all);
     got.sort();
     let mut want = vec![m.clone(), alice.clone(), i.clone(), sp.clone(), bob.clone()];
     want.sort();
-    assert_eq!(got, want, "every nested member once, the group itself excluded");
+    assert_eq!(
+        got, want,
+        "every nested member once, the group itself excluded"
+    );
     let (_, users_only) = g
-        .call(Method::GET, &format!("/v1.0/groups/{o}/transitiveMembers?$filter=startswith(userPrincipalName,%27b%27)"), None)
+        .call(
+            Method::GET,
+            &format!(
+                "/v1.0/groups/{o}/transitiveMembers?$filter=startswith(userPrincipalName,%27b%27)"
+            ),
+            None,
+        )
         .await;
     assert_eq!(Graph::ids(&users_only), [bob.clone()]);
 
     // Bob's memberships: inner directly; inner, middle and outer transitively.
-    let (_, direct_of) = g.call(Method::GET, &format!("/v1.0/users/{bob}/memberOf"), None).await;
+    let (_, direct_of) = g
+        .call(Method::GET, &format!("/v1.0/users/{bob}/memberOf"), None)
+        .await;
     assert_eq!(Graph::ids(&direct_of), [i.clone()]);
-    let (_, all_of) = g.call(Method::GET, &format!("/v1.0/users/bob@hale.local/transitiveMemberOf"), None).await;
+    let (_, all_of) = g
+        .call(
+            Method::GET,
+            &format!("/v1.0/users/bob@hale.local/transitiveMemberOf"),
+            None,
+        )
+        .await;
     let mut got = Graph::field(&all_of, "displayName");
     got.sort();
     assert_eq!(got, ["Inner", "Middle", "Outer"]);
-    let (_, group_of) = g.call(Method::GET, &format!("/v1.0/groups/{i}/transitiveMemberOf"), None).await;
+    let (_, group_of) = g
+        .call(
+            Method::GET,
+            &format!("/v1.0/groups/{i}/transitiveMemberOf"),
+            None,
+        )
+        .await;
     let mut got = Graph::field(&group_of, "displayName");
     got.sort();
     assert_eq!(got, ["Middle", "Outer"]);
@@ -199,27 +334,65 @@ async fn members_nest_transitively_and_cycles_are_tolerated() {
         json!({"@odata.id": 5}),
         json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{bob}"), "extra": 1}),
     ] {
-        let (status, answer) = g.call(Method::POST, &format!("/v1.0/groups/{o}/members/$ref"), Some(body)).await;
+        let (status, answer) = g
+            .call(
+                Method::POST,
+                &format!("/v1.0/groups/{o}/members/$ref"),
+                Some(body),
+            )
+            .await;
         assert_graph_error(status, &answer, 400, "Request_BadRequest", "");
     }
-    let (status, body) = g.call(Method::POST, &format!("/v1.0/groups/{}/members/$ref", uuid_like()), Some(reference(&bob))).await;
+    let (status, body) = g
+        .call(
+            Method::POST,
+            &format!("/v1.0/groups/{}/members/$ref", uuid_like()),
+            Some(reference(&bob)),
+        )
+        .await;
     assert_graph_error(status, &body, 404, "Request_ResourceNotFound", "");
-    let (_, unchanged) = g.call(Method::GET, &format!("/v1.0/groups/{o}/members"), None).await;
+    let (_, unchanged) = g
+        .call(Method::GET, &format!("/v1.0/groups/{o}/members"), None)
+        .await;
     assert_eq!(Graph::ids(&unchanged), [m.clone(), alice.clone()]);
 
-    let (status, _) = g.call(Method::DELETE, &format!("/v1.0/groups/{i}/members/{bob}/$ref"), None).await;
+    let (status, _) = g
+        .call(
+            Method::DELETE,
+            &format!("/v1.0/groups/{i}/members/{bob}/$ref"),
+            None,
+        )
+        .await;
     assert_eq!(status, 204);
-    let (status, body) = g.call(Method::DELETE, &format!("/v1.0/groups/{i}/members/{bob}/$ref"), None).await;
+    let (status, body) = g
+        .call(
+            Method::DELETE,
+            &format!("/v1.0/groups/{i}/members/{bob}/$ref"),
+            None,
+        )
+        .await;
     assert_graph_error(status, &body, 404, "Request_ResourceNotFound", &bob);
-    let (_, none) = g.call(Method::GET, &format!("/v1.0/users/{bob}/transitiveMemberOf"), None).await;
+    let (_, none) = g
+        .call(
+            Method::GET,
+            &format!("/v1.0/users/{bob}/transitiveMemberOf"),
+            None,
+        )
+        .await;
     assert_eq!(Graph::ids(&none), Vec::<String>::new());
 
     // Deleting a group takes it out of every group; deleting a user too.
-    let (status, _) = g.call(Method::DELETE, &format!("/v1.0/groups/{m}"), None).await;
+    let (status, _) = g
+        .call(Method::DELETE, &format!("/v1.0/groups/{m}"), None)
+        .await;
     assert_eq!(status, 204);
-    let (status, _) = g.call(Method::DELETE, &format!("/v1.0/users/{alice}"), None).await;
+    let (status, _) = g
+        .call(Method::DELETE, &format!("/v1.0/users/{alice}"), None)
+        .await;
     assert_eq!(status, 204);
-    let (_, left) = g.call(Method::GET, &format!("/v1.0/groups/{o}/members"), None).await;
+    let (_, left) = g
+        .call(Method::GET, &format!("/v1.0/groups/{o}/members"), None)
+        .await;
     assert_eq!(Graph::ids(&left), Vec::<String>::new());
 }
 
@@ -233,29 +406,83 @@ async fn who_may_manage_groups_and_members() {
     let reader = g.server.app_token(&["Group.Read.All"]).await;
     let (status, _) = g.call_as(&reader, Method::GET, "/v1.0/groups", None).await;
     assert_eq!(status, 200);
-    let (status, answer) = g.call_as(&reader, Method::POST, "/v1.0/groups", Some(body.clone())).await;
-    assert_graph_error(status, &answer, 403, "Authorization_RequestDenied", "Insufficient privileges");
     let (status, answer) = g
-        .call_as(&reader, Method::POST, &format!("/v1.0/groups/{group}/members/$ref"), Some(reference(&user)))
+        .call_as(&reader, Method::POST, "/v1.0/groups", Some(body.clone()))
         .await;
-    assert_graph_error(status, &answer, 403, "Authorization_RequestDenied", "Insufficient privileges");
+    assert_graph_error(
+        status,
+        &answer,
+        403,
+        "Authorization_RequestDenied",
+        "Insufficient privileges",
+    );
+    let (status, answer) = g
+        .call_as(
+            &reader,
+            Method::POST,
+            &format!("/v1.0/groups/{group}/members/$ref"),
+            Some(reference(&user)),
+        )
+        .await;
+    assert_graph_error(
+        status,
+        &answer,
+        403,
+        "Authorization_RequestDenied",
+        "Insufficient privileges",
+    );
 
     // GroupMember.ReadWrite.All: members yes, groups no.
     let member_writer = g.server.app_token(&["GroupMember.ReadWrite.All"]).await;
-    let (status, answer) = g.call_as(&member_writer, Method::POST, "/v1.0/groups", Some(body.clone())).await;
-    assert_graph_error(status, &answer, 403, "Authorization_RequestDenied", "Insufficient privileges");
+    let (status, answer) = g
+        .call_as(
+            &member_writer,
+            Method::POST,
+            "/v1.0/groups",
+            Some(body.clone()),
+        )
+        .await;
+    assert_graph_error(
+        status,
+        &answer,
+        403,
+        "Authorization_RequestDenied",
+        "Insufficient privileges",
+    );
     let (status, _) = g
-        .call_as(&member_writer, Method::POST, &format!("/v1.0/groups/{group}/members/$ref"), Some(reference(&user)))
+        .call_as(
+            &member_writer,
+            Method::POST,
+            &format!("/v1.0/groups/{group}/members/$ref"),
+            Some(reference(&user)),
+        )
         .await;
     assert_eq!(status, 204);
 
     // A signed-in user needs a role on top of the permission.
     let plain = g.user_token(&user, "Group.ReadWrite.All").await;
-    let (status, answer) = g.call_as(&plain, Method::DELETE, &format!("/v1.0/groups/{group}"), None).await;
-    assert_graph_error(status, &answer, 403, "Authorization_RequestDenied", "Insufficient privileges");
-    let (_, still) = g.call(Method::GET, &format!("/v1.0/groups/{group}"), None).await;
+    let (status, answer) = g
+        .call_as(
+            &plain,
+            Method::DELETE,
+            &format!("/v1.0/groups/{group}"),
+            None,
+        )
+        .await;
+    assert_graph_error(
+        status,
+        &answer,
+        403,
+        "Authorization_RequestDenied",
+        "Insufficient privileges",
+    );
+    let (_, still) = g
+        .call(Method::GET, &format!("/v1.0/groups/{group}"), None)
+        .await;
     assert_eq!(still["displayName"], "Team");
-    let (_, members) = g.call(Method::GET, &format!("/v1.0/groups/{group}/members"), None).await;
+    let (_, members) = g
+        .call(Method::GET, &format!("/v1.0/groups/{group}/members"), None)
+        .await;
     assert_eq!(Graph::ids(&members), [user.clone()]);
 }
 
@@ -280,54 +507,169 @@ async fn directory_roles_list_and_take_members() {
         .unwrap()
         .clone();
     let global_id = id(&global);
-    let (_, members) = g.call(Method::GET, &format!("/v1.0/directoryRoles/{global_id}/members"), None).await;
-    assert_eq!(Graph::field(&members, "userPrincipalName"), ["admin@hale.local"]);
+    let (_, members) = g
+        .call(
+            Method::GET,
+            &format!("/v1.0/directoryRoles/{global_id}/members"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        Graph::field(&members, "userPrincipalName"),
+        ["admin@hale.local"]
+    );
     let (_, again) = g.call(Method::GET, "/v1.0/directoryRoles", None).await;
-    assert_eq!(Graph::ids(&again), Graph::ids(&roles), "role object IDs are stable");
+    assert_eq!(
+        Graph::ids(&again),
+        Graph::ids(&roles),
+        "role object IDs are stable"
+    );
 
     // Application Administrator, by template ID; then the user can write applications.
     let user = id(&g.create_user("appadmin", json!({})).await);
-    let path = "/v1.0/directoryRoles(roleTemplateId='9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3')/members";
+    let path =
+        "/v1.0/directoryRoles(roleTemplateId='9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3')/members";
     let token = g.user_token(&user, "Application.ReadWrite.All").await;
     let (status, _) = g
-        .call_as(&token, Method::POST, "/v1.0/applications", Some(json!({"displayName": "before"})))
+        .call_as(
+            &token,
+            Method::POST,
+            "/v1.0/applications",
+            Some(json!({"displayName": "before"})),
+        )
         .await;
     assert_eq!(status, 403);
-    let (status, body) = g.call(Method::POST, &format!("{path}/$ref"), Some(reference(&user))).await;
+    let (status, body) = g
+        .call(
+            Method::POST,
+            &format!("{path}/$ref"),
+            Some(reference(&user)),
+        )
+        .await;
     assert_eq!(status, 204, "{body}");
     let (status, body) = g
-        .call_as(&token, Method::POST, "/v1.0/applications", Some(json!({"displayName": "after"})))
+        .call_as(
+            &token,
+            Method::POST,
+            "/v1.0/applications",
+            Some(json!({"displayName": "after"})),
+        )
         .await;
     assert_eq!(status, 201, "{body}");
     let (_, listed) = g.call(Method::GET, path, None).await;
     assert_eq!(Graph::ids(&listed), [user.clone()]);
-    let (_, of) = g.call(Method::GET, &format!("/v1.0/users/{user}/memberOf"), None).await;
-    assert_eq!(Graph::field(&of, "@odata.type"), ["#microsoft.graph.directoryRole"]);
-    assert_eq!(Graph::field(&of, "displayName"), ["Application Administrator"]);
+    let (_, of) = g
+        .call(Method::GET, &format!("/v1.0/users/{user}/memberOf"), None)
+        .await;
+    assert_eq!(
+        Graph::field(&of, "@odata.type"),
+        ["#microsoft.graph.directoryRole"]
+    );
+    assert_eq!(
+        Graph::field(&of, "displayName"),
+        ["Application Administrator"]
+    );
 
     // Errors: twice, a group, unknown template, no permission; the last Global Administrator stays.
-    let (status, body) = g.call(Method::POST, &format!("{path}/$ref"), Some(reference(&user))).await;
+    let (status, body) = g
+        .call(
+            Method::POST,
+            &format!("{path}/$ref"),
+            Some(reference(&user)),
+        )
+        .await;
     assert_graph_error(status, &body, 400, "Request_BadRequest", "already exist");
     let group = id(&g.create_group("Admins").await);
-    let (status, body) = g.call(Method::POST, &format!("{path}/$ref"), Some(reference(&group))).await;
+    let (status, body) = g
+        .call(
+            Method::POST,
+            &format!("{path}/$ref"),
+            Some(reference(&group)),
+        )
+        .await;
     assert_graph_error(status, &body, 400, "Request_BadRequest", "role-assignable");
     let (status, body) = g
-        .call(Method::GET, "/v1.0/directoryRoles(roleTemplateId='00000000-0000-0000-0000-000000000001')/members", None)
+        .call(
+            Method::GET,
+            "/v1.0/directoryRoles(roleTemplateId='00000000-0000-0000-0000-000000000001')/members",
+            None,
+        )
         .await;
     assert_graph_error(status, &body, 404, "Request_ResourceNotFound", "");
     let no_role_mgmt = g.server.admin_token("Directory.ReadWrite.All").await;
-    let (status, body) = g.call_as(&no_role_mgmt, Method::POST, &format!("{path}/$ref"), Some(reference(&group))).await;
+    let (status, body) = g
+        .call_as(
+            &no_role_mgmt,
+            Method::POST,
+            &format!("{path}/$ref"),
+            Some(reference(&group)),
+        )
+        .await;
     assert_graph_error(status, &body, 403, "Authorization_RequestDenied", "");
     let (_, admin) = g.call(Method::GET, "/v1.0/me", None).await;
     let admin_id = id(&admin);
     let (status, body) = g
-        .call(Method::DELETE, &format!("/v1.0/directoryRoles/{global_id}/members/{admin_id}/$ref"), None)
+        .call(
+            Method::DELETE,
+            &format!("/v1.0/directoryRoles/{global_id}/members/{admin_id}/$ref"),
+            None,
+        )
         .await;
-    assert_graph_error(status, &body, 400, "Request_BadRequest", "last Global Administrator");
-    let (status, _) = g.call(Method::DELETE, &format!("{path}/{user}/$ref"), None).await;
+    assert_graph_error(
+        status,
+        &body,
+        400,
+        "Request_BadRequest",
+        "last Global Administrator",
+    );
+    let (status, _) = g
+        .call(Method::DELETE, &format!("{path}/{user}/$ref"), None)
+        .await;
     assert_eq!(status, 204);
     let (status, _) = g
-        .call_as(&token, Method::POST, "/v1.0/applications", Some(json!({"displayName": "gone"})))
+        .call_as(
+            &token,
+            Method::POST,
+            "/v1.0/applications",
+            Some(json!({"displayName": "gone"})),
+        )
         .await;
     assert_eq!(status, 403, "the role is gone");
+}
+
+/// The Azure CLI's Graph token carries `Directory.AccessAsUser.All`: the
+/// signed-in user's directory roles decide, as in Entra.
+#[tokio::test]
+async fn directory_access_as_user_follows_the_users_roles() {
+    let g = Graph::start().await;
+    let cli_scopes = "Application.ReadWrite.All Directory.AccessAsUser.All User.Read";
+    let admin = g.server.admin_token(cli_scopes).await;
+    let user = id(&g.create_user("delegate", json!({})).await);
+    let path =
+        "/v1.0/directoryRoles(roleTemplateId='fdd7a751-b60b-444a-984c-02652fe8fa1c')/members/$ref";
+    let (status, body) = g
+        .call_as(&admin, Method::POST, path, Some(reference(&user)))
+        .await;
+    assert_eq!(status, 204, "{body}");
+    // The user, now Groups Administrator, manages groups but not users or roles.
+    let token = g.user_token(&user, cli_scopes).await;
+    let (status, body) = g
+        .call_as(&token, Method::POST, "/v1.0/groups",
+            Some(json!({"displayName": "G", "mailNickname": "g", "mailEnabled": false, "securityEnabled": true})))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, _) = g.call_as(&token, Method::GET, "/v1.0/users", None).await;
+    assert_eq!(status, 200);
+    let (status, body) = g
+        .call_as(&token, Method::DELETE, &format!("/v1.0/users/{user}"), None)
+        .await;
+    assert_graph_error(status, &body, 403, "Authorization_RequestDenied", "");
+    let (status, body) = g
+        .call_as(&token, Method::POST, path, Some(reference(&user)))
+        .await;
+    assert_graph_error(status, &body, 403, "Authorization_RequestDenied", "");
+    // An application never has it.
+    let app = g.server.app_token(&["Directory.AccessAsUser.All"]).await;
+    let (status, _) = g.call_as(&app, Method::GET, "/v1.0/groups", None).await;
+    assert_eq!(status, 403);
 }

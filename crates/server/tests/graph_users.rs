@@ -16,21 +16,33 @@ async fn create_read_update_delete_and_sign_in() {
                    "userPrincipalName": "Alice@HALE.local", "department": "Cardiology"}),
         )
         .await;
-    assert!(user["@odata.context"].as_str().unwrap().ends_with("$metadata#users/$entity"));
+    assert!(
+        user["@odata.context"]
+            .as_str()
+            .unwrap()
+            .ends_with("$metadata#users/$entity")
+    );
     assert_eq!(user["userPrincipalName"], "Alice@hale.local");
     assert_eq!(user["givenName"], "Alice");
     assert_eq!(user["jobTitle"], "Nurse");
     // Graph's default properties only: no accountEnabled, department or password.
     assert!(user.get("accountEnabled").is_none(), "{user}");
     assert!(user.get("department").is_none(), "{user}");
-    assert!(!user.to_string().contains("Str0ng"), "the password never comes back");
+    assert!(
+        !user.to_string().contains("Str0ng"),
+        "the password never comes back"
+    );
     let id = user["id"].as_str().unwrap().to_owned();
 
     // By ID, by user principal name (any case), with $select.
-    let (status, by_id) = g.call(Method::GET, &format!("/v1.0/users/{id}"), None).await;
+    let (status, by_id) = g
+        .call(Method::GET, &format!("/v1.0/users/{id}"), None)
+        .await;
     assert_eq!(status, 200, "{by_id}");
     assert_eq!(by_id["surname"], "Smith");
-    let (status, by_upn) = g.call(Method::GET, "/v1.0/users/alice@hale.local", None).await;
+    let (status, by_upn) = g
+        .call(Method::GET, "/v1.0/users/alice@hale.local", None)
+        .await;
     assert_eq!(status, 200, "{by_upn}");
     assert_eq!(by_upn["id"], id.as_str());
     let (_, selected) = g
@@ -77,17 +89,27 @@ async fn create_read_update_delete_and_sign_in() {
         )
         .await;
     assert_eq!(status, 204, "{body}");
-    let (_, after) = g.call(Method::GET, &format!("/v1.0/users/{id}"), None).await;
+    let (_, after) = g
+        .call(Method::GET, &format!("/v1.0/users/{id}"), None)
+        .await;
     assert_eq!(after["jobTitle"], "Head Nurse");
     assert_eq!(after["surname"], Value::Null);
     assert_eq!(after["givenName"], "Alice");
     assert_eq!(sign_in("Str0ng-Passw0rd").await, 400);
     assert_eq!(sign_in("N3w-Passw0rd!").await, 200);
     let (status, _) = g
-        .call(Method::PATCH, &format!("/v1.0/users/{id}"), Some(json!({"accountEnabled": false})))
+        .call(
+            Method::PATCH,
+            &format!("/v1.0/users/{id}"),
+            Some(json!({"accountEnabled": false})),
+        )
         .await;
     assert_eq!(status, 204);
-    assert_eq!(sign_in("N3w-Passw0rd!").await, 400, "a disabled account cannot sign in");
+    assert_eq!(
+        sign_in("N3w-Passw0rd!").await,
+        400,
+        "a disabled account cannot sign in"
+    );
 
     // Rename within the verified domain.
     let (status, _) = g
@@ -98,14 +120,22 @@ async fn create_read_update_delete_and_sign_in() {
         )
         .await;
     assert_eq!(status, 204);
-    let (status, _) = g.call(Method::GET, "/v1.0/users/alice.smith@hale.local", None).await;
+    let (status, _) = g
+        .call(Method::GET, "/v1.0/users/alice.smith@hale.local", None)
+        .await;
     assert_eq!(status, 200);
 
-    let (status, _) = g.call(Method::DELETE, &format!("/v1.0/users/{id}"), None).await;
+    let (status, _) = g
+        .call(Method::DELETE, &format!("/v1.0/users/{id}"), None)
+        .await;
     assert_eq!(status, 204);
-    let (status, body) = g.call(Method::GET, &format!("/v1.0/users/{id}"), None).await;
+    let (status, body) = g
+        .call(Method::GET, &format!("/v1.0/users/{id}"), None)
+        .await;
     assert_graph_error(status, &body, 404, "Request_ResourceNotFound", &id);
-    let (status, body) = g.call(Method::DELETE, &format!("/v1.0/users/{id}"), None).await;
+    let (status, body) = g
+        .call(Method::DELETE, &format!("/v1.0/users/{id}"), None)
+        .await;
     assert_graph_error(status, &body, 404, "Request_ResourceNotFound", &id);
 }
 
@@ -135,66 +165,137 @@ async fn bad_input_gets_graphs_errors_and_changes_nothing() {
         body
     };
     let cases: Vec<(Value, &str)> = vec![
-        (with(json!({"colour": "blue"})), "Property 'colour' does not exist"),
+        (
+            with(json!({"colour": "blue"})),
+            "Property 'colour' does not exist",
+        ),
         (with(json!({"id": "x"})), "read-only"),
-        (with(json!({"displayName": null})), "'displayName' of resource 'User'"),
-        (with(json!({"mailNickname": null})), "'mailNickname' of resource 'User'"),
-        (with(json!({"passwordProfile": null})), "'passwordProfile' of resource 'User'"),
+        (
+            with(json!({"displayName": null})),
+            "'displayName' of resource 'User'",
+        ),
+        (
+            with(json!({"mailNickname": null})),
+            "'mailNickname' of resource 'User'",
+        ),
+        (
+            with(json!({"passwordProfile": null})),
+            "'passwordProfile' of resource 'User'",
+        ),
         (with(json!({"accountEnabled": "yes"})), "must be a boolean"),
         (with(json!({"jobTitle": 7})), "must be a string"),
-        (with(json!({"businessPhones": "123"})), "collection of strings"),
-        (with(json!({"passwordProfile": {"password": "password"}})), "password complexity"),
-        (with(json!({"passwordProfile": {"password": "Sh0rt!"}})), "password complexity"),
-        (with(json!({"passwordProfile": {"password": "Str0ng-Passw0rd", "hint": 1}})), "passwordProfile.hint"),
-        (with(json!({"userPrincipalName": "bob@contoso.com"})), "verified domain"),
-        (with(json!({"userPrincipalName": "bob"})), "userPrincipalName"),
-        (with(json!({"userPrincipalName": "TAKEN@hale.local"})), "userPrincipalName already exists"),
+        (
+            with(json!({"businessPhones": "123"})),
+            "collection of strings",
+        ),
+        (
+            with(json!({"passwordProfile": {"password": "password"}})),
+            "password complexity",
+        ),
+        (
+            with(json!({"passwordProfile": {"password": "Sh0rt!"}})),
+            "password complexity",
+        ),
+        (
+            with(json!({"passwordProfile": {"password": "Str0ng-Passw0rd", "hint": 1}})),
+            "passwordProfile.hint",
+        ),
+        (
+            with(json!({"userPrincipalName": "bob@contoso.com"})),
+            "verified domain",
+        ),
+        (
+            with(json!({"userPrincipalName": "bob"})),
+            "userPrincipalName",
+        ),
+        (
+            with(json!({"userPrincipalName": "TAKEN@hale.local"})),
+            "userPrincipalName already exists",
+        ),
         (with(json!({"mailNickname": "has space"})), "mailNickname"),
         (with(json!({"displayName": " "})), "displayName"),
     ];
     for (body, part) in cases {
-        let (status, answer) = g.call(Method::POST, "/v1.0/users", Some(body.clone())).await;
+        let (status, answer) = g
+            .call(Method::POST, "/v1.0/users", Some(body.clone()))
+            .await;
         assert_graph_error(status, &answer, 400, "Request_BadRequest", part);
     }
     let (status, body) = g.raw(Method::POST, "/v1.0/users", "{not json").await;
-    assert_graph_error(status, &body, 400, "Request_BadRequest", "Unable to read JSON");
+    assert_graph_error(
+        status,
+        &body,
+        400,
+        "Request_BadRequest",
+        "Unable to read JSON",
+    );
     let (status, body) = g.raw(Method::POST, "/v1.0/users", "[1]").await;
     assert_graph_error(status, &body, 400, "Request_BadRequest", "JSON object");
 
     // PATCH: same rules, on an existing user; nothing changes.
-    let (_, alice) = g.call(Method::GET, "/v1.0/users/taken@hale.local", None).await;
+    let (_, alice) = g
+        .call(Method::GET, "/v1.0/users/taken@hale.local", None)
+        .await;
     let id = alice["id"].as_str().unwrap();
     let admin_upn = "admin@hale.local";
     for (body, part) in [
         (json!({"userPrincipalName": admin_upn}), "already exists"),
-        (json!({"userPrincipalName": "x@elsewhere.org"}), "verified domain"),
+        (
+            json!({"userPrincipalName": "x@elsewhere.org"}),
+            "verified domain",
+        ),
         (json!({"accountEnabled": null}), "accountEnabled"),
-        (json!({"passwordProfile": {"password": "weakweak"}}), "password complexity"),
-        (json!({"createdDateTime": "2020-01-01T00:00:00Z"}), "read-only"),
+        (
+            json!({"passwordProfile": {"password": "weakweak"}}),
+            "password complexity",
+        ),
+        (
+            json!({"createdDateTime": "2020-01-01T00:00:00Z"}),
+            "read-only",
+        ),
         (json!({"manager": "x"}), "Property 'manager' does not exist"),
     ] {
-        let (status, answer) =
-            g.call(Method::PATCH, &format!("/v1.0/users/{id}"), Some(body)).await;
+        let (status, answer) = g
+            .call(Method::PATCH, &format!("/v1.0/users/{id}"), Some(body))
+            .await;
         assert_graph_error(status, &answer, 400, "Request_BadRequest", part);
     }
-    let (_, unchanged) = g.call(Method::GET, &format!("/v1.0/users/{id}"), None).await;
+    let (_, unchanged) = g
+        .call(Method::GET, &format!("/v1.0/users/{id}"), None)
+        .await;
     assert_eq!(unchanged, alice);
     assert_eq!(count().await, before, "nothing was created");
 
     // Unknown users, bad queries.
-    let (status, body) = g.call(Method::GET, "/v1.0/users/nobody@hale.local", None).await;
-    assert_graph_error(status, &body, 404, "Request_ResourceNotFound", "nobody@hale.local");
+    let (status, body) = g
+        .call(Method::GET, "/v1.0/users/nobody@hale.local", None)
+        .await;
+    assert_graph_error(
+        status,
+        &body,
+        404,
+        "Request_ResourceNotFound",
+        "nobody@hale.local",
+    );
     for (query, code) in [
         ("$filter=displayName%20eq", "BadRequest"),
-        ("$filter=passwordProfile%20eq%20null", "Request_UnsupportedQuery"),
-        ("$filter=displayName%20ne%20%27x%27", "Request_UnsupportedQuery"),
+        (
+            "$filter=passwordProfile%20eq%20null",
+            "Request_UnsupportedQuery",
+        ),
+        (
+            "$filter=displayName%20ne%20%27x%27",
+            "Request_UnsupportedQuery",
+        ),
         ("$select=password", "BadRequest"),
         ("$orderby=jobTitle", "Request_UnsupportedQuery"),
         ("$top=1000", "Request_UnsupportedQuery"),
         ("$skiptoken=zzz", "Request_BadRequest"),
         ("$skip=1", "Request_BadRequest"),
     ] {
-        let (status, body) = g.call(Method::GET, &format!("/v1.0/users?{query}"), None).await;
+        let (status, body) = g
+            .call(Method::GET, &format!("/v1.0/users?{query}"), None)
+            .await;
         assert_eq!(status, 400, "{query}: {body}");
         assert_eq!(body["error"]["code"], code, "{query}: {body}");
     }
@@ -209,21 +310,43 @@ async fn queries_filter_select_count_and_page() {
         ("bea", "Nurse", "Bergen"),
         ("carl", "Porter", "Oslo"),
     ] {
-        g.create_user(alias, json!({"jobTitle": title, "city": city})).await;
+        g.create_user(alias, json!({"jobTitle": title, "city": city}))
+            .await;
     }
     let names = |v: &Value| Graph::field(v, "displayName");
     let cases: &[(&str, &[&str])] = &[
         ("$filter=displayName%20eq%20%27AMY%27", &["amy"]),
         ("$filter=startswith(displayName,%27b%27)", &["ben", "bea"]),
-        ("$filter=jobTitle%20in%20(%27Surgeon%27,%27Porter%27)", &["ben", "carl"]),
-        ("$filter=jobTitle%20eq%20%27Nurse%27%20and%20city%20eq%20%27Bergen%27", &["bea"]),
-        ("$filter=city%20eq%20%27Oslo%27%20or%20startswith(userPrincipalName,%27ben@%27)", &["amy", "ben", "carl"]),
-        ("$filter=accountEnabled%20eq%20true%20and%20startswith(mailNickname,%27c%27)", &["carl"]),
-        ("$filter=startswith(displayName,%27b%27)&$orderby=displayName&$count=true", &["bea", "ben"]),
+        (
+            "$filter=jobTitle%20in%20(%27Surgeon%27,%27Porter%27)",
+            &["ben", "carl"],
+        ),
+        (
+            "$filter=jobTitle%20eq%20%27Nurse%27%20and%20city%20eq%20%27Bergen%27",
+            &["bea"],
+        ),
+        (
+            "$filter=city%20eq%20%27Oslo%27%20or%20startswith(userPrincipalName,%27ben@%27)",
+            &["amy", "ben", "carl"],
+        ),
+        (
+            "$filter=accountEnabled%20eq%20true%20and%20startswith(mailNickname,%27c%27)",
+            &["carl"],
+        ),
+        (
+            "$filter=startswith(displayName,%27b%27)&$orderby=displayName&$count=true",
+            &["bea", "ben"],
+        ),
     ];
     for (query, expected) in cases {
         let (status, body) = g
-            .request(&g.admin, Method::GET, &format!("/v1.0/users?{query}"), None, &[("ConsistencyLevel", "eventual")])
+            .request(
+                &g.admin,
+                Method::GET,
+                &format!("/v1.0/users?{query}"),
+                None,
+                &[("ConsistencyLevel", "eventual")],
+            )
             .await;
         assert_eq!(status, 200, "{query}: {body}");
         assert_eq!(names(&body), *expected, "{query}");
@@ -231,10 +354,21 @@ async fn queries_filter_select_count_and_page() {
 
     // $count only with ConsistencyLevel: eventual.
     let (_, counted) = g
-        .request(&g.admin, Method::GET, "/v1.0/users?$count=true&$top=2", None, &[("ConsistencyLevel", "eventual")])
+        .request(
+            &g.admin,
+            Method::GET,
+            "/v1.0/users?$count=true&$top=2",
+            None,
+            &[("ConsistencyLevel", "eventual")],
+        )
         .await;
-    assert_eq!(counted["@odata.count"], 5, "four users and the administrator");
-    let (_, uncounted) = g.call(Method::GET, "/v1.0/users?$count=true&$top=2", None).await;
+    assert_eq!(
+        counted["@odata.count"], 5,
+        "four users and the administrator"
+    );
+    let (_, uncounted) = g
+        .call(Method::GET, "/v1.0/users?$count=true&$top=2", None)
+        .await;
     assert!(uncounted.get("@odata.count").is_none());
 
     // Paging with $top and @odata.nextLink; every user once.
@@ -243,7 +377,12 @@ async fn queries_filter_select_count_and_page() {
     while let Some(url) = next {
         let (status, page) = g.call(Method::GET, &url, None).await;
         assert_eq!(status, 200, "{page}");
-        assert!(page["@odata.context"].as_str().unwrap().ends_with("$metadata#users"));
+        assert!(
+            page["@odata.context"]
+                .as_str()
+                .unwrap()
+                .ends_with("$metadata#users")
+        );
         assert!(page["value"].as_array().unwrap().len() <= 2);
         for user in page["value"].as_array().unwrap() {
             assert_eq!(user.as_object().unwrap().len(), 2, "{user}");
@@ -272,21 +411,55 @@ async fn who_may_read_and_write_users() {
     let reader = g.user_token(&plain_id, "User.ReadWrite.All").await;
     let (status, _) = g.call_as(&reader, Method::GET, "/v1.0/users", None).await;
     assert_eq!(status, 200);
-    let (status, body) = g.call_as(&reader, Method::POST, "/v1.0/users", Some(new_user.clone())).await;
-    assert_graph_error(status, &body, 403, "Authorization_RequestDenied", "Insufficient privileges");
     let (status, body) = g
-        .call_as(&reader, Method::PATCH, &format!("/v1.0/users/{plain_id}"), Some(json!({"jobTitle": "Boss"})))
+        .call_as(&reader, Method::POST, "/v1.0/users", Some(new_user.clone()))
         .await;
-    assert_graph_error(status, &body, 403, "Authorization_RequestDenied", "Insufficient privileges");
+    assert_graph_error(
+        status,
+        &body,
+        403,
+        "Authorization_RequestDenied",
+        "Insufficient privileges",
+    );
+    let (status, body) = g
+        .call_as(
+            &reader,
+            Method::PATCH,
+            &format!("/v1.0/users/{plain_id}"),
+            Some(json!({"jobTitle": "Boss"})),
+        )
+        .await;
+    assert_graph_error(
+        status,
+        &body,
+        403,
+        "Authorization_RequestDenied",
+        "Insufficient privileges",
+    );
 
     // With only User.Read: /me, but not the directory.
     let self_only = g.user_token(&plain_id, "User.Read").await;
     let (status, me) = g.call_as(&self_only, Method::GET, "/v1.0/me", None).await;
     assert_eq!(status, 200, "{me}");
     assert_eq!(me["userPrincipalName"], "plain@hale.local");
-    let (status, body) = g.call_as(&self_only, Method::GET, "/v1.0/users", None).await;
-    assert_graph_error(status, &body, 403, "Authorization_RequestDenied", "Insufficient privileges");
-    let (status, _) = g.call_as(&self_only, Method::GET, &format!("/v1.0/users/{plain_id}"), None).await;
+    let (status, body) = g
+        .call_as(&self_only, Method::GET, "/v1.0/users", None)
+        .await;
+    assert_graph_error(
+        status,
+        &body,
+        403,
+        "Authorization_RequestDenied",
+        "Insufficient privileges",
+    );
+    let (status, _) = g
+        .call_as(
+            &self_only,
+            Method::GET,
+            &format!("/v1.0/users/{plain_id}"),
+            None,
+        )
+        .await;
     assert_eq!(status, 200, "a user reads their own profile by ID too");
 
     // Made User Administrator (by role template), the same user may write users.
@@ -298,24 +471,58 @@ async fn who_may_read_and_write_users() {
         )
         .await;
     assert_eq!(status, 204, "{body}");
-    let (status, body) = g.call_as(&reader, Method::POST, "/v1.0/users", Some(new_user.clone())).await;
+    let (status, body) = g
+        .call_as(&reader, Method::POST, "/v1.0/users", Some(new_user.clone()))
+        .await;
     assert_eq!(status, 201, "{body}");
 
     // Applications: by their roles alone.
     let app_reader = g.server.app_token(&["User.Read.All"]).await;
-    let (status, _) = g.call_as(&app_reader, Method::GET, "/v1.0/users", None).await;
+    let (status, _) = g
+        .call_as(&app_reader, Method::GET, "/v1.0/users", None)
+        .await;
     assert_eq!(status, 200);
-    let (status, body) = g.call_as(&app_reader, Method::DELETE, &format!("/v1.0/users/{plain_id}"), None).await;
-    assert_graph_error(status, &body, 403, "Authorization_RequestDenied", "Insufficient privileges");
+    let (status, body) = g
+        .call_as(
+            &app_reader,
+            Method::DELETE,
+            &format!("/v1.0/users/{plain_id}"),
+            None,
+        )
+        .await;
+    assert_graph_error(
+        status,
+        &body,
+        403,
+        "Authorization_RequestDenied",
+        "Insufficient privileges",
+    );
     let (status, body) = g.call_as(&app_reader, Method::GET, "/v1.0/me", None).await;
-    assert_graph_error(status, &body, 400, "BadRequest", "/me request is only valid with delegated authentication flow.");
+    assert_graph_error(
+        status,
+        &body,
+        400,
+        "BadRequest",
+        "/me request is only valid with delegated authentication flow.",
+    );
     let app_writer = g.server.app_token(&["User.ReadWrite.All"]).await;
     let (status, _) = g
-        .call_as(&app_writer, Method::PATCH, &format!("/v1.0/users/{plain_id}"), Some(json!({"jobTitle": "Boss"})))
+        .call_as(
+            &app_writer,
+            Method::PATCH,
+            &format!("/v1.0/users/{plain_id}"),
+            Some(json!({"jobTitle": "Boss"})),
+        )
         .await;
     assert_eq!(status, 204);
 
     // No token, no entry.
-    let res = g.server.client().get(g.server.url("/v1.0/users")).send().await.unwrap();
+    let res = g
+        .server
+        .client()
+        .get(g.server.url("/v1.0/users"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 401);
 }

@@ -230,18 +230,29 @@ impl AppFilter {
             // Rows written before the folded column existed are always
             // candidates; the caller compares exactly after reading.
             AppFilter::DisplayNameIn(names) => {
-                match list(names.iter().map(|n| Value::from(n.as_str())).collect(), params) {
-                    Some(l) => format!("(display_name_folded IS NULL OR display_name_folded IN ({l}))"),
+                match list(
+                    names.iter().map(|n| Value::from(n.as_str())).collect(),
+                    params,
+                ) {
+                    Some(l) => {
+                        format!("(display_name_folded IS NULL OR display_name_folded IN ({l}))")
+                    }
                     None => "1 = 0".into(),
                 }
             }
             AppFilter::DisplayNameStartsWith(prefix) => {
                 let n = prefix.chars().count();
                 let p = bind(Value::from(prefix.as_str()), params);
-                format!("(display_name_folded IS NULL OR substr(display_name_folded, 1, {n}) = {p})")
+                format!(
+                    "(display_name_folded IS NULL OR substr(display_name_folded, 1, {n}) = {p})"
+                )
             }
             AppFilter::AppIdIn(ids) | AppFilter::IdIn(ids) => {
-                let column = if matches!(self, AppFilter::AppIdIn(_)) { "app_id" } else { "id" };
+                let column = if matches!(self, AppFilter::AppIdIn(_)) {
+                    "app_id"
+                } else {
+                    "id"
+                };
                 match list(ids.iter().map(|u| Value::from(*u)).collect(), params) {
                     Some(l) => format!("{column} IN ({l})"),
                     None => "1 = 0".into(),
@@ -249,13 +260,24 @@ impl AppFilter {
             }
             AppFilter::IdentifierUri(uri) => {
                 let p = bind(Value::from(uri.as_str()), params);
-                format!("id IN (SELECT application_id FROM application_identifier_uris WHERE uri = {p})")
+                format!(
+                    "id IN (SELECT application_id FROM application_identifier_uris WHERE uri = {p})"
+                )
             }
             AppFilter::And(parts) | AppFilter::Or(parts) => {
                 if parts.is_empty() {
-                    return if matches!(self, AppFilter::And(_)) { "1 = 1" } else { "1 = 0" }.into();
+                    return if matches!(self, AppFilter::And(_)) {
+                        "1 = 1"
+                    } else {
+                        "1 = 0"
+                    }
+                    .into();
                 }
-                let op = if matches!(self, AppFilter::And(_)) { " AND " } else { " OR " };
+                let op = if matches!(self, AppFilter::And(_)) {
+                    " AND "
+                } else {
+                    " OR "
+                };
                 let inner: Vec<String> = parts.iter().map(|p| p.sql(params)).collect();
                 format!("({})", inner.join(op))
             }

@@ -10,8 +10,8 @@ const COLUMNS: &str = "id, tenant_id, body";
 
 fn from_row(row: &Row) -> Result<Group, StoreError> {
     let body: String = row.get(2)?;
-    let mut group: Group = serde_json::from_str(&body)
-        .map_err(|e| StoreError::Decode(format!("group body: {e}")))?;
+    let mut group: Group =
+        serde_json::from_str(&body).map_err(|e| StoreError::Decode(format!("group body: {e}")))?;
     group.id = ObjectId(row.get(0)?);
     group.tenant_id = TenantId(row.get(1)?);
     Ok(group)

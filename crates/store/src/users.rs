@@ -8,8 +8,8 @@ const COLUMNS: &str = "id, tenant_id, user_principal_name, display_name, passwor
 
 fn from_row(row: &Row) -> Result<User, StoreError> {
     let body: String = row.get(7)?;
-    let profile: UserProfile = serde_json::from_str(&body)
-        .map_err(|e| StoreError::Decode(format!("user body: {e}")))?;
+    let profile: UserProfile =
+        serde_json::from_str(&body).map_err(|e| StoreError::Decode(format!("user body: {e}")))?;
     Ok(User {
         id: ObjectId(row.get(0)?),
         tenant_id: TenantId(row.get(1)?),

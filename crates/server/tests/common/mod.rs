@@ -54,7 +54,11 @@ impl Graph {
         let url = if path.starts_with("https://") {
             path.to_owned()
         } else {
-            format!("{}{}", self.server.info().public_url, path.trim_start_matches('/'))
+            format!(
+                "{}{}",
+                self.server.info().public_url,
+                path.trim_start_matches('/')
+            )
         };
         let mut req = self.server.client().request(method, url).bearer_auth(token);
         for (name, value) in headers {

@@ -151,10 +151,9 @@ fn parse_query(
     for order in &q.orderby {
         let property = order.property();
         if !SORTABLE.contains(&property.as_str()) {
-            return Err(odata_error(hale_odata::ODataError::unsupported_sort_property(
-                &property,
-                "application",
-            )));
+            return Err(odata_error(
+                hale_odata::ODataError::unsupported_sort_property(&property, "application"),
+            ));
         }
     }
     if let Some(select) = &q.select {
@@ -211,29 +210,42 @@ pub(crate) async fn list(
     let filter = q.filter.clone();
     let matches = move |app: &Application| -> Option<Value> {
         let value = serde_json::to_value(app).unwrap_or_default();
-        filter.as_ref().is_none_or(|f| f.matches(&value)).then_some(value)
+        filter
+            .as_ref()
+            .is_none_or(|f| f.matches(&value))
+            .then_some(value)
     };
 
     let (items, next, count) = if !q.orderby.is_empty() || counted {
         let offset = match cursor {
             Some(Cursor::Offset(n)) => n,
-            Some(Cursor::After(_)) => return Err(GraphError::bad_request("The skip token is not valid.")),
+            Some(Cursor::After(_)) => {
+                return Err(GraphError::bad_request("The skip token is not valid."));
+            }
             None => 0,
         };
         let candidates = state
             .store
-            .read(move |tx| applications::list_where(tx, tenant, &sql_filter, None, usize::MAX >> 1))
+            .read(move |tx| {
+                applications::list_where(tx, tenant, &sql_filter, None, usize::MAX >> 1)
+            })
             .await?;
         let mut matched: Vec<Value> = candidates.iter().filter_map(&matches).collect();
         hale_odata::sort(&mut matched, &q.orderby);
         let count = matched.len();
         let page: Vec<Value> = matched.into_iter().skip(offset).take(top + 1).collect();
         let next = (page.len() > top).then(|| format!("o{}", offset + top));
-        (page.into_iter().take(top).collect::<Vec<_>>(), next, Some(count))
+        (
+            page.into_iter().take(top).collect::<Vec<_>>(),
+            next,
+            Some(count),
+        )
     } else {
         let after = match cursor {
             Some(Cursor::After(id)) => Some(id),
-            Some(Cursor::Offset(_)) => return Err(GraphError::bad_request("The skip token is not valid.")),
+            Some(Cursor::Offset(_)) => {
+                return Err(GraphError::bad_request("The skip token is not valid."));
+            }
             None => None,
         };
         // Keyset: read in creation order until the page (plus one, to know
@@ -307,7 +319,10 @@ mod tests {
                 format!("appId in ('{}', 'junk')", id.to_uppercase()),
                 Some(AppFilter::AppIdIn(vec![Uuid::parse_str(id).unwrap()])),
             ),
-            (format!("id eq {id}"), Some(AppFilter::IdIn(vec![Uuid::parse_str(id).unwrap()]))),
+            (
+                format!("id eq {id}"),
+                Some(AppFilter::IdIn(vec![Uuid::parse_str(id).unwrap()])),
+            ),
             (
                 "identifierUris/any(x:x eq 'API://Foo')".into(),
                 Some(AppFilter::IdentifierUri("api://foo".into())),

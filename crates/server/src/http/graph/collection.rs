@@ -177,12 +177,8 @@ pub(super) fn respond_page(
     }
     body["value"] = Value::Array(page);
     if offset + top < total {
-        body["@odata.nextLink"] = json!(next_link(
-            state,
-            path,
-            query,
-            &format!("o{}", offset + top)
-        ));
+        body["@odata.nextLink"] =
+            json!(next_link(state, path, query, &format!("o{}", offset + top)));
     }
     Ok(respond(StatusCode::OK, body))
 }

@@ -105,7 +105,9 @@ pub(super) fn parse(segments: &[&str]) -> Option<Result<DirTarget, GraphError>> 
         },
         "me" => match rest {
             [] => Ok(DirTarget::Me),
-            [nav] => depth(nav).map(DirTarget::MeMemberOf).ok_or_else(|| unknown(nav)),
+            [nav] => depth(nav)
+                .map(DirTarget::MeMemberOf)
+                .ok_or_else(|| unknown(nav)),
             [_, extra, ..] => Err(unknown(extra)),
         },
         "groups" => match rest {
@@ -167,9 +169,7 @@ pub(super) async fn handle(
         (Method::GET, T::Users) => users::list(state, caller, query, headers).await,
         (Method::POST, T::Users) => users::create(state, caller, json_body(body)?).await,
         (Method::GET, T::User(key)) => users::get(state, caller, key, query).await,
-        (Method::PATCH, T::User(key)) => {
-            users::update(state, caller, key, json_body(body)?).await
-        }
+        (Method::PATCH, T::User(key)) => users::update(state, caller, key, json_body(body)?).await,
         (Method::DELETE, T::User(key)) => users::delete(state, caller, key).await,
         (Method::GET, T::UserMemberOf(key, d)) => {
             users::member_of(state, caller, key, d, query, headers).await
@@ -179,9 +179,7 @@ pub(super) async fn handle(
         (Method::GET, T::Groups) => groups::list(state, caller, query, headers).await,
         (Method::POST, T::Groups) => groups::create(state, caller, json_body(body)?).await,
         (Method::GET, T::Group(id)) => groups::get(state, caller, id, query).await,
-        (Method::PATCH, T::Group(id)) => {
-            groups::update(state, caller, id, json_body(body)?).await
-        }
+        (Method::PATCH, T::Group(id)) => groups::update(state, caller, id, json_body(body)?).await,
         (Method::DELETE, T::Group(id)) => groups::delete(state, caller, id).await,
         (Method::GET, T::GroupMembers(id, d)) => {
             groups::members(state, caller, id, d, query, headers).await
@@ -330,9 +328,16 @@ pub(super) fn reference(body: &Map<String, Value>) -> Result<ObjectId, GraphErro
 
 /// The object ID at the end of a reference URL.
 pub(super) fn reference_url(url: &str) -> Result<ObjectId, GraphError> {
-    let invalid = || GraphError::bad_request(format!("Invalid URL format specified in @odata.id: '{url}'."));
+    let invalid = || {
+        GraphError::bad_request(format!(
+            "Invalid URL format specified in @odata.id: '{url}'."
+        ))
+    };
     let parsed = url::Url::parse(url).map_err(|_| invalid())?;
-    let segments: Vec<&str> = parsed.path_segments().map(Iterator::collect).unwrap_or_default();
+    let segments: Vec<&str> = parsed
+        .path_segments()
+        .map(Iterator::collect)
+        .unwrap_or_default();
     match segments.as_slice() {
         [.., collection, id]
             if matches!(
@@ -457,17 +462,26 @@ mod tests {
         let m = Uuid::new_v4();
         let cases: Vec<(String, Option<Result<DirTarget, &str>>)> = vec![
             ("users".into(), Some(Ok(DirTarget::Users))),
-            (format!("users/{id}"), Some(Ok(DirTarget::User(UserKey::Id(id))))),
+            (
+                format!("users/{id}"),
+                Some(Ok(DirTarget::User(UserKey::Id(id)))),
+            ),
             (
                 "users/Alice@hale.local".into(),
                 Some(Ok(DirTarget::User(UserKey::Upn("Alice@hale.local".into())))),
             ),
             (
                 format!("users/{id}/transitiveMemberOf"),
-                Some(Ok(DirTarget::UserMemberOf(UserKey::Id(id), Depth::Transitive))),
+                Some(Ok(DirTarget::UserMemberOf(
+                    UserKey::Id(id),
+                    Depth::Transitive,
+                ))),
             ),
             ("me".into(), Some(Ok(DirTarget::Me))),
-            ("me/memberOf".into(), Some(Ok(DirTarget::MeMemberOf(Depth::Direct)))),
+            (
+                "me/memberOf".into(),
+                Some(Ok(DirTarget::MeMemberOf(Depth::Direct))),
+            ),
             (
                 format!("groups/{id}/members/$ref"),
                 Some(Ok(DirTarget::GroupMemberRefs(id))),
@@ -482,13 +496,18 @@ mod tests {
             ),
             (
                 format!("directoryRoles(roleTemplateId='{id}')/members/$ref"),
-                Some(Ok(DirTarget::DirectoryRoleMemberRefs(RoleKey::TemplateId(id)))),
+                Some(Ok(DirTarget::DirectoryRoleMemberRefs(RoleKey::TemplateId(
+                    id,
+                )))),
             ),
             (
                 format!("directoryRoles/{id}/members"),
                 Some(Ok(DirTarget::DirectoryRoleMembers(RoleKey::Id(id)))),
             ),
-            ("groups/nope".into(), Some(Err("Invalid object identifier 'nope'."))),
+            (
+                "groups/nope".into(),
+                Some(Err("Invalid object identifier 'nope'.")),
+            ),
             (
                 format!("groups/{id}/owners"),
                 Some(Err("Resource not found for the segment 'owners'.")),

@@ -12,7 +12,9 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::collection::{self, Listed, Resource};
-use super::directory::{Failure, RoleKey, no_content, object_listed, reference, require, role_value};
+use super::directory::{
+    Failure, RoleKey, no_content, object_listed, reference, require, role_value,
+};
 use super::{GraphError, context, json as respond};
 use crate::http::AppState;
 use crate::http::auth::Caller;

@@ -103,9 +103,7 @@ impl From<DirectoryError> for GraphError {
             DirectoryError::InvalidProperty { .. }
             | DirectoryError::InvalidDomain(..)
             | DirectoryError::WeakPassword
-            | DirectoryError::UnverifiedDomain => {
-                GraphError::bad_request(e.to_string())
-            }
+            | DirectoryError::UnverifiedDomain => GraphError::bad_request(e.to_string()),
             DirectoryError::PasswordHash(_) => GraphError::internal(),
         }
     }

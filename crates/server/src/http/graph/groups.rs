@@ -105,7 +105,11 @@ fn find(tx: &mut dyn Tx, caller: &Caller, id: Uuid) -> Result<Group, Failure> {
         .ok_or_else(|| Failure::Graph(GraphError::not_found(&id.to_string())))
 }
 
-fn entity(state: &AppState, group: &Group, query: &[(String, String)]) -> Result<Value, GraphError> {
+fn entity(
+    state: &AppState,
+    group: &Group,
+    query: &[(String, String)],
+) -> Result<Value, GraphError> {
     let select = collection::entity_select(query, GROUPS.selectable, GROUPS.type_name)?;
     let full = serde_json::to_value(group).map_err(|_| GraphError::internal())?;
     let mut value = match select {
@@ -122,7 +126,10 @@ pub(super) async fn list(
     query: &[(String, String)],
     headers: &HeaderMap,
 ) -> Result<Response, GraphError> {
-    require(access::may_read_groups(&caller.principal, &caller.permissions))?;
+    require(access::may_read_groups(
+        &caller.principal,
+        &caller.permissions,
+    ))?;
     let q = collection::parse(&GROUPS, query, headers)?;
     let tenant = caller.tenant_id;
     let all = state.store.read(move |tx| groups::list(tx, tenant)).await?;
@@ -142,7 +149,10 @@ pub(super) async fn get(
     id: Uuid,
     query: &[(String, String)],
 ) -> Result<Response, GraphError> {
-    require(access::may_read_groups(&caller.principal, &caller.permissions))?;
+    require(access::may_read_groups(
+        &caller.principal,
+        &caller.permissions,
+    ))?;
     let c = caller.clone();
     let group = state
         .store
@@ -215,9 +225,17 @@ pub(super) async fn create(
     caller: &Caller,
     body: Map<String, Value>,
 ) -> Result<Response, GraphError> {
-    require(access::may_write_groups(&caller.principal, &caller.permissions))?;
+    require(access::may_write_groups(
+        &caller.principal,
+        &caller.permissions,
+    ))?;
     check_properties(&body, true)?;
-    for name in ["displayName", "mailNickname", "mailEnabled", "securityEnabled"] {
+    for name in [
+        "displayName",
+        "mailNickname",
+        "mailEnabled",
+        "securityEnabled",
+    ] {
         if body.get(name).is_none_or(Value::is_null) {
             return Err(required(name));
         }
@@ -266,7 +284,10 @@ pub(super) async fn update(
     id: Uuid,
     body: Map<String, Value>,
 ) -> Result<Response, GraphError> {
-    require(access::may_write_groups(&caller.principal, &caller.permissions))?;
+    require(access::may_write_groups(
+        &caller.principal,
+        &caller.permissions,
+    ))?;
     check_properties(&body, false)?;
     let c = caller.clone();
     state
@@ -287,7 +308,10 @@ pub(super) async fn delete(
     caller: &Caller,
     id: Uuid,
 ) -> Result<Response, GraphError> {
-    require(access::may_write_groups(&caller.principal, &caller.permissions))?;
+    require(access::may_write_groups(
+        &caller.principal,
+        &caller.permissions,
+    ))?;
     let c = caller.clone();
     state
         .store
@@ -310,7 +334,10 @@ pub(super) async fn members(
     query: &[(String, String)],
     headers: &HeaderMap,
 ) -> Result<Response, GraphError> {
-    require(access::may_read_groups(&caller.principal, &caller.permissions))?;
+    require(access::may_read_groups(
+        &caller.principal,
+        &caller.permissions,
+    ))?;
     let q = collection::parse(&MEMBERS, query, headers)?;
     let c = caller.clone();
     let items = state
@@ -435,7 +462,10 @@ pub(super) async fn member_of(
     query: &[(String, String)],
     headers: &HeaderMap,
 ) -> Result<Response, GraphError> {
-    require(access::may_read_groups(&caller.principal, &caller.permissions))?;
+    require(access::may_read_groups(
+        &caller.principal,
+        &caller.permissions,
+    ))?;
     let q = collection::parse(&MEMBER_OF, query, headers)?;
     let c = caller.clone();
     let items = state

@@ -129,7 +129,10 @@ pub(super) async fn list(
     query: &[(String, String)],
     headers: &HeaderMap,
 ) -> Result<Response, GraphError> {
-    require(access::may_read_users(&caller.principal, &caller.permissions))?;
+    require(access::may_read_users(
+        &caller.principal,
+        &caller.permissions,
+    ))?;
     let q = collection::parse(&USERS, query, headers)?;
     let tenant = caller.tenant_id;
     let all = state.store.read(move |tx| users::list(tx, tenant)).await?;
@@ -285,7 +288,10 @@ pub(super) async fn create(
     caller: &Caller,
     body: Map<String, Value>,
 ) -> Result<Response, GraphError> {
-    require(access::may_write_users(&caller.principal, &caller.permissions))?;
+    require(access::may_write_users(
+        &caller.principal,
+        &caller.permissions,
+    ))?;
     check_properties(&body)?;
     let account_enabled =
         bool_prop(&body, "accountEnabled")?.ok_or_else(|| required("accountEnabled"))?;
@@ -294,8 +300,8 @@ pub(super) async fn create(
     if string_prop(&body, "mailNickname")?.is_none() {
         return Err(required("mailNickname"));
     }
-    let upn = string_prop(&body, "userPrincipalName")?
-        .ok_or_else(|| required("userPrincipalName"))?;
+    let upn =
+        string_prop(&body, "userPrincipalName")?.ok_or_else(|| required("userPrincipalName"))?;
     let upn = validate_user_principal_name(&upn, &caller.tenant_domain)?;
     let (password, force) = password_profile(&body)?.ok_or_else(|| required("passwordProfile"))?;
     let mut profile = merged_profile(&UserProfile::default(), &body)?;
@@ -326,7 +332,10 @@ pub(super) async fn update(
     key: UserKey,
     body: Map<String, Value>,
 ) -> Result<Response, GraphError> {
-    require(access::may_write_users(&caller.principal, &caller.permissions))?;
+    require(access::may_write_users(
+        &caller.principal,
+        &caller.permissions,
+    ))?;
     check_properties(&body)?;
     let account_enabled = bool_prop(&body, "accountEnabled")?;
     if body.get("accountEnabled") == Some(&Value::Null) {
@@ -387,7 +396,10 @@ pub(super) async fn delete(
     caller: &Caller,
     key: UserKey,
 ) -> Result<Response, GraphError> {
-    require(access::may_write_users(&caller.principal, &caller.permissions))?;
+    require(access::may_write_users(
+        &caller.principal,
+        &caller.permissions,
+    ))?;
     let c = caller.clone();
     state
         .store
