@@ -64,7 +64,7 @@ async fn groups_crud_and_errors() {
             None,
         )
         .await;
-    assert_eq!(Graph::ids(&list), [gid.clone()]);
+    assert_eq!(Graph::ids(&list), [gid.as_str()]);
     let (_, list) = g
         .call(
             Method::GET,
@@ -293,17 +293,17 @@ async fn members_nest_transitively_and_cycles_are_tolerated() {
             None,
         )
         .await;
-    assert_eq!(Graph::ids(&users_only), [bob.clone()]);
+    assert_eq!(Graph::ids(&users_only), [bob.as_str()]);
 
     // Bob's memberships: inner directly; inner, middle and outer transitively.
     let (_, direct_of) = g
         .call(Method::GET, &format!("/v1.0/users/{bob}/memberOf"), None)
         .await;
-    assert_eq!(Graph::ids(&direct_of), [i.clone()]);
+    assert_eq!(Graph::ids(&direct_of), [i.as_str()]);
     let (_, all_of) = g
         .call(
             Method::GET,
-            &format!("/v1.0/users/bob@hale.local/transitiveMemberOf"),
+            "/v1.0/users/bob@hale.local/transitiveMemberOf",
             None,
         )
         .await;
@@ -483,7 +483,7 @@ async fn who_may_manage_groups_and_members() {
     let (_, members) = g
         .call(Method::GET, &format!("/v1.0/groups/{group}/members"), None)
         .await;
-    assert_eq!(Graph::ids(&members), [user.clone()]);
+    assert_eq!(Graph::ids(&members), [user.as_str()]);
 }
 
 #[tokio::test]
@@ -557,7 +557,7 @@ async fn directory_roles_list_and_take_members() {
         .await;
     assert_eq!(status, 201, "{body}");
     let (_, listed) = g.call(Method::GET, path, None).await;
-    assert_eq!(Graph::ids(&listed), [user.clone()]);
+    assert_eq!(Graph::ids(&listed), [user.as_str()]);
     let (_, of) = g
         .call(Method::GET, &format!("/v1.0/users/{user}/memberOf"), None)
         .await;
