@@ -39,6 +39,12 @@ pub enum Ad {
     /// Service principals.
     #[command(subcommand)]
     Sp(Sp),
+    /// Users.
+    #[command(subcommand)]
+    User(crate::directory::User),
+    /// Groups and their members.
+    #[command(subcommand)]
+    Group(crate::directory::Group),
 }
 
 #[derive(clap::Args, Clone)]
@@ -46,6 +52,10 @@ pub struct Output {
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value = "json", global = true)]
     output: Format,
+    /// A JMESPath query applied to the result before it is printed, as with
+    /// `az --query`, e.g. "[?accountEnabled].userPrincipalName".
+    #[arg(long, global = true)]
+    query: Option<String>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
@@ -210,7 +220,7 @@ pub enum Sp {
 }
 
 /// What `hale login` keeps.
-struct Session {
+pub(crate) struct Session {
     authority: String,
     tenant: String,
     ca_cert: Option<PathBuf>,
@@ -354,7 +364,7 @@ async fn login_inner(args: LoginArgs) -> Result<String, String> {
 }
 
 /// One Graph call with the session's token; Graph's error message on failure.
-async fn graph(
+pub(crate) async fn graph(
     session: &Session,
     method: reqwest::Method,
     path: &str,
@@ -421,7 +431,7 @@ async fn ad_inner(session: &Session, command: Ad) -> Result<(), String> {
                 Some(properties.body()),
             )
             .await?;
-            print(&app, &output, &["appId", "displayName", "id"]);
+            print(&app, &output, &["appId", "displayName", "id"])?;
         }
         Ad::App(App::List { filter, output }) => {
             let path = match filter {
@@ -432,11 +442,11 @@ async fn ad_inner(session: &Session, command: Ad) -> Result<(), String> {
                 None => "applications?$top=999".into(),
             };
             let list = graph(session, Method::GET, &path, None).await?;
-            print(&list["value"], &output, &["appId", "displayName", "id"]);
+            print(&list["value"], &output, &["appId", "displayName", "id"])?;
         }
         Ad::App(App::Show { id, output }) => {
             let (_, app) = find_application(session, &id).await?;
-            print(&app, &output, &["appId", "displayName", "id"]);
+            print(&app, &output, &["appId", "displayName", "id"])?;
         }
         Ad::App(App::Update { id, properties }) => {
             let (path, _) = find_application(session, &id).await?;
@@ -479,7 +489,7 @@ async fn ad_inner(session: &Session, command: Ad) -> Result<(), String> {
                 "keyId": cred["keyId"],
                 "endDateTime": cred["endDateTime"],
             });
-            print(&shown, &output, &["appId", "password", "tenant"]);
+            print(&shown, &output, &["appId", "password", "tenant"])?;
         }
         Ad::App(App::Credential(Credential::List { id, output })) => {
             let (_, app) = find_application(session, &id).await?;
@@ -487,7 +497,7 @@ async fn ad_inner(session: &Session, command: Ad) -> Result<(), String> {
                 &app["passwordCredentials"],
                 &output,
                 &["keyId", "displayName", "hint", "endDateTime"],
-            );
+            )?;
         }
         Ad::App(App::Credential(Credential::Delete { id, key_id })) => {
             let (path, _) = find_application(session, &id).await?;
@@ -507,12 +517,14 @@ async fn ad_inner(session: &Session, command: Ad) -> Result<(), String> {
                 Some(json!({"appId": id})),
             )
             .await?;
-            print(&sp, &output, &["appId", "displayName", "id"]);
+            print(&sp, &output, &["appId", "displayName", "id"])?;
         }
         Ad::Sp(Sp::List { output }) => {
             let list = graph(session, Method::GET, "servicePrincipals", None).await?;
-            print(&list["value"], &output, &["appId", "displayName", "id"]);
+            print(&list["value"], &output, &["appId", "displayName", "id"])?;
         }
+        Ad::User(command) => crate::directory::user(session, command).await?,
+        Ad::Group(command) => crate::directory::group(session, command).await?,
         Ad::Sp(Sp::Show { id, output }) => {
             let sp = match graph(
                 session,
@@ -533,7 +545,7 @@ async fn ad_inner(session: &Session, command: Ad) -> Result<(), String> {
                     .await?
                 }
             };
-            print(&sp, &output, &["appId", "displayName", "id"]);
+            print(&sp, &output, &["appId", "displayName", "id"])?;
         }
     }
     Ok(())
@@ -541,7 +553,7 @@ async fn ad_inner(session: &Session, command: Ad) -> Result<(), String> {
 
 /// Prints an object or a list: JSON as Graph gave it (without `@odata` noise), or
 /// `columns` as a table or tab-separated values.
-fn print(value: &Value, output: &Output, columns: &[&str]) {
+pub(crate) fn print(value: &Value, output: &Output, columns: &[&str]) -> Result<(), String> {
     let clean = |v: &Value| -> Value {
         match v {
             Value::Object(m) => Value::Object(
@@ -553,10 +565,30 @@ fn print(value: &Value, output: &Output, columns: &[&str]) {
             other => other.clone(),
         }
     };
+    let queried;
+    let mut owned_columns: Vec<String> = Vec::new();
+    let (value, columns): (&Value, Vec<&str>) = match &output.query {
+        None => (value, columns.to_vec()),
+        Some(query) => {
+            queried = jmespath_search(query, &strip_odata(value))?;
+            // Columns of a queried table are the keys of what the query made.
+            let first = match &queried {
+                Value::Array(items) => items.first(),
+                other => Some(other),
+            };
+            if let Some(Value::Object(map)) = first {
+                owned_columns = map.keys().cloned().collect();
+            }
+            (&queried, owned_columns.iter().map(String::as_str).collect())
+        }
+    };
+    let columns = columns.as_slice();
     let rows: Vec<Value> = match value {
         Value::Array(items) => items.iter().map(clean).collect(),
         other => vec![clean(other)],
     };
+    // A query that yields scalars prints them one per line in table and TSV.
+    let scalars = output.query.is_some() && rows.iter().all(|r| !r.is_object());
     let cell = |row: &Value, c: &str| match &row[c] {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),
@@ -573,6 +605,15 @@ fn print(value: &Value, output: &Output, columns: &[&str]) {
                 "{}",
                 serde_json::to_string_pretty(&shown).unwrap_or_default()
             );
+        }
+        Format::Table | Format::Tsv if scalars => {
+            for row in &rows {
+                match row {
+                    Value::String(s) => println!("{s}"),
+                    Value::Null => println!(),
+                    other => println!("{other}"),
+                }
+            }
         }
         Format::Tsv => {
             for row in &rows {
@@ -614,4 +655,32 @@ fn print(value: &Value, output: &Output, columns: &[&str]) {
             }
         }
     }
+    Ok(())
+}
+
+/// `value` without Graph's `@odata` annotations, at every level of lists.
+fn strip_odata(value: &Value) -> Value {
+    match value {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| !k.starts_with("@odata"))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(strip_odata).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Runs a JMESPath `query` over `data`.
+fn jmespath_search(query: &str, data: &Value) -> Result<Value, String> {
+    // jmespath's messages draw a caret under the query on further lines.
+    let first_line =
+        |e: jmespath::JmespathError| e.to_string().lines().next().unwrap_or_default().to_owned();
+    let expression = jmespath::compile(query)
+        .map_err(|e| format!("invalid --query {query:?}: {}", first_line(e)))?;
+    let found = expression
+        .search(data)
+        .map_err(|e| format!("--query {query:?} failed: {}", first_line(e)))?;
+    serde_json::to_value(&*found).map_err(|e| e.to_string())
 }

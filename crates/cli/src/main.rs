@@ -5,6 +5,7 @@
 //! REST API.
 
 mod admin;
+mod directory;
 mod serve;
 
 use std::process::ExitCode;
@@ -31,7 +32,7 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Sign in to a Hale server (password grant through the CLI's public client).
     Login(admin::LoginArgs),
-    /// Manage the directory: app registrations, secrets, service principals.
+    /// Manage the directory: app registrations, secrets, service principals, users, groups.
     #[command(subcommand)]
     Ad(admin::Ad),
 }

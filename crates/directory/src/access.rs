@@ -98,6 +98,17 @@ const ROLE_MANAGERS: &[DirectoryRole] = &[
     DirectoryRole::PrivilegedRoleAdministrator,
 ];
 
+/// `Directory.AccessAsUser.All` (delegated only; the Azure CLI's Graph
+/// token carries it) lets the signed-in user do in the directory whatever
+/// their directory roles allow.
+const AS_USER: &[&str] = &["Directory.AccessAsUser.All"];
+
+/// One of `any_of`, or, for a signed-in user, `Directory.AccessAsUser.All`.
+fn granted_to(principal: &Principal, permissions: &[String], any_of: &[&str]) -> bool {
+    granted(permissions, any_of)
+        || (matches!(principal, Principal::User { .. }) && granted(permissions, AS_USER))
+}
+
 /// A write permission and, for a user, one of `managers` (delegated
 /// permissions never exceed what the signed-in user may do).
 fn may_write(
@@ -106,7 +117,7 @@ fn may_write(
     any_of: &[&str],
     managers: &[DirectoryRole],
 ) -> bool {
-    granted(permissions, any_of)
+    granted_to(principal, permissions, any_of)
         && match principal {
             Principal::Application => true,
             Principal::User { roles } => roles.iter().any(|r| managers.contains(r)),
@@ -154,15 +165,15 @@ fn is_manager(principal: &Principal) -> bool {
 
 /// Whether the caller may list and read users (any member of the tenant may,
 /// given the permission).
-pub fn may_read_users(_principal: &Principal, permissions: &[String]) -> bool {
-    granted(permissions, READ_USERS)
+pub fn may_read_users(principal: &Principal, permissions: &[String]) -> bool {
+    granted_to(principal, permissions, READ_USERS)
 }
 
 /// Whether a signed-in user may read their own profile through `/me`
 /// (`User.Read` suffices; so does any permission to read all users).
 pub fn may_read_self(principal: &Principal, permissions: &[String]) -> bool {
     matches!(principal, Principal::User { .. })
-        && (granted(permissions, READ_SELF) || granted(permissions, READ_USERS))
+        && (granted(permissions, READ_SELF) || granted_to(principal, permissions, READ_USERS))
 }
 
 /// Whether the caller may create, change (including passwords) and delete
@@ -174,8 +185,8 @@ pub fn may_write_users(principal: &Principal, permissions: &[String]) -> bool {
 
 /// Whether the caller may list and read groups, their members and
 /// memberships.
-pub fn may_read_groups(_principal: &Principal, permissions: &[String]) -> bool {
-    granted(permissions, READ_GROUPS)
+pub fn may_read_groups(principal: &Principal, permissions: &[String]) -> bool {
+    granted_to(principal, permissions, READ_GROUPS)
 }
 
 /// Whether the caller may create, change and delete groups: a group write
@@ -193,8 +204,8 @@ pub fn may_write_group_members(principal: &Principal, permissions: &[String]) ->
 }
 
 /// Whether the caller may list directory roles and their members.
-pub fn may_read_directory_roles(_principal: &Principal, permissions: &[String]) -> bool {
-    granted(permissions, READ_ROLES)
+pub fn may_read_directory_roles(principal: &Principal, permissions: &[String]) -> bool {
+    granted_to(principal, permissions, READ_ROLES)
 }
 
 /// Whether the caller may add and remove directory role members:
@@ -389,6 +400,26 @@ mod tests {
                 &["RoleManagement.ReadWrite.Directory"],
                 &["read roles", "write roles"],
             ),
+            (
+                user(&[GlobalAdministrator]),
+                &["Directory.AccessAsUser.All"],
+                &[
+                    "read users",
+                    "write users",
+                    "read self",
+                    "read groups",
+                    "write groups",
+                    "write members",
+                    "read roles",
+                    "write roles",
+                ],
+            ),
+            (
+                user(&[]),
+                &["Directory.AccessAsUser.All"],
+                &["read users", "read self", "read groups", "read roles"],
+            ),
+            (app.clone(), &["Directory.AccessAsUser.All"], &[]),
             (app, &[], &[]),
         ];
         for (principal, granted, allowed) in cases {

@@ -64,7 +64,7 @@ async fn groups_crud_and_errors() {
             None,
         )
         .await;
-    assert_eq!(Graph::ids(&list), std::slice::from_ref(&gid));
+    assert_eq!(Graph::ids(&list), [gid.as_str()]);
     let (_, list) = g
         .call(
             Method::GET,
@@ -293,13 +293,13 @@ async fn members_nest_transitively_and_cycles_are_tolerated() {
             None,
         )
         .await;
-    assert_eq!(Graph::ids(&users_only), std::slice::from_ref(&bob));
+    assert_eq!(Graph::ids(&users_only), [bob.as_str()]);
 
     // Bob's memberships: inner directly; inner, middle and outer transitively.
     let (_, direct_of) = g
         .call(Method::GET, &format!("/v1.0/users/{bob}/memberOf"), None)
         .await;
-    assert_eq!(Graph::ids(&direct_of), std::slice::from_ref(&i));
+    assert_eq!(Graph::ids(&direct_of), [i.as_str()]);
     let (_, all_of) = g
         .call(
             Method::GET,
@@ -483,7 +483,7 @@ async fn who_may_manage_groups_and_members() {
     let (_, members) = g
         .call(Method::GET, &format!("/v1.0/groups/{group}/members"), None)
         .await;
-    assert_eq!(Graph::ids(&members), std::slice::from_ref(&user));
+    assert_eq!(Graph::ids(&members), [user.as_str()]);
 }
 
 #[tokio::test]
@@ -557,7 +557,7 @@ async fn directory_roles_list_and_take_members() {
         .await;
     assert_eq!(status, 201, "{body}");
     let (_, listed) = g.call(Method::GET, path, None).await;
-    assert_eq!(Graph::ids(&listed), std::slice::from_ref(&user));
+    assert_eq!(Graph::ids(&listed), [user.as_str()]);
     let (_, of) = g
         .call(Method::GET, &format!("/v1.0/users/{user}/memberOf"), None)
         .await;
@@ -635,4 +635,41 @@ async fn directory_roles_list_and_take_members() {
         )
         .await;
     assert_eq!(status, 403, "the role is gone");
+}
+
+/// The Azure CLI's Graph token carries `Directory.AccessAsUser.All`: the
+/// signed-in user's directory roles decide, as in Entra.
+#[tokio::test]
+async fn directory_access_as_user_follows_the_users_roles() {
+    let g = Graph::start().await;
+    let cli_scopes = "Application.ReadWrite.All Directory.AccessAsUser.All User.Read";
+    let admin = g.server.admin_token(cli_scopes).await;
+    let user = id(&g.create_user("delegate", json!({})).await);
+    let path =
+        "/v1.0/directoryRoles(roleTemplateId='fdd7a751-b60b-444a-984c-02652fe8fa1c')/members/$ref";
+    let (status, body) = g
+        .call_as(&admin, Method::POST, path, Some(reference(&user)))
+        .await;
+    assert_eq!(status, 204, "{body}");
+    // The user, now Groups Administrator, manages groups but not users or roles.
+    let token = g.user_token(&user, cli_scopes).await;
+    let (status, body) = g
+        .call_as(&token, Method::POST, "/v1.0/groups",
+            Some(json!({"displayName": "G", "mailNickname": "g", "mailEnabled": false, "securityEnabled": true})))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, _) = g.call_as(&token, Method::GET, "/v1.0/users", None).await;
+    assert_eq!(status, 200);
+    let (status, body) = g
+        .call_as(&token, Method::DELETE, &format!("/v1.0/users/{user}"), None)
+        .await;
+    assert_graph_error(status, &body, 403, "Authorization_RequestDenied", "");
+    let (status, body) = g
+        .call_as(&token, Method::POST, path, Some(reference(&user)))
+        .await;
+    assert_graph_error(status, &body, 403, "Authorization_RequestDenied", "");
+    // An application never has it.
+    let app = g.server.app_token(&["Directory.AccessAsUser.All"]).await;
+    let (status, _) = g.call_as(&app, Method::GET, "/v1.0/groups", None).await;
+    assert_eq!(status, 403);
 }

@@ -557,37 +557,39 @@ async fn authorize(
         }
     }
     let forced_sign_in = matches!(prompt.as_str(), "login" | "select_account") && form.is_none();
-    if signed_in.is_none() && error.is_none() && !forced_sign_in {
-        if let Some(session) = pages::cookie(headers, SESSION_COOKIE) {
-            let digest = secret_digest(state, "session", &session);
-            let now = OffsetDateTime::now_utc();
-            if let Some(auth) = state
+    if signed_in.is_none()
+        && error.is_none()
+        && !forced_sign_in
+        && let Some(session) = pages::cookie(headers, SESSION_COOKIE)
+    {
+        let digest = secret_digest(state, "session", &session);
+        let now = OffsetDateTime::now_utc();
+        if let Some(auth) = state
+            .store
+            .read(move |tx| sign_in::session(tx, &digest, now))
+            .await?
+        {
+            let tenant = auth.tenant;
+            let user = auth.user;
+            let found = state
                 .store
-                .read(move |tx| sign_in::session(tx, &digest, now))
-                .await?
+                .read(move |tx| {
+                    let user = hale_store::users::get(tx, tenant, user)?;
+                    let roles = hale_store::principals::roles_of(tx, tenant, auth.user)?;
+                    Ok::<_, StoreError>(user.map(|u| (u, roles)))
+                })
+                .await?;
+            let hinted_other = |upn: &str| {
+                login_hint
+                    .as_deref()
+                    .is_some_and(|h| !h.eq_ignore_ascii_case(upn))
+            };
+            if let Some((user, roles)) = found
+                && user.account_enabled
+                && fixed_tenant.is_none_or(|t| t == tenant)
+                && !hinted_other(&user.user_principal_name)
             {
-                let tenant = auth.tenant;
-                let user = auth.user;
-                let found = state
-                    .store
-                    .read(move |tx| {
-                        let user = hale_store::users::get(tx, tenant, user)?;
-                        let roles = hale_store::principals::roles_of(tx, tenant, auth.user)?;
-                        Ok::<_, StoreError>(user.map(|u| (u, roles)))
-                    })
-                    .await?;
-                let hinted_other = |upn: &str| {
-                    login_hint
-                        .as_deref()
-                        .is_some_and(|h| !h.eq_ignore_ascii_case(upn))
-                };
-                if let Some((user, roles)) = found
-                    && user.account_enabled
-                    && fixed_tenant.is_none_or(|t| t == tenant)
-                    && !hinted_other(&user.user_principal_name)
-                {
-                    signed_in = Some((auth, Verified { user, roles }));
-                }
+                signed_in = Some((auth, Verified { user, roles }));
             }
         }
     }

@@ -504,7 +504,7 @@ pub(super) async fn authorization_code(
             let Some(app) = applications::by_app_id(tx, client)? else {
                 return Ok(None);
             };
-            if app.web.redirect_uris.iter().any(|u| *u == uri) {
+            if app.web.redirect_uris.contains(&uri) {
                 client::registered(tx, app.tenant_id, client, false)
             } else {
                 Ok::<_, StoreError>(Some(Registered::Public))

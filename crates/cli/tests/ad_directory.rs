@@ -1,0 +1,429 @@
+//! `hale ad user …`, `hale ad group …` and `--query` against a real `hale serve`.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use hale_store::test_support::TestDatabase;
+use serde_json::Value;
+
+const HALE: &str = env!("CARGO_BIN_EXE_hale");
+
+fn hale(dir: &Path) -> Command {
+    let mut cmd = Command::new(HALE);
+    cmd.current_dir(dir);
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy().into_owned();
+        if key.starts_with("HALE_") && !key.starts_with("HALE_TEST_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+/// A `hale serve` process, killed when dropped.
+struct Served {
+    child: Child,
+    url: String,
+    ca: String,
+}
+
+impl Served {
+    fn start(dir: &Path, database: &str) -> Served {
+        let mut child = hale(dir)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--database-url",
+                database,
+            ])
+            .env("HALE_ADMIN_PASSWORD", "Cli-Test-Password-1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("hale starts");
+        let mut reader = BufReader::new(child.stdout.take().unwrap());
+        let mut stdout = String::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap() == 0 || Instant::now() > deadline {
+                panic!("hale stopped before it was ready:\n{stdout}");
+            }
+            stdout.push_str(&line);
+            if line.trim_start().starts_with("curl --cacert") {
+                break;
+            }
+        }
+        let url = stdout
+            .lines()
+            .next()
+            .and_then(|l| l.rsplit(' ').next())
+            .unwrap()
+            .to_owned();
+        let ca = stdout
+            .lines()
+            .find_map(|l| l.trim_start().strip_prefix("CA certificate"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        Served { child, url, ca }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn err(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn users_groups_and_queries_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDatabase::create().await.unwrap();
+    let db_url = match &db.url {
+        hale_store::DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
+        hale_store::DatabaseUrl::Postgres(url) => url.clone(),
+    };
+    let path = dir.path().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let served = Served::start(&path, &db_url);
+        let config = path.join("config");
+        let cli = |args: &[&str]| -> Output {
+            hale(&path)
+                .env("XDG_CONFIG_HOME", &config)
+                .args(args)
+                .stdin(Stdio::null())
+                .output()
+                .expect("hale runs")
+        };
+        let ok = |args: &[&str]| -> String {
+            let out = cli(args);
+            assert!(out.status.success(), "{args:?}: {}", err(&out));
+            text(&out)
+        };
+        ok(&[
+            "login",
+            "-u",
+            "admin@hale.local",
+            "-p",
+            "Cli-Test-Password-1",
+            "--authority",
+            &served.url,
+            "--ca-cert",
+            &served.ca,
+        ]);
+
+        // Users.
+        let created = ok(&[
+            "ad",
+            "user",
+            "create",
+            "--display-name",
+            "Nina Nurse",
+            "--user-principal-name",
+            "nina@hale.local",
+            "--password",
+            "Str0ng-Passw0rd",
+            "--job-title",
+            "Nurse",
+            "-o",
+            "tsv",
+        ]);
+        let fields: Vec<&str> = created.split('\t').collect();
+        assert_eq!(fields[..2], ["Nina Nurse", "nina@hale.local"], "{created}");
+        let nina = fields[2].to_owned();
+        let shown: Value =
+            serde_json::from_str(&ok(&["ad", "user", "show", "--id", "nina@hale.local"])).unwrap();
+        assert_eq!(shown["id"], nina.as_str());
+        assert_eq!(shown["jobTitle"], "Nurse");
+        assert!(shown.get("@odata.context").is_none());
+        ok(&[
+            "ad",
+            "user",
+            "update",
+            "--id",
+            &nina,
+            "--job-title",
+            "Head Nurse",
+        ]);
+        assert_eq!(
+            ok(&[
+                "ad", "user", "show", "--id", &nina, "--query", "jobTitle", "-o", "tsv"
+            ]),
+            "Head Nurse"
+        );
+        let table = ok(&["ad", "user", "list", "-o", "table"]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[0].starts_with("displayName"), "{table}");
+        assert_eq!(lines.len(), 4, "header, rule, admin and Nina: {table}");
+
+        // --query, as az: projections, filters, scalars; applied before the format.
+        assert_eq!(
+            ok(&[
+                "ad",
+                "user",
+                "list",
+                "--query",
+                "[?jobTitle=='Head Nurse'].userPrincipalName",
+                "-o",
+                "tsv"
+            ]),
+            "nina@hale.local"
+        );
+        let projected: Value = serde_json::from_str(&ok(&[
+            "ad",
+            "user",
+            "list",
+            "--filter",
+            "startswith(displayName,'nina')",
+            "--query",
+            "[].{name: displayName, upn: userPrincipalName}",
+        ]))
+        .unwrap();
+        assert_eq!(
+            projected,
+            serde_json::json!([{"name": "Nina Nurse", "upn": "nina@hale.local"}])
+        );
+        let table = ok(&[
+            "ad",
+            "user",
+            "list",
+            "--query",
+            "[].{upn: userPrincipalName}",
+            "-o",
+            "table",
+        ]);
+        assert_eq!(table.lines().next().unwrap(), "upn", "{table}");
+        assert_eq!(ok(&["ad", "user", "list", "--query", "length(@)"]), "2");
+
+        // Groups and members.
+        let group = ok(&[
+            "ad",
+            "group",
+            "create",
+            "--display-name",
+            "Ward 7",
+            "--mail-nickname",
+            "ward7",
+            "--query",
+            "id",
+            "-o",
+            "tsv",
+        ]);
+        assert_eq!(group.len(), 36, "{group}");
+        let inner = ok(&[
+            "ad",
+            "group",
+            "create",
+            "--display-name",
+            "Night shift",
+            "--mail-nickname",
+            "night",
+            "--query",
+            "id",
+            "-o",
+            "tsv",
+        ]);
+        ok(&[
+            "ad",
+            "group",
+            "member",
+            "add",
+            "--group",
+            "Ward 7",
+            "--member-id",
+            &inner,
+        ]);
+        ok(&[
+            "ad",
+            "group",
+            "member",
+            "add",
+            "--group",
+            &inner,
+            "--member-id",
+            &nina,
+        ]);
+        assert_eq!(
+            ok(&[
+                "ad",
+                "group",
+                "member",
+                "list",
+                "--group",
+                "Ward 7",
+                "--query",
+                "[].displayName",
+                "-o",
+                "tsv"
+            ]),
+            "Night shift"
+        );
+        let all = ok(&[
+            "ad",
+            "group",
+            "member",
+            "list",
+            "--group",
+            "Ward 7",
+            "--transitive",
+            "--query",
+            "sort([].displayName)",
+            "-o",
+            "tsv",
+        ]);
+        assert_eq!(
+            all.lines().collect::<Vec<_>>(),
+            ["Night shift", "Nina Nurse"]
+        );
+        let listed = ok(&[
+            "ad",
+            "group",
+            "list",
+            "--filter",
+            "displayName eq 'ward 7'",
+            "-o",
+            "tsv",
+        ]);
+        assert_eq!(listed, format!("Ward 7\tward7\t{group}"));
+        ok(&[
+            "ad",
+            "group",
+            "member",
+            "remove",
+            "--group",
+            &inner,
+            "--member-id",
+            &nina,
+        ]);
+        assert_eq!(
+            ok(&[
+                "ad",
+                "group",
+                "member",
+                "list",
+                "--group",
+                &inner,
+                "--query",
+                "length(@)"
+            ]),
+            "0"
+        );
+        let shown: Value =
+            serde_json::from_str(&ok(&["ad", "group", "show", "--group", "Night shift"])).unwrap();
+        assert_eq!(shown["id"], inner.as_str());
+
+        // Errors reach the operator as one line, exit status 1, nothing changed.
+        for (args, needle) in [
+            (
+                vec![
+                    "ad",
+                    "user",
+                    "create",
+                    "--display-name",
+                    "Weak",
+                    "--user-principal-name",
+                    "weak@hale.local",
+                    "--password",
+                    "password",
+                ],
+                "password complexity",
+            ),
+            (
+                vec![
+                    "ad",
+                    "user",
+                    "create",
+                    "--display-name",
+                    "Dup",
+                    "--user-principal-name",
+                    "NINA@hale.local",
+                    "--password",
+                    "Str0ng-Passw0rd",
+                ],
+                "already exists",
+            ),
+            (
+                vec![
+                    "ad",
+                    "user",
+                    "create",
+                    "--display-name",
+                    "Out",
+                    "--user-principal-name",
+                    "out@elsewhere.org",
+                    "--password",
+                    "Str0ng-Passw0rd",
+                ],
+                "verified domain",
+            ),
+            (
+                vec!["ad", "user", "list", "--query", "[?"],
+                "invalid --query",
+            ),
+            (
+                vec!["ad", "user", "list", "--filter", "displayName eq"],
+                "Invalid filter clause",
+            ),
+            (
+                vec![
+                    "ad",
+                    "group",
+                    "member",
+                    "add",
+                    "--group",
+                    "Ward 7",
+                    "--member-id",
+                    &inner,
+                ],
+                "already exist",
+            ),
+            (
+                vec!["ad", "group", "show", "--group", "No such group"],
+                "no group named",
+            ),
+            (
+                vec!["ad", "user", "show", "--id", "ghost@hale.local"],
+                "does not exist",
+            ),
+        ] {
+            let out = cli(&args);
+            assert_eq!(out.status.code(), Some(1), "{args:?}");
+            let e = err(&out);
+            assert!(e.contains(needle), "{args:?}: {e}");
+            assert_eq!(e.lines().count(), 1, "{e}");
+        }
+        assert_eq!(ok(&["ad", "user", "list", "--query", "length(@)"]), "2");
+
+        ok(&["ad", "user", "delete", "--id", &nina]);
+        ok(&["ad", "group", "delete", "--group", "Ward 7"]);
+        assert_eq!(ok(&["ad", "user", "list", "--query", "length(@)"]), "1");
+        assert_eq!(
+            ok(&[
+                "ad",
+                "group",
+                "list",
+                "--query",
+                "[].displayName",
+                "-o",
+                "tsv"
+            ]),
+            "Night shift"
+        );
+    })
+    .await
+    .unwrap();
+}
