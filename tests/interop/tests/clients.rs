@@ -77,12 +77,10 @@ fn node_dir() -> PathBuf {
         assert!(installed.success(), "npm install failed");
         std::fs::write(&marker, PACKAGE_JSON).unwrap();
     }
-    // ES module imports resolve from the script's folder: run it from there.
-    std::fs::copy(
-        interop_dir().join("node/client_credentials.mjs"),
-        dir.join("client_credentials.mjs"),
-    )
-    .unwrap();
+    // ES module imports resolve from the script's folder: run them from there.
+    for script in ["client_credentials.mjs", "user_flows.mjs"] {
+        std::fs::copy(interop_dir().join("node").join(script), dir.join(script)).unwrap();
+    }
     dir
 }
 
@@ -315,33 +313,7 @@ async fn msal_python_and_azure_identity_with_certificates_and_device_code() {
     let python = tokio::task::spawn_blocking(python).await.unwrap();
     let daemon = Daemon::register().await;
     let server = &daemon.server;
-    // A second app holding the test certificate, uploaded as the portal does.
-    let admin = server.admin_token("Application.ReadWrite.All").await;
-    let app = graph(
-        server,
-        &admin,
-        "/v1.0/applications",
-        json!({"displayName": "Interop cert daemon"}),
-    )
-    .await;
-    let cert_client = app["appId"].as_str().unwrap().to_owned();
-    let cert_pem = std::fs::read_to_string(format!("{FIXTURES}/client-cert.pem")).unwrap();
-    let res = server
-        .client()
-        .patch(server.url(&format!("/v1.0/applications/{}", app["id"].as_str().unwrap())))
-        .bearer_auth(&admin)
-        .json(&json!({"keyCredentials": [{"type": "AsymmetricX509Cert", "usage": "Verify", "key": base64_encode(cert_pem.as_bytes())}]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 204);
-    graph(
-        server,
-        &admin,
-        "/v1.0/servicePrincipals",
-        json!({"appId": cert_client}),
-    )
-    .await;
+    let cert_client = register_certificate_app(server).await;
 
     let scratch = tempfile::tempdir().unwrap();
     let bundle = server.info().ca_bundle.clone().unwrap();
@@ -412,6 +384,120 @@ async fn msal_python_and_azure_identity_with_certificates_and_device_code() {
         .unwrap_or_else(|| panic!("{out}"));
     assert_ne!(refreshed, token, "a new token from the refresh token");
     verify(server, refreshed).await;
+}
+
+/// An app holding the test certificate (uploaded as the portal does), with
+/// its service principal. Returns its client ID.
+async fn register_certificate_app(server: &TestServer) -> String {
+    let admin = server.admin_token("Application.ReadWrite.All").await;
+    let app = graph(server, &admin, "/v1.0/applications", json!({"displayName": "Interop cert daemon"})).await;
+    let cert_client = app["appId"].as_str().unwrap().to_owned();
+    let cert_pem = std::fs::read_to_string(format!("{FIXTURES}/client-cert.pem")).unwrap();
+    let res = server
+        .client()
+        .patch(server.url(&format!("/v1.0/applications/{}", app["id"].as_str().unwrap())))
+        .bearer_auth(&admin)
+        .json(&json!({"keyCredentials": [{"type": "AsymmetricX509Cert", "usage": "Verify", "key": base64_encode(cert_pem.as_bytes())}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    graph(server, &admin, "/v1.0/servicePrincipals", json!({"appId": cert_client})).await;
+    cert_client
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn msal_node_and_azure_identity_with_certificates_and_device_code() {
+    let dir = tokio::task::spawn_blocking(node_dir).await.unwrap();
+    let daemon = Daemon::register().await;
+    let server = &daemon.server;
+    let cert_client = register_certificate_app(server).await;
+    let scratch = tempfile::tempdir().unwrap();
+    let mut command = Command::new("node");
+    command
+        .arg(dir.join("user_flows.mjs"))
+        .current_dir(&dir)
+        .env("NODE_EXTRA_CA_CERTS", server.info().ca_cert.as_ref().unwrap())
+        .env("HALE_CERT_CLIENT_ID", &cert_client)
+        .env("HALE_CERT_PEM", format!("{FIXTURES}/client-cert.pem"))
+        .env("HALE_KEY_PEM", format!("{FIXTURES}/client-key.pem"))
+        .env("HALE_KEY_AND_CERT_PEM", scratch.path().join("key-and-cert.pem"))
+        .env("HALE_USERNAME", &server.info().installation.admin_user_principal_name)
+        .env("HALE_PASSWORD", hale_testkit::ADMIN_PASSWORD);
+    let out = daemon.run(command).await;
+
+    for case in ["msal_certificate", "azure_identity_certificate"] {
+        let token = out[case]["accessToken"].as_str().unwrap_or_else(|| panic!("{case}: {out}"));
+        let claims = verify(server, token).await;
+        assert_eq!(claims["appid"], cert_client.as_str(), "{case}");
+        assert_eq!(claims["appidacr"], "2", "{case}");
+    }
+    assert_eq!(out["device_page"], true, "{out}");
+    let token = out["device_token"]["accessToken"].as_str().unwrap_or_else(|| panic!("{out}"));
+    let claims = verify(server, token).await;
+    assert_eq!(claims["aud"], "https://management.azure.com/");
+    assert_eq!(out["device_token"]["username"], server.info().installation.admin_user_principal_name.as_str());
+    assert_eq!(
+        out["device_token"]["homeAccountId"],
+        format!("{}.{}", claims["oid"].as_str().unwrap(), claims["tid"].as_str().unwrap())
+    );
+    let refreshed = out["silent_refresh"]["accessToken"].as_str().unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(out["silent_refresh"]["fromCache"], false);
+    verify(server, refreshed).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn msal_python_auth_code_with_pkce_and_a_pyjwt_resource_server() {
+    let python = tokio::task::spawn_blocking(python).await.unwrap();
+    let daemon = Daemon::register().await;
+    let server = &daemon.server;
+    let admin = server.admin_token("Application.ReadWrite.All").await;
+    let api = graph(
+        server,
+        &admin,
+        "/v1.0/applications",
+        json!({"displayName": "Interop notes API", "identifierUris": ["api://interop-notes"], "api": {"requestedAccessTokenVersion": 2, "oauth2PermissionScopes": [
+            {"id": "5b7c2f3e-8a4d-4c1e-9f60-1d2e3f4a5b6c", "value": "Notes.Read", "type": "User", "isEnabled": true}
+        ]}}),
+    )
+    .await;
+    graph(server, &admin, "/v1.0/servicePrincipals", json!({"appId": api["appId"]})).await;
+    let desktop = graph(
+        server,
+        &admin,
+        "/v1.0/applications",
+        json!({"displayName": "Interop desktop", "publicClient": {"redirectUris": ["http://localhost"]}}),
+    )
+    .await;
+    graph(server, &admin, "/v1.0/servicePrincipals", json!({"appId": desktop["appId"]})).await;
+    let bundle = server.info().ca_bundle.clone().unwrap();
+    let mut command = Command::new(python);
+    command
+        .arg(interop_dir().join("python/auth_code_and_resource_server.py"))
+        .env("REQUESTS_CA_BUNDLE", &bundle)
+        .env("SSL_CERT_FILE", &bundle)
+        .env("HALE_PUBLIC_CLIENT_ID", desktop["appId"].as_str().unwrap())
+        .env("HALE_API_SCOPE", "api://interop-notes/Notes.Read")
+        .env("HALE_API_AUDIENCE", api["appId"].as_str().unwrap())
+        .env("HALE_USERNAME", &server.info().installation.admin_user_principal_name)
+        .env("HALE_PASSWORD", hale_testkit::ADMIN_PASSWORD);
+    let out = daemon.run(command).await;
+
+    assert_eq!(out["pkce_in_auth_uri"], true, "MSAL sends PKCE: {out}");
+    assert_eq!(out["consent_page"], true, "{out}");
+    assert_eq!(out["redirected_to"], "http://localhost:8765/", "{out}");
+    assert_eq!(out["auth_code"]["error"], Value::Null, "{out}");
+    assert!(out["auth_code"]["refresh_token"].is_string(), "{out}");
+    assert_eq!(
+        out["id_token_claims"]["preferred_username"],
+        server.info().installation.admin_user_principal_name.as_str()
+    );
+    assert_eq!(out["sso_status"], 302);
+    assert_eq!(out["sso_has_code"], true, "{out}");
+    assert_eq!(out["resource_server"]["ok"], true, "{out}");
+    assert_eq!(out["resource_server"]["scp"], "Notes.Read");
+    assert_eq!(out["resource_server_wrong_audience"], "rejected");
+    assert_eq!(out["resource_server_tampered"], "rejected");
 }
 
 fn base64_encode(bytes: &[u8]) -> String {

@@ -1,0 +1,84 @@
+"""The authorization code flow with PKCE through MSAL Python (the browser's
+part played by `requests`), then a resource server's check of Hale's tokens
+with PyJWT from discovery and JWKS alone. Prints one JSON object."""
+
+import json
+import os
+import re
+import ssl
+from urllib.parse import parse_qsl, urljoin, urlparse
+
+import jwt
+import msal
+import requests
+
+host = os.environ["HALE_AUTHORITY_HOST"]
+tenant = os.environ["HALE_TENANT"]
+ca = os.environ["HALE_CA"]
+client_id = os.environ["HALE_PUBLIC_CLIENT_ID"]
+api_scope = os.environ["HALE_API_SCOPE"]  # api://…/Notes.Read
+api_audience = os.environ["HALE_API_AUDIENCE"]
+username = os.environ["HALE_USERNAME"]
+password = os.environ["HALE_PASSWORD"]
+out = {}
+
+app = msal.PublicClientApplication(client_id, authority=f"{host}/{tenant}", instance_discovery=False)
+flow = app.initiate_auth_code_flow(scopes=[api_scope], redirect_uri="http://localhost:8765/")
+out["pkce_in_auth_uri"] = "code_challenge=" in flow["auth_uri"]
+
+browser = requests.Session()
+browser.verify = ca
+
+
+def form_of(page):
+    return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page))
+
+
+def unescape(value):
+    return (value.replace("&quot;", '"').replace("&#39;", "'").replace("&lt;", "<")
+            .replace("&gt;", ">").replace("&amp;", "&"))
+
+
+page = browser.get(flow["auth_uri"], allow_redirects=False)
+action = urljoin(flow["auth_uri"], "authorize").split("?")[0]
+fields = {k: unescape(v) for k, v in form_of(page.text).items()}
+fields.update(username=username, password=password)
+consent = browser.post(action, data=fields, allow_redirects=False)
+out["consent_page"] = "Permissions requested" in consent.text
+fields = {k: unescape(v) for k, v in form_of(consent.text).items()}
+fields["decision"] = "accept"
+back = browser.post(action, data=fields, allow_redirects=False)
+location = back.headers.get("location", "")
+out["redirected_to"] = location.split("?")[0]
+auth_response = dict(parse_qsl(urlparse(location).query))
+result = app.acquire_token_by_auth_code_flow(flow, auth_response)
+out["auth_code"] = {k: result.get(k) for k in ("access_token", "id_token", "refresh_token", "scope", "error", "error_description")}
+out["id_token_claims"] = result.get("id_token_claims")
+
+# A second sign-in for the same user is silent (single sign-on): no page.
+flow2 = app.initiate_auth_code_flow(scopes=[api_scope], redirect_uri="http://localhost:8765/", prompt="none")
+again = browser.get(flow2["auth_uri"], allow_redirects=False)
+out["sso_status"] = again.status_code
+out["sso_has_code"] = "code=" in again.headers.get("location", "")
+
+# The resource server: discovery, JWKS, PyJWT.
+config = browser.get(f"{host}/{tenant}/v2.0/.well-known/openid-configuration").json()
+jwks_client = jwt.PyJWKClient(config["jwks_uri"], ssl_context=ssl.create_default_context(cafile=ca))
+token = result.get("access_token")
+if token:
+    key = jwks_client.get_signing_key_from_jwt(token)
+    claims = jwt.decode(token, key.key, algorithms=["RS256"], audience=api_audience, issuer=config["issuer"])
+    out["resource_server"] = {"ok": True, "scp": claims.get("scp"), "aud": claims.get("aud")}
+    try:
+        jwt.decode(token, key.key, algorithms=["RS256"], audience="api://someone-else", issuer=config["issuer"])
+        out["resource_server_wrong_audience"] = "accepted"
+    except jwt.InvalidAudienceError:
+        out["resource_server_wrong_audience"] = "rejected"
+    tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    try:
+        jwt.decode(tampered, key.key, algorithms=["RS256"], audience=api_audience, issuer=config["issuer"])
+        out["resource_server_tampered"] = "accepted"
+    except jwt.InvalidSignatureError:
+        out["resource_server_tampered"] = "rejected"
+
+print(json.dumps(out))
