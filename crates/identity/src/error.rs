@@ -530,6 +530,26 @@ impl OAuthError {
         )
     }
 
+    /// AADSTS50013: an on-behalf-of assertion that does not check out.
+    pub fn invalid_user_assertion(why: &str) -> Self {
+        Self::new(
+            400,
+            "invalid_grant",
+            50013,
+            format!("Assertion failed validation: {why}"),
+        )
+    }
+
+    /// AADSTS500133: an on-behalf-of assertion past its lifetime.
+    pub fn user_assertion_expired() -> Self {
+        Self::new(
+            400,
+            "invalid_grant",
+            500133,
+            "Assertion is not within its valid time range. Ensure that the access token is not expired before using it for user assertion, or request a new token.",
+        )
+    }
+
     /// The JSON body, with fresh trace and correlation IDs (the correlation ID
     /// the client sent, when it sent one).
     pub fn to_json(&self, correlation_id: Option<&str>) -> Value {

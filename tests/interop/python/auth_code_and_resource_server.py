@@ -81,4 +81,12 @@ if token:
     except jwt.InvalidSignatureError:
         out["resource_server_tampered"] = "rejected"
 
+# The API, as a middle tier, calls a downstream API on behalf of the user.
+middle = msal.ConfidentialClientApplication(
+    api_audience, client_credential=os.environ["HALE_API_SECRET"], authority=f"{host}/{tenant}", instance_discovery=False
+)
+if token:
+    obo = middle.acquire_token_on_behalf_of(token, [os.environ["HALE_DOWNSTREAM_SCOPE"]])
+    out["obo"] = {k: obo.get(k) for k in ("access_token", "scope", "error", "error_description")}
+
 print(json.dumps(out))

@@ -390,7 +390,13 @@ async fn msal_python_and_azure_identity_with_certificates_and_device_code() {
 /// its service principal. Returns its client ID.
 async fn register_certificate_app(server: &TestServer) -> String {
     let admin = server.admin_token("Application.ReadWrite.All").await;
-    let app = graph(server, &admin, "/v1.0/applications", json!({"displayName": "Interop cert daemon"})).await;
+    let app = graph(
+        server,
+        &admin,
+        "/v1.0/applications",
+        json!({"displayName": "Interop cert daemon"}),
+    )
+    .await;
     let cert_client = app["appId"].as_str().unwrap().to_owned();
     let cert_pem = std::fs::read_to_string(format!("{FIXTURES}/client-cert.pem")).unwrap();
     let res = server
@@ -402,7 +408,13 @@ async fn register_certificate_app(server: &TestServer) -> String {
         .await
         .unwrap();
     assert_eq!(res.status(), 204);
-    graph(server, &admin, "/v1.0/servicePrincipals", json!({"appId": cert_client})).await;
+    graph(
+        server,
+        &admin,
+        "/v1.0/servicePrincipals",
+        json!({"appId": cert_client}),
+    )
+    .await;
     cert_client
 }
 
@@ -417,31 +429,57 @@ async fn msal_node_and_azure_identity_with_certificates_and_device_code() {
     command
         .arg(dir.join("user_flows.mjs"))
         .current_dir(&dir)
-        .env("NODE_EXTRA_CA_CERTS", server.info().ca_cert.as_ref().unwrap())
+        .env(
+            "NODE_EXTRA_CA_CERTS",
+            server.info().ca_cert.as_ref().unwrap(),
+        )
         .env("HALE_CERT_CLIENT_ID", &cert_client)
         .env("HALE_CERT_PEM", format!("{FIXTURES}/client-cert.pem"))
         .env("HALE_KEY_PEM", format!("{FIXTURES}/client-key.pem"))
-        .env("HALE_KEY_AND_CERT_PEM", scratch.path().join("key-and-cert.pem"))
-        .env("HALE_USERNAME", &server.info().installation.admin_user_principal_name)
+        .env(
+            "HALE_KEY_AND_CERT_PEM",
+            scratch.path().join("key-and-cert.pem"),
+        )
+        .env(
+            "HALE_USERNAME",
+            &server.info().installation.admin_user_principal_name,
+        )
         .env("HALE_PASSWORD", hale_testkit::ADMIN_PASSWORD);
     let out = daemon.run(command).await;
 
     for case in ["msal_certificate", "azure_identity_certificate"] {
-        let token = out[case]["accessToken"].as_str().unwrap_or_else(|| panic!("{case}: {out}"));
+        let token = out[case]["accessToken"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{case}: {out}"));
         let claims = verify(server, token).await;
         assert_eq!(claims["appid"], cert_client.as_str(), "{case}");
         assert_eq!(claims["appidacr"], "2", "{case}");
     }
     assert_eq!(out["device_page"], true, "{out}");
-    let token = out["device_token"]["accessToken"].as_str().unwrap_or_else(|| panic!("{out}"));
+    let token = out["device_token"]["accessToken"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{out}"));
     let claims = verify(server, token).await;
     assert_eq!(claims["aud"], "https://management.azure.com/");
-    assert_eq!(out["device_token"]["username"], server.info().installation.admin_user_principal_name.as_str());
+    assert_eq!(
+        out["device_token"]["username"],
+        server
+            .info()
+            .installation
+            .admin_user_principal_name
+            .as_str()
+    );
     assert_eq!(
         out["device_token"]["homeAccountId"],
-        format!("{}.{}", claims["oid"].as_str().unwrap(), claims["tid"].as_str().unwrap())
+        format!(
+            "{}.{}",
+            claims["oid"].as_str().unwrap(),
+            claims["tid"].as_str().unwrap()
+        )
     );
-    let refreshed = out["silent_refresh"]["accessToken"].as_str().unwrap_or_else(|| panic!("{out}"));
+    let refreshed = out["silent_refresh"]["accessToken"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{out}"));
     assert_eq!(out["silent_refresh"]["fromCache"], false);
     verify(server, refreshed).await;
 }
@@ -461,7 +499,50 @@ async fn msal_python_auth_code_with_pkce_and_a_pyjwt_resource_server() {
         ]}}),
     )
     .await;
-    graph(server, &admin, "/v1.0/servicePrincipals", json!({"appId": api["appId"]})).await;
+    let api_sp = graph(
+        server,
+        &admin,
+        "/v1.0/servicePrincipals",
+        json!({"appId": api["appId"]}),
+    )
+    .await;
+    let api_secret = graph(
+        server,
+        &admin,
+        &format!(
+            "/v1.0/applications/{}/addPassword",
+            api["id"].as_str().unwrap()
+        ),
+        json!({}),
+    )
+    .await;
+    // A downstream API the notes API calls on behalf of the user, with admin consent.
+    let downstream = graph(
+        server,
+        &admin,
+        "/v1.0/applications",
+        json!({"displayName": "Interop downstream", "identifierUris": ["api://interop-downstream"], "api": {"oauth2PermissionScopes": [
+            {"id": "6c8d3a4f-9b5e-4d2f-8a71-2e3f4a5b6c7d", "value": "Data.Read", "type": "User", "isEnabled": true}
+        ]}}),
+    )
+    .await;
+    let downstream_sp = graph(
+        server,
+        &admin,
+        "/v1.0/servicePrincipals",
+        json!({"appId": downstream["appId"]}),
+    )
+    .await;
+    let consent_admin = server
+        .admin_token("DelegatedPermissionGrant.ReadWrite.All")
+        .await;
+    graph(
+        server,
+        &consent_admin,
+        "/v1.0/oauth2PermissionGrants",
+        json!({"clientId": api_sp["id"], "consentType": "AllPrincipals", "resourceId": downstream_sp["id"], "scope": "Data.Read"}),
+    )
+    .await;
     let desktop = graph(
         server,
         &admin,
@@ -469,7 +550,13 @@ async fn msal_python_auth_code_with_pkce_and_a_pyjwt_resource_server() {
         json!({"displayName": "Interop desktop", "publicClient": {"redirectUris": ["http://localhost"]}}),
     )
     .await;
-    graph(server, &admin, "/v1.0/servicePrincipals", json!({"appId": desktop["appId"]})).await;
+    graph(
+        server,
+        &admin,
+        "/v1.0/servicePrincipals",
+        json!({"appId": desktop["appId"]}),
+    )
+    .await;
     let bundle = server.info().ca_bundle.clone().unwrap();
     let mut command = Command::new(python);
     command
@@ -479,7 +566,18 @@ async fn msal_python_auth_code_with_pkce_and_a_pyjwt_resource_server() {
         .env("HALE_PUBLIC_CLIENT_ID", desktop["appId"].as_str().unwrap())
         .env("HALE_API_SCOPE", "api://interop-notes/Notes.Read")
         .env("HALE_API_AUDIENCE", api["appId"].as_str().unwrap())
-        .env("HALE_USERNAME", &server.info().installation.admin_user_principal_name)
+        .env(
+            "HALE_API_SECRET",
+            api_secret["secretText"].as_str().unwrap(),
+        )
+        .env(
+            "HALE_DOWNSTREAM_SCOPE",
+            "api://interop-downstream/Data.Read",
+        )
+        .env(
+            "HALE_USERNAME",
+            &server.info().installation.admin_user_principal_name,
+        )
         .env("HALE_PASSWORD", hale_testkit::ADMIN_PASSWORD);
     let out = daemon.run(command).await;
 
@@ -490,7 +588,11 @@ async fn msal_python_auth_code_with_pkce_and_a_pyjwt_resource_server() {
     assert!(out["auth_code"]["refresh_token"].is_string(), "{out}");
     assert_eq!(
         out["id_token_claims"]["preferred_username"],
-        server.info().installation.admin_user_principal_name.as_str()
+        server
+            .info()
+            .installation
+            .admin_user_principal_name
+            .as_str()
     );
     assert_eq!(out["sso_status"], 302);
     assert_eq!(out["sso_has_code"], true, "{out}");
@@ -498,6 +600,22 @@ async fn msal_python_auth_code_with_pkce_and_a_pyjwt_resource_server() {
     assert_eq!(out["resource_server"]["scp"], "Notes.Read");
     assert_eq!(out["resource_server_wrong_audience"], "rejected");
     assert_eq!(out["resource_server_tampered"], "rejected");
+    // On-behalf-of, through MSAL Python's confidential client.
+    let obo = out["obo"]["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{out}"));
+    let claims = verify(server, obo).await;
+    assert_eq!(claims["aud"], "api://interop-downstream");
+    assert_eq!(claims["appid"], api["appId"]);
+    assert_eq!(claims["scp"], "Data.Read");
+    assert_eq!(
+        claims["upn"],
+        server
+            .info()
+            .installation
+            .admin_user_principal_name
+            .as_str()
+    );
 }
 
 fn base64_encode(bytes: &[u8]) -> String {

@@ -73,7 +73,7 @@ impl KeyRing {
             .map(|(_, key)| key.clone())
     }
 
-    async fn key(&self, store: &Store, kid: &str) -> Option<RsaPublicKey> {
+    pub(crate) async fn key(&self, store: &Store, kid: &str) -> Option<RsaPublicKey> {
         if let Some(key) = self.find(kid) {
             return Some(key);
         }

@@ -11,6 +11,7 @@ pub(crate) mod authorize;
 mod client;
 pub(crate) mod device;
 mod interactive;
+mod obo;
 mod resource;
 mod user;
 
@@ -153,6 +154,7 @@ async fn issue(
         "password" => user::password(&request).await,
         "refresh_token" => user::refresh(&request).await,
         "authorization_code" => user::authorization_code(&request).await,
+        "urn:ietf:params:oauth:grant-type:jwt-bearer" => obo::on_behalf_of(&request).await,
         "device_code" | "urn:ietf:params:oauth:grant-type:device_code" => {
             user::device_code(&request).await
         }
