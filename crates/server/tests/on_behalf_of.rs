@@ -7,6 +7,9 @@ use hale_testkit::{ADMIN_PASSWORD, TestServer};
 use reqwest::Method;
 use serde_json::{Value, json};
 
+/// An assertion, the presenting client, the scope, its secret, the status and AADSTS code.
+type Case = (String, String, &'static str, Option<String>, u16, u64);
+
 fn claims_of(jwt: &str) -> Value {
     let payload = jwt.split('.').nth(1).unwrap();
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
@@ -168,7 +171,7 @@ async fn a_middle_tier_calls_downstream_as_the_user() {
         body["access_token"].as_str().unwrap().to_owned()
     };
     let tampered = format!("{}x", &user_token[..user_token.len() - 1]);
-    let cases: Vec<(String, String, &'static str, Option<String>, u16, u64)> = vec![
+    let cases: Vec<Case> = vec![
         (
             user_token.clone(),
             middle.clone(),
