@@ -714,3 +714,96 @@ async fn delegated_consent_refresh_tokens_and_id_tokens() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn password_changes_and_revocation_end_refresh_tokens() {
+    let server = TestServer::start().await;
+    let admin = server.admin_token("User.ReadWrite.All").await;
+    let (status, user) = call(
+        &server,
+        &admin,
+        Method::POST,
+        "/v1.0/users",
+        Some(json!({
+            "accountEnabled": true,
+            "displayName": "Rita Refresh",
+            "mailNickname": "rita",
+            "userPrincipalName": "rita@hale.local",
+            "passwordProfile": {"password": "First-Password-1", "forceChangePasswordNextSignIn": false}
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{user}");
+    let cli = "04b07795-8ddb-461a-bbee-02f9e1bf7b46";
+    let sign_in = |password: &'static str| {
+        let server = &server;
+        async move {
+            let (status, body) = token(
+                server,
+                "hale.local",
+                &[
+                    ("grant_type", "password"),
+                    ("client_id", cli),
+                    ("username", "rita@hale.local"),
+                    ("password", password),
+                    ("scope", "openid offline_access User.Read"),
+                ],
+            )
+            .await;
+            assert_eq!(status, 200, "{body}");
+            body["refresh_token"].as_str().unwrap().to_owned()
+        }
+    };
+    let refresh = |rt: String| {
+        let server = &server;
+        async move {
+            token(
+                server,
+                "hale.local",
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("client_id", cli),
+                    ("refresh_token", rt.as_str()),
+                    ("scope", "User.Read"),
+                ],
+            )
+            .await
+        }
+    };
+    let rt = sign_in("First-Password-1").await;
+    assert_eq!(refresh(rt.clone()).await.0, 200);
+    let path = format!(
+        "/v1.0/users/{}/revokeSignInSessions",
+        user["id"].as_str().unwrap()
+    );
+    let (status, body) = call(&server, &admin, Method::POST, &path, None).await;
+    assert_eq!((status, &body["value"]), (200, &json!(true)), "{body}");
+    let (status, body) = refresh(rt).await;
+    assert_eq!(
+        (status, body["error_codes"][0].as_u64()),
+        (400, Some(70000)),
+        "{body}"
+    );
+    let reader = server.admin_token("User.Read.All").await;
+    let (status, _) = call(&server, &reader, Method::POST, &path, None).await;
+    assert_eq!(status, 403);
+
+    // A password change by the administrator does the same.
+    let rt = sign_in("First-Password-1").await;
+    let (status, body) = call(
+        &server,
+        &admin,
+        Method::PATCH,
+        &format!("/v1.0/users/{}", user["id"].as_str().unwrap()),
+        Some(json!({"passwordProfile": {"password": "Second-Password-2", "forceChangePasswordNextSignIn": false}})),
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = refresh(rt).await;
+    assert_eq!(
+        (status, body["error_codes"][0].as_u64()),
+        (400, Some(70000)),
+        "{body}"
+    );
+    sign_in("Second-Password-2").await;
+}

@@ -166,3 +166,27 @@ async fn instance_discovery_answers_for_port_less_authorities() {
     let res = server.client().get(endpoint).send().await.unwrap();
     assert_eq!(res.status(), 200);
 }
+
+#[tokio::test]
+async fn user_realm_says_which_accounts_are_managed_here() {
+    let server = TestServer::start().await;
+    let (status, body, _) = get(
+        &server,
+        "/common/userrealm/admin@hale.local?api-version=1.0",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["account_type"], "Managed");
+    assert_eq!(body["domain_name"], "hale.local");
+    assert_eq!(body["ver"], "1.0");
+    for name in ["someone@elsewhere.example", "no-domain"] {
+        let (status, body, _) = get(
+            &server,
+            &format!("/common/userrealm/{name}?api-version=1.0"),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(body["account_type"], "Unknown", "{name}");
+        assert!(body.get("domain_name").is_none());
+    }
+}

@@ -205,3 +205,36 @@ pub(crate) async fn instance_discovery(
         DOCUMENT_CACHE,
     )
 }
+
+/// `GET /common/userrealm/{username}?api-version=1.0`: what kind of account
+/// a user name is (MSAL asks before the password grant). Hale's tenants are
+/// all managed (no federation), so a known domain is `Managed` and any other
+/// `Unknown`, as Entra answers.
+pub(crate) async fn user_realm(
+    State(state): State<AppState>,
+    Path((_tenant, username)): Path<(String, String)>,
+) -> Response {
+    let domain = username
+        .rsplit_once('@')
+        .map(|(_, d)| d.to_ascii_lowercase())
+        .unwrap_or_default();
+    let lookup = domain.clone();
+    let known = !domain.is_empty()
+        && state
+            .store
+            .read(move |tx| tenants::by_domain(tx, &lookup))
+            .await
+            .ok()
+            .flatten()
+            .is_some();
+    let mut body = serde_json::json!({
+        "ver": "1.0",
+        "account_type": if known { "Managed" } else { "Unknown" },
+        "cloud_instance_name": "microsoftonline.com",
+        "cloud_audience_urn": "urn:federation:MicrosoftOnline",
+    });
+    if known {
+        body["domain_name"] = serde_json::json!(domain);
+    }
+    document(body, "no-store")
+}

@@ -59,6 +59,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/{tenant}/discovery/v2.0/keys", axum::routing::get(identity::keys_v2))
         .route("/{tenant}/discovery/keys", axum::routing::get(identity::keys_v1))
         .route("/{tenant}/discovery/instance", axum::routing::get(identity::instance_discovery))
+        .route("/{tenant}/userrealm/{username}", axum::routing::get(identity::user_realm))
         .route(
             "/{tenant}/oauth2/v2.0/token",
             axum::routing::post(token::token_v2).layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),

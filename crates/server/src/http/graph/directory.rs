@@ -42,6 +42,8 @@ pub(super) enum DirTarget {
     Users,
     User(UserKey),
     UserMemberOf(UserKey, Depth),
+    /// `users/{key}/revokeSignInSessions`.
+    UserRevokeSessions(UserKey),
     Me,
     MeMemberOf(Depth),
     Groups,
@@ -97,6 +99,10 @@ pub(super) fn parse(segments: &[&str]) -> Option<Result<DirTarget, GraphError>> 
         "users" => match rest {
             [] => Ok(DirTarget::Users),
             [key] => Ok(DirTarget::User(user_key(key))),
+            [
+                key,
+                "revokeSignInSessions" | "microsoft.graph.revokeSignInSessions",
+            ] => Ok(DirTarget::UserRevokeSessions(user_key(key))),
             [key, nav] => match depth(nav) {
                 Some(d) => Ok(DirTarget::UserMemberOf(user_key(key), d)),
                 None => Err(unknown(nav)),
@@ -171,6 +177,9 @@ pub(super) async fn handle(
         (Method::GET, T::User(key)) => users::get(state, caller, key, query).await,
         (Method::PATCH, T::User(key)) => users::update(state, caller, key, json_body(body)?).await,
         (Method::DELETE, T::User(key)) => users::delete(state, caller, key).await,
+        (Method::POST, T::UserRevokeSessions(key)) => {
+            users::revoke_sign_in_sessions(state, caller, key).await
+        }
         (Method::GET, T::UserMemberOf(key, d)) => {
             users::member_of(state, caller, key, d, query, headers).await
         }

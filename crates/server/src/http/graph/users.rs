@@ -380,11 +380,18 @@ pub(super) async fn update(
             if let Some(upn) = upn {
                 user.user_principal_name = upn;
             }
+            let revoke = password.is_some() || !user.account_enabled;
             if let Some((hash, force)) = password {
                 user.password = Some(hash);
                 user.profile.force_change_password_next_sign_in = force;
             }
-            store_user(tx, &user, false)
+            store_user(tx, &user, false)?;
+            // A new password or a disabled account ends every session and
+            // refresh token, on every replica, at once.
+            if revoke {
+                hale_store::sign_in::revoke_user(tx, user.id)?;
+            }
+            Ok::<_, Failure>(())
         })
         .await
         .map_err(GraphError::from)?;
@@ -406,11 +413,43 @@ pub(super) async fn delete(
         .write(move |tx| {
             let user = find(tx, &c, &key)?;
             users::delete(tx, user.tenant_id, user.id)?;
+            hale_store::sign_in::revoke_user(tx, user.id)?;
+            hale_store::grants::forget_object(tx, user.id)?;
             Ok::<_, Failure>(())
         })
         .await
         .map_err(GraphError::from)?;
     Ok(no_content())
+}
+
+/// `users/{key}/revokeSignInSessions`: ends the user's sessions and refresh
+/// tokens (Graph answers `{"value": true}`).
+pub(super) async fn revoke_sign_in_sessions(
+    state: &AppState,
+    caller: &Caller,
+    key: UserKey,
+) -> Result<Response, GraphError> {
+    require(access::may_write_users(
+        &caller.principal,
+        &caller.permissions,
+    ))?;
+    let c = caller.clone();
+    let revoked = state
+        .store
+        .write(move |tx| {
+            let user = find(tx, &c, &key)?;
+            Ok::<_, Failure>(hale_store::sign_in::revoke_user(tx, user.id)?)
+        })
+        .await
+        .map_err(GraphError::from)?;
+    tracing::info!(revoked, by = %caller.object_id, "sign-in sessions revoked");
+    Ok(super::json(
+        axum::http::StatusCode::OK,
+        serde_json::json!({
+            "@odata.context": super::context(state, "Edm.Boolean"),
+            "value": true,
+        }),
+    ))
 }
 
 /// `users/{key}/memberOf` and `transitiveMemberOf`: the groups and directory
