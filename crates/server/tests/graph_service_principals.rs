@@ -189,3 +189,73 @@ async fn bad_service_principal_requests_change_nothing() {
     .await;
     assert_eq!(before, after);
 }
+
+#[tokio::test]
+async fn service_principals_show_the_permissions_their_application_exposes() {
+    let server = TestServer::start().await;
+    let admin = server.admin_token("Application.ReadWrite.All").await;
+    // Microsoft Graph's, by its well-known IDs (what `az ad sp show` scripts read).
+    let (status, graph) = call(
+        &server,
+        &admin,
+        reqwest::Method::GET,
+        "/v1.0/servicePrincipals(appId='00000003-0000-0000-c000-000000000000')",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{graph}");
+    let role = graph["appRoles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["value"] == "User.Read.All")
+        .expect("User.Read.All");
+    assert_eq!(role["id"], "df021288-bdef-4463-88db-98f22de89214");
+    assert_eq!(role["allowedMemberTypes"], json!(["Application"]));
+    let scope = graph["oauth2PermissionScopes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["value"] == "User.Read")
+        .expect("User.Read");
+    assert_eq!(scope["id"], "e1fe6dd8-ba31-4d61-89e7-88639da4683d");
+    assert_eq!(scope["type"], "User");
+
+    // A registered API's, as its registration defines them, also when listed.
+    let role_id = "0b6c7a3e-3d1f-4c55-9d2a-7f0e1c2b3a4d";
+    let (_, app) = call(
+        &server,
+        &admin,
+        reqwest::Method::POST,
+        "/v1.0/applications",
+        Some(json!({"displayName": "Exposing API", "appRoles": [
+            {"id": role_id, "allowedMemberTypes": ["Application"], "value": "Thing.Read", "displayName": "Read", "description": "Read", "isEnabled": true}
+        ]})),
+    )
+    .await;
+    let (status, sp) = call(
+        &server,
+        &admin,
+        reqwest::Method::POST,
+        "/v1.0/servicePrincipals",
+        Some(json!({"appId": app["appId"]})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert_eq!(sp["appRoles"][0]["id"], role_id);
+    let (_, list) = call(
+        &server,
+        &admin,
+        reqwest::Method::GET,
+        "/v1.0/servicePrincipals",
+        None,
+    )
+    .await;
+    let listed = list["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["appId"] == app["appId"])
+        .unwrap();
+    assert_eq!(listed["appRoles"][0]["value"], "Thing.Read");
+}

@@ -12,9 +12,45 @@ use super::{GraphError, Key, context, json as respond};
 use crate::http::AppState;
 use crate::http::auth::Caller;
 
-fn entity(state: &AppState, sp: &ServicePrincipal, with_context: bool) -> Value {
+/// The permissions a service principal's application exposes, as Graph lists
+/// them on the service principal: `appRoles` and `oauth2PermissionScopes`.
+type Exposed = (Value, Value);
+
+fn exposed(tx: &mut dyn Tx, sp: &ServicePrincipal) -> Result<Exposed, StoreError> {
+    if let Some(fp) = first_party::by_app_id(sp.app_id) {
+        let roles: Vec<Value> = fp
+            .roles
+            .iter()
+            .map(|p| {
+                json!({"id": p.id, "value": p.value, "allowedMemberTypes": ["Application"],
+                    "displayName": p.description, "description": p.description, "isEnabled": true, "origin": "Application"})
+            })
+            .collect();
+        let scopes: Vec<Value> = fp
+            .scopes
+            .iter()
+            .map(|p| {
+                json!({"id": p.id, "value": p.value, "type": if p.admin_consent { "Admin" } else { "User" },
+                    "adminConsentDisplayName": p.description, "adminConsentDescription": p.description,
+                    "userConsentDisplayName": p.description, "userConsentDescription": p.description, "isEnabled": true})
+            })
+            .collect();
+        return Ok((json!(roles), json!(scopes)));
+    }
+    Ok(match applications::by_app_id(tx, sp.app_id)? {
+        Some(app) => (
+            serde_json::to_value(&app.app_roles).unwrap_or_default(),
+            serde_json::to_value(&app.api.oauth2_permission_scopes).unwrap_or_default(),
+        ),
+        None => (json!([]), json!([])),
+    })
+}
+
+fn entity(state: &AppState, sp: &ServicePrincipal, exposed: Exposed, with_context: bool) -> Value {
     let mut value = serde_json::to_value(sp).unwrap_or_default();
     if let Value::Object(map) = &mut value {
+        map.insert("appRoles".into(), exposed.0);
+        map.insert("oauth2PermissionScopes".into(), exposed.1);
         map.insert("appDisplayName".into(), json!(sp.display_name));
         map.insert("servicePrincipalType".into(), json!("Application"));
         if with_context {
@@ -43,11 +79,18 @@ pub(super) async fn list(state: &AppState, caller: &Caller) -> Result<Response, 
     let tenant = caller.tenant_id;
     let all = state
         .store
-        .read(move |tx| principals::list(tx, tenant))
+        .read(move |tx| {
+            let mut out = Vec::new();
+            for sp in principals::list(tx, tenant)? {
+                let e = exposed(tx, &sp)?;
+                out.push((sp, e));
+            }
+            Ok::<_, StoreError>(out)
+        })
         .await?;
     let body = json!({
         "@odata.context": context(state, "servicePrincipals"),
-        "value": all.iter().map(|sp| entity(state, sp, false)).collect::<Vec<_>>(),
+        "value": all.into_iter().map(|(sp, e)| entity(state, &sp, e, false)).collect::<Vec<_>>(),
     });
     Ok(respond(StatusCode::OK, body))
 }
@@ -61,10 +104,16 @@ pub(super) async fn get(
     let caller_copy = caller.clone();
     let found = state
         .store
-        .read(move |tx| find(tx, &caller_copy, key))
+        .read(move |tx| match find(tx, &caller_copy, key)? {
+            Some(sp) => {
+                let e = exposed(tx, &sp)?;
+                Ok::<_, StoreError>(Some((sp, e)))
+            }
+            None => Ok(None),
+        })
         .await?;
     match found {
-        Some(sp) => Ok(respond(StatusCode::OK, entity(state, &sp, true))),
+        Some((sp, e)) => Ok(respond(StatusCode::OK, entity(state, &sp, e, true))),
         None => Err(match key {
             Key::Id(id) => GraphError::not_found(&id.to_string()),
             Key::AppId(id) => GraphError::not_found(&format!("servicePrincipals(appId='{id}')")),
@@ -151,12 +200,17 @@ pub(super) async fn create(
                 created_at: OffsetDateTime::now_utc(),
             };
             principals::insert(tx, &sp)?;
-            Ok(sp)
+            let e = exposed(tx, &sp)?;
+            Ok((sp, e))
         })
         .await
         .map_err(|r| match r {
             Refusal::Graph(e) => e,
             Refusal::Store(e) => e.into(),
         })?;
-    Ok(respond(StatusCode::CREATED, entity(state, &created, true)))
+    let (created, e) = created;
+    Ok(respond(
+        StatusCode::CREATED,
+        entity(state, &created, e, true),
+    ))
 }
