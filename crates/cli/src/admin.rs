@@ -14,12 +14,17 @@ const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
 
 #[derive(clap::Args)]
 pub struct LoginArgs {
-    /// The user, e.g. admin@hale.local.
+    /// The user, e.g. admin@hale.local (or with --service-principal, the
+    /// application's client ID). Without it, sign in with a device code: open
+    /// the page printed and enter the code there.
     #[arg(long, short = 'u')]
-    username: String,
-    /// The password; read from standard input when absent.
+    username: Option<String>,
+    /// The password (or the client secret); read from standard input when absent.
     #[arg(long, short = 'p')]
     password: Option<String>,
+    /// Sign in as an application with its client ID and secret (needs --tenant).
+    #[arg(long, requires = "username")]
+    service_principal: bool,
     /// Hale's origin.
     #[arg(long, default_value = "https://127.0.0.1:8443")]
     authority: String,
@@ -157,17 +162,25 @@ pub enum App {
         #[arg(long)]
         id: String,
     },
-    /// Client secrets.
+    /// Client secrets and certificates.
     #[command(subcommand)]
     Credential(Credential),
+    /// API permissions and consent.
+    #[command(subcommand)]
+    Permission(crate::permissions::Permission),
 }
 
 #[derive(clap::Subcommand)]
 pub enum Credential {
-    /// Add a client secret and print it (shown this once).
+    /// Add a client secret and print it (shown this once), or with `--cert`
+    /// upload a certificate.
     Reset {
         #[arg(long)]
         id: String,
+        /// A certificate file (PEM or DER, public part only) to upload instead
+        /// of creating a secret; `@file` or a path.
+        #[arg(long, conflicts_with_all = ["years", "end_date", "display_name"])]
+        cert: Option<String>,
         /// A name for the secret.
         #[arg(long)]
         display_name: Option<String>,
@@ -222,7 +235,7 @@ pub enum Sp {
 /// What `hale login` keeps.
 pub(crate) struct Session {
     authority: String,
-    tenant: String,
+    pub(crate) tenant: String,
     ca_cert: Option<PathBuf>,
     access_token: String,
 }
@@ -308,48 +321,86 @@ pub fn login(args: LoginArgs) -> ExitCode {
 }
 
 async fn login_inner(args: LoginArgs) -> Result<String, String> {
-    let password = match args.password {
-        Some(p) => p,
-        None => {
-            let mut line = String::new();
-            std::io::stdin()
-                .lock()
-                .read_line(&mut line)
-                .map_err(|e| e.to_string())?;
-            line.trim_end_matches(['\r', '\n']).to_owned()
-        }
-    };
-    let tenant = match args.tenant {
-        Some(t) => t,
-        None => args
-            .username
-            .rsplit_once('@')
-            .map(|(_, d)| d.to_owned())
-            .ok_or("give --tenant, or a username with a domain")?,
-    };
     let ca = args
         .ca_cert
+        .clone()
         .or_else(|| Some(PathBuf::from("hale-data/tls/ca.pem")).filter(|p| p.exists()));
     let ca = ca.map(|p| std::path::absolute(&p).unwrap_or(p));
     let authority = args.authority.trim_end_matches('/').to_owned();
-    let res = client(ca.as_deref())?
-        .post(format!("{authority}/{tenant}/oauth2/v2.0/token"))
-        .form(&[
-            ("grant_type", "password"),
-            ("client_id", CLI_CLIENT_ID),
-            ("username", args.username.as_str()),
-            ("password", password.as_str()),
-            ("scope", GRAPH_SCOPE),
-        ])
-        .send()
-        .await
-        .map_err(|e| format!("cannot reach {authority}: {e}"))?;
-    let body: Value = res.json().await.map_err(|e| e.to_string())?;
+    let http = client(ca.as_deref())?;
+    let read_secret = |given: Option<String>| -> Result<String, String> {
+        match given {
+            Some(p) => Ok(p),
+            None => {
+                let mut line = String::new();
+                std::io::stdin()
+                    .lock()
+                    .read_line(&mut line)
+                    .map_err(|e| e.to_string())?;
+                Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+            }
+        }
+    };
+    let (tenant, who, form): (String, String, Vec<(&str, String)>) = match &args.username {
+        Some(client_id) if args.service_principal => {
+            let tenant = args
+                .tenant
+                .clone()
+                .ok_or("--service-principal needs --tenant")?;
+            let secret = read_secret(args.password.clone())?;
+            (
+                tenant,
+                format!("application {client_id}"),
+                vec![
+                    ("grant_type", "client_credentials".into()),
+                    ("client_id", client_id.clone()),
+                    ("client_secret", secret),
+                    ("scope", GRAPH_SCOPE.into()),
+                ],
+            )
+        }
+        Some(username) => {
+            let tenant = match &args.tenant {
+                Some(t) => t.clone(),
+                None => username
+                    .rsplit_once('@')
+                    .map(|(_, d)| d.to_owned())
+                    .ok_or("give --tenant, or a username with a domain")?,
+            };
+            let password = read_secret(args.password.clone())?;
+            (
+                tenant,
+                username.clone(),
+                vec![
+                    ("grant_type", "password".into()),
+                    ("client_id", CLI_CLIENT_ID.into()),
+                    ("username", username.clone()),
+                    ("password", password),
+                    ("scope", GRAPH_SCOPE.into()),
+                ],
+            )
+        }
+        None => {
+            let tenant = args
+                .tenant
+                .clone()
+                .unwrap_or_else(|| "organizations".into());
+            let code = device_code(&http, &authority, &tenant).await?;
+            (tenant, "the account you signed in with".into(), code)
+        }
+    };
+    let body = poll_token(&http, &authority, &tenant, &form).await?;
     let Some(token) = body["access_token"].as_str() else {
         let description = body["error_description"]
             .as_str()
             .unwrap_or("sign-in failed");
         return Err(description.lines().next().unwrap_or(description).to_owned());
+    };
+    // Device code sign-in through `organizations`: the token names the tenant.
+    let tenant = if tenant == "organizations" {
+        token_tenant(token).unwrap_or(tenant)
+    } else {
+        tenant
     };
     save(&Session {
         authority: authority.clone(),
@@ -358,9 +409,98 @@ async fn login_inner(args: LoginArgs) -> Result<String, String> {
         access_token: token.to_owned(),
     })?;
     Ok(format!(
-        "Signed in to {authority} as {} (tenant {tenant}).",
-        args.username
+        "Signed in to {authority} as {who} (tenant {tenant})."
     ))
+}
+
+/// Starts a device code sign-in: prints where to go and the code, and returns
+/// the form the token endpoint is then polled with.
+async fn device_code(
+    http: &reqwest::Client,
+    authority: &str,
+    tenant: &str,
+) -> Result<Vec<(&'static str, String)>, String> {
+    let res = http
+        .post(format!("{authority}/{tenant}/oauth2/v2.0/devicecode"))
+        .form(&[
+            ("client_id", CLI_CLIENT_ID),
+            (
+                "scope",
+                &format!("{GRAPH_SCOPE} offline_access openid profile"),
+            ),
+        ])
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach {authority}: {e}"))?;
+    let body: Value = res.json().await.map_err(|e| e.to_string())?;
+    let Some(device_code) = body["device_code"].as_str() else {
+        return Err(body["error_description"]
+            .as_str()
+            .unwrap_or("device sign-in failed")
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned());
+    };
+    eprintln!("{}", body["message"].as_str().unwrap_or_default());
+    Ok(vec![
+        (
+            "grant_type",
+            "urn:ietf:params:oauth:grant-type:device_code".into(),
+        ),
+        ("client_id", CLI_CLIENT_ID.into()),
+        ("device_code", device_code.into()),
+        (
+            "interval",
+            body["interval"].as_u64().unwrap_or(5).to_string(),
+        ),
+    ])
+}
+
+/// Posts `form` to the token endpoint, polling while a device sign-in is
+/// pending (at the interval the server gave).
+async fn poll_token(
+    http: &reqwest::Client,
+    authority: &str,
+    tenant: &str,
+    form: &[(&str, String)],
+) -> Result<Value, String> {
+    let interval = form
+        .iter()
+        .find(|(k, _)| *k == "interval")
+        .and_then(|(_, v)| v.parse::<u64>().ok());
+    let form: Vec<(&str, &str)> = form
+        .iter()
+        .filter(|(k, _)| *k != "interval")
+        .map(|(k, v)| (*k, v.as_str()))
+        .collect();
+    loop {
+        let res = http
+            .post(format!("{authority}/{tenant}/oauth2/v2.0/token"))
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| format!("cannot reach {authority}: {e}"))?;
+        let body: Value = res.json().await.map_err(|e| e.to_string())?;
+        match (interval, body["error"].as_str()) {
+            (Some(seconds), Some("authorization_pending" | "slow_down")) => {
+                tokio::time::sleep(std::time::Duration::from_secs(seconds)).await;
+            }
+            _ => return Ok(body),
+        }
+    }
+}
+
+/// The `tid` claim of an access token (no verification: it only names the
+/// session's tenant; the server checks every token).
+fn token_tenant(token: &str) -> Option<String> {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let claims: Value = serde_json::from_slice(&bytes).ok()?;
+    claims["tid"].as_str().map(str::to_owned)
 }
 
 /// One Graph call with the session's token; Graph's error message on failure.
@@ -402,7 +542,10 @@ pub(crate) async fn graph(
 
 /// An application named by client ID or object ID: its Graph path and the
 /// object itself.
-async fn find_application(session: &Session, id: &str) -> Result<(String, Value), String> {
+pub(crate) async fn find_application(
+    session: &Session,
+    id: &str,
+) -> Result<(String, Value), String> {
     let by_app_id = format!("applications(appId='{id}')");
     if let Ok(app) = graph(session, reqwest::Method::GET, &by_app_id, None).await {
         return Ok((by_app_id, app));
@@ -458,6 +601,14 @@ async fn ad_inner(session: &Session, command: Ad) -> Result<(), String> {
         }
         Ad::App(App::Credential(Credential::Reset {
             id,
+            cert: Some(cert),
+            output,
+            ..
+        })) => crate::permissions::upload_certificate(session, &id, &cert, &output).await?,
+        Ad::App(App::Permission(command)) => crate::permissions::run(session, command).await?,
+        Ad::App(App::Credential(Credential::Reset {
+            id,
+            cert: None,
             display_name,
             years,
             end_date,
@@ -493,8 +644,19 @@ async fn ad_inner(session: &Session, command: Ad) -> Result<(), String> {
         }
         Ad::App(App::Credential(Credential::List { id, output })) => {
             let (_, app) = find_application(session, &id).await?;
+            // Secrets and certificates, as `az ad app credential list` (and `--cert`) show them.
+            let mut all: Vec<Value> = app["passwordCredentials"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            all.extend(
+                app["keyCredentials"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default(),
+            );
             print(
-                &app["passwordCredentials"],
+                &Value::Array(all),
                 &output,
                 &["keyId", "displayName", "hint", "endDateTime"],
             )?;

@@ -6,6 +6,7 @@
 
 mod admin;
 mod directory;
+mod permissions;
 mod serve;
 
 use std::process::ExitCode;
