@@ -6,6 +6,7 @@
 
 mod admin;
 mod directory;
+mod keys;
 mod permissions;
 mod serve;
 
@@ -31,11 +32,15 @@ struct Cli {
 enum Command {
     /// Run the Hale server.
     Serve(serve::ServeArgs),
-    /// Sign in to a Hale server (password grant through the CLI's public client).
+    /// Sign in to a Hale server: device code by default, or user name and password,
+    /// or as a service principal.
     Login(admin::LoginArgs),
     /// Manage the directory: app registrations, secrets, service principals, users, groups.
     #[command(subcommand)]
     Ad(admin::Ad),
+    /// Token signing keys: rotate and list (on the installation, like `serve`).
+    #[command(subcommand)]
+    Keys(keys::Keys),
 }
 
 /// Exit status for a bad setting or a failed start.
@@ -56,5 +61,10 @@ fn main() -> ExitCode {
         }
         Command::Login(args) => admin::login(args),
         Command::Ad(command) => admin::ad(command),
+        Command::Keys(command) => {
+            let keys_matches = matches.subcommand_matches("keys").expect("keys was chosen");
+            let (_, sub) = keys_matches.subcommand().expect("a keys subcommand");
+            keys::run(command, sub)
+        }
     }
 }

@@ -160,6 +160,12 @@ struct Resolved {
     sources: Vec<(&'static str, String)>,
 }
 
+/// The settings `args` (and the environment and config file) give, for
+/// commands that work on an installation without serving it.
+pub(crate) fn resolve_settings(args: &ServeArgs, matches: &ArgMatches) -> Result<Settings, String> {
+    resolve(args.config.as_deref(), args, matches).map(|r| r.settings)
+}
+
 pub fn run(args: ServeArgs, matches: &ArgMatches) -> ExitCode {
     let resolved = match resolve(args.config.as_deref(), &args, matches) {
         Ok(r) => r,

@@ -28,8 +28,18 @@ impl SigningKey {
     /// The JWS algorithm these keys sign with.
     pub const ALGORITHM: &'static str = "RS256";
 
-    /// Generates a key valid from now for `lifetime`.
+    /// Generates a key valid from now (back-dated five minutes for clock
+    /// skew) for `lifetime`.
     pub fn generate(lifetime: Duration) -> Result<SigningKey, KeyError> {
+        Self::generate_from(OffsetDateTime::now_utc() - Duration::minutes(5), lifetime)
+    }
+
+    /// Generates a key whose certificate is valid from `not_before` (when it
+    /// begins to sign) for `lifetime`.
+    pub fn generate_from(
+        not_before: OffsetDateTime,
+        lifetime: Duration,
+    ) -> Result<SigningKey, KeyError> {
         let rsa = RsaKeyPair::generate(KeySize::Rsa2048)
             .map_err(|e| KeyError::Generation(e.to_string()))?;
         let pkcs8 = Zeroizing::new(
@@ -43,12 +53,11 @@ impl SigningKey {
             &PKCS_RSA_SHA256,
         )
         .map_err(|e| KeyError::Generation(e.to_string()))?;
-        let now = OffsetDateTime::now_utc();
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, "Hale token signing");
         params.distinguished_name = dn;
-        let (not_before, not_after) = (now - Duration::minutes(5), now + lifetime);
+        let not_after = not_before + lifetime;
         params.not_before = not_before;
         params.not_after = not_after;
         let cert = params

@@ -14,7 +14,7 @@ use hale_directory::{
 use hale_keys::{MasterKey, SigningKey};
 use hale_store::signing_keys::StoredSigningKey;
 use hale_store::{Store, StoreError, Tx, arm, meta, principals, signing_keys, tenants, users};
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -26,7 +26,7 @@ pub const DEFAULT_RESOURCE_GROUP: &str = "hale-default";
 /// The location Hale gives the resources it creates.
 pub const DEFAULT_LOCATION: &str = "local";
 /// Lifetime of the signing key made at first start.
-const SIGNING_KEY_LIFETIME: Duration = Duration::days(730);
+use crate::signing::SIGNING_KEY_LIFETIME;
 /// Shortest administrator password accepted from `HALE_ADMIN_PASSWORD`.
 const MIN_PASSWORD_LEN: usize = 8;
 
@@ -126,7 +126,7 @@ pub async fn ensure(
     }
 }
 
-async fn existing(
+pub(crate) async fn existing(
     store: &Store,
     master_key: &MasterKey,
 ) -> Result<Option<Installation>, StartError> {

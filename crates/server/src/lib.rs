@@ -11,11 +11,13 @@
 mod bootstrap;
 mod http;
 mod settings;
+mod signing;
 mod start;
 mod tls;
 
 pub use bootstrap::{DEFAULT_LOCATION, DEFAULT_RESOURCE_GROUP, Installation};
 pub use settings::{DEFAULT_LISTEN, DEFAULT_TENANT_DOMAIN, Secret, Settings, Tls, absolute};
+pub use signing::{KeyInfo, list_signing_keys, rotate_signing_key};
 pub use start::{RunningServer, StartInfo, start};
 
 /// Why the server could not start. Each message is one line naming the setting

@@ -70,6 +70,9 @@ pub struct Settings {
     pub admin_password: Option<Secret>,
     /// The master key (base64, 32 bytes); a key file in the data directory when absent.
     pub master_key: Option<Secret>,
+    /// How often a running server re-reads the signing keys (to pick up a
+    /// rotation). Not a command-line setting.
+    pub signing_key_refresh: Duration,
 }
 
 impl Settings {
@@ -88,6 +91,7 @@ impl Settings {
             shutdown_grace: Duration::from_secs(30),
             admin_password: None,
             master_key: None,
+            signing_key_refresh: Duration::from_secs(30),
         }
     }
 

@@ -209,45 +209,21 @@ async fn prepare(
         installation,
     };
     let key_ring = std::sync::Arc::new(crate::http::auth::KeyRing::load(&store).await?);
-    let token_signer = std::sync::Arc::new(load_signer(&store, &master_key).await?);
+    let secret_digester =
+        std::sync::Arc::new(hale_keys::SecretDigester::for_client_secrets(&master_key));
+    let signing = std::sync::Arc::new(
+        crate::signing::SigningKeys::load(&store, master_key, settings.signing_key_refresh).await?,
+    );
     let state = AppState {
         store,
         blobs,
         public_url: info.public_url.clone(),
-        secret_digester: std::sync::Arc::new(hale_keys::SecretDigester::for_client_secrets(
-            &master_key,
-        )),
+        secret_digester,
         max_secret_lifetime: hale_directory::DEFAULT_MAX_SECRET_LIFETIME,
         key_ring,
-        token_signer,
+        signing,
     };
     Ok((info, state, tls_config))
-}
-
-/// The newest signing key, unsealed: what tokens are signed with.
-async fn load_signer(
-    store: &Store,
-    master_key: &MasterKey,
-) -> Result<crate::http::TokenSigner, StartError> {
-    let newest = store
-        .read(hale_store::signing_keys::list)
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| StartError::Bootstrap("no token signing key in the database".into()))?;
-    let key = hale_keys::SigningKey::unseal(
-        newest.certificate,
-        &newest.sealed_private_key,
-        master_key,
-        newest.not_before,
-        newest.not_after,
-    )?;
-    let signer = hale_jws::RsaSigner::from_pkcs8(key.pkcs8_der())
-        .map_err(|e| StartError::Bootstrap(format!("signing key: {e}")))?;
-    Ok(crate::http::TokenSigner {
-        kid: key.kid.clone(),
-        signer,
-    })
 }
 
 /// The names the local-CA certificate must cover.

@@ -61,6 +61,8 @@ impl TestServer {
         settings.listen = "127.0.0.1:0".parse().expect("socket address");
         settings.admin_password = Some(Secret::new(ADMIN_PASSWORD.into()));
         settings.shutdown_grace = Duration::from_secs(5);
+        // Rotation tests see a new key within a second.
+        settings.signing_key_refresh = Duration::from_secs(1);
         settings
     }
 

@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hale_identity::discovery::{self, Scope};
 use hale_identity::{OAuthError, TenantRef};
-use hale_store::{StoreError, signing_keys, tenants};
+use hale_store::tenants;
 use serde::Deserialize;
 
 use super::AppState;
@@ -133,23 +133,14 @@ async fn keys(state: &AppState, tenant: &str, headers: &HeaderMap, v2: bool) -> 
         Ok(r) => r,
         Err(e) => return oauth_error(&e, headers),
     };
-    let stored = match state.store.read(signing_keys::list).await {
-        Ok(keys) => keys,
-        Err(e) => {
-            let e: StoreError = e;
-            tracing::error!(error = %e, "signing keys unreadable");
-            return StatusCode::SERVICE_UNAVAILABLE.into_response();
-        }
-    };
+    // From memory: the keys are re-read every few seconds, not per request.
+    let keys = state.signing.get(&state.store).await;
     let issuer = match (&resolved, v2) {
         (_, false) => None,
         (Resolved::Tenant(id), true) => Some(discovery::issuer_v2(origin(state), *id)),
         (Resolved::Alias(_), true) => Some(format!("{}{{tenantid}}/v2.0", origin(state))),
     };
-    let body = discovery::jwks(
-        stored.iter().map(|k| k.certificate.as_slice()),
-        issuer.as_deref(),
-    );
+    let body = discovery::jwks(keys.published.iter().map(Vec::as_slice), issuer.as_deref());
     document(body, KEYS_CACHE)
 }
 

@@ -35,7 +35,8 @@ pub(crate) struct AppState {
     /// Longest client secret lifetime accepted.
     pub max_secret_lifetime: time::Duration,
     pub key_ring: auth::SharedKeyRing,
-    pub token_signer: std::sync::Arc<token::TokenSigner>,
+    /// The signing keys: the one that signs now, and those JWKS publishes.
+    pub signing: std::sync::Arc<crate::signing::SigningKeys>,
 }
 
 pub(crate) use token::TokenSigner;

@@ -120,7 +120,7 @@ pub(super) async fn client_credentials(
         now,
     }
     .claims();
-    let access_token = sign(state, resource.version, &claims)?;
+    let access_token = sign(state, resource.version, &claims).await?;
     tracing::info!(client = %client, resource = %requested, "issued an app-only token");
     Ok(respond(
         Issued {

@@ -196,9 +196,15 @@ struct Issued {
     now: i64,
 }
 
-/// Signs `claims` in the shape of `version` (v1 tokens carry `x5t` too).
-fn sign(state: &AppState, version: TokenVersion, claims: &Value) -> Result<String, OAuthError> {
-    let signer = &state.token_signer;
+/// Signs `claims` in the shape of `version` (v1 tokens carry `x5t` too),
+/// with the key that signs now.
+async fn sign(
+    state: &AppState,
+    version: TokenVersion,
+    claims: &Value,
+) -> Result<String, OAuthError> {
+    let keys = state.signing.get(&state.store).await;
+    let signer = &keys.signer;
     let header = match version {
         TokenVersion::V1 => hale_jws::Header::entra_v1(&signer.kid),
         TokenVersion::V2 => hale_jws::Header::entra_v2(&signer.kid),

@@ -123,7 +123,7 @@ pub(super) async fn issue_for_user(
         now,
     }
     .claims();
-    let access_token = sign(state, resource.version, &claims)?;
+    let access_token = sign(state, resource.version, &claims).await?;
     let v1 = endpoint == Endpoint::V1;
     let id_token = if request.openid || v1 {
         let claims = IdToken {
@@ -142,7 +142,7 @@ pub(super) async fn issue_for_user(
             now,
         }
         .claims();
-        Some(sign(state, TokenVersion::V2, &claims)?)
+        Some(sign(state, TokenVersion::V2, &claims).await?)
     } else {
         None
     };
