@@ -1,6 +1,7 @@
-//! `hale-load`: POSTs one form request over and over from N concurrent workers
-//! (each on its own keep-alive connection) for a fixed time, then prints the
-//! throughput and latency percentiles. Used by `bench/token`.
+//! `hale-load`: POSTs one form request (or GETs a URL) over and over from N
+//! concurrent workers (each on its own keep-alive connection) for a fixed
+//! time, then prints the throughput and latency percentiles. Used by
+//! `bench/token`.
 
 use std::time::{Duration, Instant};
 
@@ -12,9 +13,9 @@ struct Args {
     /// The URL to POST to.
     #[arg(long)]
     url: String,
-    /// The form body, already URL-encoded.
+    /// The form body, already URL-encoded; without it, GET the URL.
     #[arg(long)]
-    form: String,
+    form: Option<String>,
     /// A PEM CA certificate to trust (and no other).
     #[arg(long)]
     ca: Option<std::path::PathBuf>,
@@ -48,7 +49,7 @@ fn client(args: &Args) -> reqwest::Client {
 async fn worker(
     client: reqwest::Client,
     url: String,
-    form: String,
+    form: Option<String>,
     warm_until: Instant,
     until: Instant,
 ) -> (Vec<u32>, u64) {
@@ -59,13 +60,14 @@ async fn worker(
         if start >= until {
             break;
         }
-        let ok = match client
-            .post(&url)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(form.clone())
-            .send()
-            .await
-        {
+        let request = match &form {
+            Some(form) => client
+                .post(&url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form.clone()),
+            None => client.get(&url),
+        };
+        let ok = match request.send().await {
             Ok(res) => {
                 let ok = res.status().is_success();
                 let _ = res.bytes().await;
