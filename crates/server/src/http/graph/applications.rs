@@ -5,16 +5,15 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use base64::Engine as _;
 use hale_directory::{
-    Application, DirectoryError, KeyCredential, ObjectId, new_key_credential,
-    new_password_credential,
+    Application, KeyCredential, ObjectId, new_key_credential, new_password_credential,
 };
-use hale_store::{StoreError, Tx, applications};
+use hale_store::{Tx, applications};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
-use super::{GraphError, Key, context, json as respond};
+use super::{Failure, GraphError, Key, context, json as respond};
 use crate::http::AppState;
 use crate::http::auth::Caller;
 
@@ -43,36 +42,6 @@ const READ_ONLY: &[&str] = &[
     "publisherDomain",
     "passwordCredentials",
 ];
-
-/// Work that failed inside a transaction: a Graph answer, or storage trouble.
-enum Failure {
-    Graph(GraphError),
-    Store(StoreError),
-}
-
-impl From<StoreError> for Failure {
-    fn from(e: StoreError) -> Self {
-        Failure::Store(e)
-    }
-}
-impl From<GraphError> for Failure {
-    fn from(e: GraphError) -> Self {
-        Failure::Graph(e)
-    }
-}
-impl From<DirectoryError> for Failure {
-    fn from(e: DirectoryError) -> Self {
-        Failure::Graph(e.into())
-    }
-}
-impl From<Failure> for GraphError {
-    fn from(f: Failure) -> Self {
-        match f {
-            Failure::Graph(e) => e,
-            Failure::Store(e) => e.into(),
-        }
-    }
-}
 
 fn not_found(key: Key) -> GraphError {
     match key {

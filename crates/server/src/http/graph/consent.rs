@@ -15,34 +15,9 @@ use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{GraphError, Key, context, json as respond};
+use super::{Failure, GraphError, Key, context, json as respond};
 use crate::http::AppState;
 use crate::http::auth::Caller;
-
-/// Work that failed inside a transaction.
-enum Failure {
-    Graph(GraphError),
-    Store(StoreError),
-}
-
-impl From<StoreError> for Failure {
-    fn from(e: StoreError) -> Self {
-        Failure::Store(e)
-    }
-}
-impl From<GraphError> for Failure {
-    fn from(e: GraphError) -> Self {
-        Failure::Graph(e)
-    }
-}
-impl From<Failure> for GraphError {
-    fn from(f: Failure) -> Self {
-        match f {
-            Failure::Graph(e) => e,
-            Failure::Store(e) => e.into(),
-        }
-    }
-}
 
 fn string_field(body: &Map<String, Value>, name: &str) -> Result<Option<String>, GraphError> {
     match body.get(name) {

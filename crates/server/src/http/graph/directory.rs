@@ -5,7 +5,7 @@
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hale_directory::membership::{Member, MemberKind};
-use hale_directory::{DirectoryError, DirectoryRole, ObjectId, TenantId, membership};
+use hale_directory::{DirectoryRole, ObjectId, TenantId, membership};
 use hale_store::{StoreError, Tx, groups as group_store, principals, users as user_store};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
@@ -220,36 +220,6 @@ pub(super) async fn handle(
             code: "Request_BadRequest",
             message: format!("The HTTP method '{method}' is not allowed for this resource."),
         }),
-    }
-}
-
-/// Work that failed inside a transaction: a Graph answer, or storage trouble.
-pub(super) enum Failure {
-    Graph(GraphError),
-    Store(StoreError),
-}
-
-impl From<StoreError> for Failure {
-    fn from(e: StoreError) -> Self {
-        Failure::Store(e)
-    }
-}
-impl From<GraphError> for Failure {
-    fn from(e: GraphError) -> Self {
-        Failure::Graph(e)
-    }
-}
-impl From<DirectoryError> for Failure {
-    fn from(e: DirectoryError) -> Self {
-        Failure::Graph(e.into())
-    }
-}
-impl From<Failure> for GraphError {
-    fn from(f: Failure) -> Self {
-        match f {
-            Failure::Graph(e) => e,
-            Failure::Store(e) => e.into(),
-        }
     }
 }
 

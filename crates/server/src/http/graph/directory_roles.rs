@@ -11,10 +11,9 @@ use hale_store::{directory_roles, groups};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use super::Failure;
 use super::collection::{self, Listed, Resource};
-use super::directory::{
-    Failure, RoleKey, no_content, object_listed, reference, require, role_value,
-};
+use super::directory::{RoleKey, no_content, object_listed, reference, require, role_value};
 use super::{GraphError, context, json as respond};
 use crate::http::AppState;
 use crate::http::auth::Caller;

@@ -123,3 +123,33 @@ impl IntoResponse for GraphError {
         self.into_response_for(&HeaderMap::new())
     }
 }
+
+/// Work that failed inside a transaction: a Graph answer, or storage trouble.
+pub(crate) enum Failure {
+    Graph(GraphError),
+    Store(StoreError),
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::Store(e)
+    }
+}
+impl From<GraphError> for Failure {
+    fn from(e: GraphError) -> Self {
+        Failure::Graph(e)
+    }
+}
+impl From<DirectoryError> for Failure {
+    fn from(e: DirectoryError) -> Self {
+        Failure::Graph(e.into())
+    }
+}
+impl From<Failure> for GraphError {
+    fn from(f: Failure) -> Self {
+        match f {
+            Failure::Graph(e) => e,
+            Failure::Store(e) => e.into(),
+        }
+    }
+}

@@ -12,10 +12,11 @@ use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::Failure;
 use super::collection::{self, Listed, Resource};
 use super::directory::{
-    Depth, Failure, MEMBER_OF, bool_prop, no_content, object_listed, reference, reference_url,
-    require, string_prop, strings_prop, unknown_property,
+    Depth, MEMBER_OF, bool_prop, no_content, object_listed, reference, reference_url, require,
+    string_prop, strings_prop, unknown_property,
 };
 use super::{GraphError, context, json as respond};
 use crate::http::AppState;

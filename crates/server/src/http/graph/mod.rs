@@ -22,7 +22,7 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
-pub(crate) use error::GraphError;
+pub(crate) use error::{Failure, GraphError};
 
 use super::AppState;
 use super::auth::{self, Caller};

@@ -8,7 +8,7 @@ use hale_store::{StoreError, Tx, applications, principals};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
-use super::{GraphError, Key, context, json as respond};
+use super::{Failure, GraphError, Key, context, json as respond};
 use crate::http::AppState;
 use crate::http::auth::Caller;
 
@@ -121,17 +121,6 @@ pub(super) async fn get(
     }
 }
 
-enum Refusal {
-    Graph(GraphError),
-    Store(StoreError),
-}
-
-impl From<StoreError> for Refusal {
-    fn from(e: StoreError) -> Self {
-        Refusal::Store(e)
-    }
-}
-
 pub(super) async fn create(
     state: &AppState,
     caller: &Caller,
@@ -167,7 +156,7 @@ pub(super) async fn create(
         .store
         .write(move |tx| {
             if principals::by_app_id(tx, tenant, app_id)?.is_some() {
-                return Err(Refusal::Graph(GraphError {
+                return Err(Failure::Graph(GraphError {
                     status: StatusCode::CONFLICT,
                     code: "Request_MultipleObjectsWithSameKeyValue",
                     message: format!("The service principal cannot be created, updated, or restored because the service principal name {app_id} is already in use."),
@@ -182,7 +171,7 @@ pub(super) async fn create(
                         fp.identifier_uris.iter().map(|u| u.to_string()).collect(),
                     ),
                     None => {
-                        return Err(Refusal::Graph(GraphError::bad_request(format!(
+                        return Err(Failure::Graph(GraphError::bad_request(format!(
                             "The appId '{app_id}' of the service principal does not reference a valid application object."
                         ))));
                     }
@@ -204,10 +193,7 @@ pub(super) async fn create(
             Ok((sp, e))
         })
         .await
-        .map_err(|r| match r {
-            Refusal::Graph(e) => e,
-            Refusal::Store(e) => e.into(),
-        })?;
+        .map_err(GraphError::from)?;
     let (created, e) = created;
     Ok(respond(
         StatusCode::CREATED,

@@ -14,9 +14,10 @@ use hale_store::{StoreError, Tx, users};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
+use super::Failure;
 use super::collection::{self, Listed, Resource};
 use super::directory::{
-    Depth, Failure, MEMBER_OF, UserKey, bool_prop, no_content, require, string_prop, strings_prop,
+    Depth, MEMBER_OF, UserKey, bool_prop, no_content, require, string_prop, strings_prop,
     unknown_property,
 };
 use super::{GraphError, context, json as respond};
