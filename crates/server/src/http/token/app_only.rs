@@ -43,10 +43,7 @@ pub(super) async fn client_credentials(
             }
             token::client_credentials_resource(form.get("scope").unwrap_or_default())?
         }
-        Endpoint::V1 => form
-            .get("resource")
-            .ok_or_else(|| OAuthError::missing_parameter("resource"))?
-            .to_owned(),
+        Endpoint::V1 => form.required("resource")?.to_owned(),
     };
     let client = presented.app_id(request.tenant_segment)?;
 

@@ -42,9 +42,7 @@ impl Presented {
             .or_else(|| basic.map(|(_, secret)| secret));
         let assertion = match form.get("client_assertion") {
             Some(jwt) => {
-                let kind = form
-                    .get("client_assertion_type")
-                    .ok_or_else(|| OAuthError::missing_parameter("client_assertion_type"))?;
+                let kind = form.required("client_assertion_type")?;
                 if kind != JWT_BEARER {
                     return Err(OAuthError::unsupported_assertion_type(kind));
                 }

@@ -72,14 +72,8 @@ async fn start(
 ) -> Result<Response, OAuthError> {
     let resolved = resolve(state, tenant_segment).await?;
     let form = parse_form(headers, body)?;
-    let client_id = form
-        .get("client_id")
-        .ok_or_else(|| OAuthError::missing_parameter("client_id"))?
-        .to_owned();
-    let scope = form
-        .get("scope")
-        .ok_or_else(|| OAuthError::missing_parameter("scope"))?
-        .to_owned();
+    let client_id = form.required("client_id")?.to_owned();
+    let scope = form.required("scope")?.to_owned();
     DelegatedRequest::parse(&scope)?;
     let client: AppId = client_id
         .parse()

@@ -89,6 +89,12 @@ async fn token(
 struct Form(Vec<(String, String)>);
 
 impl Form {
+    /// A parameter that must be present: AADSTS900144 otherwise.
+    fn required(&self, name: &str) -> Result<&str, OAuthError> {
+        self.get(name)
+            .ok_or_else(|| OAuthError::missing_parameter(name))
+    }
+
     fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
@@ -138,9 +144,7 @@ async fn issue(
 ) -> Result<Response, OAuthError> {
     let resolved = resolve(state, tenant_segment).await?;
     let form = parse_form(headers, body)?;
-    let grant = form
-        .get("grant_type")
-        .ok_or_else(|| OAuthError::missing_parameter("grant_type"))?;
+    let grant = form.required("grant_type")?;
     let request = Request {
         state,
         resolved,

@@ -36,9 +36,7 @@ pub(super) async fn on_behalf_of(
         }
         None => return Err(OAuthError::missing_parameter("requested_token_use")),
     }
-    let assertion = form
-        .get("assertion")
-        .ok_or_else(|| OAuthError::missing_parameter("assertion"))?;
+    let assertion = form.required("assertion")?;
     let tenant = request.tenant()?;
     let presented = Presented::from_request(form, request.headers)?;
     let client = presented.app_id(request.tenant_segment)?;

@@ -300,9 +300,7 @@ impl DelegatedRequest {
     pub fn from_form(form: &Form, endpoint: Endpoint) -> Result<DelegatedRequest, OAuthError> {
         match endpoint {
             Endpoint::V1 => {
-                let resource = form
-                    .get("resource")
-                    .ok_or_else(|| OAuthError::missing_parameter("resource"))?;
+                let resource = form.required("resource")?;
                 Ok(DelegatedRequest {
                     resource: resource.to_owned(),
                     names: vec![".default".into()],
@@ -315,9 +313,7 @@ impl DelegatedRequest {
                 if form.get("resource").is_some() {
                     return Err(OAuthError::resource_on_v2());
                 }
-                let scope = form
-                    .get("scope")
-                    .ok_or_else(|| OAuthError::missing_parameter("scope"))?;
+                let scope = form.required("scope")?;
                 DelegatedRequest::parse(scope)
             }
         }

@@ -206,14 +206,8 @@ pub(super) async fn password(
 ) -> Result<axum::response::Response, OAuthError> {
     let (state, form) = (request.state, request.form);
     let presented = Presented::from_request(form, request.headers)?;
-    let username = form
-        .get("username")
-        .ok_or_else(|| OAuthError::missing_parameter("username"))?
-        .to_owned();
-    let password = form
-        .get("password")
-        .ok_or_else(|| OAuthError::missing_parameter("password"))?
-        .to_owned();
+    let username = form.required("username")?.to_owned();
+    let password = form.required("password")?.to_owned();
     let delegated = DelegatedRequest::from_form(form, request.endpoint)?;
     let client = presented.app_id(request.tenant_segment)?;
 
@@ -291,9 +285,7 @@ fn authenticate_delegated(
 pub(super) async fn refresh(request: &Request<'_>) -> Result<axum::response::Response, OAuthError> {
     let (state, form) = (request.state, request.form);
     let presented = Presented::from_request(form, request.headers)?;
-    let token = form
-        .get("refresh_token")
-        .ok_or_else(|| OAuthError::missing_parameter("refresh_token"))?;
+    let token = form.required("refresh_token")?;
     let client = presented.app_id(request.tenant_segment)?;
     let digest = secret_digest(state, "refresh_token", token);
     let stored = state
@@ -452,13 +444,8 @@ pub(super) async fn authorization_code(
     use hale_store::sign_in::Redemption;
     let (state, form) = (request.state, request.form);
     let presented = Presented::from_request(form, request.headers)?;
-    let code = form
-        .get("code")
-        .ok_or_else(|| OAuthError::missing_parameter("code"))?;
-    let redirect_uri = form
-        .get("redirect_uri")
-        .ok_or_else(|| OAuthError::missing_parameter("redirect_uri"))?
-        .to_owned();
+    let code = form.required("code")?;
+    let redirect_uri = form.required("redirect_uri")?.to_owned();
     let client = presented.app_id(request.tenant_segment)?;
     let digest = secret_digest(state, "authorization_code", code);
     let now = OffsetDateTime::now_utc();
