@@ -550,6 +550,17 @@ impl OAuthError {
         )
     }
 
+    /// AADSTS50055: the password must be changed before the user can sign
+    /// in (`forceChangePasswordNextSignIn`), which ROPC cannot do.
+    pub fn password_expired() -> Self {
+        Self::new(
+            400,
+            "invalid_grant",
+            50055,
+            "The password is expired. The user must change it in an interactive sign-in first.",
+        )
+    }
+
     /// The JSON body, with fresh trace and correlation IDs (the correlation ID
     /// the client sent, when it sent one).
     pub fn to_json(&self, correlation_id: Option<&str>) -> Value {

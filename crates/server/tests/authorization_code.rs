@@ -604,3 +604,91 @@ async fn a_web_app_redeems_with_its_secret_and_mistakes_get_entras_answers() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn a_user_who_must_change_the_password_does_it_at_sign_in() {
+    let s = setup().await;
+    let admin = s.server.admin_token("User.ReadWrite.All").await;
+    let res = s
+        .server
+        .client()
+        .post(s.server.url("/v1.0/users"))
+        .bearer_auth(admin)
+        .json(&json!({
+            "accountEnabled": true, "displayName": "New Hire", "mailNickname": "newhire",
+            "userPrincipalName": "newhire@hale.local",
+            "passwordProfile": {"password": "Temporary-Pass-1", "forceChangePasswordNextSignIn": true}
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let ropc = |password: &'static str| {
+        let server = &s.server;
+        async move {
+            let res = server
+                .client()
+                .post(server.url("/hale.local/oauth2/v2.0/token"))
+                .form(&[
+                    ("grant_type", "password"),
+                    ("client_id", "04b07795-8ddb-461a-bbee-02f9e1bf7b46"),
+                    ("username", "newhire@hale.local"),
+                    ("password", password),
+                    ("scope", "User.Read"),
+                ])
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            (status, res.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, body) = ropc("Temporary-Pass-1").await;
+    assert_eq!(
+        (status, body["error_codes"][0].as_u64()),
+        (400, Some(50055)),
+        "{body}"
+    );
+
+    let mut browser = Browser::new(&s.server);
+    let redirect = "https://app.example/signin-oidc";
+    let (_, _, page) = browser.get(&s.authorize_url(redirect, &[])).await;
+    let mut form = hidden_inputs(&page);
+    form.push(("username".into(), "newhire@hale.local".into()));
+    form.push(("password".into(), "Temporary-Pass-1".into()));
+    let (_, _, page) = browser.post(&s.action(), &form).await;
+    assert!(page.contains("Update your password"), "{page}");
+    let change = |new: &str, confirm: &str| {
+        let mut f = hidden_inputs(&page);
+        f.push(("password".into(), "Temporary-Pass-1".into()));
+        f.push(("new_password".into(), new.into()));
+        f.push(("confirm_password".into(), confirm.into()));
+        f
+    };
+    let (_, _, again) = browser
+        .post(&s.action(), &change("Brand-New-Pass-2", "Brand-New-Pass-3"))
+        .await;
+    assert!(
+        again.contains("don&#39;t match") && again.contains("Update your password"),
+        "{again}"
+    );
+    let (_, _, again) = browser.post(&s.action(), &change("short", "short")).await;
+    assert!(
+        again.contains("Update your password") && again.contains("class=\"error\""),
+        "{again}"
+    );
+    let (status, _, consent) = browser
+        .post(&s.action(), &change("Brand-New-Pass-2", "Brand-New-Pass-2"))
+        .await;
+    assert_eq!(status, 200);
+    assert!(consent.contains("Permissions requested"), "{consent}");
+    // The old password no longer works; the new one does, without a change.
+    let (status, body) = ropc("Temporary-Pass-1").await;
+    assert_eq!(
+        (status, body["error_codes"][0].as_u64()),
+        (400, Some(50126)),
+        "{body}"
+    );
+    let (status, body) = ropc("Brand-New-Pass-2").await;
+    assert_eq!(status, 200, "{body}");
+}

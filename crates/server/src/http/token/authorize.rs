@@ -117,6 +117,8 @@ struct Posted {
     csrf_ok: bool,
     username: Option<String>,
     password: Option<String>,
+    new_password: Option<String>,
+    confirm_password: Option<String>,
     /// `accept` or `cancel` on the consent page.
     decision: Option<String>,
 }
@@ -136,6 +138,8 @@ async fn posted(
         csrf_ok: pages::csrf_ok(headers, fields.get("csrf").map(String::as_str)),
         username: fields.get("username").filter(|v| !v.is_empty()).cloned(),
         password: fields.get("password").cloned(),
+        new_password: fields.get("new_password").cloned(),
+        confirm_password: fields.get("confirm_password").cloned(),
         decision: fields.get("decision").cloned(),
     };
     let params: Params = fields
@@ -486,7 +490,9 @@ async fn authorize(
     // 3. Who is signing in: the session cookie, or the sign-in form.
     let (csrf, csrf_cookie) = pages::csrf_token(state, headers);
     let mut cookies: Vec<String> = csrf_cookie.into_iter().collect();
-    let mut error: Option<&'static str> = None;
+    let mut error: Option<String> = None;
+    // A user who must change the password first: the form asks for a new one.
+    let mut changing: Option<String> = None;
     let mut signed_in: Option<(Authentication, Verified)> = None;
     let fixed_tenant = match resolved {
         Resolved::Tenant(t) => Some(t),
@@ -496,7 +502,7 @@ async fn authorize(
         && let (Some(username), Some(password)) = (&form.username, &form.password)
     {
         if !form.csrf_ok {
-            error = Some("Your session expired. Please sign in again.");
+            error = Some("Your session expired. Please sign in again.".into());
         } else {
             let tenant = match fixed_tenant {
                 Some(t) => Some(t),
@@ -513,12 +519,31 @@ async fn authorize(
                 }
             };
             match tenant {
-                None => error = Some(interactive::BAD_CREDENTIALS),
+                None => error = Some(interactive::BAD_CREDENTIALS.into()),
                 Some(tenant) => {
-                    match interactive::check_password(state, tenant, username, password.clone())
-                        .await?
+                    let new = form.new_password.clone().map(|p| interactive::NewPassword {
+                        password: p,
+                        confirmation: form.confirm_password.clone().unwrap_or_default(),
+                    });
+                    let was_changing = new.is_some();
+                    match interactive::check_password(
+                        state,
+                        tenant,
+                        username,
+                        password.clone(),
+                        new,
+                    )
+                    .await?
                     {
-                        Err(why) => error = Some(why),
+                        Err(interactive::Refusal::MustChangePassword) => {
+                            changing = Some(username.clone());
+                        }
+                        Err(interactive::Refusal::Message(why)) => {
+                            if was_changing {
+                                changing = Some(username.clone());
+                            }
+                            error = Some(why);
+                        }
                         Ok(verified) => {
                             let auth = Authentication {
                                 tenant,
@@ -604,7 +629,14 @@ async fn authorize(
         if prompt == "none" {
             return Ok(reply.error(&OAuthError::login_required()));
         }
-        let html = sign_in_page(&csrf, params, &client_name, login_hint.as_deref(), error);
+        let html = sign_in_page(
+            &csrf,
+            params,
+            &client_name,
+            login_hint.as_deref(),
+            error.as_deref(),
+            changing.as_deref(),
+        );
         return Ok(with_cookies(pages::respond(html, None), &cookies));
     };
     if let Some(home) = client.tenant()
@@ -740,21 +772,36 @@ fn sign_in_page(
     client_name: &str,
     hint: Option<&str>,
     error: Option<&str>,
+    changing: Option<&str>,
 ) -> String {
     let error = error
         .map(|e| format!(r#"<p class="error">{}</p>"#, escape(e)))
         .unwrap_or_default();
+    let (title, fields, button) = match changing {
+        Some(username) => (
+            "Update your password",
+            interactive::change_password_fields(username),
+            "Update and sign in",
+        ),
+        None => (
+            "Sign in",
+            format!(
+                r#"<label for="username">Email or username</label><input type="email" id="username" name="username" value="{}" autocomplete="username" required>
+<label for="password">Password</label><input type="password" id="password" name="password" autocomplete="current-password" required>"#,
+                escape(hint.unwrap_or_default())
+            ),
+            "Sign in",
+        ),
+    };
     page(
-        "Sign in",
+        title,
         &format!(
             r#"<p>to continue to <strong>{app}</strong></p>{error}
 <form method="post" action="authorize">{carried}
-<label for="username">Email or username</label><input type="email" id="username" name="username" value="{hint}" autocomplete="username" required>
-<label for="password">Password</label><input type="password" id="password" name="password" autocomplete="current-password" required>
-<button type="submit">Sign in</button></form>"#,
+{fields}
+<button type="submit">{button}</button></form>"#,
             app = escape(client_name),
             carried = carried(params, csrf),
-            hint = escape(hint.unwrap_or_default()),
         ),
     )
 }

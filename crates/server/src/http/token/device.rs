@@ -161,6 +161,7 @@ struct Posted {
     otc: String,
     username: Option<String>,
     password: Option<String>,
+    new_password: Option<interactive::NewPassword>,
     decline: bool,
 }
 
@@ -190,6 +191,12 @@ pub(crate) async fn device_login(
         otc: normalize_user_code(fields.get("otc").map(String::as_str).unwrap_or_default()),
         username: fields.get("username").filter(|u| !u.is_empty()).cloned(),
         password: fields.get("password").cloned(),
+        new_password: fields
+            .get("new_password")
+            .map(|p| interactive::NewPassword {
+                password: p.clone(),
+                confirmation: fields.get("confirm_password").cloned().unwrap_or_default(),
+            }),
         decline: fields.get("decision").is_some_and(|d| d == "decline"),
     };
     let html = match proceed(&state, &csrf, posted).await {
@@ -235,6 +242,17 @@ fn read_pending(
 }
 
 fn sign_in_form(csrf: &str, pending: &Pending, error: Option<&str>) -> String {
+    sign_in_or_change(csrf, pending, error, None)
+}
+
+/// The sign-in form; with `changing` (a user name), the change-password form
+/// a user with `forceChangePasswordNextSignIn` must pass first.
+fn sign_in_or_change(
+    csrf: &str,
+    pending: &Pending,
+    error: Option<&str>,
+    changing: Option<&str>,
+) -> String {
     let asked: Vec<String> = match &pending.resource {
         Some(r) if pending.request.names.iter().any(|n| n == ".default") => {
             vec![format!("Access {}", r.display_name)]
@@ -267,8 +285,7 @@ fn sign_in_form(csrf: &str, pending: &Pending, error: Option<&str>) -> String {
             r#"<p>Sign in to <strong>{app}</strong> on your device. It asks to:</p><ul>{permissions}</ul>{error}
 <form method="post" action="devicelogin">
 <input type="hidden" name="csrf" value="{csrf}"><input type="hidden" name="otc" value="{otc}">
-<label for="username">Email or username</label><input type="email" id="username" name="username" autocomplete="username" required>
-<label for="password">Password</label><input type="password" id="password" name="password" autocomplete="current-password" required>
+{fields}
 <p>Signing in accepts these permissions for you.</p>
 <button type="submit" name="decision" value="accept">Sign in and accept</button>
 <button type="submit" name="decision" value="decline" formnovalidate>Cancel</button>
@@ -276,9 +293,16 @@ fn sign_in_form(csrf: &str, pending: &Pending, error: Option<&str>) -> String {
             app = escape(&pending.client_name),
             csrf = escape(csrf),
             otc = escape(&pending.device.user_code),
+            fields = match changing {
+                Some(username) => interactive::change_password_fields(username),
+                None => SIGN_IN_FIELDS.to_owned(),
+            },
         ),
     )
 }
+
+const SIGN_IN_FIELDS: &str = r#"<label for="username">Email or username</label><input type="email" id="username" name="username" autocomplete="username" required>
+<label for="password">Password</label><input type="password" id="password" name="password" autocomplete="current-password" required>"#;
 
 async fn proceed(state: &AppState, csrf: &str, posted: Posted) -> Result<String, StoreError> {
     let otc = posted.otc.clone();
@@ -336,10 +360,27 @@ async fn proceed(state: &AppState, csrf: &str, posted: Posted) -> Result<String,
             Some(interactive::BAD_CREDENTIALS),
         ));
     };
-    let verified = match interactive::check_password(state, tenant, &username, password).await? {
-        Ok(verified) => verified,
-        Err(why) => return Ok(sign_in_form(csrf, &pending, Some(why))),
-    };
+    let changing = posted.new_password.is_some();
+    let verified =
+        match interactive::check_password(state, tenant, &username, password, posted.new_password)
+            .await?
+        {
+            Ok(verified) => verified,
+            Err(interactive::Refusal::MustChangePassword) => {
+                return Ok(sign_in_or_change(csrf, &pending, None, Some(&username)));
+            }
+            Err(interactive::Refusal::Message(why)) if changing => {
+                return Ok(sign_in_or_change(
+                    csrf,
+                    &pending,
+                    Some(&why),
+                    Some(&username),
+                ));
+            }
+            Err(interactive::Refusal::Message(why)) => {
+                return Ok(sign_in_form(csrf, &pending, Some(&why)));
+            }
+        };
     let Some(resource) = pending.resource.clone() else {
         return Ok(page(
             "Sign-in failed",

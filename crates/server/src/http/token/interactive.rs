@@ -31,14 +31,39 @@ impl Verified {
 pub(crate) const BAD_CREDENTIALS: &str = "Your account or password is incorrect.";
 pub(crate) const DISABLED: &str = "Your account has been disabled. Contact your administrator.";
 
-/// Checks `username`/`password` in `tenant`. `Err(message)` for the page when
-/// they do not check out; argon2id runs off the async workers.
+/// What stopped a sign-in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// Shown on the sign-in page.
+    Message(String),
+    /// The password is right but must be changed first
+    /// (`forceChangePasswordNextSignIn`): show the change-password form.
+    MustChangePassword,
+}
+
+impl From<&str> for Refusal {
+    fn from(message: &str) -> Self {
+        Refusal::Message(message.to_owned())
+    }
+}
+
+/// A new password and its confirmation, from the change-password form.
+pub(crate) struct NewPassword {
+    pub password: String,
+    pub confirmation: String,
+}
+
+/// Checks `username`/`password` in `tenant`; argon2id runs off the async
+/// workers. A user who must change the password first gets
+/// [`Refusal::MustChangePassword`] unless `new` carries an acceptable new
+/// one, which then replaces the old (ending the user's other sessions).
 pub(crate) async fn check_password(
     state: &AppState,
     tenant: TenantId,
     username: &str,
     password: String,
-) -> Result<Result<Verified, &'static str>, StoreError> {
+    new: Option<NewPassword>,
+) -> Result<Result<Verified, Refusal>, StoreError> {
     let upn = username.to_owned();
     let found = state
         .store
@@ -50,20 +75,63 @@ pub(crate) async fn check_password(
             Ok::<_, StoreError>(Some((user, roles)))
         })
         .await?;
-    let Some((user, roles)) = found else {
-        return Ok(Err(BAD_CREDENTIALS));
+    let Some((mut user, roles)) = found else {
+        return Ok(Err(BAD_CREDENTIALS.into()));
     };
     let hash = user.password.clone();
     let valid = tokio::task::spawn_blocking(move || hash.is_some_and(|h| h.verify(&password)))
         .await
         .unwrap_or(false);
     if !valid {
-        return Ok(Err(BAD_CREDENTIALS));
+        return Ok(Err(BAD_CREDENTIALS.into()));
     }
     if !user.account_enabled {
-        return Ok(Err(DISABLED));
+        return Ok(Err(DISABLED.into()));
+    }
+    if user.profile.force_change_password_next_sign_in {
+        let Some(new) = new else {
+            return Ok(Err(Refusal::MustChangePassword));
+        };
+        if new.password != new.confirmation {
+            return Ok(Err(Refusal::Message(
+                "The new passwords don't match.".into(),
+            )));
+        }
+        if let Err(e) = hale_directory::check_password_policy(&new.password) {
+            return Ok(Err(Refusal::Message(e.to_string())));
+        }
+        let hashed = tokio::task::spawn_blocking(move || {
+            hale_directory::PasswordHash::create(&new.password)
+        })
+        .await
+        .map_err(|e| StoreError::Decode(e.to_string()))?
+        .map_err(|e| StoreError::Decode(e.to_string()))?;
+        user.password = Some(hashed);
+        user.profile.force_change_password_next_sign_in = false;
+        let updated = user.clone();
+        state
+            .store
+            .write(move |tx| {
+                users::update(tx, &updated)?;
+                hale_store::sign_in::revoke_user(tx, updated.id)?;
+                Ok::<_, StoreError>(())
+            })
+            .await?;
+        tracing::info!(user = %user.id, "password changed at sign-in");
     }
     Ok(Ok(Verified { user, roles }))
+}
+
+/// The change-password fields, for a sign-in form that must show them.
+pub(crate) fn change_password_fields(username: &str) -> String {
+    format!(
+        r#"<p>You need to update your password because this is the first time you are signing in, or because your password has expired.</p>
+<input type="hidden" name="username" value="{}">
+<label for="password">Current password</label><input type="password" id="password" name="password" autocomplete="current-password" required>
+<label for="new_password">New password</label><input type="password" id="new_password" name="new_password" autocomplete="new-password" required>
+<label for="confirm_password">Confirm password</label><input type="password" id="confirm_password" name="confirm_password" autocomplete="new-password" required>"#,
+        crate::http::pages::escape(username)
+    )
 }
 
 /// Where consent stands for a request.

@@ -242,6 +242,9 @@ pub(super) async fn password(
     if !user.account_enabled {
         return Err(OAuthError::user_disabled());
     }
+    if user.profile.force_change_password_next_sign_in {
+        return Err(OAuthError::password_expired());
+    }
     issue_for_user(
         state,
         request.endpoint,
