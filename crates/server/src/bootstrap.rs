@@ -223,6 +223,7 @@ fn plan(
         subscription_id: subscription.id,
         name: DEFAULT_RESOURCE_GROUP.into(),
         location: DEFAULT_LOCATION.into(),
+        tags: Default::default(),
         created_at: now,
     };
     let owner = RoleAssignment {
@@ -232,7 +233,10 @@ fn plan(
         role_definition_id: builtin_roles::OWNER,
         principal_id: admin.id,
         principal_type: PrincipalType::User,
+        description: None,
+        created_by: None,
         created_at: now,
+        updated_at: now,
     };
     let signing_key = StoredSigningKey {
         kid: key.kid.clone(),

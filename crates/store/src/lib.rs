@@ -26,6 +26,7 @@ pub mod applications;
 pub mod arm;
 pub mod directory_roles;
 pub mod grants;
+pub mod health;
 pub mod groups;
 pub mod meta;
 pub mod principals;
