@@ -170,7 +170,12 @@ impl DataAction {
 
 /// Resource types whose writes need `editProfileDefinitions` (fhir-server's
 /// profile resources).
-const PROFILE_TYPES: &[&str] = &["StructureDefinition", "ValueSet", "CodeSystem", "ConceptMap"];
+const PROFILE_TYPES: &[&str] = &[
+    "StructureDefinition",
+    "ValueSet",
+    "CodeSystem",
+    "ConceptMap",
+];
 
 /// The data action a FHIR request needs: `method`, the path below the service
 /// URL split on `/` (empty segments removed), and the query.
@@ -252,11 +257,33 @@ mod tests {
             (ids::FHIR_DATA_READER, &[Read]),
             (
                 ids::FHIR_DATA_WRITER,
-                &[Read, Write, Delete, Export, Import, ResourceValidate, Reindex, ConvertData, EditProfileDefinitions],
+                &[
+                    Read,
+                    Write,
+                    Delete,
+                    Export,
+                    Import,
+                    ResourceValidate,
+                    Reindex,
+                    ConvertData,
+                    EditProfileDefinitions,
+                ],
             ),
             (
                 ids::FHIR_DATA_CONTRIBUTOR,
-                &[Read, Write, Delete, HardDelete, Export, Import, ResourceValidate, Reindex, ConvertData, EditProfileDefinitions, SearchParameter],
+                &[
+                    Read,
+                    Write,
+                    Delete,
+                    HardDelete,
+                    Export,
+                    Import,
+                    ResourceValidate,
+                    Reindex,
+                    ConvertData,
+                    EditProfileDefinitions,
+                    SearchParameter,
+                ],
             ),
             (ids::FHIR_DATA_EXPORTER, &[Read, Export]),
             (ids::FHIR_DATA_IMPORTER, &[Read, Import]),
@@ -318,12 +345,19 @@ mod tests {
             // Elsewhere: a sibling service, another workspace, another group.
             (format!("{ws}/fhirservices/fhir2"), false),
             (format!("{ws}/dicomservices/fhir"), false),
-            (format!("{rg}/providers/Microsoft.HealthcareApis/workspaces/ws2"), false),
+            (
+                format!("{rg}/providers/Microsoft.HealthcareApis/workspaces/ws2"),
+                false,
+            ),
             (format!("{sub}/resourceGroups/rg2"), false),
             (format!("/subscriptions/{}", Uuid::nil()), false),
         ];
         for (scope, expected) in cases {
-            assert_eq!(permits_data_action(&at(scope.clone()), &target, &read), expected, "{scope}");
+            assert_eq!(
+                permits_data_action(&at(scope.clone()), &target, &read),
+                expected,
+                "{scope}"
+            );
         }
     }
 
@@ -333,7 +367,11 @@ mod tests {
         let scope = target.to_string();
         let smart = DataAction::Fhir(F::Smart);
         // Contributor alone: everything but smart.
-        assert!(!permits_data_action(&[grant(&scope, ids::FHIR_DATA_CONTRIBUTOR)], &target, &smart));
+        assert!(!permits_data_action(
+            &[grant(&scope, ids::FHIR_DATA_CONTRIBUTOR)],
+            &target,
+            &smart
+        ));
         // Contributor's notDataActions do not cancel SMART User's grant.
         let both = [
             grant(&scope, ids::FHIR_DATA_CONTRIBUTOR),
@@ -353,19 +391,43 @@ mod tests {
         ))
         .unwrap();
         let grants = [grant(&ws.to_string(), ids::CONTRIBUTOR)];
-        assert!(permits_action(&grants, &ws, "Microsoft.HealthcareApis/workspaces/write"));
-        assert!(!permits_action(&grants, &ws, "Microsoft.Authorization/roleAssignments/write"));
+        assert!(permits_action(
+            &grants,
+            &ws,
+            "Microsoft.HealthcareApis/workspaces/write"
+        ));
+        assert!(!permits_action(
+            &grants,
+            &ws,
+            "Microsoft.Authorization/roleAssignments/write"
+        ));
         let rg = ws.parent().unwrap();
-        assert!(!permits_action(&grants, &rg, "Microsoft.HealthcareApis/workspaces/write"));
+        assert!(!permits_action(
+            &grants,
+            &rg,
+            "Microsoft.HealthcareApis/workspaces/write"
+        ));
     }
 
     #[test]
     fn operations_are_spelled_as_azure_spells_them() {
         let cases = [
-            (DataAction::Fhir(F::Read), "Microsoft.HealthcareApis/workspaces/fhirservices/resources/read"),
-            (DataAction::Fhir(F::HardDelete), "Microsoft.HealthcareApis/workspaces/fhirservices/resources/hardDelete/action"),
-            (DataAction::Fhir(F::ConvertData), "Microsoft.HealthcareApis/workspaces/fhirservices/resources/convertData/action"),
-            (DataAction::Dicom(DicomDataAction::Write), "Microsoft.HealthcareApis/workspaces/dicomservices/resources/write"),
+            (
+                DataAction::Fhir(F::Read),
+                "Microsoft.HealthcareApis/workspaces/fhirservices/resources/read",
+            ),
+            (
+                DataAction::Fhir(F::HardDelete),
+                "Microsoft.HealthcareApis/workspaces/fhirservices/resources/hardDelete/action",
+            ),
+            (
+                DataAction::Fhir(F::ConvertData),
+                "Microsoft.HealthcareApis/workspaces/fhirservices/resources/convertData/action",
+            ),
+            (
+                DataAction::Dicom(DicomDataAction::Write),
+                "Microsoft.HealthcareApis/workspaces/dicomservices/resources/write",
+            ),
         ];
         for (action, expected) in cases {
             assert_eq!(action.operation(), expected);
@@ -378,7 +440,12 @@ mod tests {
         let none = Vec::new();
         let cases: Vec<(&str, Vec<&str>, Vec<(String, String)>, FhirDataAction)> = vec![
             ("GET", vec!["Patient"], none.clone(), F::Read),
-            ("GET", vec!["Patient", "1", "_history", "2"], none.clone(), F::Read),
+            (
+                "GET",
+                vec!["Patient", "1", "_history", "2"],
+                none.clone(),
+                F::Read,
+            ),
             ("HEAD", vec!["Patient", "1"], none.clone(), F::Read),
             ("POST", vec!["Patient", "_search"], none.clone(), F::Read),
             ("POST", vec!["Patient"], none.clone(), F::Write),
@@ -386,26 +453,75 @@ mod tests {
             ("PATCH", vec!["Patient", "1"], none.clone(), F::Write),
             ("POST", vec![], none.clone(), F::Write),
             ("DELETE", vec!["Patient", "1"], none.clone(), F::Delete),
-            ("DELETE", vec!["Patient", "1"], q("hardDelete", "true"), F::HardDelete),
-            ("DELETE", vec!["Patient", "1"], q("hardDelete", "false"), F::Delete),
+            (
+                "DELETE",
+                vec!["Patient", "1"],
+                q("hardDelete", "true"),
+                F::HardDelete,
+            ),
+            (
+                "DELETE",
+                vec!["Patient", "1"],
+                q("hardDelete", "false"),
+                F::Delete,
+            ),
             ("GET", vec!["$export"], none.clone(), F::Export),
             ("GET", vec!["Patient", "$export"], none.clone(), F::Export),
             ("POST", vec!["$import"], none.clone(), F::Import),
-            ("POST", vec!["Patient", "$validate"], none.clone(), F::ResourceValidate),
+            (
+                "POST",
+                vec!["Patient", "$validate"],
+                none.clone(),
+                F::ResourceValidate,
+            ),
             ("POST", vec!["$reindex"], none.clone(), F::Reindex),
             ("POST", vec!["$convert-data"], none.clone(), F::ConvertData),
             ("DELETE", vec!["$bulk-delete"], none.clone(), F::Delete),
-            ("DELETE", vec!["$bulk-delete"], q("hardDelete", "true"), F::HardDelete),
-            ("GET", vec!["Patient", "1", "$everything"], none.clone(), F::Read),
-            ("POST", vec!["Patient", "1", "$meta-add"], none.clone(), F::Write),
-            ("PUT", vec!["StructureDefinition", "x"], none.clone(), F::EditProfileDefinitions),
-            ("POST", vec!["ValueSet"], none.clone(), F::EditProfileDefinitions),
+            (
+                "DELETE",
+                vec!["$bulk-delete"],
+                q("hardDelete", "true"),
+                F::HardDelete,
+            ),
+            (
+                "GET",
+                vec!["Patient", "1", "$everything"],
+                none.clone(),
+                F::Read,
+            ),
+            (
+                "POST",
+                vec!["Patient", "1", "$meta-add"],
+                none.clone(),
+                F::Write,
+            ),
+            (
+                "PUT",
+                vec!["StructureDefinition", "x"],
+                none.clone(),
+                F::EditProfileDefinitions,
+            ),
+            (
+                "POST",
+                vec!["ValueSet"],
+                none.clone(),
+                F::EditProfileDefinitions,
+            ),
             ("DELETE", vec!["ValueSet", "x"], none.clone(), F::Delete),
-            ("POST", vec!["SearchParameter"], none.clone(), F::SearchParameter),
+            (
+                "POST",
+                vec!["SearchParameter"],
+                none.clone(),
+                F::SearchParameter,
+            ),
             ("GET", vec!["SearchParameter"], none.clone(), F::Read),
         ];
         for (method, path, query, expected) in cases {
-            assert_eq!(fhir_action(method, &path, &query), expected, "{method} {path:?} {query:?}");
+            assert_eq!(
+                fhir_action(method, &path, &query),
+                expected,
+                "{method} {path:?} {query:?}"
+            );
         }
     }
 

@@ -99,7 +99,12 @@ mod tests {
     #[test]
     fn service_urls_are_on_the_origin() {
         assert_eq!(
-            service_url("https://127.0.0.1:8443/", ServiceKind::Fhir, "ws1", "My-Fhir"),
+            service_url(
+                "https://127.0.0.1:8443/",
+                ServiceKind::Fhir,
+                "ws1",
+                "My-Fhir"
+            ),
             "https://127.0.0.1:8443/fhir/ws1/my-fhir"
         );
         assert_eq!(

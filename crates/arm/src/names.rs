@@ -47,7 +47,9 @@ pub fn validate_service_name(name: &str) -> Result<(), ArmError> {
     let ok = (3..=24).contains(&bytes.len())
         && bytes.first().is_some_and(edge)
         && bytes.last().is_some_and(edge)
-        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-');
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-');
     if !ok {
         return Err(ArmError::InvalidName {
             kind: "service",
@@ -106,7 +108,15 @@ mod tests {
         for ok in ["abc", "ws1", "0123456789abcdefghijklmn"] {
             assert!(validate_workspace_name(ok).is_ok(), "{ok}");
         }
-        for bad in ["ab", "Ws1", "ws-1", "ws_1", "wörk", "0123456789abcdefghijklmno", ""] {
+        for bad in [
+            "ab",
+            "Ws1",
+            "ws-1",
+            "ws_1",
+            "wörk",
+            "0123456789abcdefghijklmno",
+            "",
+        ] {
             assert!(validate_workspace_name(bad).is_err(), "{bad:?}");
         }
     }
@@ -116,7 +126,15 @@ mod tests {
         for ok in ["fhir", "abc", "my-fhir-1", "FHIR1", "a-b"] {
             assert!(validate_service_name(ok).is_ok(), "{ok}");
         }
-        for bad in ["ab", "-fhir", "fhir-", "fhir_1", "fhir.1", "fhír", &"a".repeat(25)] {
+        for bad in [
+            "ab",
+            "-fhir",
+            "fhir-",
+            "fhir_1",
+            "fhir.1",
+            "fhír",
+            &"a".repeat(25),
+        ] {
             assert!(validate_service_name(bad).is_err(), "{bad:?}");
         }
     }

@@ -107,7 +107,11 @@ impl ResourceId {
         if segments.iter().any(|s| s.is_empty()) {
             return Err(invalid());
         }
-        let is = |i: usize, word: &str| segments.get(i).is_some_and(|s| s.eq_ignore_ascii_case(word));
+        let is = |i: usize, word: &str| {
+            segments
+                .get(i)
+                .is_some_and(|s| s.eq_ignore_ascii_case(word))
+        };
         if !is(0, "subscriptions") || segments.len() < 2 {
             return Err(invalid());
         }
@@ -122,7 +126,11 @@ impl ResourceId {
             }
             _ => {}
         }
-        if !(is(2, "resourceGroups") && is(4, "providers") && is(5, HEALTHCARE_PROVIDER) && is(6, "workspaces")) {
+        if !(is(2, "resourceGroups")
+            && is(4, "providers")
+            && is(5, HEALTHCARE_PROVIDER)
+            && is(6, "workspaces"))
+        {
             return Err(invalid());
         }
         let group = segments[3].to_owned();
@@ -264,22 +272,37 @@ mod tests {
     #[test]
     fn parse_and_format_round_trip_in_canonical_case() {
         let cases = [
-            (format!("/subscriptions/{SUB}"), format!("/subscriptions/{SUB}")),
+            (
+                format!("/subscriptions/{SUB}"),
+                format!("/subscriptions/{SUB}"),
+            ),
             (
                 format!("/SUBSCRIPTIONS/{SUB}/resourcegroups/My-RG/"),
                 format!("/subscriptions/{SUB}/resourceGroups/My-RG"),
             ),
             (
-                format!("/subscriptions/{SUB}/resourceGroups/rg/providers/microsoft.healthcareapis/WORKSPACES/ws1"),
-                format!("/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.HealthcareApis/workspaces/ws1"),
+                format!(
+                    "/subscriptions/{SUB}/resourceGroups/rg/providers/microsoft.healthcareapis/WORKSPACES/ws1"
+                ),
+                format!(
+                    "/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.HealthcareApis/workspaces/ws1"
+                ),
             ),
             (
-                format!("/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.HealthcareApis/workspaces/ws1/FhirServices/Fhir1"),
-                format!("/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.HealthcareApis/workspaces/ws1/fhirservices/Fhir1"),
+                format!(
+                    "/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.HealthcareApis/workspaces/ws1/FhirServices/Fhir1"
+                ),
+                format!(
+                    "/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.HealthcareApis/workspaces/ws1/fhirservices/Fhir1"
+                ),
             ),
             (
-                format!("/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.HealthcareApis/workspaces/ws1/dicomservices/d1"),
-                format!("/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.HealthcareApis/workspaces/ws1/dicomservices/d1"),
+                format!(
+                    "/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.HealthcareApis/workspaces/ws1/dicomservices/d1"
+                ),
+                format!(
+                    "/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.HealthcareApis/workspaces/ws1/dicomservices/d1"
+                ),
             ),
         ];
         for (input, canonical) in cases {
@@ -298,10 +321,18 @@ mod tests {
             "/subscriptions/not-a-guid".into(),
             format!("/subscriptions/{SUB}/resourceGroups"),
             format!("/subscriptions/{SUB}/resourceGroups//x"),
-            format!("/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/s"),
-            format!("/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.HealthcareApis/workspaces"),
-            format!("/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.HealthcareApis/workspaces/ws/iotconnectors/x"),
-            format!("/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.HealthcareApis/workspaces/ws/fhirservices/f/extra"),
+            format!(
+                "/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/s"
+            ),
+            format!(
+                "/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.HealthcareApis/workspaces"
+            ),
+            format!(
+                "/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.HealthcareApis/workspaces/ws/iotconnectors/x"
+            ),
+            format!(
+                "/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.HealthcareApis/workspaces/ws/fhirservices/f/extra"
+            ),
         ] {
             assert!(ResourceId::parse(&bad).is_err(), "{bad:?}");
         }
@@ -313,12 +344,20 @@ mod tests {
             "/subscriptions/{SUB}/resourceGroups/RG/providers/Microsoft.HealthcareApis/workspaces/ws/fhirservices/f"
         ))
         .unwrap();
-        let chain: Vec<String> = service.self_and_ancestors().iter().map(ResourceId::key).collect();
+        let chain: Vec<String> = service
+            .self_and_ancestors()
+            .iter()
+            .map(ResourceId::key)
+            .collect();
         assert_eq!(
             chain,
             [
-                format!("/subscriptions/{SUB}/resourcegroups/rg/providers/microsoft.healthcareapis/workspaces/ws/fhirservices/f"),
-                format!("/subscriptions/{SUB}/resourcegroups/rg/providers/microsoft.healthcareapis/workspaces/ws"),
+                format!(
+                    "/subscriptions/{SUB}/resourcegroups/rg/providers/microsoft.healthcareapis/workspaces/ws/fhirservices/f"
+                ),
+                format!(
+                    "/subscriptions/{SUB}/resourcegroups/rg/providers/microsoft.healthcareapis/workspaces/ws"
+                ),
                 format!("/subscriptions/{SUB}/resourcegroups/rg"),
                 format!("/subscriptions/{SUB}"),
             ]

@@ -253,7 +253,9 @@ pub fn by_id(id: Uuid) -> Option<&'static RoleDefinition> {
 
 /// The built-in role with this `roleName` (ignoring case).
 pub fn by_name(name: &str) -> Option<&'static RoleDefinition> {
-    BUILT_IN.iter().find(|r| r.name.eq_ignore_ascii_case(name.trim()))
+    BUILT_IN
+        .iter()
+        .find(|r| r.name.eq_ignore_ascii_case(name.trim()))
 }
 
 /// The prefix of FHIR data actions on workspace FHIR services.
@@ -269,10 +271,26 @@ mod tests {
             ("*", "Microsoft.HealthcareApis/workspaces/write", true),
             ("*/read", "Microsoft.HealthcareApis/workspaces/read", true),
             ("*/read", "Microsoft.HealthcareApis/workspaces/write", false),
-            ("*/read", "Microsoft.HealthcareApis/workspaces/reader", false),
-            ("Microsoft.Authorization/*/Write", "microsoft.authorization/roleAssignments/write", true),
-            ("Microsoft.Authorization/*/Write", "Microsoft.Authorization/roleAssignments/read", false),
-            ("Microsoft.Authorization/*", "Microsoft.Authorization/roleAssignments/delete", true),
+            (
+                "*/read",
+                "Microsoft.HealthcareApis/workspaces/reader",
+                false,
+            ),
+            (
+                "Microsoft.Authorization/*/Write",
+                "microsoft.authorization/roleAssignments/write",
+                true,
+            ),
+            (
+                "Microsoft.Authorization/*/Write",
+                "Microsoft.Authorization/roleAssignments/read",
+                false,
+            ),
+            (
+                "Microsoft.Authorization/*",
+                "Microsoft.Authorization/roleAssignments/delete",
+                true,
+            ),
             ("a*b*c", "aXXbYYc", true),
             ("a*b*c", "aXXbYY", false),
             ("a*", "a", true),
@@ -280,7 +298,11 @@ mod tests {
             ("", "x", false),
         ];
         for (pattern, action, expected) in cases {
-            assert_eq!(action_matches(pattern, action), expected, "{pattern} ~ {action}");
+            assert_eq!(
+                action_matches(pattern, action),
+                expected,
+                "{pattern} ~ {action}"
+            );
         }
     }
 
@@ -300,7 +322,12 @@ mod tests {
         ];
         for (id, assign, read, write) in table {
             let role = by_id(id).unwrap();
-            assert_eq!(role.permits_action(write_assignment), assign, "{}", role.name);
+            assert_eq!(
+                role.permits_action(write_assignment),
+                assign,
+                "{}",
+                role.name
+            );
             assert_eq!(role.permits_action(read_workspace), read, "{}", role.name);
             assert_eq!(role.permits_action(write_workspace), write, "{}", role.name);
             // Control actions never grant data.
@@ -311,7 +338,11 @@ mod tests {
     #[test]
     fn definitions_are_unique_and_named() {
         for (i, r) in BUILT_IN.iter().enumerate() {
-            assert!(BUILT_IN[i + 1..].iter().all(|o| o.id != r.id && o.name != r.name));
+            assert!(
+                BUILT_IN[i + 1..]
+                    .iter()
+                    .all(|o| o.id != r.id && o.name != r.name)
+            );
             assert_eq!(by_name(&r.name.to_uppercase()), Some(r));
             assert_eq!(by_id(r.id), Some(r));
         }

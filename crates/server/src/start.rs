@@ -219,6 +219,7 @@ async fn prepare(
         )),
         max_secret_lifetime: hale_directory::DEFAULT_MAX_SECRET_LIFETIME,
         key_ring,
+        verified_tokens: std::sync::Arc::new(crate::http::auth::VerifiedTokens::new()),
         token_signer,
     };
     Ok((info, state, tls_config))

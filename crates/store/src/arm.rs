@@ -120,10 +120,7 @@ pub fn resource_group_by_name(
 }
 
 /// Replaces a resource group's tags. Returns whether it exists.
-pub fn update_resource_group_tags(
-    tx: &mut dyn Tx,
-    g: &ResourceGroup,
-) -> Result<bool, StoreError> {
+pub fn update_resource_group_tags(tx: &mut dyn Tx, g: &ResourceGroup) -> Result<bool, StoreError> {
     Ok(tx.execute(
         "UPDATE resource_groups SET tags = $1 WHERE subscription_id = $2 AND name = $3",
         params![tags_json(&g.tags)?, g.subscription_id, &g.name],
@@ -132,10 +129,7 @@ pub fn update_resource_group_tags(
 
 /// Removes a resource group with everything in it: its workspaces, their
 /// services, and every role assignment at or below it. Returns whether it existed.
-pub fn delete_resource_group(
-    tx: &mut dyn Tx,
-    g: &ResourceGroup,
-) -> Result<bool, StoreError> {
+pub fn delete_resource_group(tx: &mut dyn Tx, g: &ResourceGroup) -> Result<bool, StoreError> {
     tx.execute(
         "DELETE FROM health_services WHERE workspace_id IN
            (SELECT id FROM health_workspaces WHERE subscription_id = $1 AND resource_group = $2)",
@@ -205,7 +199,9 @@ pub fn role_assignment_by_id(
     id: Uuid,
 ) -> Result<Option<RoleAssignment>, StoreError> {
     tx.query_opt(
-        &format!("SELECT {ASSIGNMENT_COLUMNS} FROM role_assignments WHERE tenant_id = $1 AND id = $2"),
+        &format!(
+            "SELECT {ASSIGNMENT_COLUMNS} FROM role_assignments WHERE tenant_id = $1 AND id = $2"
+        ),
         params![tenant.0, id],
     )?
     .as_ref()

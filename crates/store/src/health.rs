@@ -98,7 +98,8 @@ pub fn delete_workspace(tx: &mut dyn Tx, w: &Workspace) -> Result<bool, StoreErr
     Ok(tx.execute("DELETE FROM health_workspaces WHERE id = $1", params![w.id])? > 0)
 }
 
-const SERVICE_SELECT: &str = "SELECT s.id, s.kind, w.tenant_id, w.subscription_id, w.resource_group, s.workspace_id, w.name,
+const SERVICE_SELECT: &str =
+    "SELECT s.id, s.kind, w.tenant_id, w.subscription_id, w.resource_group, s.workspace_id, w.name,
     s.name, s.resource_kind, s.location, s.tags, s.created_at, s.updated_at
     FROM health_services s JOIN health_workspaces w ON s.workspace_id = w.id";
 
@@ -179,7 +180,9 @@ pub fn services(
     kind: ServiceKind,
 ) -> Result<Vec<HealthService>, StoreError> {
     tx.query(
-        &format!("{SERVICE_SELECT} WHERE s.workspace_id = $1 AND s.kind = $2 ORDER BY lower(s.name)"),
+        &format!(
+            "{SERVICE_SELECT} WHERE s.workspace_id = $1 AND s.kind = $2 ORDER BY lower(s.name)"
+        ),
         params![workspace, kind.as_str()],
     )?
     .iter()

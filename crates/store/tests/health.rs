@@ -171,10 +171,19 @@ async fn workspaces_and_services_round_trip_and_names_are_unique() {
     let mut again = f.workspace("clinical");
     again.resource_group = "Clinical-RG".into();
     let dup = f.service(&ws, ServiceKind::Fhir, "PATIENTS");
-    let dup_ws = f.store.write(move |tx| health::insert_workspace(tx, &again)).await;
+    let dup_ws = f
+        .store
+        .write(move |tx| health::insert_workspace(tx, &again))
+        .await;
     assert!(matches!(dup_ws, Err(StoreError::Conflict(_))), "{dup_ws:?}");
-    let dup_svc = f.store.write(move |tx| health::insert_service(tx, &dup)).await;
-    assert!(matches!(dup_svc, Err(StoreError::Conflict(_))), "{dup_svc:?}");
+    let dup_svc = f
+        .store
+        .write(move |tx| health::insert_service(tx, &dup))
+        .await;
+    assert!(
+        matches!(dup_svc, Err(StoreError::Conflict(_))),
+        "{dup_svc:?}"
+    );
 }
 
 #[tokio::test]
@@ -227,9 +236,18 @@ async fn deleting_a_service_removes_the_assignments_at_its_scope_only() {
 async fn one_role_per_principal_per_scope_ignoring_case() {
     let f = fixture().await;
     let user = ObjectId::new();
-    let scope = format!("/subscriptions/{}/resourceGroups/Clinical-RG", f.subscription);
+    let scope = format!(
+        "/subscriptions/{}/resourceGroups/Clinical-RG",
+        f.subscription
+    );
     let first = f.assignment(&scope, FHIR_DATA_READER, user);
-    let same = f.assignment(&scope.to_uppercase().replace("SUBSCRIPTIONS", "subscriptions"), FHIR_DATA_READER, user);
+    let same = f.assignment(
+        &scope
+            .to_uppercase()
+            .replace("SUBSCRIPTIONS", "subscriptions"),
+        FHIR_DATA_READER,
+        user,
+    );
     let other_role = f.assignment(&scope, FHIR_DATA_WRITER, user);
     let (a, b) = (first.clone(), other_role.clone());
     f.store
@@ -239,7 +257,10 @@ async fn one_role_per_principal_per_scope_ignoring_case() {
         })
         .await
         .unwrap();
-    let dup = f.store.write(move |tx| arm::insert_role_assignment(tx, &same)).await;
+    let dup = f
+        .store
+        .write(move |tx| arm::insert_role_assignment(tx, &same))
+        .await;
     assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
     let found = f
         .store
@@ -300,7 +321,11 @@ async fn grants_follow_nested_groups_through_cycles_and_filter_by_scope() {
         "{rg}/providers/Microsoft.HealthcareApis/workspaces/ws/fhirservices/f"
     ))
     .unwrap();
-    let scopes: Vec<String> = service.self_and_ancestors().iter().map(ResourceId::key).collect();
+    let scopes: Vec<String> = service
+        .self_and_ancestors()
+        .iter()
+        .map(ResourceId::key)
+        .collect();
     let (at_service, everywhere, stranger) = f
         .store
         .read(move |tx| {
@@ -364,6 +389,9 @@ async fn deleting_a_resource_group_takes_everything_in_it() {
     assert_eq!(found.name, "Clinical-RG");
     assert_eq!(found.tags.get("env").map(String::as_str), Some("test"));
     assert!(deleted);
-    assert_eq!(left.iter().map(|a| a.id).collect::<Vec<_>>(), vec![outside.id]);
+    assert_eq!(
+        left.iter().map(|a| a.id).collect::<Vec<_>>(),
+        vec![outside.id]
+    );
     assert!(ws_left.is_none());
 }

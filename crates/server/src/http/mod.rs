@@ -1,7 +1,9 @@
 //! The HTTP application: one router for every protocol Hale speaks, and the
 //! layers every request passes through (request IDs, tracing, body limits).
 
+mod arm;
 pub(crate) mod auth;
+mod dataplane;
 pub(crate) mod graph;
 mod health;
 mod identity;
@@ -35,6 +37,8 @@ pub(crate) struct AppState {
     /// Longest client secret lifetime accepted.
     pub max_secret_lifetime: time::Duration,
     pub key_ring: auth::SharedKeyRing,
+    /// Tokens whose signatures were already verified (never decisions).
+    pub verified_tokens: std::sync::Arc<auth::VerifiedTokens>,
     pub token_signer: std::sync::Arc<token::TokenSigner>,
 }
 
@@ -80,6 +84,17 @@ pub(crate) fn router(state: AppState) -> Router {
         .route(
             "/v1.0/{*path}",
             axum::routing::any(graph::dispatch).layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
+        )
+        .route("/fhir/{*path}", axum::routing::any(dataplane::fhir))
+        .route("/dicom/{*path}", axum::routing::any(dataplane::dicom))
+        .route("/subscriptions", axum::routing::any(arm::dispatch))
+        .route(
+            "/subscriptions/{*path}",
+            axum::routing::any(arm::dispatch).layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
+        )
+        .route(
+            "/providers/{*path}",
+            axum::routing::any(arm::dispatch).layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
         )
         .fallback(not_found)
         .with_state(state)
