@@ -11,6 +11,8 @@ use serde_json::{Value, json};
 /// The Azure CLI's client ID, under which Hale's CLI signs in.
 const CLI_CLIENT_ID: &str = "04b07795-8ddb-461a-bbee-02f9e1bf7b46";
 const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
+/// Azure Resource Manager, as `az login` asks for it (the CLI is pre-authorized).
+const ARM_SCOPE: &str = "https://management.azure.com//user_impersonation";
 
 #[derive(clap::Args)]
 pub struct LoginArgs {
@@ -45,11 +47,11 @@ pub enum Ad {
 pub struct Output {
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value = "json", global = true)]
-    output: Format,
+    pub(crate) output: Format,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
-enum Format {
+pub(crate) enum Format {
     Json,
     Table,
     Tsv,
@@ -210,11 +212,14 @@ pub enum Sp {
 }
 
 /// What `hale login` keeps.
-struct Session {
-    authority: String,
-    tenant: String,
-    ca_cert: Option<PathBuf>,
-    access_token: String,
+pub(crate) struct Session {
+    pub(crate) authority: String,
+    pub(crate) tenant: String,
+    pub(crate) ca_cert: Option<PathBuf>,
+    /// For Microsoft Graph.
+    pub(crate) access_token: String,
+    /// For Azure Resource Manager (sessions from before it existed have none).
+    pub(crate) arm_access_token: Option<String>,
 }
 
 fn session_path() -> Result<PathBuf, String> {
@@ -234,6 +239,7 @@ fn save(session: &Session) -> Result<(), String> {
         "tenant": session.tenant,
         "caCert": session.ca_cert,
         "accessToken": session.access_token,
+        "armAccessToken": session.arm_access_token,
     });
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
@@ -246,7 +252,7 @@ fn save(session: &Session) -> Result<(), String> {
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn load() -> Result<Session, String> {
+pub(crate) fn load() -> Result<Session, String> {
     let path = session_path()?;
     let text = std::fs::read_to_string(&path)
         .map_err(|_| "not signed in: run `hale login --username <user>` first".to_owned())?;
@@ -261,10 +267,11 @@ fn load() -> Result<Session, String> {
         tenant: text_of("tenant")?,
         ca_cert: v["caCert"].as_str().map(PathBuf::from),
         access_token: text_of("accessToken")?,
+        arm_access_token: v["armAccessToken"].as_str().map(str::to_owned),
     })
 }
 
-fn client(ca: Option<&Path>) -> Result<reqwest::Client, String> {
+pub(crate) fn client(ca: Option<&Path>) -> Result<reqwest::Client, String> {
     let mut builder = reqwest::Client::builder().timeout(std::time::Duration::from_secs(60));
     if let Some(ca) = ca {
         let pem = std::fs::read(ca).map_err(|e| format!("CA certificate {}: {e}", ca.display()))?;
@@ -275,14 +282,14 @@ fn client(ca: Option<&Path>) -> Result<reqwest::Client, String> {
     builder.build().map_err(|e| e.to_string())
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a runtime")
 }
 
-fn fail(message: &str) -> ExitCode {
+pub(crate) fn fail(message: &str) -> ExitCode {
     eprintln!("hale: error: {message}");
     ExitCode::FAILURE
 }
@@ -322,30 +329,43 @@ async fn login_inner(args: LoginArgs) -> Result<String, String> {
         .or_else(|| Some(PathBuf::from("hale-data/tls/ca.pem")).filter(|p| p.exists()));
     let ca = ca.map(|p| std::path::absolute(&p).unwrap_or(p));
     let authority = args.authority.trim_end_matches('/').to_owned();
-    let res = client(ca.as_deref())?
-        .post(format!("{authority}/{tenant}/oauth2/v2.0/token"))
-        .form(&[
-            ("grant_type", "password"),
-            ("client_id", CLI_CLIENT_ID),
-            ("username", args.username.as_str()),
-            ("password", password.as_str()),
-            ("scope", GRAPH_SCOPE),
-        ])
-        .send()
-        .await
-        .map_err(|e| format!("cannot reach {authority}: {e}"))?;
-    let body: Value = res.json().await.map_err(|e| e.to_string())?;
-    let Some(token) = body["access_token"].as_str() else {
-        let description = body["error_description"]
-            .as_str()
-            .unwrap_or("sign-in failed");
-        return Err(description.lines().next().unwrap_or(description).to_owned());
+    let http = client(ca.as_deref())?;
+    let origin = authority.as_str();
+    let sign_in = |scope: &'static str| {
+        let request = http
+            .post(format!("{origin}/{tenant}/oauth2/v2.0/token"))
+            .form(&[
+                ("grant_type", "password"),
+                ("client_id", CLI_CLIENT_ID),
+                ("username", args.username.as_str()),
+                ("password", password.as_str()),
+                ("scope", scope),
+            ]);
+        async move {
+            let res = request
+                .send()
+                .await
+                .map_err(|e| format!("cannot reach {origin}: {e}"))?;
+            let body: Value = res.json().await.map_err(|e| e.to_string())?;
+            match body["access_token"].as_str() {
+                Some(token) => Ok(token.to_owned()),
+                None => {
+                    let description = body["error_description"]
+                        .as_str()
+                        .unwrap_or("sign-in failed");
+                    Err(description.lines().next().unwrap_or(description).to_owned())
+                }
+            }
+        }
     };
+    let token = sign_in(GRAPH_SCOPE).await?;
+    let arm_token = sign_in(ARM_SCOPE).await?;
     save(&Session {
         authority: authority.clone(),
         tenant: tenant.clone(),
         ca_cert: ca,
-        access_token: token.to_owned(),
+        access_token: token,
+        arm_access_token: Some(arm_token),
     })?;
     Ok(format!(
         "Signed in to {authority} as {} (tenant {tenant}).",
@@ -354,7 +374,7 @@ async fn login_inner(args: LoginArgs) -> Result<String, String> {
 }
 
 /// One Graph call with the session's token; Graph's error message on failure.
-async fn graph(
+pub(crate) async fn graph(
     session: &Session,
     method: reqwest::Method,
     path: &str,
@@ -541,7 +561,7 @@ async fn ad_inner(session: &Session, command: Ad) -> Result<(), String> {
 
 /// Prints an object or a list: JSON as Graph gave it (without `@odata` noise), or
 /// `columns` as a table or tab-separated values.
-fn print(value: &Value, output: &Output, columns: &[&str]) {
+pub(crate) fn print(value: &Value, output: &Output, columns: &[&str]) {
     let clean = |v: &Value| -> Value {
         match v {
             Value::Object(m) => Value::Object(
@@ -557,11 +577,14 @@ fn print(value: &Value, output: &Output, columns: &[&str]) {
         Value::Array(items) => items.iter().map(clean).collect(),
         other => vec![clean(other)],
     };
-    let cell = |row: &Value, c: &str| match &row[c] {
+    // A column may be a dotted path (`properties.provisioningState`); its
+    // header is the last part.
+    let cell = |row: &Value, c: &str| match c.split('.').fold(row, |v, key| &v[key]) {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),
         other => other.to_string(),
     };
+    let header = |c: &str| c.rsplit('.').next().unwrap_or(c).to_owned();
     match output.output {
         Format::Json => {
             let shown = if value.is_array() {
@@ -594,7 +617,7 @@ fn print(value: &Value, output: &Output, columns: &[&str]) {
                         .map(|r| cell(r, c).chars().count())
                         .max()
                         .unwrap_or(0)
-                        .max(c.len())
+                        .max(header(c).len())
                 })
                 .collect();
             let line = |cells: Vec<String>| {
@@ -607,7 +630,7 @@ fn print(value: &Value, output: &Output, columns: &[&str]) {
                     .trim_end()
                     .to_owned()
             };
-            println!("{}", line(columns.iter().map(|c| c.to_string()).collect()));
+            println!("{}", line(columns.iter().map(|c| header(c)).collect()));
             println!("{}", line(widths.iter().map(|w| "-".repeat(*w)).collect()));
             for row in &rows {
                 println!("{}", line(columns.iter().map(|c| cell(row, c)).collect()));

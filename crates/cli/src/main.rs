@@ -1,10 +1,11 @@
 //! `hale`: one binary for the server and its administration.
 //!
 //! Invariant: parses arguments and wires; decides nothing. Behaviour lives in the
-//! library crates (`hale-server` for `serve`); `login` and `ad` speak only the
-//! REST API.
+//! library crates (`hale-server` for `serve`); `login`, `ad`, `healthcareapis`
+//! and `role` speak only the REST API.
 
 mod admin;
+mod health;
 mod serve;
 
 use std::process::ExitCode;
@@ -34,6 +35,12 @@ enum Command {
     /// Manage the directory: app registrations, secrets, service principals.
     #[command(subcommand)]
     Ad(admin::Ad),
+    /// Manage health workspaces and their FHIR and DICOM services.
+    #[command(subcommand)]
+    Healthcareapis(health::HealthcareApis),
+    /// Manage Azure RBAC: role assignments and role definitions.
+    #[command(subcommand)]
+    Role(health::Role),
 }
 
 /// Exit status for a bad setting or a failed start.
@@ -54,5 +61,7 @@ fn main() -> ExitCode {
         }
         Command::Login(args) => admin::login(args),
         Command::Ad(command) => admin::ad(command),
+        Command::Healthcareapis(command) => health::healthcareapis(command),
+        Command::Role(command) => health::role(command),
     }
 }
