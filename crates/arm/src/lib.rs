@@ -1,13 +1,30 @@
 //! Azure Resource Manager's domain, as far as Hale's control plane needs it:
-//! subscriptions, resource groups, and Azure RBAC (role definitions and role
-//! assignments at a scope). Health workspaces and their services join here.
+//! subscriptions, resource groups, health workspaces with their FHIR and DICOM
+//! services, ARM resource IDs, and Azure RBAC: built-in role definitions, role
+//! assignments at a scope, and the decisions they lead to, for control-plane
+//! operations and for the data planes alike.
 //!
 //! Invariant: pure domain code. No HTTP, no SQL, no I/O.
 
+pub mod authz;
+mod health;
+mod names;
+mod resource_id;
+pub mod roles;
+
+use std::collections::BTreeMap;
+
 use time::OffsetDateTime;
-use uuid::{Uuid, uuid};
+use uuid::Uuid;
 
 use hale_directory::{ObjectId, TenantId};
+
+pub use health::{DICOM_AUDIENCE, FHIR_R4, HealthService, Workspace, service_url};
+pub use names::{
+    validate_resource_group_name, validate_service_name, validate_tags, validate_workspace_name,
+};
+pub use resource_id::{HEALTHCARE_PROVIDER, ResourceId, ServiceKind, key_is_within};
+pub use roles::{RoleDefinition, builtin_roles};
 
 /// An Azure subscription: the top of the resource hierarchy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +50,7 @@ pub struct ResourceGroup {
     pub subscription_id: Uuid,
     pub name: String,
     pub location: String,
+    pub tags: BTreeMap<String, String>,
     pub created_at: OffsetDateTime,
 }
 
@@ -44,24 +62,6 @@ impl ResourceGroup {
             self.subscription_id, self.name
         )
     }
-}
-
-/// Checks a resource group name as Azure does: 1–90 characters of letters,
-/// digits, underscores, hyphens, periods and parentheses, not ending in a period.
-pub fn validate_resource_group_name(name: &str) -> Result<(), ArmError> {
-    let ok_char = |c: char| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '(' | ')');
-    if name.is_empty()
-        || name.chars().count() > 90
-        || !name.chars().all(ok_char)
-        || name.ends_with('.')
-    {
-        return Err(ArmError::InvalidName {
-            kind: "resource group",
-            name: name.to_owned(),
-            rule: "1-90 letters, digits, '_', '-', '.', '(' or ')', not ending with '.'",
-        });
-    }
-    Ok(())
 }
 
 /// What kind of principal a role assignment names.
@@ -82,14 +82,15 @@ impl PrincipalType {
         }
     }
 
-    /// Parses ARM's spelling.
+    /// Parses ARM's spelling (ignoring case, as ARM does).
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "User" => Some(PrincipalType::User),
-            "Group" => Some(PrincipalType::Group),
-            "ServicePrincipal" => Some(PrincipalType::ServicePrincipal),
-            _ => None,
-        }
+        [
+            PrincipalType::User,
+            PrincipalType::Group,
+            PrincipalType::ServicePrincipal,
+        ]
+        .into_iter()
+        .find(|t| t.as_str().eq_ignore_ascii_case(s))
     }
 }
 
@@ -99,24 +100,28 @@ pub struct RoleAssignment {
     /// The assignment's name: a GUID.
     pub id: Uuid,
     pub tenant_id: TenantId,
-    /// An ARM resource ID, stored lowercased (ARM compares scopes ignoring case).
+    /// The scope's ARM resource ID, as given when the assignment was made
+    /// (compared ignoring case: [`ResourceId::key`]).
     pub scope: String,
     pub role_definition_id: Uuid,
     pub principal_id: ObjectId,
     pub principal_type: PrincipalType,
+    pub description: Option<String>,
+    /// Who made the assignment (none for the one made at first start).
+    pub created_by: Option<ObjectId>,
     pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
 }
 
-/// Built-in Azure roles, by their fixed role definition IDs.
-pub mod builtin_roles {
-    use super::*;
-
-    /// Owner: everything, including granting access.
-    pub const OWNER: Uuid = uuid!("8e3af657-a8ff-443c-a75c-2fe8c4bcb635");
-    /// Contributor: everything except granting access.
-    pub const CONTRIBUTOR: Uuid = uuid!("b24988ac-6180-42a0-ab88-20f7382dd24c");
-    /// User Access Administrator: manages role assignments only.
-    pub const USER_ACCESS_ADMINISTRATOR: Uuid = uuid!("18d7d88d-d35e-4fb5-a5c3-7773c20a72d9");
+impl RoleAssignment {
+    /// The assignment's ARM resource ID.
+    pub fn resource_id(&self) -> String {
+        format!(
+            "{}/providers/Microsoft.Authorization/roleAssignments/{}",
+            self.scope.trim_end_matches('/'),
+            self.id
+        )
+    }
 }
 
 /// Errors raised by resource manager rules.
@@ -128,19 +133,8 @@ pub enum ArmError {
         name: String,
         rule: &'static str,
     },
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn resource_group_names() {
-        for ok in ["default", "rg-1", "My_RG.(prod)", "x"] {
-            assert!(validate_resource_group_name(ok).is_ok(), "{ok}");
-        }
-        for bad in ["", "ends.", "has space", "slash/", &"a".repeat(91)] {
-            assert!(validate_resource_group_name(bad).is_err(), "{bad:?}");
-        }
-    }
+    #[error("invalid resource ID {0:?}")]
+    InvalidResourceId(String),
+    #[error("invalid tags: {0}")]
+    InvalidTags(String),
 }

@@ -11,6 +11,8 @@ use serde_json::{Value, json};
 /// The Azure CLI's client ID, under which Hale's CLI signs in.
 const CLI_CLIENT_ID: &str = "04b07795-8ddb-461a-bbee-02f9e1bf7b46";
 const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
+/// Azure Resource Manager, as `az login` asks for it (the CLI is pre-authorized).
+const ARM_SCOPE: &str = "https://management.azure.com//user_impersonation";
 
 #[derive(clap::Args)]
 pub struct LoginArgs {
@@ -56,7 +58,7 @@ pub enum Ad {
 pub struct Output {
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value = "json", global = true)]
-    output: Format,
+    pub(crate) output: Format,
     /// A JMESPath query applied to the result before it is printed, as with
     /// `az --query`, e.g. "[?accountEnabled].userPrincipalName".
     #[arg(long, global = true)]
@@ -64,7 +66,7 @@ pub struct Output {
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
-enum Format {
+pub(crate) enum Format {
     Json,
     Table,
     Tsv,
@@ -234,10 +236,13 @@ pub enum Sp {
 
 /// What `hale login` keeps.
 pub(crate) struct Session {
-    authority: String,
+    pub(crate) authority: String,
     pub(crate) tenant: String,
-    ca_cert: Option<PathBuf>,
-    access_token: String,
+    pub(crate) ca_cert: Option<PathBuf>,
+    /// For Microsoft Graph.
+    pub(crate) access_token: String,
+    /// For Azure Resource Manager (sessions from before it existed have none).
+    pub(crate) arm_access_token: Option<String>,
 }
 
 fn session_path() -> Result<PathBuf, String> {
@@ -257,6 +262,7 @@ fn save(session: &Session) -> Result<(), String> {
         "tenant": session.tenant,
         "caCert": session.ca_cert,
         "accessToken": session.access_token,
+        "armAccessToken": session.arm_access_token,
     });
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
@@ -269,7 +275,7 @@ fn save(session: &Session) -> Result<(), String> {
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn load() -> Result<Session, String> {
+pub(crate) fn load() -> Result<Session, String> {
     let path = session_path()?;
     let text = std::fs::read_to_string(&path)
         .map_err(|_| "not signed in: run `hale login --username <user>` first".to_owned())?;
@@ -284,10 +290,11 @@ fn load() -> Result<Session, String> {
         tenant: text_of("tenant")?,
         ca_cert: v["caCert"].as_str().map(PathBuf::from),
         access_token: text_of("accessToken")?,
+        arm_access_token: v["armAccessToken"].as_str().map(str::to_owned),
     })
 }
 
-fn client(ca: Option<&Path>) -> Result<reqwest::Client, String> {
+pub(crate) fn client(ca: Option<&Path>) -> Result<reqwest::Client, String> {
     let mut builder = reqwest::Client::builder().timeout(std::time::Duration::from_secs(60));
     if let Some(ca) = ca {
         let pem = std::fs::read(ca).map_err(|e| format!("CA certificate {}: {e}", ca.display()))?;
@@ -298,14 +305,14 @@ fn client(ca: Option<&Path>) -> Result<reqwest::Client, String> {
     builder.build().map_err(|e| e.to_string())
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a runtime")
 }
 
-fn fail(message: &str) -> ExitCode {
+pub(crate) fn fail(message: &str) -> ExitCode {
     eprintln!("hale: error: {message}");
     ExitCode::FAILURE
 }
@@ -402,11 +409,35 @@ async fn login_inner(args: LoginArgs) -> Result<String, String> {
     } else {
         tenant
     };
+    // A token for Azure Resource Manager too (`hale healthcareapis`, `hale
+    // role`): the same credential again, or the device sign-in's refresh token.
+    let arm_form: Vec<(&str, String)> = match body["refresh_token"].as_str() {
+        Some(refresh) => vec![
+            ("grant_type", "refresh_token".into()),
+            ("client_id", CLI_CLIENT_ID.into()),
+            ("refresh_token", refresh.into()),
+            ("scope", ARM_SCOPE.into()),
+        ],
+        None => form
+            .iter()
+            .filter(|(k, _)| *k != "interval")
+            .map(|(k, v)| match *k {
+                "scope" if args.service_principal => {
+                    (*k, "https://management.azure.com/.default".to_owned())
+                }
+                "scope" => (*k, ARM_SCOPE.to_owned()),
+                _ => (*k, v.clone()),
+            })
+            .collect(),
+    };
+    let arm = poll_token(&http, &authority, &tenant, &arm_form).await?;
+    let arm_token = arm["access_token"].as_str().map(str::to_owned);
     save(&Session {
         authority: authority.clone(),
         tenant: tenant.clone(),
         ca_cert: ca,
         access_token: token.to_owned(),
+        arm_access_token: arm_token,
     })?;
     Ok(format!(
         "Signed in to {authority} as {who} (tenant {tenant})."
@@ -751,11 +782,14 @@ pub(crate) fn print(value: &Value, output: &Output, columns: &[&str]) -> Result<
     };
     // A query that yields scalars prints them one per line in table and TSV.
     let scalars = output.query.is_some() && rows.iter().all(|r| !r.is_object());
-    let cell = |row: &Value, c: &str| match &row[c] {
+    // A column may be a dotted path (`properties.provisioningState`); its
+    // header is the last part.
+    let cell = |row: &Value, c: &str| match c.split('.').fold(row, |v, key| &v[key]) {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),
         other => other.to_string(),
     };
+    let header = |c: &str| c.rsplit('.').next().unwrap_or(c).to_owned();
     match output.output {
         Format::Json => {
             let shown = if value.is_array() {
@@ -797,7 +831,7 @@ pub(crate) fn print(value: &Value, output: &Output, columns: &[&str]) -> Result<
                         .map(|r| cell(r, c).chars().count())
                         .max()
                         .unwrap_or(0)
-                        .max(c.len())
+                        .max(header(c).len())
                 })
                 .collect();
             let line = |cells: Vec<String>| {
@@ -810,7 +844,7 @@ pub(crate) fn print(value: &Value, output: &Output, columns: &[&str]) -> Result<
                     .trim_end()
                     .to_owned()
             };
-            println!("{}", line(columns.iter().map(|c| c.to_string()).collect()));
+            println!("{}", line(columns.iter().map(|c| header(c)).collect()));
             println!("{}", line(widths.iter().map(|w| "-".repeat(*w)).collect()));
             for row in &rows {
                 println!("{}", line(columns.iter().map(|c| cell(row, c)).collect()));

@@ -1,11 +1,12 @@
 //! `hale`: one binary for the server and its administration.
 //!
 //! Invariant: parses arguments and wires; decides nothing. Behaviour lives in the
-//! library crates (`hale-server` for `serve`); `login` and `ad` speak only the
-//! REST API.
+//! library crates (`hale-server` for `serve`); `login`, `ad`, `healthcareapis`
+//! and `role` speak only the REST API.
 
 mod admin;
 mod directory;
+mod health;
 mod keys;
 mod permissions;
 mod serve;
@@ -41,6 +42,12 @@ enum Command {
     /// Token signing keys: rotate and list (on the installation, like `serve`).
     #[command(subcommand)]
     Keys(keys::Keys),
+    /// Manage health workspaces and their FHIR and DICOM services.
+    #[command(subcommand)]
+    Healthcareapis(health::HealthcareApis),
+    /// Manage Azure RBAC: role assignments and role definitions.
+    #[command(subcommand)]
+    Role(health::Role),
 }
 
 /// Exit status for a bad setting or a failed start.
@@ -66,5 +73,7 @@ fn main() -> ExitCode {
             let (_, sub) = keys_matches.subcommand().expect("a keys subcommand");
             keys::run(command, sub)
         }
+        Command::Healthcareapis(command) => health::healthcareapis(command),
+        Command::Role(command) => health::role(command),
     }
 }

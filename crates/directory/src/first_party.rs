@@ -3,7 +3,7 @@
 
 use uuid::{Uuid, uuid};
 
-use crate::{AppId, TenantId};
+use crate::{AppId, ObjectId, ServicePrincipal, TenantId};
 
 /// Microsoft's own tenant, the owner of every first-party application
 /// (`appOwnerOrganizationId` of their service principals).
@@ -392,6 +392,28 @@ pub fn by_app_id(app_id: AppId) -> Option<&'static FirstPartyApp> {
 }
 
 impl FirstPartyApp {
+    /// A new service principal of this application in `tenant`: what makes
+    /// it present there (at tenant creation, or when a FHIR or DICOM service
+    /// first appears).
+    pub fn service_principal(
+        &self,
+        tenant: TenantId,
+        now: time::OffsetDateTime,
+    ) -> ServicePrincipal {
+        ServicePrincipal {
+            id: ObjectId::new(),
+            tenant_id: tenant,
+            app_id: self.app_id,
+            display_name: self.display_name.into(),
+            app_owner_organization_id: MICROSOFT_TENANT,
+            service_principal_names: std::iter::once(self.app_id.to_string())
+                .chain(self.identifier_uris.iter().map(|u| u.to_string()))
+                .collect(),
+            account_enabled: true,
+            created_at: now,
+        }
+    }
+
     /// The delegated permission with this value (case-insensitive).
     pub fn scope(&self, value: &str) -> Option<&'static Permission> {
         self.scopes

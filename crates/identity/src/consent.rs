@@ -1,6 +1,6 @@
 //! Consent that exists without any grant: first-party clients pre-authorized on
-//! first-party resources (the Azure CLI on Microsoft Graph and Azure Resource
-//! Manager), as in Entra. Other delegated access needs an
+//! first-party resources (the Azure CLI on Microsoft Graph, Azure Resource
+//! Manager, Azure Healthcare APIs and Azure API for DICOM), as in Entra. Other delegated access needs an
 //! OAuth2PermissionGrant (not modelled yet: AADSTS65001).
 
 use hale_directory::{AppId, first_party};
@@ -17,6 +17,10 @@ const CLI_ON_GRAPH: &[&str] = &[
     "User.ReadWrite.All",
 ];
 const CLI_ON_ARM: &[&str] = &["user_impersonation"];
+/// `az account get-access-token --resource <FHIR URL | DICOM audience>` works
+/// without consent in Entra: the Azure CLI is pre-authorized on both.
+const CLI_ON_HEALTHCARE: &[&str] = &["user_impersonation"];
+const CLI_ON_DICOM: &[&str] = &["Dicom.ReadWrite"];
 
 /// The delegated scopes `client` may obtain on `resource` without a grant.
 pub fn preauthorized(client: AppId, resource: AppId) -> Option<&'static [&'static str]> {
@@ -27,6 +31,10 @@ pub fn preauthorized(client: AppId, resource: AppId) -> Option<&'static [&'stati
         Some(CLI_ON_GRAPH)
     } else if resource == first_party::AZURE_RESOURCE_MANAGER.app_id {
         Some(CLI_ON_ARM)
+    } else if resource == first_party::AZURE_HEALTHCARE_APIS.app_id {
+        Some(CLI_ON_HEALTHCARE)
+    } else if resource == first_party::AZURE_API_FOR_DICOM.app_id {
+        Some(CLI_ON_DICOM)
     } else {
         None
     }

@@ -199,18 +199,7 @@ fn plan(
         },
     };
     let service_principals = first_party::provisioned_at_tenant_creation()
-        .map(|app| ServicePrincipal {
-            id: ObjectId::new(),
-            tenant_id: tenant.id,
-            app_id: app.app_id,
-            display_name: app.display_name.into(),
-            app_owner_organization_id: first_party::MICROSOFT_TENANT,
-            service_principal_names: std::iter::once(app.app_id.to_string())
-                .chain(app.identifier_uris.iter().map(|u| u.to_string()))
-                .collect(),
-            account_enabled: true,
-            created_at: now,
-        })
+        .map(|app| app.service_principal(tenant.id, now))
         .collect();
     let subscription = Subscription {
         id: Uuid::new_v4(),
@@ -223,6 +212,7 @@ fn plan(
         subscription_id: subscription.id,
         name: DEFAULT_RESOURCE_GROUP.into(),
         location: DEFAULT_LOCATION.into(),
+        tags: Default::default(),
         created_at: now,
     };
     let owner = RoleAssignment {
@@ -232,7 +222,10 @@ fn plan(
         role_definition_id: builtin_roles::OWNER,
         principal_id: admin.id,
         principal_type: PrincipalType::User,
+        description: None,
+        created_by: None,
         created_at: now,
+        updated_at: now,
     };
     let signing_key = StoredSigningKey {
         kid: key.kid.clone(),

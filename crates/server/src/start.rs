@@ -222,6 +222,7 @@ async fn prepare(
         max_secret_lifetime: hale_directory::DEFAULT_MAX_SECRET_LIFETIME,
         key_ring,
         signing,
+        verified_tokens: std::sync::Arc::new(crate::http::auth::VerifiedTokens::new()),
     };
     Ok((info, state, tls_config))
 }

@@ -85,7 +85,8 @@ async fn create_read_update_delete_and_sign_in() {
             Method::PATCH,
             &format!("/v1.0/users/{id}"),
             Some(json!({"jobTitle": "Head Nurse", "surname": null,
-                        "passwordProfile": {"password": "N3w-Passw0rd!"}})),
+                        "passwordProfile": {"password": "N3w-Passw0rd!",
+                                            "forceChangePasswordNextSignIn": false}})),
         )
         .await;
     assert_eq!(status, 204, "{body}");

@@ -27,6 +27,7 @@ pub mod arm;
 pub mod directory_roles;
 pub mod grants;
 pub mod groups;
+pub mod health;
 pub mod meta;
 pub mod principals;
 pub mod sign_in;

@@ -37,6 +37,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "users' profiles, groups and group members",
         sql: include_str!("../migrations/0004_users_groups.sql"),
     },
+    Migration {
+        version: 5,
+        name: "health workspaces, FHIR and DICOM services, role assignment details",
+        sql: include_str!("../migrations/0005_health.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.

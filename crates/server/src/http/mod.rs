@@ -1,7 +1,9 @@
 //! The HTTP application: one router for every protocol Hale speaks, and the
 //! layers every request passes through (request IDs, tracing, body limits).
 
+mod arm;
 pub(crate) mod auth;
+mod dataplane;
 pub(crate) mod graph;
 mod health;
 mod identity;
@@ -37,6 +39,8 @@ pub(crate) struct AppState {
     pub key_ring: auth::SharedKeyRing,
     /// The signing keys: the one that signs now, and those JWKS publishes.
     pub signing: std::sync::Arc<crate::signing::SigningKeys>,
+    /// Tokens whose signatures were already verified (never decisions).
+    pub verified_tokens: std::sync::Arc<auth::VerifiedTokens>,
 }
 
 pub(crate) use token::TokenSigner;
@@ -96,6 +100,17 @@ pub(crate) fn router(state: AppState) -> Router {
         .route(
             "/v1.0/{*path}",
             axum::routing::any(graph::dispatch).layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
+        )
+        .route("/fhir/{*path}", axum::routing::any(dataplane::fhir))
+        .route("/dicom/{*path}", axum::routing::any(dataplane::dicom))
+        .route("/subscriptions", axum::routing::any(arm::dispatch))
+        .route(
+            "/subscriptions/{*path}",
+            axum::routing::any(arm::dispatch).layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
+        )
+        .route(
+            "/providers/{*path}",
+            axum::routing::any(arm::dispatch).layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
         )
         .fallback(not_found)
         .with_state(state)

@@ -2,6 +2,8 @@
 //! error assertions.
 #![allow(dead_code)]
 
+pub mod health;
+
 use hale_testkit::TestServer;
 use reqwest::Method;
 use serde_json::{Value, json};

@@ -62,6 +62,13 @@ pub(super) fn find(
                 .iter()
                 .any(|u| u.trim_end_matches('/').eq_ignore_ascii_case(trimmed))
     });
+    // A FHIR service's URL names "Azure Healthcare APIs", as Entra resolves
+    // `https://{ws}-{name}.fhir.azurehealthcareapis.com`; the v1 token's `aud`
+    // is then the URL as requested.
+    let first = match first {
+        None if fhir_service_url(tx, tenant, trimmed)? => Some(&first_party::AZURE_HEALTHCARE_APIS),
+        other => other,
+    };
     if let Some(fp) = first {
         let Some(sp) = principals::by_app_id(tx, tenant, fp.app_id)? else {
             return Ok(None);
@@ -163,6 +170,26 @@ pub(super) fn find(
             })
             .collect(),
     }))
+}
+
+/// Whether `url` is the URL of a FHIR service of `tenant`
+/// (`{origin}/fhir/{workspace}/{name}`). The origin is not compared: behind a
+/// balancer it may differ from the one the server knows, and the FHIR service
+/// itself checks that `aud` is its own URL.
+fn fhir_service_url(tx: &mut dyn Tx, tenant: TenantId, url: &str) -> Result<bool, StoreError> {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return Ok(false);
+    };
+    let segments: Vec<&str> = parsed.path().trim_matches('/').split('/').collect();
+    let [prefix, workspace, name] = segments.as_slice() else {
+        return Ok(false);
+    };
+    if !prefix.eq_ignore_ascii_case("fhir") || parsed.query().is_some() {
+        return Ok(false);
+    }
+    let found =
+        hale_store::health::service_by_path(tx, hale_arm::ServiceKind::Fhir, workspace, name)?;
+    Ok(found.is_some_and(|s| s.tenant_id == tenant))
 }
 
 impl Resource {

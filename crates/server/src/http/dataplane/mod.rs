@@ -1,0 +1,285 @@
+//! The FHIR and DICOM data planes' front door, `/fhir/{ws}/{name}/…` and
+//! `/dicom/{ws}/{name}/…`: find the service, authenticate the caller and
+//! authorize the request by Azure RBAC, on every request.
+//!
+//! [`authorize`] is what the FHIR and DICOM services call: it checks the bearer
+//! token (Hale's signature, the service's own tenant as v1 or v2 issuer, the
+//! service's audience, five minutes of skew), then reads, in one transaction,
+//! the service and the role assignments of the token's `oid` and of every
+//! group it is in at the service, its workspace, resource group and
+//! subscription, and decides the one data action the request needs. Nothing
+//! about the decision is cached, so a role assignment made or removed on any
+//! replica counts from the next request; only verified token signatures are
+//! remembered ([`super::auth::VerifiedTokens`]). Each response says what
+//! authorization cost in a `Server-Timing` header.
+
+mod dicom;
+mod fhir;
+
+use std::time::Instant;
+
+use axum::http::{HeaderMap, HeaderValue, Response, header};
+use hale_arm::authz::{self, DataAction, FhirDataAction};
+use hale_arm::{HealthService, ResourceId, ServiceKind};
+use hale_directory::{ObjectId, TenantId};
+use hale_store::{StoreError, arm, health};
+
+pub(crate) use dicom::dispatch as dicom;
+pub(crate) use fhir::dispatch as fhir;
+
+use super::AppState;
+use super::auth::{self, TokenFault};
+
+/// A data-plane path: the service it names, and the rest of the path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ServicePath {
+    workspace: String,
+    name: String,
+    /// The segments below the service URL, empty ones dropped.
+    rest: Vec<String>,
+}
+
+impl ServicePath {
+    /// Parses what follows `/fhir/` or `/dicom/`.
+    fn parse(path: &str) -> Option<ServicePath> {
+        let mut segments = path.split('/');
+        let workspace = segments.next().filter(|s| !s.is_empty())?.to_owned();
+        let name = segments.next().filter(|s| !s.is_empty())?.to_owned();
+        Some(ServicePath {
+            workspace,
+            name,
+            rest: segments
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        })
+    }
+
+    fn rest(&self) -> Vec<&str> {
+        self.rest.iter().map(String::as_str).collect()
+    }
+}
+
+/// What authorization decided against.
+#[derive(Debug)]
+enum Denied {
+    /// No such service (or it was deleted).
+    UnknownService,
+    /// The token was refused; the service's tenant, for `WWW-Authenticate`.
+    Unauthenticated(TokenFault, HealthService),
+    /// A token from another tenant than the service's.
+    OtherTenant(HealthService),
+    /// Authenticated, but no role grants the action here.
+    Forbidden(HealthService),
+    Storage(StoreError),
+}
+
+/// An authorized data-plane request.
+#[derive(Debug)]
+pub(crate) struct Authorized {
+    pub service: HealthService,
+    pub action: DataAction,
+    pub caller: ObjectId,
+    /// The caller holds FHIR's `smart` data action here: SMART on FHIR scopes
+    /// and the `fhirUser` compartment restrict what it may see (issue 7).
+    pub smart: bool,
+}
+
+/// How long authorization took, for `Server-Timing`.
+#[derive(Debug, Default, Clone, Copy)]
+struct Timing {
+    token_us: u128,
+    rbac_us: u128,
+}
+
+impl Timing {
+    fn header(&self) -> HeaderValue {
+        let ms = |us: u128| us as f64 / 1000.0;
+        let text = format!(
+            "token;dur={:.3}, rbac;dur={:.3}, authz;dur={:.3}",
+            ms(self.token_us),
+            ms(self.rbac_us),
+            ms(self.token_us + self.rbac_us)
+        );
+        HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("authz"))
+    }
+}
+
+/// Whether `aud` is the audience the `kind` service at `url` accepts: the
+/// FHIR service's URL (with or without a trailing slash, any case), or the
+/// DICOM services' shared audience.
+fn accepts_audience(kind: ServiceKind, url: &str, aud: &str) -> bool {
+    let aud = aud.trim_end_matches('/');
+    match kind {
+        ServiceKind::Fhir => aud.eq_ignore_ascii_case(url),
+        ServiceKind::Dicom => aud.eq_ignore_ascii_case(hale_arm::DICOM_AUDIENCE),
+    }
+}
+
+/// Finds the service and decides whether the caller may perform `action` on it.
+async fn authorize(
+    state: &AppState,
+    headers: &HeaderMap,
+    kind: ServiceKind,
+    path: &ServicePath,
+    action: DataAction,
+) -> (Result<Authorized, Denied>, Timing) {
+    let started = Instant::now();
+    let url = hale_arm::service_url(state.public_url.as_str(), kind, &path.workspace, &path.name);
+    let verified =
+        auth::verify_bearer(state, headers, |aud| accepts_audience(kind, &url, aud)).await;
+    let token_us = started.elapsed().as_micros();
+    let rbac_started = Instant::now();
+    let caller: Option<(TenantId, ObjectId)> =
+        verified.as_ref().ok().map(|b| (b.tenant_id, b.object_id));
+    let (ws, name) = (path.workspace.clone(), path.name.clone());
+    let read = state
+        .store
+        .read(move |tx| {
+            let Some(service) = health::service_by_path(tx, kind, &ws, &name)? else {
+                return Ok::<_, StoreError>(None);
+            };
+            let grants = match caller {
+                Some((tenant, oid)) if tenant == service.tenant_id => {
+                    let scopes: Vec<String> = service
+                        .resource_id()
+                        .self_and_ancestors()
+                        .iter()
+                        .map(ResourceId::key)
+                        .collect();
+                    Some(arm::grants(tx, tenant, oid, Some(&scopes))?)
+                }
+                _ => None,
+            };
+            Ok(Some((service, grants)))
+        })
+        .await;
+    let timing = Timing {
+        token_us,
+        rbac_us: rbac_started.elapsed().as_micros(),
+    };
+    let outcome = match (read, verified) {
+        (Err(e), _) => Err(Denied::Storage(e)),
+        (Ok(None), _) => Err(Denied::UnknownService),
+        (Ok(Some((service, _))), Err(fault)) => Err(Denied::Unauthenticated(fault, service)),
+        (Ok(Some((service, None))), Ok(_)) => Err(Denied::OtherTenant(service)),
+        (Ok(Some((service, Some(grants)))), Ok(bearer)) => {
+            let target = service.resource_id();
+            if authz::permits_data_action(&grants, &target, &action) {
+                let smart = kind == ServiceKind::Fhir
+                    && authz::permits_data_action(
+                        &grants,
+                        &target,
+                        &DataAction::Fhir(FhirDataAction::Smart),
+                    );
+                Ok(Authorized {
+                    service,
+                    action,
+                    caller: bearer.object_id,
+                    smart,
+                })
+            } else {
+                Err(Denied::Forbidden(service))
+            }
+        }
+    };
+    match &outcome {
+        Ok(a) => {
+            tracing::debug!(service = %a.service.resource_id(), caller = %a.caller, action = %a.action.operation(), "data-plane request authorized")
+        }
+        Err(Denied::Unauthenticated(fault, service)) => {
+            tracing::info!(?fault, service = %service.resource_id(), "data-plane token refused")
+        }
+        Err(Denied::Forbidden(service)) => {
+            tracing::info!(service = %service.resource_id(), action = %action.operation(), "data-plane request forbidden")
+        }
+        _ => {}
+    }
+    (outcome, timing)
+}
+
+/// Reads the service a path names, for the anonymous endpoints.
+async fn find_service(
+    state: &AppState,
+    kind: ServiceKind,
+    path: &ServicePath,
+) -> Result<Option<HealthService>, StoreError> {
+    let (ws, name) = (path.workspace.clone(), path.name.clone());
+    state
+        .store
+        .read(move |tx| health::service_by_path(tx, kind, &ws, &name))
+        .await
+}
+
+/// `WWW-Authenticate` for a 401 from `service`: where to get a token, for what.
+fn www_authenticate(state: &AppState, service: &HealthService, kind: ServiceKind) -> HeaderValue {
+    let resource = match kind {
+        ServiceKind::Fhir => service.service_url(state.public_url.as_str()),
+        ServiceKind::Dicom => hale_arm::DICOM_AUDIENCE.to_owned(),
+    };
+    let value = format!(
+        "Bearer authorization_uri=\"{}{}\", resource_id=\"{resource}\", realm=\"{resource}\"",
+        state.public_url, service.tenant_id
+    );
+    HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static("Bearer"))
+}
+
+fn with_timing<B>(mut response: Response<B>, timing: Timing) -> Response<B> {
+    response.headers_mut().insert(
+        header::HeaderName::from_static("server-timing"),
+        timing.header(),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_paths() {
+        let p = ServicePath::parse("ws/fhir/Patient/1/").unwrap();
+        assert_eq!(p.workspace, "ws");
+        assert_eq!(p.name, "fhir");
+        assert_eq!(p.rest(), ["Patient", "1"]);
+        assert_eq!(
+            ServicePath::parse("ws/fhir").unwrap().rest,
+            Vec::<String>::new()
+        );
+        assert!(ServicePath::parse("ws").is_none());
+        assert!(ServicePath::parse("ws/").is_none());
+        assert!(ServicePath::parse("").is_none());
+    }
+
+    #[test]
+    fn audiences() {
+        let url = "https://h:1/fhir/ws/f";
+        let cases = [
+            (ServiceKind::Fhir, "https://h:1/fhir/ws/f", true),
+            (ServiceKind::Fhir, "https://h:1/fhir/ws/f/", true),
+            (ServiceKind::Fhir, "https://H:1/FHIR/ws/F", true),
+            (ServiceKind::Fhir, "https://h:1/fhir/ws/f2", false),
+            (ServiceKind::Fhir, "https://h:1/fhir/ws", false),
+            (ServiceKind::Fhir, "https://azurehealthcareapis.com", false),
+            (
+                ServiceKind::Fhir,
+                "https://dicom.healthcareapis.azure.com",
+                false,
+            ),
+            (
+                ServiceKind::Dicom,
+                "https://dicom.healthcareapis.azure.com",
+                true,
+            ),
+            (
+                ServiceKind::Dicom,
+                "https://dicom.healthcareapis.azure.com/",
+                true,
+            ),
+            (ServiceKind::Dicom, url, false),
+        ];
+        for (kind, aud, expected) in cases {
+            assert_eq!(accepts_audience(kind, url, aud), expected, "{kind:?} {aud}");
+        }
+    }
+}

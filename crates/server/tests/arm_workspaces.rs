@@ -1,0 +1,763 @@
+//! The ARM control plane for health workspaces over HTTP: resource groups,
+//! workspaces, FHIR and DICOM services, their envelopes, the first-party
+//! applications they bring, ARM's errors for every mistake, and RBAC on
+//! every call.
+
+mod common;
+
+use common::health::*;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+fn assert_arm_error(status: u16, body: &Value, want_status: u16, code: &str) {
+    assert_eq!(status, want_status, "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(
+        !body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .is_empty(),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn workspaces_and_services_lifecycle() {
+    let h = Health::start().await;
+    let origin = h.server.info().public_url.to_string();
+
+    // Workspace: create, update tags, read, list at both levels.
+    let ws = h.create_workspace("clinic").await;
+    assert_eq!(ws["id"], h.ws_id("clinic"));
+    assert_eq!(ws["name"], "clinic");
+    assert_eq!(ws["type"], "Microsoft.HealthcareApis/workspaces");
+    assert_eq!(ws["location"], "local");
+    assert_eq!(ws["properties"]["provisioningState"], "Succeeded");
+    let (status, again) = h
+        .arm(
+            Method::PUT,
+            &h.ws_id("clinic"),
+            Some(json!({"location": "Local", "tags": {"env": "dev"}})),
+        )
+        .await;
+    assert_eq!(status, 200, "a second PUT updates: {again}");
+    assert_eq!(again["tags"]["env"], "dev");
+    let (status, got) = h.arm(Method::GET, &h.ws_id("clinic"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(got["tags"]["env"], "dev");
+    for list in [
+        format!("{}/providers/Microsoft.HealthcareApis/workspaces", h.rg()),
+        format!(
+            "/subscriptions/{}/providers/Microsoft.HealthcareApis/workspaces",
+            h.sub
+        ),
+    ] {
+        let (status, listed) = h.arm(Method::GET, &list, None).await;
+        assert_eq!(status, 200);
+        assert_eq!(listed["value"][0]["name"], "clinic", "{list}");
+    }
+    let (status, patched) = h
+        .arm(
+            Method::PATCH,
+            &h.ws_id("clinic"),
+            Some(json!({"tags": {"team": "ward"}})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(patched["tags"], json!({"team": "ward"}));
+    // IDs are case-insensitive.
+    let (status, _) = h
+        .arm(
+            Method::GET,
+            &h.ws_id("clinic")
+                .replace("resourceGroups", "RESOURCEGROUPS"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    // FHIR service.
+    let fhir = h.create_fhir("clinic", "Patients").await;
+    let fhir_url = format!("{origin}fhir/clinic/patients");
+    assert_eq!(fhir["id"], h.fhir_id("clinic", "Patients"));
+    assert_eq!(fhir["name"], "Patients");
+    assert_eq!(
+        fhir["type"],
+        "Microsoft.HealthcareApis/workspaces/fhirservices"
+    );
+    assert_eq!(fhir["kind"], "fhir-R4");
+    assert_eq!(fhir["properties"]["provisioningState"], "Succeeded");
+    assert_eq!(
+        fhir["properties"]["authenticationConfiguration"]["audience"],
+        fhir_url
+    );
+    assert_eq!(
+        fhir["properties"]["authenticationConfiguration"]["authority"],
+        format!("{origin}{}", h.tenant)
+    );
+    // DICOM service, and its first-party application.
+    let dicom_sp = "/v1.0/servicePrincipals(appId='75e725bf-66ce-4cea-9b9a-5c4caae57f33')";
+    let before = h
+        .server
+        .client()
+        .get(h.server.url(dicom_sp))
+        .bearer_auth(&h.graph)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(before.status(), 404);
+    let dicom = h.create_dicom("clinic", "images").await;
+    assert_eq!(
+        dicom["type"],
+        "Microsoft.HealthcareApis/workspaces/dicomservices"
+    );
+    assert_eq!(
+        dicom["properties"]["serviceUrl"],
+        format!("{origin}dicom/clinic/images")
+    );
+    assert_eq!(
+        dicom["properties"]["authenticationConfiguration"]["audiences"],
+        json!(["https://dicom.healthcareapis.azure.com"])
+    );
+    assert!(dicom.get("kind").is_none());
+    let sp = h.graph(Method::GET, dicom_sp, json!(null)).await;
+    assert_eq!(sp["displayName"], "Azure API for DICOM");
+    // A second DICOM service does not add a second service principal.
+    h.create_dicom("clinic", "images2").await;
+    let sps = h
+        .graph(Method::GET, "/v1.0/servicePrincipals", json!(null))
+        .await;
+    let dicom_sps = sps["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["displayName"] == "Azure API for DICOM")
+        .count();
+    assert_eq!(dicom_sps, 1);
+
+    let (status, listed) = h
+        .arm(
+            Method::GET,
+            &format!("{}/dicomservices", h.ws_id("clinic")),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let names: Vec<&str> = listed["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["images", "images2"]);
+    let (status, got) = h
+        .arm(Method::GET, &h.fhir_id("clinic", "PATIENTS"), None)
+        .await;
+    assert_eq!(status, 200, "service names ignore case");
+    assert_eq!(got["name"], "Patients");
+    let (status, patched) = h
+        .arm(
+            Method::PATCH,
+            &h.fhir_id("clinic", "Patients"),
+            Some(json!({"tags": {"a": "b"}})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(patched["tags"]["a"], "b");
+
+    // A workspace holding services cannot go; its services can.
+    let (status, body) = h.arm(Method::DELETE, &h.ws_id("clinic"), None).await;
+    assert_arm_error(status, &body, 409, "Conflict");
+    for id in [
+        h.fhir_id("clinic", "Patients"),
+        h.dicom_id("clinic", "images"),
+        h.dicom_id("clinic", "images2"),
+    ] {
+        let (status, _) = h.arm(Method::DELETE, &id, None).await;
+        assert_eq!(status, 200, "{id}");
+        let (status, _) = h.arm(Method::DELETE, &id, None).await;
+        assert_eq!(status, 204, "{id} again");
+        let (status, body) = h.arm(Method::GET, &id, None).await;
+        assert_arm_error(status, &body, 404, "ResourceNotFound");
+    }
+    let (status, _) = h.arm(Method::DELETE, &h.ws_id("clinic"), None).await;
+    assert_eq!(status, 200);
+    let (status, _) = h.arm(Method::DELETE, &h.ws_id("clinic"), None).await;
+    assert_eq!(status, 204);
+    let (status, body) = h.arm(Method::GET, &h.ws_id("clinic"), None).await;
+    assert_arm_error(status, &body, 404, "ResourceNotFound");
+}
+
+#[tokio::test]
+async fn resource_groups_and_subscriptions() {
+    let h = Health::start().await;
+    let sub = format!("/subscriptions/{}", h.sub);
+    let rg = format!("{sub}/resourceGroups/Research-RG");
+
+    let (status, subs) = h.arm(Method::GET, "/subscriptions", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(subs["value"][0]["subscriptionId"], h.sub);
+    assert_eq!(subs["value"][0]["tenantId"], h.tenant);
+    let (status, one) = h.arm(Method::GET, &sub, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(one["state"], "Enabled");
+
+    let (status, created) = h
+        .arm(
+            Method::PUT,
+            &rg,
+            Some(json!({"location": "local", "tags": {"k": "v"}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["type"], "Microsoft.Resources/resourceGroups");
+    assert_eq!(created["properties"]["provisioningState"], "Succeeded");
+    let (status, _) = h
+        .arm(Method::PUT, &rg, Some(json!({"location": "local"})))
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = h
+        .arm(Method::PUT, &rg, Some(json!({"location": "westus"})))
+        .await;
+    assert_arm_error(status, &body, 409, "InvalidResourceGroupLocation");
+    let (status, body) = h
+        .arm(
+            Method::PUT,
+            &format!("{sub}/resourceGroups/research-rg"),
+            Some(json!({"location": "local"})),
+        )
+        .await;
+    assert_eq!(status, 200, "names ignore case: {body}");
+    assert_eq!(body["name"], "Research-RG");
+    let (status, listed) = h
+        .arm(Method::GET, &format!("{sub}/resourcegroups"), None)
+        .await;
+    assert_eq!(status, 200);
+    let names: Vec<&str> = listed["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["hale-default", "Research-RG"]);
+    let (status, patched) = h.arm(Method::PATCH, &rg, Some(json!({"tags": {}}))).await;
+    assert_eq!(status, 200);
+    assert_eq!(patched["tags"], json!({}));
+
+    // Deleting a group takes its workspaces, services and assignments.
+    let ws = format!("{rg}/providers/Microsoft.HealthcareApis/workspaces/research");
+    let (status, _) = h
+        .arm(Method::PUT, &ws, Some(json!({"location": "local"})))
+        .await;
+    assert_eq!(status, 201);
+    let (status, _) = h
+        .arm(
+            Method::PUT,
+            &format!("{ws}/fhirservices/cohort"),
+            Some(json!({"location": "local"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let app = h.register_app("research-client").await;
+    h.assign(
+        &format!("{ws}/fhirservices/cohort"),
+        FHIR_DATA_READER,
+        &app.principal_id,
+    )
+    .await;
+    let (status, _) = h.arm(Method::DELETE, &rg, None).await;
+    assert_eq!(status, 200);
+    let (status, body) = h.arm(Method::GET, &rg, None).await;
+    assert_arm_error(status, &body, 404, "ResourceGroupNotFound");
+    let (status, body) = h.arm(Method::DELETE, &rg, None).await;
+    assert_arm_error(status, &body, 404, "ResourceGroupNotFound");
+    let (_, left) = h
+        .arm(
+            Method::GET,
+            &format!("{sub}/providers/Microsoft.Authorization/roleAssignments?$filter=principalId eq '{}'", app.principal_id),
+            None,
+        )
+        .await;
+    assert_eq!(left["value"], json!([]), "{left}");
+    let reply = h
+        .data(
+            Method::GET,
+            &format!(
+                "{}fhir/research/cohort/metadata",
+                h.server.info().public_url
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, 404);
+    // The name is free again.
+    h.create_workspace("research").await;
+}
+
+/// Every mistake a caller can make against the control plane, and ARM's answer.
+#[tokio::test]
+async fn every_control_plane_error() {
+    let h = Health::start().await;
+    h.create_workspace("errs").await;
+    h.create_fhir("errs", "fhir1").await;
+    let sub = format!("/subscriptions/{}", h.sub);
+    let ws = h.ws_id("errs");
+    let loc = || Some(json!({"location": "local"}));
+    let mut other_rg = h.rg().replace("hale-default", "other");
+    let (status, _) = h.arm(Method::PUT, &other_rg, loc()).await;
+    assert_eq!(status, 201);
+    other_rg.push_str("/providers/Microsoft.HealthcareApis/workspaces/errs");
+    let many_tags: serde_json::Map<String, Value> =
+        (0..51).map(|i| (format!("t{i}"), json!("v"))).collect();
+    let missing_sub = format!("/subscriptions/{}", uuid::Uuid::new_v4());
+
+    let cases: Vec<(Method, String, Option<Value>, u16, &str)> = vec![
+        (
+            Method::GET,
+            format!("{ws}?api-version=latest"),
+            None,
+            400,
+            "InvalidApiVersionParameter",
+        ),
+        (
+            Method::GET,
+            "/subscriptions/not-a-guid".into(),
+            None,
+            400,
+            "InvalidSubscriptionId",
+        ),
+        (
+            Method::GET,
+            missing_sub.clone(),
+            None,
+            404,
+            "SubscriptionNotFound",
+        ),
+        (
+            Method::PUT,
+            format!("{missing_sub}/resourceGroups/rg"),
+            loc(),
+            404,
+            "SubscriptionNotFound",
+        ),
+        (
+            Method::PUT,
+            format!("{sub}/resourceGroups/bad name"),
+            loc(),
+            400,
+            "InvalidResourceGroupName",
+        ),
+        (
+            Method::PUT,
+            format!("{sub}/resourceGroups/rg2"),
+            Some(json!({})),
+            400,
+            "LocationRequired",
+        ),
+        (
+            Method::GET,
+            format!("{sub}/resourceGroups/nope"),
+            None,
+            404,
+            "ResourceGroupNotFound",
+        ),
+        (
+            Method::PUT,
+            format!("{sub}/resourceGroups/nope/providers/Microsoft.HealthcareApis/workspaces/wsx"),
+            loc(),
+            404,
+            "ResourceGroupNotFound",
+        ),
+        (
+            Method::PUT,
+            h.ws_id("ab"),
+            loc(),
+            400,
+            "InvalidResourceName",
+        ),
+        (
+            Method::PUT,
+            h.ws_id("UpperCase"),
+            loc(),
+            400,
+            "InvalidResourceName",
+        ),
+        (
+            Method::PUT,
+            h.ws_id("has-dash"),
+            loc(),
+            400,
+            "InvalidResourceName",
+        ),
+        (
+            Method::PUT,
+            h.ws_id("wsnew"),
+            Some(json!({"tags": {}})),
+            400,
+            "LocationRequired",
+        ),
+        (
+            Method::PUT,
+            h.ws_id("wsnew"),
+            Some(json!(["location"])),
+            400,
+            "InvalidRequestContent",
+        ),
+        (
+            Method::PUT,
+            h.ws_id("wsnew"),
+            Some(json!({"location": "local", "tags": {"n": 1}})),
+            400,
+            "InvalidRequestContent",
+        ),
+        (
+            Method::PUT,
+            h.ws_id("wsnew"),
+            Some(json!({"location": "local", "tags": many_tags})),
+            400,
+            "InvalidTag",
+        ),
+        (
+            Method::PUT,
+            h.ws_id("wsnew"),
+            Some(json!({"location": "local", "tags": {"a/b": "x"}})),
+            400,
+            "InvalidTag",
+        ),
+        (
+            Method::PUT,
+            ws.clone(),
+            Some(json!({"location": "westeurope"})),
+            409,
+            "InvalidResourceLocation",
+        ),
+        (Method::PUT, other_rg, loc(), 409, "Conflict"),
+        (
+            Method::GET,
+            h.ws_id("nothere"),
+            None,
+            404,
+            "ResourceNotFound",
+        ),
+        (
+            Method::PATCH,
+            h.ws_id("nothere"),
+            Some(json!({"tags": {}})),
+            404,
+            "ResourceNotFound",
+        ),
+        (
+            Method::PUT,
+            h.fhir_id("nothere", "fhir1"),
+            loc(),
+            404,
+            "ResourceNotFound",
+        ),
+        (
+            Method::PUT,
+            h.fhir_id("errs", "-bad"),
+            loc(),
+            400,
+            "InvalidResourceName",
+        ),
+        (
+            Method::PUT,
+            h.fhir_id("errs", "ab"),
+            loc(),
+            400,
+            "InvalidResourceName",
+        ),
+        (
+            Method::PUT,
+            h.dicom_id("errs", "under_score"),
+            loc(),
+            400,
+            "InvalidResourceName",
+        ),
+        (
+            Method::PUT,
+            h.fhir_id("errs", "stu3"),
+            Some(json!({"location": "local", "kind": "fhir-Stu3"})),
+            400,
+            "InvalidKind",
+        ),
+        (
+            Method::PUT,
+            h.fhir_id("errs", "fhir2"),
+            Some(json!({"kind": "fhir-R4"})),
+            400,
+            "LocationRequired",
+        ),
+        (
+            Method::PUT,
+            h.fhir_id("errs", "fhir1"),
+            Some(json!({"location": "eastus"})),
+            409,
+            "InvalidResourceLocation",
+        ),
+        (
+            Method::GET,
+            h.fhir_id("errs", "missing"),
+            None,
+            404,
+            "ResourceNotFound",
+        ),
+        (
+            Method::PATCH,
+            h.dicom_id("errs", "missing"),
+            Some(json!({})),
+            404,
+            "ResourceNotFound",
+        ),
+        (
+            Method::GET,
+            format!("{ws}/iotconnectors"),
+            None,
+            404,
+            "NotFound",
+        ),
+        (
+            Method::GET,
+            format!("{sub}/providers/Microsoft.Compute/virtualMachines"),
+            None,
+            404,
+            "NotFound",
+        ),
+        (Method::POST, ws.clone(), None, 405, "MethodNotAllowed"),
+        (
+            Method::DELETE,
+            sub.to_string(),
+            None,
+            405,
+            "MethodNotAllowed",
+        ),
+    ];
+    for (method, path, body, status, code) in cases {
+        let (got, answer) = h.arm(method.clone(), &path, body).await;
+        assert_eq!(got, status, "{method} {path}: {answer}");
+        assert_eq!(answer["error"]["code"], code, "{method} {path}: {answer}");
+    }
+
+    // A malformed body.
+    let res = h
+        .server
+        .client()
+        .put(h.arm_url(&h.ws_id("wsnew")))
+        .bearer_auth(&h.arm)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "InvalidRequestContent");
+
+    // api-version is required.
+    let base = h
+        .server
+        .info()
+        .public_url
+        .as_str()
+        .trim_end_matches('/')
+        .to_owned();
+    let res = h
+        .server
+        .client()
+        .get(format!("{base}{ws}"))
+        .bearer_auth(&h.arm)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "MissingApiVersionParameter");
+    assert_eq!(
+        body["error"]["message"],
+        "The api-version query parameter (?api-version=) is required for all requests."
+    );
+
+    // Tokens: none, for Graph, expired, from an unknown tenant.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let admin_oid = h.server.info().installation.tenant.id; // any GUID will do for refused tokens
+    let arm_claims = |extra: Value| h.claims("https://management.azure.com/", extra);
+    let tokens: Vec<(Option<String>, &str)> = vec![
+        (None, "AuthenticationFailed"),
+        (Some("garbage".into()), "InvalidAuthenticationToken"),
+        (Some(h.graph.clone()), "InvalidAuthenticationTokenAudience"),
+        (
+            Some(
+                h.server
+                    .sign(&arm_claims(
+                        json!({"oid": admin_oid.to_string(), "exp": now - 600}),
+                    ))
+                    .await,
+            ),
+            "ExpiredAuthenticationToken",
+        ),
+        (
+            Some({
+                let t = uuid::Uuid::new_v4();
+                h.server
+                    .sign(&arm_claims(json!({"oid": admin_oid.to_string(), "tid": t.to_string(), "iss": format!("{}{t}/", h.server.info().public_url)})))
+                    .await
+            }),
+            "InvalidAuthenticationTokenTenant",
+        ),
+    ];
+    for (token, code) in tokens {
+        let mut req = h.server.client().get(h.arm_url(&ws));
+        if let Some(t) = &token {
+            req = req.bearer_auth(t);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 401, "{code}");
+        assert!(res.headers().get("www-authenticate").is_some(), "{code}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], code);
+    }
+}
+
+/// RBAC on the control plane: what Reader, Contributor and no role may do, for
+/// users and for service principals, and lists filtered to what one may read.
+#[tokio::test]
+async fn control_plane_calls_are_authorized_by_role_assignments() {
+    let h = Health::start().await;
+    h.create_workspace("rbac").await;
+    h.create_workspace("rbacother").await;
+    let user = h.create_user("operator", "Str0ng-Passw0rd").await;
+    let token = h
+        .password_token("operator@hale.local", "Str0ng-Passw0rd", ARM_SCOPE)
+        .await;
+    let ws = h.ws_id("rbac");
+    let fhir = h.fhir_id("rbac", "fhir1");
+
+    // No role at all: refused, and lists come back empty.
+    let (status, body) = h.arm_as(&token, Method::GET, &ws, None).await;
+    assert_arm_error(status, &body, 403, "AuthorizationFailed");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert_eq!(
+        message,
+        format!(
+            "The client 'operator@hale.local' with object id '{user}' does not have authorization to perform action 'Microsoft.HealthcareApis/workspaces/read' over scope '{ws}' or the scope is invalid. If access was recently granted, please refresh your credentials."
+        )
+    );
+    let (status, listed) = h
+        .arm_as(
+            &token,
+            Method::GET,
+            &format!("{}/providers/Microsoft.HealthcareApis/workspaces", h.rg()),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(listed["value"], json!([]));
+    let (_, subs) = h.arm_as(&token, Method::GET, "/subscriptions", None).await;
+    assert_eq!(subs["value"], json!([]));
+
+    // Reader on one workspace: reads it (and sees the subscription), writes nothing.
+    let reader = h.assign(&ws, READER, &user).await;
+    let (status, _) = h.arm_as(&token, Method::GET, &ws, None).await;
+    assert_eq!(status, 200);
+    let (_, listed) = h
+        .arm_as(
+            &token,
+            Method::GET,
+            &format!("{}/providers/Microsoft.HealthcareApis/workspaces", h.rg()),
+            None,
+        )
+        .await;
+    let names: Vec<&str> = listed["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["rbac"], "only what the caller may read");
+    let (_, subs) = h.arm_as(&token, Method::GET, "/subscriptions", None).await;
+    assert_eq!(subs["value"].as_array().unwrap().len(), 1);
+    let (status, body) = h
+        .arm_as(
+            &token,
+            Method::PUT,
+            &fhir,
+            Some(json!({"location": "local"})),
+        )
+        .await;
+    assert_arm_error(status, &body, 403, "AuthorizationFailed");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Microsoft.HealthcareApis/workspaces/fhirservices/write")
+    );
+    let (status, body) = h
+        .arm_as(&token, Method::GET, &h.ws_id("rbacother"), None)
+        .await;
+    assert_arm_error(status, &body, 403, "AuthorizationFailed");
+    h.unassign(&ws, &reader).await;
+
+    // Contributor on the workspace: manages services in it, not elsewhere.
+    h.assign(&ws, CONTRIBUTOR, &user).await;
+    let (status, body) = h
+        .arm_as(
+            &token,
+            Method::PUT,
+            &fhir,
+            Some(json!({"location": "local"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, _) = h.arm_as(&token, Method::DELETE, &fhir, None).await;
+    assert_eq!(status, 200);
+    let (status, body) = h
+        .arm_as(
+            &token,
+            Method::PUT,
+            &h.fhir_id("rbacother", "fhir1"),
+            Some(json!({"location": "local"})),
+        )
+        .await;
+    assert_arm_error(status, &body, 403, "AuthorizationFailed");
+    let (status, body) = h
+        .arm_as(
+            &token,
+            Method::PUT,
+            &h.ws_id("rbacnew"),
+            Some(json!({"location": "local"})),
+        )
+        .await;
+    assert_arm_error(status, &body, 403, "AuthorizationFailed");
+
+    // A service principal with Contributor on the resource group, by client credentials.
+    let app = h.register_app("deployer").await;
+    let app_token = h.token_v2(&app, "https://management.azure.com").await;
+    let (status, body) = h
+        .arm_as(
+            &app_token,
+            Method::PUT,
+            &h.ws_id("bydeployer"),
+            Some(json!({"location": "local"})),
+        )
+        .await;
+    assert_arm_error(status, &body, 403, "AuthorizationFailed");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("'{}'", app.client_id))
+    );
+    h.assign(&h.rg(), CONTRIBUTOR, &app.principal_id).await;
+    let (status, body) = h
+        .arm_as(
+            &app_token,
+            Method::PUT,
+            &h.ws_id("bydeployer"),
+            Some(json!({"location": "local"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+}

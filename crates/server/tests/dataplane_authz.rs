@@ -1,0 +1,752 @@
+//! Data-plane authorization over HTTP: the seeds' last step end to end, the
+//! matrix of every built-in role × data action × assignment scope (and via
+//! groups), every token fault, and role changes counting from the next
+//! request, on one server and across two replicas sharing a database.
+
+mod common;
+
+use base64::Engine;
+use common::health::*;
+use hale_testkit::TestServer;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+fn claims_of(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+const AUTHORIZED: u16 = 501;
+
+async fn sign(h: &Health, claims: Value) -> String {
+    h.server.sign(&claims).await
+}
+
+fn assert_outcome(reply: &Reply, status: u16, code: &str, diagnostics: &str) {
+    assert_eq!(reply.status, status, "{}", reply.body);
+    assert_eq!(
+        reply.body["resourceType"], "OperationOutcome",
+        "{}",
+        reply.body
+    );
+    assert_eq!(reply.body["issue"][0]["code"], code, "{}", reply.body);
+    let text = reply.body["issue"][0]["diagnostics"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(text.contains(diagnostics), "{text:?} lacks {diagnostics:?}");
+    assert!(
+        reply
+            .header("content-type")
+            .starts_with("application/fhir+json")
+    );
+    assert!(
+        !reply.body["id"].as_str().unwrap_or_default().is_empty(),
+        "id = request ID"
+    );
+}
+
+/// The seeds' last step: register an app and a secret, create a workspace and
+/// a FHIR service, get a token for the service URL (v1 `resource=` and v2
+/// `/.default`), see 403, assign "FHIR Data Contributor", see the request
+/// authorized, and see it refused again once the assignment goes.
+#[tokio::test]
+async fn the_seeds_last_step_end_to_end() {
+    let h = Health::start().await;
+    let app = h.register_app("my-fhir-client").await;
+
+    // "Azure Healthcare APIs" is not in the tenant until a FHIR service exists.
+    let healthcare = "servicePrincipals(appId='4f6778d8-5aef-43dc-a1ff-b073724b9495')";
+    let before = h
+        .server
+        .client()
+        .get(h.server.url(&format!("/v1.0/{healthcare}")))
+        .bearer_auth(&h.graph)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(before.status(), 404);
+    let url = h.service_url("fhir", "seeds", "fhir1");
+    let (status, body) = h
+        .form(
+            &format!("/{}/oauth2/token", h.tenant),
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", &app.client_id),
+                ("client_secret", &app.secret),
+                ("resource", &url),
+            ],
+        )
+        .await;
+    assert_eq!(
+        status, 400,
+        "no token for a FHIR service that does not exist: {body}"
+    );
+    assert_eq!(body["error"], "invalid_resource");
+
+    h.create_workspace("seeds").await;
+    let fhir = h.create_fhir("seeds", "fhir1").await;
+    assert_eq!(
+        fhir["properties"]["authenticationConfiguration"]["audience"],
+        url
+    );
+    assert_eq!(
+        fhir["properties"]["authenticationConfiguration"]["authority"],
+        format!("{}{}", h.server.info().public_url, h.tenant)
+    );
+    let sp = h
+        .graph(Method::GET, &format!("/v1.0/{healthcare}"), json!(null))
+        .await;
+    assert_eq!(sp["displayName"], "Azure Healthcare APIs");
+
+    let v1 = h.token_v1(&app, &url).await;
+    let v2 = h.token_v2(&app, &url).await;
+    for (token, iss) in [
+        (&v1, format!("{}{}/", h.server.info().public_url, h.tenant)),
+        (&v2, format!("{}{}/", h.server.info().public_url, h.tenant)),
+    ] {
+        let claims = claims_of(token);
+        assert_eq!(claims["aud"], url, "{claims}");
+        assert_eq!(claims["ver"], "1.0", "the FHIR service gets v1 tokens");
+        assert_eq!(claims["iss"], iss);
+        assert_eq!(claims["oid"], app.principal_id);
+        assert!(claims.get("roles").is_none(), "no app roles: RBAC decides");
+    }
+
+    let patients = format!("{url}/Patient");
+    for token in [&v1, &v2] {
+        let denied = h.data(Method::GET, &patients, Some(token)).await;
+        assert_outcome(&denied, 403, "forbidden", "Authorization failed.");
+    }
+    let metadata = h.data(Method::GET, &format!("{url}/metadata"), None).await;
+    assert_eq!(metadata.status, 200);
+    assert_eq!(metadata.body["resourceType"], "CapabilityStatement");
+    assert_eq!(metadata.body["fhirVersion"], "4.0.1");
+
+    let assignment = h
+        .assign(
+            &h.fhir_id("seeds", "fhir1"),
+            FHIR_DATA_CONTRIBUTOR,
+            &app.principal_id,
+        )
+        .await;
+    // The very next request is authorized: no propagation delay.
+    for token in [&v1, &v2] {
+        let allowed = h.data(Method::GET, &patients, Some(token)).await;
+        assert_outcome(&allowed, AUTHORIZED, "not-supported", "Authorized");
+        assert_eq!(
+            allowed.header("x-hale-authorized-action"),
+            "Microsoft.HealthcareApis/workspaces/fhirservices/resources/read"
+        );
+        assert!(allowed.header("server-timing").contains("authz;dur="));
+    }
+    h.unassign(&h.fhir_id("seeds", "fhir1"), &assignment).await;
+    let denied = h.data(Method::GET, &patients, Some(&v1)).await;
+    assert_eq!(denied.status, 403);
+
+    // Deleting the service stops its data plane; a new service under the
+    // same name inherits none of the old one's assignments.
+    h.assign(
+        &h.fhir_id("seeds", "fhir1"),
+        FHIR_DATA_READER,
+        &app.principal_id,
+    )
+    .await;
+    let (status, _) = h
+        .arm(Method::DELETE, &h.fhir_id("seeds", "fhir1"), None)
+        .await;
+    assert_eq!(status, 200);
+    let gone = h.data(Method::GET, &patients, Some(&v1)).await;
+    assert_outcome(&gone, 404, "not-found", "/fhir/seeds/fhir1");
+    let gone = h.data(Method::GET, &format!("{url}/metadata"), None).await;
+    assert_eq!(gone.status, 404);
+    h.create_fhir("seeds", "fhir1").await;
+    let fresh = h.data(Method::GET, &patients, Some(&v1)).await;
+    assert_eq!(fresh.status, 403, "{}", fresh.body);
+}
+
+/// A request per FHIR data action (none asks for `smart` alone: it is what
+/// the SMART on FHIR rules key on, checked in the 501's wording).
+fn fhir_requests() -> Vec<(&'static str, Method, &'static str)> {
+    vec![
+        ("read", Method::GET, "Patient"),
+        ("write", Method::POST, "Patient"),
+        ("delete", Method::DELETE, "Patient/1"),
+        ("hardDelete", Method::DELETE, "Patient/1?hardDelete=true"),
+        ("export", Method::GET, "$export"),
+        ("import", Method::POST, "$import"),
+        ("resourceValidate", Method::POST, "Patient/$validate"),
+        ("reindex", Method::POST, "$reindex"),
+        ("convertData", Method::POST, "$convert-data"),
+        (
+            "editProfileDefinitions",
+            Method::PUT,
+            "StructureDefinition/x",
+        ),
+        ("searchParameter", Method::POST, "SearchParameter"),
+    ]
+}
+
+fn dicom_requests() -> Vec<(&'static str, Method, &'static str)> {
+    vec![
+        ("read", Method::GET, "v2/studies"),
+        ("write", Method::POST, "v2/studies"),
+        ("delete", Method::DELETE, "v2/studies/1.2.3"),
+    ]
+}
+
+/// What each built-in role grants, as Azure documents it.
+fn fhir_grants(role: &str) -> &'static [&'static str] {
+    const ALL_BUT_SMART: &[&str] = &[
+        "read",
+        "write",
+        "delete",
+        "hardDelete",
+        "export",
+        "import",
+        "resourceValidate",
+        "reindex",
+        "convertData",
+        "editProfileDefinitions",
+        "searchParameter",
+    ];
+    match role {
+        FHIR_DATA_READER => &["read"],
+        FHIR_DATA_WRITER => &[
+            "read",
+            "write",
+            "delete",
+            "export",
+            "import",
+            "resourceValidate",
+            "reindex",
+            "convertData",
+            "editProfileDefinitions",
+        ],
+        FHIR_DATA_CONTRIBUTOR => ALL_BUT_SMART,
+        FHIR_DATA_EXPORTER => &["read", "export"],
+        FHIR_DATA_IMPORTER => &["read", "import"],
+        FHIR_DATA_CONVERTER => &["convertData"],
+        FHIR_SMART_USER => &["read"],
+        _ => &[],
+    }
+}
+
+fn dicom_grants(role: &str) -> &'static [&'static str] {
+    match role {
+        DICOM_DATA_OWNER => &["read", "write", "delete"],
+        DICOM_DATA_READER => &["read"],
+        _ => &[],
+    }
+}
+
+const ALL_ROLES: &[(&str, &str)] = &[
+    ("FHIR Data Reader", FHIR_DATA_READER),
+    ("FHIR Data Writer", FHIR_DATA_WRITER),
+    ("FHIR Data Contributor", FHIR_DATA_CONTRIBUTOR),
+    ("FHIR Data Exporter", FHIR_DATA_EXPORTER),
+    ("FHIR Data Importer", FHIR_DATA_IMPORTER),
+    ("FHIR Data Converter", FHIR_DATA_CONVERTER),
+    ("FHIR SMART User", FHIR_SMART_USER),
+    ("DICOM Data Owner", DICOM_DATA_OWNER),
+    ("DICOM Data Reader", DICOM_DATA_READER),
+    ("Owner", OWNER),
+    ("Contributor", CONTRIBUTOR),
+    ("Reader", READER),
+    ("User Access Administrator", USER_ACCESS_ADMINISTRATOR),
+];
+
+/// Every built-in role × every data action × every assignment scope (service,
+/// workspace, resource group, subscription, and the service through a nested
+/// group), each cell asserted on both services; and assignments elsewhere (a
+/// sibling service, the other kind of service) granting nothing.
+#[tokio::test]
+async fn every_role_by_every_action_by_every_scope() {
+    let h = Health::start().await;
+    h.create_workspace("matrix").await;
+    h.create_fhir("matrix", "fhir1").await;
+    h.create_fhir("matrix", "fhir2").await;
+    h.create_dicom("matrix", "dcm1").await;
+    let app = h.register_app("matrix-client").await;
+    // app ∈ inner ∈ outer: a grant to `outer` reaches the app.
+    let inner = h.create_group("matrix-inner").await;
+    let outer = h.create_group("matrix-outer").await;
+    h.add_member(&inner, &app.principal_id).await;
+    h.add_member(&outer, &inner).await;
+
+    let fhir_url = h.service_url("fhir", "matrix", "fhir1");
+    let dicom_url = h.service_url("dicom", "matrix", "dcm1");
+    let fhir_token = h.token_v1(&app, &fhir_url).await;
+    let dicom_token = h
+        .token_v1(&app, "https://dicom.healthcareapis.azure.com")
+        .await;
+
+    let scopes: Vec<(&str, Vec<String>, &str)> = vec![
+        (
+            "service",
+            vec![h.fhir_id("matrix", "fhir1"), h.dicom_id("matrix", "dcm1")],
+            "app",
+        ),
+        ("workspace", vec![h.ws_id("matrix")], "app"),
+        ("resource group", vec![h.rg()], "app"),
+        (
+            "subscription",
+            vec![format!("/subscriptions/{}", h.sub)],
+            "app",
+        ),
+        (
+            "service, via nested group",
+            vec![h.fhir_id("matrix", "fhir1"), h.dicom_id("matrix", "dcm1")],
+            "group",
+        ),
+    ];
+    let elsewhere: Vec<String> = vec![h.fhir_id("matrix", "fhir2")];
+
+    let mut cells = 0;
+    for (role_name, role) in ALL_ROLES {
+        for (scope_name, scope_ids, via) in &scopes {
+            let principal = if *via == "group" {
+                &outer
+            } else {
+                &app.principal_id
+            };
+            let mut made = Vec::new();
+            for scope in scope_ids {
+                made.push((scope.clone(), h.assign(scope, role, principal).await));
+            }
+            for (action, method, path) in fhir_requests() {
+                let reply = h
+                    .data(
+                        method.clone(),
+                        &format!("{fhir_url}/{path}"),
+                        Some(&fhir_token),
+                    )
+                    .await;
+                let granted = fhir_grants(role).contains(&action);
+                let expected = if granted { AUTHORIZED } else { 403 };
+                assert_eq!(
+                    reply.status, expected,
+                    "{role_name} at {scope_name}: FHIR {action} ({method} {path}): {}",
+                    reply.body
+                );
+                if granted {
+                    let smart = reply.body["issue"][0]["diagnostics"]
+                        .as_str()
+                        .unwrap()
+                        .contains("SMART on FHIR");
+                    assert_eq!(smart, *role == FHIR_SMART_USER, "{role_name}: smart");
+                }
+                cells += 1;
+            }
+            for (action, method, path) in dicom_requests() {
+                let reply = h
+                    .data(
+                        method.clone(),
+                        &format!("{dicom_url}/{path}"),
+                        Some(&dicom_token),
+                    )
+                    .await;
+                let expected = if dicom_grants(role).contains(&action) {
+                    AUTHORIZED
+                } else {
+                    403
+                };
+                assert_eq!(
+                    reply.status, expected,
+                    "{role_name} at {scope_name}: DICOM {action}: {}",
+                    reply.body
+                );
+                if expected == 403 {
+                    assert_eq!(reply.body, "Authorization failed.");
+                }
+                cells += 1;
+            }
+            for (scope, name) in made {
+                h.unassign(&scope, &name).await;
+            }
+        }
+        // Granted on a sibling service only: nothing here.
+        for scope in &elsewhere {
+            let name = h.assign(scope, role, &app.principal_id).await;
+            for (action, method, path) in fhir_requests() {
+                let reply = h
+                    .data(method, &format!("{fhir_url}/{path}"), Some(&fhir_token))
+                    .await;
+                assert_eq!(
+                    reply.status, 403,
+                    "{role_name} on fhir2 grants {action} on fhir1"
+                );
+                cells += 1;
+            }
+            h.unassign(scope, &name).await;
+        }
+    }
+    assert_eq!(cells, ALL_ROLES.len() * (5 * (11 + 3) + 11));
+}
+
+/// Every way a token can be wrong, on the FHIR and the DICOM service; each
+/// refused with 401 in the service's own shape, with `WWW-Authenticate`.
+#[tokio::test]
+async fn token_faults_are_refused_with_401() {
+    let h = Health::start().await;
+    h.create_workspace("faults").await;
+    h.create_fhir("faults", "fhir1").await;
+    h.create_fhir("faults", "fhir2").await;
+    h.create_dicom("faults", "dcm1").await;
+    let app = h.register_app("faults-client").await;
+    h.assign(&h.ws_id("faults"), FHIR_DATA_CONTRIBUTOR, &app.principal_id)
+        .await;
+    h.assign(&h.ws_id("faults"), DICOM_DATA_OWNER, &app.principal_id)
+        .await;
+    let origin = h.server.info().public_url.to_string();
+    let url = h.service_url("fhir", "faults", "fhir1");
+    let patients = format!("{url}/Patient");
+    let oid = app.principal_id.clone();
+    let tid = h.tenant.clone();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+
+    // Another tenant of this Hale, holding the same object ID.
+    let other_tenant = hale_directory::TenantId::new();
+    {
+        let store = hale_store::Store::open(&h.server.settings().effective_database_url())
+            .await
+            .unwrap();
+        let tenant = hale_directory::Tenant {
+            id: other_tenant,
+            domain: "other.example".into(),
+            display_name: "Other".into(),
+            is_default: false,
+            created_at: time::OffsetDateTime::now_utc(),
+        };
+        store
+            .write(move |tx| hale_store::tenants::insert(tx, &tenant))
+            .await
+            .unwrap();
+    }
+
+    let base = |aud: &str| {
+        h.claims(
+            aud,
+            json!({"oid": oid, "sub": oid, "idtyp": "app", "appid": app.client_id}),
+        )
+    };
+    let with = |aud: &str, extra: Value| {
+        let mut c = base(aud);
+        c.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        c
+    };
+
+    // Accepted: from the token endpoint (v1 and v2), and signed variants
+    // (trailing slash, v2 issuer, within the five minutes of skew).
+    let accepted = vec![
+        ("v1 token", h.token_v1(&app, &url).await),
+        ("v2 token", h.token_v2(&app, &url).await),
+        ("audience with a trailing slash", sign(&h, base(&format!("{url}/"))).await),
+        (
+            "v2 issuer",
+            sign(&h, with(&url, json!({"iss": format!("{origin}{tid}/v2.0"), "ver": "2.0", "azp": app.client_id}))).await,
+        ),
+        ("expired 4 minutes ago", sign(&h, with(&url, json!({"exp": now - 240}))).await),
+        ("valid in 4 minutes", sign(&h, with(&url, json!({"nbf": now + 240}))).await),
+    ];
+    for (what, token) in &accepted {
+        let reply = h.data(Method::GET, &patients, Some(token)).await;
+        assert_eq!(reply.status, AUTHORIZED, "{what}: {}", reply.body);
+    }
+
+    let good = sign(&h, base(&url)).await;
+    let (head, rest) = good.split_once('.').unwrap();
+    let (payload, signature) = rest.split_once('.').unwrap();
+    let mut bad_sig = signature.to_owned().into_bytes();
+    bad_sig[10] = if bad_sig[10] == b'A' { b'B' } else { b'A' };
+    let tampered_payload = {
+        let mut claims = claims_of(&good);
+        claims["oid"] = json!(uuid::Uuid::new_v4().to_string());
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(claims.to_string())
+    };
+    let foreign_key = {
+        let key = hale_keys::SigningKey::generate(time::Duration::days(1)).unwrap();
+        let signer = hale_jws::RsaSigner::from_pkcs8(key.pkcs8_der()).unwrap();
+        signer
+            .sign(&hale_jws::Header::entra_v1("unknown-kid"), &base(&url))
+            .unwrap()
+    };
+    let mut no_oid = base(&url);
+    no_oid.as_object_mut().unwrap().remove("oid");
+    let refused: Vec<(&str, Option<String>)> = vec![
+        ("no token", None),
+        ("not a JWT", Some("not-a-jwt".into())),
+        ("wrong audience: Graph", Some(sign(&h, base("https://graph.microsoft.com")).await)),
+        ("wrong audience: azurehealthcareapis.com", Some(sign(&h, base("https://azurehealthcareapis.com")).await)),
+        ("wrong audience: a sibling service", Some(h.token_v1(&app, &h.service_url("fhir", "faults", "fhir2")).await)),
+        ("wrong audience: DICOM", Some(h.token_v1(&app, "https://dicom.healthcareapis.azure.com").await)),
+        (
+            "another tenant of this Hale",
+            Some(sign(&h, with(&url, json!({"tid": other_tenant.to_string(), "iss": format!("{origin}{other_tenant}/")}))).await),
+        ),
+        (
+            "an unknown tenant",
+            Some(sign(&h, with(&url, json!({"tid": uuid::Uuid::new_v4().to_string(), "iss": format!("{origin}{}/", uuid::Uuid::new_v4())}))).await),
+        ),
+        ("issuer of another origin", Some(sign(&h, with(&url, json!({"iss": format!("https://sts.windows.net/{tid}/")}))).await)),
+        ("issuer of another tenant", Some(sign(&h, with(&url, json!({"iss": format!("{origin}{other_tenant}/")}))).await)),
+        ("expired", Some(sign(&h, with(&url, json!({"exp": now - 400}))).await)),
+        ("not yet valid", Some(sign(&h, with(&url, json!({"nbf": now + 400}))).await)),
+        ("bad signature", Some(format!("{head}.{payload}.{}", String::from_utf8(bad_sig).unwrap()))),
+        ("tampered payload", Some(format!("{head}.{tampered_payload}.{signature}"))),
+        ("unknown kid", Some(foreign_key)),
+        ("no oid", Some(sign(&h, no_oid).await)),
+    ];
+    for (what, token) in &refused {
+        let reply = h.data(Method::GET, &patients, token.as_deref()).await;
+        assert_outcome(&reply, 401, "login", "Authentication failed.");
+        let challenge = reply.header("www-authenticate");
+        assert!(
+            challenge.contains(&format!("authorization_uri=\"{origin}{tid}\""))
+                && challenge.contains(&format!("resource_id=\"{url}\"")),
+            "{what}: {challenge}"
+        );
+    }
+    // "Basic" is no bearer token.
+    let basic = h
+        .server
+        .client()
+        .get(&patients)
+        .header("authorization", "Basic YTpi")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(basic.status(), 401);
+
+    // DICOM: the shared audience, plain-text failures.
+    let studies = format!("{}/v2/studies", h.service_url("dicom", "faults", "dcm1"));
+    let dicom_ok = h
+        .token_v2(&app, "https://dicom.healthcareapis.azure.com")
+        .await;
+    assert_eq!(
+        h.data(Method::GET, &studies, Some(&dicom_ok)).await.status,
+        AUTHORIZED
+    );
+    for (what, token) in [
+        ("FHIR audience", Some(h.token_v1(&app, &url).await)),
+        (
+            "expired",
+            Some(
+                sign(
+                    &h,
+                    with(
+                        "https://dicom.healthcareapis.azure.com",
+                        json!({"exp": now - 400}),
+                    ),
+                )
+                .await,
+            ),
+        ),
+        ("no token", None),
+    ] {
+        let reply = h.data(Method::GET, &studies, token.as_deref()).await;
+        assert_eq!(reply.status, 401, "{what}");
+        assert_eq!(reply.body, "Authentication failed.", "{what}");
+        assert!(
+            reply
+                .header("www-authenticate")
+                .contains("resource_id=\"https://dicom.healthcareapis.azure.com\"")
+        );
+    }
+}
+
+#[tokio::test]
+async fn anonymous_endpoints_and_unknown_services() {
+    let h = Health::start().await;
+    h.create_workspace("anon").await;
+    h.create_fhir("anon", "fhir1").await;
+    h.create_dicom("anon", "dcm1").await;
+    let url = h.service_url("fhir", "anon", "fhir1");
+    let origin = h.server.info().public_url.to_string();
+
+    let metadata = h.data(Method::GET, &format!("{url}/metadata"), None).await;
+    assert_eq!(metadata.status, 200);
+    assert_eq!(metadata.body["implementation"]["url"], url);
+    let oauth = &metadata.body["rest"][0]["security"]["extension"][0]["extension"];
+    assert_eq!(
+        oauth[0]["valueUri"],
+        format!("{origin}{}/oauth2/v2.0/token", h.tenant)
+    );
+
+    let smart = h
+        .data(
+            Method::GET,
+            &format!("{url}/.well-known/smart-configuration"),
+            None,
+        )
+        .await;
+    assert_eq!(smart.status, 200);
+    assert_eq!(
+        smart.body["token_endpoint"],
+        format!("{origin}{}/oauth2/v2.0/token", h.tenant)
+    );
+    assert!(
+        smart.body["capabilities"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("launch-standalone"))
+    );
+
+    let health = h
+        .data(Method::GET, &format!("{url}/health/check"), None)
+        .await;
+    assert_eq!(health.status, 200);
+    assert_eq!(health.body["overallStatus"], "Healthy");
+    let dicom_health = h
+        .data(
+            Method::GET,
+            &format!("{}/health/check", h.service_url("dicom", "anon", "dcm1")),
+            None,
+        )
+        .await;
+    assert_eq!(dicom_health.status, 200);
+
+    // Names ignore case, as host names would.
+    let upper = h
+        .data(
+            Method::GET,
+            &format!("{origin}fhir/ANON/FHIR1/metadata"),
+            None,
+        )
+        .await;
+    assert_eq!(upper.status, 200);
+
+    // Only those are anonymous.
+    let other = h.data(Method::GET, &format!("{url}/Patient"), None).await;
+    assert_eq!(other.status, 401);
+    let post_metadata = h.data(Method::POST, &format!("{url}/metadata"), None).await;
+    assert_eq!(post_metadata.status, 401);
+
+    for path in [
+        "fhir/anon/nope/metadata",
+        "fhir/nope/fhir1/Patient",
+        "fhir/anon",
+        "fhir/anon/dcm1/metadata",
+    ] {
+        let reply = h.data(Method::GET, &format!("{origin}{path}"), None).await;
+        assert_outcome(&reply, 404, "not-found", "There is no FHIR service");
+    }
+    for path in [
+        "dicom/anon/nope/v2/studies",
+        "dicom/anon/fhir1/health/check",
+        "dicom/x",
+    ] {
+        let reply = h.data(Method::GET, &format!("{origin}{path}"), None).await;
+        assert_eq!(reply.status, 404, "{path}");
+        assert!(
+            reply
+                .body
+                .as_str()
+                .unwrap()
+                .contains("There is no DICOM service"),
+            "{path}"
+        );
+    }
+}
+
+/// Group membership and role changes count from the next request.
+#[tokio::test]
+async fn membership_changes_take_effect_on_the_next_request() {
+    let h = Health::start().await;
+    h.create_workspace("groups").await;
+    h.create_fhir("groups", "fhir1").await;
+    let url = h.service_url("fhir", "groups", "fhir1");
+    // A user signing in through the CLI (delegated token for the service).
+    let user = h.create_user("nurse", "Str0ng-Passw0rd").await;
+    let token = h
+        .password_token(
+            "nurse@hale.local",
+            "Str0ng-Passw0rd",
+            &format!("{url}/user_impersonation"),
+        )
+        .await;
+    let claims = claims_of(&token);
+    assert_eq!(claims["aud"], url);
+    assert_eq!(claims["scp"], "user_impersonation");
+    let group = h.create_group("ward-7").await;
+    h.assign(&h.ws_id("groups"), FHIR_DATA_READER, &group).await;
+    let read = format!("{url}/Patient");
+    assert_eq!(h.data(Method::GET, &read, Some(&token)).await.status, 403);
+    h.add_member(&group, &user).await;
+    assert_eq!(
+        h.data(Method::GET, &read, Some(&token)).await.status,
+        AUTHORIZED
+    );
+    let res = h
+        .server
+        .client()
+        .delete(
+            h.server
+                .url(&format!("/v1.0/groups/{group}/members/{user}/$ref")),
+        )
+        .bearer_auth(&h.graph)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    assert_eq!(h.data(Method::GET, &read, Some(&token)).await.status, 403);
+}
+
+/// Two replicas on one database: an assignment made on one counts on the
+/// other from the next request, and so does its removal.
+#[tokio::test]
+async fn role_changes_count_on_every_replica_at_once() {
+    let a = TestServer::start().await;
+    let master_key = std::fs::read_to_string(a.settings().data_dir.join("master.key")).unwrap();
+    let database = a.settings().effective_database_url();
+    let public_url = a.info().public_url.clone();
+    let b = TestServer::start_with(move |s| {
+        s.database_url = Some(database);
+        s.master_key = Some(hale_server::Secret::new(master_key.trim().to_owned()));
+        // Replicas behind one balancer share the public URL.
+        s.public_url = Some(public_url);
+    })
+    .await;
+    let b_origin = format!("https://127.0.0.1:{}/", b.info().local_addr.port());
+    let b_client = b.client().clone();
+    let h = Health::on(a).await;
+    h.create_workspace("replicas").await;
+    h.create_fhir("replicas", "fhir1").await;
+    let app = h.register_app("replica-client").await;
+    let url = h.service_url("fhir", "replicas", "fhir1");
+    let token = h.token_v1(&app, &url).await;
+    let on_b = |path: String| {
+        let client = b_client.clone();
+        let token = token.clone();
+        async move {
+            client
+                .get(path)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let b_url = format!("{b_origin}fhir/replicas/fhir1/Patient");
+    assert_eq!(on_b(b_url.clone()).await, 403);
+    let name = h
+        .assign(
+            &h.fhir_id("replicas", "fhir1"),
+            FHIR_DATA_READER,
+            &app.principal_id,
+        )
+        .await;
+    assert_eq!(on_b(b_url.clone()).await, AUTHORIZED);
+    h.unassign(&h.fhir_id("replicas", "fhir1"), &name).await;
+    assert_eq!(on_b(b_url).await, 403);
+    drop(b);
+}
