@@ -438,7 +438,8 @@ mod tests {
     fn fhir_requests_need_these_actions() {
         let q = |k: &str, v: &str| vec![(k.to_owned(), v.to_owned())];
         let none = Vec::new();
-        let cases: Vec<(&str, Vec<&str>, Vec<(String, String)>, FhirDataAction)> = vec![
+        type Case<'a> = (&'a str, Vec<&'a str>, Vec<(String, String)>, FhirDataAction);
+        let cases: Vec<Case> = vec![
             ("GET", vec!["Patient"], none.clone(), F::Read),
             (
                 "GET",

@@ -441,7 +441,7 @@ pub(super) async fn put_service(
         updated_at: now,
     };
     enum Outcome {
-        Done(StatusCode, HealthService),
+        Done(StatusCode, Box<HealthService>),
         OtherLocation(String),
     }
     let app = match kind {
@@ -460,7 +460,7 @@ pub(super) async fn put_service(
                     e.tags = service.tags;
                     e.updated_at = service.updated_at;
                     health::update_service(tx, &e)?;
-                    Ok(Outcome::Done(StatusCode::OK, e))
+                    Ok(Outcome::Done(StatusCode::OK, Box::new(e)))
                 }
                 None => {
                     // The resource application appears in the tenant with
@@ -469,7 +469,7 @@ pub(super) async fn put_service(
                         principals::insert(tx, &app.service_principal(service.tenant_id, now))?;
                     }
                     health::insert_service(tx, &service)?;
-                    Ok::<_, StoreError>(Outcome::Done(StatusCode::CREATED, service))
+                    Ok::<_, StoreError>(Outcome::Done(StatusCode::CREATED, Box::new(service)))
                 }
             }
         })
