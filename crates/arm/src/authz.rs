@@ -434,14 +434,12 @@ mod tests {
         }
     }
 
-    /// A method, path segments, query and the data action it needs.
-    type FhirCase<'a> = (&'a str, Vec<&'a str>, Vec<(String, String)>, FhirDataAction);
-
     #[test]
     fn fhir_requests_need_these_actions() {
         let q = |k: &str, v: &str| vec![(k.to_owned(), v.to_owned())];
         let none = Vec::new();
-        let cases: Vec<FhirCase> = vec![
+        type Case<'a> = (&'a str, Vec<&'a str>, Vec<(String, String)>, FhirDataAction);
+        let cases: Vec<Case> = vec![
             ("GET", vec!["Patient"], none.clone(), F::Read),
             (
                 "GET",

@@ -80,14 +80,23 @@ pub mod builtin_roles {
     pub const READER: Uuid = uuid!("acdd72a7-3385-48ef-bd42-f606fba81ae7");
     /// User Access Administrator: manages role assignments only.
     pub const USER_ACCESS_ADMINISTRATOR: Uuid = uuid!("18d7d88d-d35e-4fb5-a5c3-7773c20a72d9");
+    /// FHIR Data Reader: read and search FHIR data.
     pub const FHIR_DATA_READER: Uuid = uuid!("4c8d0bbc-75d3-4935-991f-5f3c56d81508");
+    /// FHIR Data Writer: read, write and soft-delete FHIR data, and run its operations.
     pub const FHIR_DATA_WRITER: Uuid = uuid!("3f88fce4-5892-4214-ae73-ba5294559913");
+    /// FHIR Data Contributor: every FHIR data action but `smart`.
     pub const FHIR_DATA_CONTRIBUTOR: Uuid = uuid!("5a1fc7df-4bf1-4951-a576-89034ee01acd");
+    /// FHIR Data Exporter: read and `$export`.
     pub const FHIR_DATA_EXPORTER: Uuid = uuid!("3db33094-8700-4567-8da5-1501d4e7e843");
+    /// FHIR Data Importer: read and `$import`.
     pub const FHIR_DATA_IMPORTER: Uuid = uuid!("4465e953-8ced-4406-a58e-0f6e3f3b530b");
+    /// FHIR Data Converter: `$convert-data`.
     pub const FHIR_DATA_CONVERTER: Uuid = uuid!("a1705bd2-3a8f-45a5-8683-466fcfd5cc24");
+    /// FHIR SMART User: read, limited by SMART on FHIR scopes (`smart`).
     pub const FHIR_SMART_USER: Uuid = uuid!("4ba50f17-9666-485c-a643-ff00808643f0");
+    /// DICOM Data Owner: every DICOM data action.
     pub const DICOM_DATA_OWNER: Uuid = uuid!("58a3b984-7adf-4c20-983a-32417c86fbc8");
+    /// DICOM Data Reader: read and search DICOM data.
     pub const DICOM_DATA_READER: Uuid = uuid!("e89c7a3c-2f64-4fa1-a847-3e4c9ba4283a");
 }
 

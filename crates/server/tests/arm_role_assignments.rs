@@ -234,7 +234,7 @@ async fn role_assignments_at_every_scope_with_filters() {
             None,
         )
         .await;
-    assert_eq!(names(&list), std::slice::from_ref(&name));
+    assert_eq!(names(&list), vec![name.clone()]);
     // assignedTo(): the principal's and its groups'.
     let (_, list) = h
         .arm(
@@ -261,7 +261,7 @@ async fn role_assignments_at_every_scope_with_filters() {
             None,
         )
         .await;
-    assert_eq!(names(&list), std::slice::from_ref(&at_ws));
+    assert_eq!(names(&list), vec![at_ws.clone()]);
 
     // The assignment is found only at its own scope.
     let (status, answer) = h

@@ -524,13 +524,7 @@ async fn every_control_plane_error() {
             "NotFound",
         ),
         (Method::POST, ws.clone(), None, 405, "MethodNotAllowed"),
-        (
-            Method::DELETE,
-            sub.to_string(),
-            None,
-            405,
-            "MethodNotAllowed",
-        ),
+        (Method::DELETE, sub.clone(), None, 405, "MethodNotAllowed"),
     ];
     for (method, path, body, status, code) in cases {
         let (got, answer) = h.arm(method.clone(), &path, body).await;
