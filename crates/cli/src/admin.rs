@@ -52,6 +52,24 @@ pub enum Ad {
     /// Groups and their members.
     #[command(subcommand)]
     Group(crate::directory::Group),
+    /// The sign-in log (Graph auditLogs/signIns).
+    #[command(subcommand)]
+    SignIn(SignIn),
+}
+
+#[derive(clap::Subcommand)]
+pub enum SignIn {
+    /// Recent sign-ins and token requests, newest first.
+    List {
+        /// An OData $filter, e.g. "status/errorCode ne 0" or "appId eq '…'".
+        #[arg(long)]
+        filter: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        top: u32,
+        #[command(flatten)]
+        output: Output,
+    },
 }
 
 #[derive(clap::Args, Clone)]
@@ -717,6 +735,30 @@ async fn ad_inner(session: &Session, command: Ad) -> Result<(), String> {
             print(&list["value"], &output, &["appId", "displayName", "id"])?;
         }
         Ad::User(command) => crate::directory::user(session, command).await?,
+        Ad::SignIn(SignIn::List {
+            filter,
+            top,
+            output,
+        }) => {
+            let mut path = format!("auditLogs/signIns?$top={top}");
+            if let Some(f) = filter {
+                path.push_str("&$filter=");
+                path.extend(url::form_urlencoded::byte_serialize(f.as_bytes()));
+            }
+            let list = graph(session, Method::GET, &path, None).await?;
+            print(
+                &list["value"],
+                &output,
+                &[
+                    "createdDateTime",
+                    "userPrincipalName",
+                    "appDisplayName",
+                    "clientAppUsed",
+                    "ipAddress",
+                    "status.errorCode",
+                ],
+            )?;
+        }
         Ad::Group(command) => crate::directory::group(session, command).await?,
         Ad::Sp(Sp::Show { id, output }) => {
             let sp = match graph(

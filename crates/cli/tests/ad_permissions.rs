@@ -233,6 +233,24 @@ async fn permissions_consent_certificates_and_the_ways_to_sign_in() {
         ]);
         assert!(!bad.status.success());
 
+        // The sign-in log shows the secret's use (written in batches: poll).
+        let mut logged = Value::Null;
+        for _ in 0..50 {
+            logged = json(&[
+                "ad",
+                "sign-in",
+                "list",
+                "--filter",
+                &format!("appId eq '{app_id}'"),
+            ]);
+            if !logged.as_array().unwrap().is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        assert_eq!(logged[0]["clientAppUsed"], "client_credentials", "{logged}");
+        assert_eq!(logged[0]["status"]["errorCode"], 0);
+
         // The app signs the CLI in as itself, and may read users (User.Read.All).
         let who = ok(&[
             "login",

@@ -215,6 +215,16 @@ pub fn may_write_directory_roles(principal: &Principal, permissions: &[String]) 
     may_write(principal, permissions, WRITE_ROLES, ROLE_MANAGERS)
 }
 
+/// Whether the caller may read the sign-in log: `AuditLog.Read.All` and, for
+/// a user, Global Administrator (Entra also lets report and security readers).
+pub fn may_read_sign_ins(principal: &Principal, permissions: &[String]) -> bool {
+    granted(permissions, &["AuditLog.Read.All"])
+        && match principal {
+            Principal::Application => true,
+            Principal::User { roles } => roles.contains(&DirectoryRole::GlobalAdministrator),
+        }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,7 @@ use hale_directory::{AppId, first_party};
 const CLI_ON_GRAPH: &[&str] = &[
     "Application.ReadWrite.All",
     "AppRoleAssignment.ReadWrite.All",
+    "AuditLog.Read.All",
     "DelegatedPermissionGrant.ReadWrite.All",
     "Directory.AccessAsUser.All",
     "Group.ReadWrite.All",

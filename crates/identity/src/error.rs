@@ -561,6 +561,16 @@ impl OAuthError {
         )
     }
 
+    /// AADSTS50053: smart lockout after repeated wrong passwords.
+    pub fn account_locked() -> Self {
+        Self::new(
+            400,
+            "invalid_grant",
+            50053,
+            "Your account is locked because you've tried to sign in too many times with an incorrect user ID or password.",
+        )
+    }
+
     /// The JSON body, with fresh trace and correlation IDs (the correlation ID
     /// the client sent, when it sent one).
     pub fn to_json(&self, correlation_id: Option<&str>) -> Value {

@@ -214,11 +214,13 @@ async fn prepare(
     let signing = std::sync::Arc::new(
         crate::signing::SigningKeys::load(&store, master_key, settings.signing_key_refresh).await?,
     );
+    let sign_ins = crate::http::sign_ins::SignInLog::start(store.clone());
     let state = AppState {
         store,
         blobs,
         public_url: info.public_url.clone(),
         secret_digester,
+        sign_ins,
         max_secret_lifetime: hale_directory::DEFAULT_MAX_SECRET_LIFETIME,
         key_ring,
         signing,

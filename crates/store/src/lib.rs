@@ -31,6 +31,7 @@ pub mod health;
 pub mod meta;
 pub mod principals;
 pub mod sign_in;
+pub mod sign_in_log;
 pub mod signing_keys;
 pub mod tenants;
 pub mod users;

@@ -42,6 +42,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "health workspaces, FHIR and DICOM services, role assignment details",
         sql: include_str!("../migrations/0005_health.sql"),
     },
+    Migration {
+        version: 6,
+        name: "sign-in log and smart lockout",
+        sql: include_str!("../migrations/0006_sign_in_log.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.

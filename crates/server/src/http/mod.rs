@@ -8,6 +8,7 @@ pub(crate) mod graph;
 mod health;
 mod identity;
 mod pages;
+pub(crate) mod sign_ins;
 mod token;
 
 use std::time::Duration;
@@ -37,6 +38,8 @@ pub(crate) struct AppState {
     /// Longest client secret lifetime accepted.
     pub max_secret_lifetime: time::Duration,
     pub key_ring: auth::SharedKeyRing,
+    /// Where sign-in events go (written in batches).
+    pub sign_ins: std::sync::Arc<sign_ins::SignInLog>,
     /// The signing keys: the one that signs now, and those JWKS publishes.
     pub signing: std::sync::Arc<crate::signing::SigningKeys>,
     /// Tokens whose signatures were already verified (never decisions).
@@ -48,6 +51,9 @@ pub(crate) use token::TokenSigner;
 /// The request ID header, set on every request (kept when the client sent one)
 /// and echoed on every response.
 pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// The peer address of the connection, set by the router on every request
+/// (for the sign-in log); a client's own value is replaced.
+pub(crate) const CLIENT_ADDRESS: HeaderName = HeaderName::from_static("x-hale-client-address");
 
 /// Largest request body accepted unless a route says otherwise.
 const DEFAULT_BODY_LIMIT: usize = 4 * 1024 * 1024;
@@ -116,6 +122,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .with_state(state)
         .layer(
             ServiceBuilder::new()
+                .layer(axum::middleware::from_fn(client_address))
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(
                     // Spans carry method, path and request ID: never the query
@@ -137,6 +144,23 @@ pub(crate) fn router(state: AppState) -> Router {
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(RequestBodyLimitLayer::new(DEFAULT_BODY_LIMIT)),
         )
+}
+
+/// Puts the connection's peer address in [`CLIENT_ADDRESS`] (removing any the
+/// client sent).
+async fn client_address(
+    mut request: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> Response {
+    request.headers_mut().remove(CLIENT_ADDRESS);
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip().to_string());
+    if let Some(value) = peer.and_then(|p| axum::http::HeaderValue::from_str(&p).ok()) {
+        request.headers_mut().insert(CLIENT_ADDRESS, value);
+    }
+    next.run(request).await
 }
 
 async fn not_found() -> Response {

@@ -14,6 +14,7 @@ mod error;
 mod groups;
 mod me;
 mod service_principals;
+mod sign_ins;
 mod users;
 
 use axum::body::Bytes;
@@ -44,6 +45,8 @@ enum Target {
     ServicePrincipalRelationItem(Key, Relation, Uuid),
     OAuth2PermissionGrants,
     OAuth2PermissionGrant(Uuid),
+    /// `auditLogs/signIns`.
+    SignIns,
 }
 
 /// What a service principal's URL may name below it.
@@ -73,6 +76,9 @@ fn parse_target(path: &str) -> Result<Target, GraphError> {
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
     if let Some(target) = directory::parse(&segments) {
         return target.map(Target::Directory);
+    }
+    if segments.as_slice() == ["auditLogs", "signIns"] {
+        return Ok(Target::SignIns);
     }
     let unknown = |segment: &str| GraphError {
         status: StatusCode::BAD_REQUEST,
@@ -213,6 +219,7 @@ async fn handle(
         (Method::DELETE, Target::ServicePrincipalRelationItem(key, relation, id)) => {
             consent::delete_assignment(state, caller, key, side(relation), id).await
         }
+        (Method::GET, Target::SignIns) => sign_ins::list(state, caller, query).await,
         (Method::GET, Target::OAuth2PermissionGrants) => {
             consent::list_grants(state, caller, None, query).await
         }

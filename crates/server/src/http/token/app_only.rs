@@ -128,6 +128,8 @@ pub(super) async fn client_credentials(
             id_token: None,
             client_info: None,
             now,
+            tenant,
+            user: None,
         },
         request.endpoint,
     ))

@@ -532,6 +532,14 @@ async fn authorize(
                         username,
                         password.clone(),
                         new,
+                        interactive::SignInContext {
+                            client: client.app_id(),
+                            flow: "authorization_code",
+                            ip: headers
+                                .get(crate::http::CLIENT_ADDRESS)
+                                .and_then(|v| v.to_str().ok())
+                                .map(str::to_owned),
+                        },
                     )
                     .await?
                     {

@@ -361,26 +361,36 @@ async fn proceed(state: &AppState, csrf: &str, posted: Posted) -> Result<String,
         ));
     };
     let changing = posted.new_password.is_some();
-    let verified =
-        match interactive::check_password(state, tenant, &username, password, posted.new_password)
-            .await?
-        {
-            Ok(verified) => verified,
-            Err(interactive::Refusal::MustChangePassword) => {
-                return Ok(sign_in_or_change(csrf, &pending, None, Some(&username)));
-            }
-            Err(interactive::Refusal::Message(why)) if changing => {
-                return Ok(sign_in_or_change(
-                    csrf,
-                    &pending,
-                    Some(&why),
-                    Some(&username),
-                ));
-            }
-            Err(interactive::Refusal::Message(why)) => {
-                return Ok(sign_in_form(csrf, &pending, Some(&why)));
-            }
-        };
+    let verified = match interactive::check_password(
+        state,
+        tenant,
+        &username,
+        password,
+        posted.new_password,
+        interactive::SignInContext {
+            client: pending.device.client,
+            flow: "device_code",
+            ip: None,
+        },
+    )
+    .await?
+    {
+        Ok(verified) => verified,
+        Err(interactive::Refusal::MustChangePassword) => {
+            return Ok(sign_in_or_change(csrf, &pending, None, Some(&username)));
+        }
+        Err(interactive::Refusal::Message(why)) if changing => {
+            return Ok(sign_in_or_change(
+                csrf,
+                &pending,
+                Some(&why),
+                Some(&username),
+            ));
+        }
+        Err(interactive::Refusal::Message(why)) => {
+            return Ok(sign_in_form(csrf, &pending, Some(&why)));
+        }
+    };
     let Some(resource) = pending.resource.clone() else {
         return Ok(page(
             "Sign-in failed",

@@ -31,6 +31,59 @@ impl Verified {
 pub(crate) const BAD_CREDENTIALS: &str = "Your account or password is incorrect.";
 pub(crate) const DISABLED: &str = "Your account has been disabled. Contact your administrator.";
 
+/// How a password attempt went, with smart lockout: ten failures in a row
+/// lock the user name for a minute on every replica (AADSTS50053).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Attempt {
+    Right,
+    Wrong,
+    Locked,
+}
+
+pub(crate) const LOCKED: &str = "Your account is temporarily locked to prevent unauthorized use. Try again later. (AADSTS50053)";
+
+/// Checks `password` against `hash` for `upn`, unless the name is locked;
+/// counts failures and clears them on success. argon2id runs off the async
+/// workers.
+pub(crate) async fn password_attempt(
+    state: &AppState,
+    tenant: TenantId,
+    upn: &str,
+    hash: Option<hale_directory::PasswordHash>,
+    password: String,
+) -> Result<Attempt, StoreError> {
+    use hale_store::sign_in_log;
+    let name = upn.to_owned();
+    let now = time::OffsetDateTime::now_utc();
+    let locked = state
+        .store
+        .read(move |tx| sign_in_log::locked_until(tx, tenant, &name, now))
+        .await?;
+    if locked.is_some() {
+        return Ok(Attempt::Locked);
+    }
+    let valid = tokio::task::spawn_blocking(move || hash.is_some_and(|h| h.verify(&password)))
+        .await
+        .unwrap_or(false);
+    let name = upn.to_owned();
+    if valid {
+        state
+            .store
+            .write(move |tx| sign_in_log::clear_failures(tx, tenant, &name))
+            .await?;
+        Ok(Attempt::Right)
+    } else {
+        let locked = state
+            .store
+            .write(move |tx| sign_in_log::record_failure(tx, tenant, &name, now))
+            .await?;
+        if locked {
+            tracing::warn!(tenant = %tenant, "a user name was locked after repeated failed sign-ins");
+        }
+        Ok(Attempt::Wrong)
+    }
+}
+
 /// What stopped a sign-in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Refusal {
@@ -63,6 +116,52 @@ pub(crate) async fn check_password(
     username: &str,
     password: String,
     new: Option<NewPassword>,
+    sign_in: SignInContext,
+) -> Result<Result<Verified, Refusal>, StoreError> {
+    let outcome = check_password_inner(state, tenant, username, password, new).await?;
+    let (user_id, code, reason) = match &outcome {
+        Ok(v) => (Some(v.user.id.0), 0, None),
+        Err(Refusal::MustChangePassword) => (
+            None,
+            50055,
+            Some("The password must be changed.".to_owned()),
+        ),
+        Err(Refusal::Message(m)) if m == BAD_CREDENTIALS => (None, 50126, Some(m.clone())),
+        Err(Refusal::Message(m)) if m == LOCKED => (None, 50053, Some(m.clone())),
+        Err(Refusal::Message(m)) if m == DISABLED => (None, 50057, Some(m.clone())),
+        Err(Refusal::Message(m)) => (None, 50126, Some(m.clone())),
+    };
+    state.sign_ins.record(hale_store::sign_in_log::SignInEvent {
+        id: uuid::Uuid::new_v4(),
+        tenant,
+        created_at: time::OffsetDateTime::now_utc(),
+        app_id: Some(sign_in.client.to_string()),
+        app_display_name: None,
+        user_id,
+        user_principal_name: Some(username.to_owned()),
+        ip_address: sign_in.ip,
+        client_app_used: sign_in.flow.to_owned(),
+        resource: None,
+        error_code: code,
+        failure_reason: reason,
+    });
+    Ok(outcome)
+}
+
+/// What the sign-in log records about an interactive sign-in.
+pub(crate) struct SignInContext {
+    pub client: AppId,
+    /// `authorization_code` or `device_code`.
+    pub flow: &'static str,
+    pub ip: Option<String>,
+}
+
+async fn check_password_inner(
+    state: &AppState,
+    tenant: TenantId,
+    username: &str,
+    password: String,
+    new: Option<NewPassword>,
 ) -> Result<Result<Verified, Refusal>, StoreError> {
     let upn = username.to_owned();
     let found = state
@@ -78,12 +177,10 @@ pub(crate) async fn check_password(
     let Some((mut user, roles)) = found else {
         return Ok(Err(BAD_CREDENTIALS.into()));
     };
-    let hash = user.password.clone();
-    let valid = tokio::task::spawn_blocking(move || hash.is_some_and(|h| h.verify(&password)))
-        .await
-        .unwrap_or(false);
-    if !valid {
-        return Ok(Err(BAD_CREDENTIALS.into()));
+    match password_attempt(state, tenant, username, user.password.clone(), password).await? {
+        Attempt::Right => {}
+        Attempt::Wrong => return Ok(Err(BAD_CREDENTIALS.into())),
+        Attempt::Locked => return Ok(Err(LOCKED.into())),
     }
     if !user.account_enabled {
         return Ok(Err(DISABLED.into()));

@@ -71,7 +71,13 @@ async fn token(
     body: Bytes,
     endpoint: Endpoint,
 ) -> Response {
-    match issue(&state, &tenant, &headers, &body, endpoint).await {
+    let issued = issue(&state, &tenant, &headers, &body, endpoint).await;
+    let outcome = match &issued {
+        Ok(response) => Ok(response.extensions().get::<SignInFacts>().cloned()),
+        Err(e) => Err(e.clone()),
+    };
+    log_sign_in(&state, &tenant, &headers, &body, outcome).await;
+    match issued {
         Ok(mut response) => {
             let h = response.headers_mut();
             h.insert(
@@ -83,6 +89,67 @@ async fn token(
         }
         Err(e) => oauth_error(&e, &headers),
     }
+}
+
+/// Who got a token, for the sign-in log (attached to the response).
+#[derive(Debug, Clone)]
+struct SignInFacts {
+    tenant: hale_directory::TenantId,
+    user: Option<(hale_directory::ObjectId, String)>,
+}
+
+/// Records a token request in the sign-in log: the client, grant, resource,
+/// user and IP from the request, the outcome from the answer. Requests for an
+/// unknown tenant are not logged (there is no tenant to log them in).
+async fn log_sign_in(
+    state: &AppState,
+    tenant_segment: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    outcome: Result<Option<SignInFacts>, OAuthError>,
+) {
+    let form: Vec<(String, String)> =
+        url::form_urlencoded::parse(&body[..body.len().min(MAX_BODY)])
+            .into_owned()
+            .collect();
+    let get = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .filter(|v| !v.is_empty())
+    };
+    let facts = match &outcome {
+        Ok(facts) => facts.clone(),
+        Err(_) => match resolve(state, tenant_segment).await {
+            Ok(Resolved::Tenant(tenant)) => Some(SignInFacts { tenant, user: None }),
+            _ => None,
+        },
+    };
+    let Some(facts) = facts else { return };
+    let (code, reason) = match &outcome {
+        Ok(_) => (0, None),
+        Err(e) => (i64::from(e.code), Some(e.description.clone())),
+    };
+    // The connection's peer (behind a balancer, the balancer: X-Forwarded-For
+    // is the client's to forge, so it is not trusted).
+    let ip = headers
+        .get(super::CLIENT_ADDRESS)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    state.sign_ins.record(hale_store::sign_in_log::SignInEvent {
+        id: uuid::Uuid::new_v4(),
+        tenant: facts.tenant,
+        created_at: time::OffsetDateTime::now_utc(),
+        app_id: get("client_id"),
+        app_display_name: None,
+        user_id: facts.user.as_ref().map(|(id, _)| id.0),
+        user_principal_name: facts.user.map(|(_, upn)| upn).or_else(|| get("username")),
+        ip_address: ip,
+        client_app_used: get("grant_type").unwrap_or_else(|| "unknown".into()),
+        resource: get("resource").or_else(|| get("scope")),
+        error_code: code,
+        failure_reason: reason,
+    });
 }
 
 /// The form's parameters; the first occurrence of each wins.
@@ -198,6 +265,9 @@ struct Issued {
     id_token: Option<String>,
     client_info: Option<String>,
     now: i64,
+    /// For the sign-in log.
+    tenant: hale_directory::TenantId,
+    user: Option<(hale_directory::ObjectId, String)>,
 }
 
 /// Signs `claims` in the shape of `version` (v1 tokens carry `x5t` too),
@@ -221,6 +291,10 @@ async fn sign(
 
 /// The endpoint's response body for an issued token.
 fn respond(issued: Issued, endpoint: Endpoint) -> Response {
+    let facts = SignInFacts {
+        tenant: issued.tenant,
+        user: issued.user.clone(),
+    };
     let lifetime = token::ACCESS_TOKEN_LIFETIME;
     let now = issued.now;
     let mut body = match endpoint {
@@ -252,7 +326,9 @@ fn respond(issued: Issued, endpoint: Endpoint) -> Response {
             map.insert(name.into(), json!(value));
         }
     }
-    axum::Json(body).into_response()
+    let mut response = axum::Json(body).into_response();
+    response.extensions_mut().insert(facts);
+    response
 }
 
 fn directory_unreadable(e: StoreError) -> OAuthError {

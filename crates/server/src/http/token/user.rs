@@ -184,6 +184,8 @@ pub(super) async fn issue_for_user(
             id_token,
             client_info: Some(client_info(user.id, tenant)),
             now,
+            tenant,
+            user: Some((user.id, user.user_principal_name.clone())),
         },
         endpoint,
     ))
@@ -231,13 +233,19 @@ pub(super) async fn password(
         .ok_or_else(|| OAuthError::unknown_client(&presented.client_id, request.tenant_segment))?;
     let authentication = authenticate_delegated(request, &presented, &registered, tenant)?;
     let user = user.ok_or_else(|| OAuthError::unknown_user(&username, &tenant.to_string()))?;
-    // argon2id is deliberately slow: keep it off the async workers.
-    let hash = user.password.clone();
-    let valid = tokio::task::spawn_blocking(move || hash.is_some_and(|h| h.verify(&password)))
-        .await
-        .unwrap_or(false);
-    if !valid {
-        return Err(OAuthError::invalid_credentials());
+    match super::interactive::password_attempt(
+        state,
+        tenant,
+        &user.user_principal_name,
+        user.password.clone(),
+        password,
+    )
+    .await
+    .map_err(directory_unreadable)?
+    {
+        super::interactive::Attempt::Right => {}
+        super::interactive::Attempt::Wrong => return Err(OAuthError::invalid_credentials()),
+        super::interactive::Attempt::Locked => return Err(OAuthError::account_locked()),
     }
     if !user.account_enabled {
         return Err(OAuthError::user_disabled());
