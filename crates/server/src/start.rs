@@ -221,6 +221,7 @@ async fn prepare(
         public_url: info.public_url.clone(),
         secret_digester,
         sign_ins,
+        tenant_cache: Default::default(),
         max_secret_lifetime: hale_directory::DEFAULT_MAX_SECRET_LIFETIME,
         key_ring,
         signing,

@@ -5,6 +5,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use hale_directory::TenantId;
 use hale_identity::discovery::{self, Scope};
 use hale_identity::{OAuthError, TenantRef};
 use hale_store::tenants;
@@ -33,7 +34,48 @@ impl Resolved {
     }
 }
 
+/// Tenants found by URL segment, kept for a minute: every token request names
+/// its tenant, tenants are never removed, and a new tenant is found at once
+/// (only found tenants are kept).
+#[derive(Default)]
+pub(crate) struct TenantCache {
+    found: std::sync::RwLock<std::collections::HashMap<String, (TenantId, std::time::Instant)>>,
+}
+
+const TENANT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+const TENANT_CACHE_MAX: usize = 10_000;
+
+impl TenantCache {
+    fn get(&self, segment: &str) -> Option<TenantId> {
+        let found = self.found.read().expect("tenant cache lock");
+        found
+            .get(segment)
+            .filter(|(_, at)| at.elapsed() < TENANT_CACHE_TTL)
+            .map(|(id, _)| *id)
+    }
+
+    fn put(&self, segment: &str, id: TenantId) {
+        let mut found = self.found.write().expect("tenant cache lock");
+        if found.len() >= TENANT_CACHE_MAX {
+            found.clear();
+        }
+        found.insert(segment.to_owned(), (id, std::time::Instant::now()));
+    }
+}
+
 pub(crate) async fn resolve(state: &AppState, segment: &str) -> Result<Resolved, OAuthError> {
+    let key = segment.to_ascii_lowercase();
+    if let Some(id) = state.tenant_cache.get(&key) {
+        return Ok(Resolved::Tenant(id));
+    }
+    let resolved = resolve_uncached(state, segment).await?;
+    if let Resolved::Tenant(id) = resolved {
+        state.tenant_cache.put(&key, id);
+    }
+    Ok(resolved)
+}
+
+async fn resolve_uncached(state: &AppState, segment: &str) -> Result<Resolved, OAuthError> {
     let reference = TenantRef::parse(segment).ok_or_else(|| OAuthError::invalid_tenant(segment))?;
     let found = match reference {
         TenantRef::Common => return Ok(Resolved::Alias("common")),

@@ -38,6 +38,8 @@ pub(crate) struct AppState {
     /// Longest client secret lifetime accepted.
     pub max_secret_lifetime: time::Duration,
     pub key_ring: auth::SharedKeyRing,
+    /// Tenants by URL segment, for a minute.
+    pub tenant_cache: std::sync::Arc<identity::TenantCache>,
     /// Where sign-in events go (written in batches).
     pub sign_ins: std::sync::Arc<sign_ins::SignInLog>,
     /// The signing keys: the one that signs now, and those JWKS publishes.

@@ -1,7 +1,10 @@
 //! The sign-in log: every token request and interactive sign-in, success or
 //! failure, with the app, user, IP and AADSTS code. Events are queued in
 //! memory and written in batches by one task, so issuing a token never waits
-//! for (or causes) a database write of its own.
+//! for a write. Successful app-only sign-ins (client credentials) are logged
+//! once a minute per app, resource and address, as Entra aggregates service
+//! principal sign-ins: a daemon fetching tokens in a loop causes no write per
+//! token.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,7 +22,12 @@ const BATCH: usize = 500;
 pub(crate) struct SignInLog {
     queue: mpsc::Sender<SignInEvent>,
     dropped: AtomicU64,
+    /// When each (tenant, app, resource, address) last logged an app-only success.
+    recent_app_sign_ins: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
+
+/// How long repeated app-only successes are folded into the first.
+const APP_SIGN_IN_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl SignInLog {
     /// Starts the writer task; it ends, after writing what is queued, when
@@ -44,11 +52,33 @@ impl SignInLog {
         Arc::new(SignInLog {
             queue,
             dropped: AtomicU64::new(0),
+            recent_app_sign_ins: Default::default(),
         })
     }
 
     /// Queues an event (never waits).
     pub(crate) fn record(&self, event: SignInEvent) {
+        if event.error_code == 0 && event.client_app_used == "client_credentials" {
+            let key = format!(
+                "{}|{}|{}|{}",
+                event.tenant,
+                event.app_id.as_deref().unwrap_or_default(),
+                event.resource.as_deref().unwrap_or_default(),
+                event.ip_address.as_deref().unwrap_or_default()
+            );
+            let mut recent = self.recent_app_sign_ins.lock().expect("sign-in log lock");
+            let now = std::time::Instant::now();
+            if recent
+                .get(&key)
+                .is_some_and(|at| now.duration_since(*at) < APP_SIGN_IN_WINDOW)
+            {
+                return;
+            }
+            if recent.len() >= 10_000 {
+                recent.retain(|_, at| now.duration_since(*at) < APP_SIGN_IN_WINDOW);
+            }
+            recent.insert(key, now);
+        }
         if self.queue.try_send(event).is_err() {
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if dropped.is_power_of_two() {
