@@ -807,3 +807,126 @@ async fn password_changes_and_revocation_end_refresh_tokens() {
     );
     sign_in("Second-Password-2").await;
 }
+
+#[tokio::test]
+async fn groups_claims_and_roles_assigned_to_groups() {
+    let server = TestServer::start().await;
+    let admin = server
+        .admin_token("Application.ReadWrite.All AppRoleAssignment.ReadWrite.All Group.ReadWrite.All DelegatedPermissionGrant.ReadWrite.All")
+        .await;
+    let me: Value = {
+        let token = server.admin_token("User.Read").await;
+        server
+            .client()
+            .get(server.url("/v1.0/me"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    };
+    let (status, outer) = call(&server, &admin, Method::POST, "/v1.0/groups", Some(json!({"displayName": "Clinicians", "mailEnabled": false, "mailNickname": "clinicians", "securityEnabled": true}))).await;
+    assert_eq!(status, 201, "{outer}");
+    let (_, inner) = call(&server, &admin, Method::POST, "/v1.0/groups", Some(json!({"displayName": "Nurses", "mailEnabled": false, "mailNickname": "nurses", "securityEnabled": true}))).await;
+    let bind = |id: &Value| json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{}", id.as_str().unwrap())});
+    let (status, _) = call(
+        &server,
+        &admin,
+        Method::POST,
+        &format!(
+            "/v1.0/groups/{}/members/$ref",
+            outer["id"].as_str().unwrap()
+        ),
+        Some(bind(&inner["id"])),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (status, _) = call(
+        &server,
+        &admin,
+        Method::POST,
+        &format!(
+            "/v1.0/groups/{}/members/$ref",
+            inner["id"].as_str().unwrap()
+        ),
+        Some(bind(&me["id"])),
+    )
+    .await;
+    assert_eq!(status, 204);
+
+    let role_id = uuid::Uuid::new_v4().to_string();
+    let api = register(
+        &server,
+        &admin,
+        json!({"displayName": "Charts API", "identifierUris": ["api://charts"], "groupMembershipClaims": "SecurityGroup",
+            "api": {"oauth2PermissionScopes": [{"id": uuid::Uuid::new_v4(), "value": "Charts.Read", "type": "User", "isEnabled": true}]},
+            "appRoles": [{"id": role_id, "allowedMemberTypes": ["User"], "value": "Clinician", "displayName": "Clinician", "description": "Clinician", "isEnabled": true}]}),
+    )
+    .await;
+    let client = register(&server, &admin, json!({"displayName": "Charts desktop", "isFallbackPublicClient": true, "groupMembershipClaims": "SecurityGroup"})).await;
+    call(&server, &admin, Method::POST, "/v1.0/oauth2PermissionGrants", Some(json!({"clientId": client.principal_id, "consentType": "AllPrincipals", "resourceId": api.principal_id, "scope": "Charts.Read"}))).await;
+    // The role goes to the outer group; the user is in it through the inner one.
+    let (status, body) = call(
+        &server,
+        &admin,
+        Method::POST,
+        &format!("/v1.0/servicePrincipals/{}/appRoleAssignedTo", api.principal_id),
+        Some(json!({"principalId": outer["id"], "resourceId": api.principal_id, "appRoleId": role_id})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["principalType"], "Group");
+
+    let (status, body) = token(
+        &server,
+        "hale.local",
+        &[
+            ("grant_type", "password"),
+            ("client_id", &client.app_id),
+            ("username", "admin@hale.local"),
+            ("password", hale_testkit::ADMIN_PASSWORD),
+            ("scope", "openid api://charts/Charts.Read"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let access = claims_of(body["access_token"].as_str().unwrap());
+    assert_eq!(
+        access["roles"],
+        json!(["Clinician"]),
+        "assigned through nested groups"
+    );
+    let mut groups: Vec<String> = access["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g.as_str().unwrap().to_owned())
+        .collect();
+    groups.sort();
+    let mut expected = vec![
+        outer["id"].as_str().unwrap().to_owned(),
+        inner["id"].as_str().unwrap().to_owned(),
+    ];
+    expected.sort();
+    assert_eq!(groups, expected);
+    let id_token = claims_of(body["id_token"].as_str().unwrap());
+    assert_eq!(id_token["groups"].as_array().unwrap().len(), 2);
+
+    // v1 device authorization takes `resource=`.
+    let tenant = server.info().installation.tenant.id;
+    let res = server
+        .client()
+        .post(server.url(&format!("/{tenant}/oauth2/devicecode")))
+        .form(&[
+            ("client_id", client.app_id.as_str()),
+            ("resource", "api://charts"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let started: Value = res.json().await.unwrap();
+    assert!(started["user_code"].is_string(), "{started}");
+}

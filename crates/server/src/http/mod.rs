@@ -100,6 +100,10 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/{tenant}/oauth2/v2.0/logout", axum::routing::get(token::authorize::logout))
         .route("/{tenant}/oauth2/logout", axum::routing::get(token::authorize::logout))
         .route(
+            "/{tenant}/oauth2/devicecode",
+            axum::routing::post(token::device::device_authorization_v1).layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
+        )
+        .route(
             "/devicelogin",
             axum::routing::get(token::device::device_login_page)
                 .post(token::device::device_login)

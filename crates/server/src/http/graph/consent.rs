@@ -429,6 +429,8 @@ pub(super) async fn create_assignment(
                 (PrincipalKind::ServicePrincipal, sp.display_name)
             } else if let Some(user) = users::get(tx, tenant, principal_id)? {
                 (PrincipalKind::User, user.display_name)
+            } else if let Some(group) = hale_store::groups::get(tx, tenant, principal_id)? {
+                (PrincipalKind::Group, group.display_name)
             } else {
                 return Err(Failure::Graph(GraphError::bad_request(format!(
                     "The principalId '{principal_id}' does not reference a user, group or service principal in this tenant."

@@ -319,6 +319,7 @@ pub(super) async fn delete(
         .write(move |tx| {
             let group = find(tx, &c, id)?;
             groups::delete(tx, group.tenant_id, group.id)?;
+            hale_store::grants::forget_object(tx, group.id)?;
             Ok::<_, Failure>(())
         })
         .await

@@ -58,7 +58,20 @@ pub(crate) async fn device_authorization(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match start(&state, &tenant_segment, &headers, &body).await {
+    match start(&state, &tenant_segment, &headers, &body, false).await {
+        Ok(response) => response,
+        Err(e) => oauth_error(&e, &headers),
+    }
+}
+
+/// `POST /{tenant}/oauth2/devicecode` (v1): `client_id` and `resource`.
+pub(crate) async fn device_authorization_v1(
+    State(state): State<AppState>,
+    Path(tenant_segment): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match start(&state, &tenant_segment, &headers, &body, true).await {
         Ok(response) => response,
         Err(e) => oauth_error(&e, &headers),
     }
@@ -69,11 +82,22 @@ async fn start(
     tenant_segment: &str,
     headers: &HeaderMap,
     body: &[u8],
+    v1: bool,
 ) -> Result<Response, OAuthError> {
     let resolved = resolve(state, tenant_segment).await?;
     let form = parse_form(headers, body)?;
     let client_id = form.required("client_id")?.to_owned();
-    let scope = form.required("scope")?.to_owned();
+    // v1 names a resource; the device then gets its `.default` with an ID
+    // and a refresh token, as the v1 endpoint gives.
+    let scope = if v1 {
+        let resource = form.required("resource")?;
+        format!(
+            "{}/.default openid offline_access",
+            resource.trim_end_matches('/')
+        )
+    } else {
+        form.required("scope")?.to_owned()
+    };
     DelegatedRequest::parse(&scope)?;
     let client: AppId = client_id
         .parse()

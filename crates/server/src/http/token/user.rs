@@ -37,6 +37,10 @@ struct Context {
     consented: Vec<String>,
     roles: Vec<String>,
     directory_roles: Vec<String>,
+    /// The `groups` claim of the ID token, when the client asks for it.
+    id_token_groups: Option<Vec<String>>,
+    /// The `groups` claim of the access token, when the resource asks for it.
+    access_token_groups: Option<Vec<String>>,
 }
 
 fn read_context(
@@ -49,23 +53,56 @@ fn read_context(
     let found = users::get(tx, grant_tenant, user)?;
     let resource = resource::find(tx, grant_tenant, identifier)?;
     let client_sp = principals::by_app_id(tx, grant_tenant, client)?.map(|sp| sp.id);
+    // The groups the user is in, nested ones included: for app roles
+    // assigned to a group, and the `groups` claim.
+    let groups: Vec<ObjectId> = hale_directory::membership::transitive(
+        hale_directory::membership::Member {
+            id: user,
+            kind: hale_directory::membership::MemberKind::User,
+        },
+        |id| hale_store::groups::groups_of(tx, grant_tenant, id),
+    )?
+    .into_iter()
+    .map(|m| m.id)
+    .collect();
+    let mut principals_of_user = vec![user];
+    principals_of_user.extend(groups.iter().copied());
     let (consented, roles) = match &resource {
         Some(r) => (
             r.consented(tx, client, client_sp, user)?,
-            r.user_roles(tx, &[user])?,
+            r.user_roles(tx, &principals_of_user)?,
         ),
         None => (Vec::new(), Vec::new()),
+    };
+    // `groupMembershipClaims` of the client (ID token) and of the resource
+    // (access token) decide whether the `groups` claim is emitted.
+    let wants_groups = |app: Option<hale_directory::Application>| {
+        app.and_then(|a| a.group_membership_claims)
+            .is_some_and(|c| {
+                matches!(
+                    c.as_str(),
+                    "SecurityGroup" | "All" | "ApplicationGroup" | "DirectoryRole"
+                )
+            })
+    };
+    let client_wants_groups = wants_groups(hale_store::applications::by_app_id(tx, client)?);
+    let resource_wants_groups = match &resource {
+        Some(r) => wants_groups(hale_store::applications::by_app_id(tx, r.app_id)?),
+        None => false,
     };
     let directory_roles = principals::roles_of(tx, grant_tenant, user)?
         .iter()
         .map(|r| r.template_id().to_string())
         .collect();
+    let group_ids: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
     Ok(Context {
         user: found,
         resource,
         consented,
         roles,
         directory_roles,
+        id_token_groups: client_wants_groups.then(|| group_ids.clone()),
+        access_token_groups: resource_wants_groups.then_some(group_ids),
     })
 }
 
@@ -123,6 +160,10 @@ pub(super) async fn issue_for_user(
         now,
     }
     .claims();
+    let mut claims = claims;
+    if let Some(groups) = &context.access_token_groups {
+        claims["groups"] = serde_json::json!(groups);
+    }
     let access_token = sign(state, resource.version, &claims).await?;
     let v1 = endpoint == Endpoint::V1;
     let id_token = if request.openid || v1 {
@@ -142,6 +183,10 @@ pub(super) async fn issue_for_user(
             now,
         }
         .claims();
+        let mut claims = claims;
+        if let Some(groups) = &context.id_token_groups {
+            claims["groups"] = serde_json::json!(groups);
+        }
         Some(sign(state, TokenVersion::V2, &claims).await?)
     } else {
         None
