@@ -104,6 +104,12 @@ pub struct ServeArgs {
     #[arg(long, env = "HALE_TENANT_DOMAIN", value_name = "DOMAIN")]
     tenant_domain: Option<String>,
 
+    /// Refresh tokens: `reuse` (as Entra: a used refresh token stays valid until it
+    /// expires) or `strict` (each refresh token works once; its use returns the next).
+    /// [default: reuse]
+    #[arg(long, env = "HALE_REFRESH_TOKEN_ROTATION", value_enum)]
+    refresh_token_rotation: Option<Rotation>,
+
     /// Log format on standard error. [default: pretty]
     #[arg(long, env = "HALE_LOG_FORMAT", value_enum)]
     log_format: Option<LogFormat>,
@@ -119,6 +125,13 @@ pub struct ServeArgs {
     /// Print the effective settings (secrets masked) and exit.
     #[arg(long)]
     print_config: bool,
+}
+
+#[derive(clap::ValueEnum, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum Rotation {
+    Reuse,
+    Strict,
 }
 
 #[derive(clap::ValueEnum, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,6 +155,7 @@ struct FileSettings {
     tls_key: Option<PathBuf>,
     insecure_http: Option<bool>,
     tenant_domain: Option<String>,
+    refresh_token_rotation: Option<Rotation>,
     log_format: Option<LogFormat>,
     log: Option<String>,
     shutdown_grace: Option<u64>,
@@ -378,6 +392,15 @@ fn resolve(
     }
 
     source(
+        "refresh-token-rotation",
+        "refresh_token_rotation",
+        file.refresh_token_rotation.is_some(),
+    );
+    if let Some(rotation) = args.refresh_token_rotation.or(file.refresh_token_rotation) {
+        settings.strict_refresh_token_rotation = rotation == Rotation::Strict;
+    }
+
+    source(
         "shutdown-grace",
         "shutdown_grace",
         file.shutdown_grace.is_some(),
@@ -498,6 +521,14 @@ fn print_config(resolved: &Resolved) -> String {
         }
     }
     values.push(("tenant-domain", q(&s.tenant_domain)));
+    values.push((
+        "refresh-token-rotation",
+        q(if s.strict_refresh_token_rotation {
+            "strict"
+        } else {
+            "reuse"
+        }),
+    ));
     values.push(("shutdown-grace", s.shutdown_grace.as_secs().to_string()));
     values.push((
         "log-format",

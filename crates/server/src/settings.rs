@@ -70,6 +70,9 @@ pub struct Settings {
     pub admin_password: Option<Secret>,
     /// The master key (base64, 32 bytes); a key file in the data directory when absent.
     pub master_key: Option<Secret>,
+    /// Refresh tokens work once (each use revokes the one used) instead of
+    /// staying valid until they expire, as in Entra.
+    pub strict_refresh_token_rotation: bool,
     /// How often a running server re-reads the signing keys (to pick up a
     /// rotation). Not a command-line setting.
     pub signing_key_refresh: Duration,
@@ -92,6 +95,7 @@ impl Settings {
             admin_password: None,
             master_key: None,
             signing_key_refresh: Duration::from_secs(30),
+            strict_refresh_token_rotation: false,
         }
     }
 

@@ -222,6 +222,7 @@ async fn prepare(
         secret_digester,
         sign_ins,
         tenant_cache: Default::default(),
+        strict_refresh_token_rotation: settings.strict_refresh_token_rotation,
         max_secret_lifetime: hale_directory::DEFAULT_MAX_SECRET_LIFETIME,
         key_ring,
         signing,

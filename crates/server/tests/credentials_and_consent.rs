@@ -930,3 +930,49 @@ async fn groups_claims_and_roles_assigned_to_groups() {
     let started: Value = res.json().await.unwrap();
     assert!(started["user_code"].is_string(), "{started}");
 }
+
+#[tokio::test]
+async fn strict_rotation_makes_each_refresh_token_work_once() {
+    let server = TestServer::start_with(|s| s.strict_refresh_token_rotation = true).await;
+    let cli = "04b07795-8ddb-461a-bbee-02f9e1bf7b46";
+    let (status, body) = token(
+        &server,
+        "hale.local",
+        &[
+            ("grant_type", "password"),
+            ("client_id", cli),
+            ("username", "admin@hale.local"),
+            ("password", hale_testkit::ADMIN_PASSWORD),
+            ("scope", "offline_access User.Read"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let first = body["refresh_token"].as_str().unwrap().to_owned();
+    let refresh = |rt: String| {
+        let server = &server;
+        async move {
+            token(
+                server,
+                "hale.local",
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("client_id", cli),
+                    ("refresh_token", rt.as_str()),
+                    ("scope", "User.Read"),
+                ],
+            )
+            .await
+        }
+    };
+    let (status, body) = refresh(first.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    let second = body["refresh_token"].as_str().unwrap().to_owned();
+    let (status, body) = refresh(first).await;
+    assert_eq!(
+        (status, body["error_codes"][0].as_u64()),
+        (400, Some(70000)),
+        "a spent refresh token: {body}"
+    );
+    assert_eq!(refresh(second).await.0, 200);
+}

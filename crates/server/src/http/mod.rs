@@ -38,6 +38,8 @@ pub(crate) struct AppState {
     /// Longest client secret lifetime accepted.
     pub max_secret_lifetime: time::Duration,
     pub key_ring: auth::SharedKeyRing,
+    /// `--refresh-token-rotation strict`.
+    pub strict_refresh_token_rotation: bool,
     /// Tenants by URL segment, for a minute.
     pub tenant_cache: std::sync::Arc<identity::TenantCache>,
     /// Where sign-in events go (written in batches).

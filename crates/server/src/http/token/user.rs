@@ -393,6 +393,15 @@ pub(super) async fn refresh(request: &Request<'_>) -> Result<axum::response::Res
     let mut delegated = DelegatedRequest::from_form(form, request.endpoint)?;
     // A refresh always keeps offline access.
     delegated.offline_access = true;
+    if state.strict_refresh_token_rotation {
+        // Strict rotation: this token is spent; a second use is refused.
+        let spent = secret_digest(state, "refresh_token", token);
+        state
+            .store
+            .write(move |tx| sign_in::revoke_refresh_token(tx, &spent))
+            .await
+            .map_err(directory_unreadable)?;
+    }
     issue_for_user(
         state,
         request.endpoint,
