@@ -976,3 +976,87 @@ async fn strict_rotation_makes_each_refresh_token_work_once() {
     );
     assert_eq!(refresh(second).await.0, 200);
 }
+
+#[tokio::test]
+async fn healthcare_api_permissions_wait_for_a_fhir_service() {
+    let server = TestServer::start().await;
+    let admin = server.admin_token("Application.ReadWrite.All").await;
+    let app = register(&server, &admin, json!({"displayName": "FHIR client"})).await;
+    let path = format!("/v1.0/applications/{}", app.object_id);
+    let healthcare = "4f6778d8-5aef-43dc-a1ff-b073724b9495";
+    let (_, sp) = call(
+        &server,
+        &admin,
+        Method::GET,
+        &format!("/v1.0/servicePrincipals(appId='{healthcare}')"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        sp["error"]["code"], "Request_ResourceNotFound",
+        "not in the tenant yet: {sp}"
+    );
+    let scope_id = "e53a2c4c-0ba6-4a2c-8a8b-5f2f3b1b6b21";
+    let request = json!({"requiredResourceAccess": [{"resourceAppId": healthcare, "resourceAccess": [{"id": scope_id, "type": "Scope"}]}]});
+    let (status, body) = call(&server, &admin, Method::PATCH, &path, Some(request.clone())).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("FHIR service"),
+        "{body}"
+    );
+    // Graph permissions that do not exist are refused too.
+    let (status, _) = call(
+        &server,
+        &admin,
+        Method::PATCH,
+        &path,
+        Some(json!({"requiredResourceAccess": [{"resourceAppId": "00000003-0000-0000-c000-000000000000", "resourceAccess": [{"id": uuid::Uuid::new_v4(), "type": "Scope"}]}]})),
+    )
+    .await;
+    assert_eq!(status, 400);
+
+    // A FHIR service (through ARM), then the permission can be requested.
+    let (status, arm) = token(
+        &server,
+        "hale.local",
+        &[
+            ("grant_type", "password"),
+            ("client_id", "04b07795-8ddb-461a-bbee-02f9e1bf7b46"),
+            ("username", "admin@hale.local"),
+            ("password", hale_testkit::ADMIN_PASSWORD),
+            ("scope", "https://management.azure.com//user_impersonation"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{arm}");
+    let arm = arm["access_token"].as_str().unwrap().to_owned();
+    let ws = format!(
+        "/subscriptions/{}/resourceGroups/hale-default/providers/Microsoft.HealthcareApis/workspaces/gatedws",
+        server.info().installation.subscription_id
+    );
+    for (url, body) in [
+        (
+            format!("{ws}?api-version=2023-11-01"),
+            json!({"location": "local"}),
+        ),
+        (
+            format!("{ws}/fhirservices/fhir1?api-version=2023-11-01"),
+            json!({"location": "local", "kind": "fhir-R4"}),
+        ),
+    ] {
+        let res = server
+            .client()
+            .put(server.url(&url))
+            .bearer_auth(&arm)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success(), "{url}: {}", res.status());
+    }
+    let (status, body) = call(&server, &admin, Method::PATCH, &path, Some(request)).await;
+    assert_eq!(status, 204, "{body}");
+}

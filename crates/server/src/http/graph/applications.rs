@@ -174,6 +174,7 @@ pub(super) async fn create(
         .store
         .write(move |tx| {
             check_identifier_uris(tx, &stored)?;
+            check_required_resources(tx, &stored)?;
             applications::insert(tx, &stored)?;
             Ok::<_, Failure>(())
         })
@@ -194,6 +195,7 @@ pub(super) async fn update(
         let updated = merged(&current, &body)?;
         updated.validate()?;
         check_identifier_uris(tx, &updated)?;
+        check_required_resources(tx, &updated)?;
         Ok(applications::update(tx, &updated)?)
     })
     .await?;
@@ -701,6 +703,55 @@ fn unknown_path(input: &Value, parsed: &Value, prefix: String) -> Option<String>
             .find_map(|(i, p)| unknown_path(i, p, prefix.clone())),
         _ => None,
     }
+}
+
+/// API permissions (`requiredResourceAccess`) on first-party APIs must name
+/// permissions those APIs have, and an API that appears in a tenant only with
+/// a service ("Azure Healthcare APIs" with a FHIR service, "Azure API for
+/// DICOM" with a DICOM service) can be asked for only once it is there, as the
+/// portal offers it under "APIs my organization uses" only then.
+fn check_required_resources(tx: &mut dyn Tx, app: &Application) -> Result<(), Failure> {
+    use hale_directory::first_party;
+    for required in &app.required_resource_access {
+        let Some(api) = first_party::by_app_id(hale_directory::AppId(required.resource_app_id))
+        else {
+            continue;
+        };
+        if api.provisioned != first_party::Provisioned::Always
+            && hale_store::principals::by_app_id(tx, app.tenant_id, api.app_id)?.is_none()
+        {
+            return Err(Failure::Graph(GraphError::bad_request(format!(
+                "The API '{}' ({}) is not available in this tenant yet: it appears once a {} service exists.",
+                api.display_name,
+                api.app_id,
+                if api.provisioned == first_party::Provisioned::WithDicomService {
+                    "DICOM"
+                } else {
+                    "FHIR"
+                }
+            ))));
+        }
+        for access in &required.resource_access {
+            let known = match access.kind.as_str() {
+                "Scope" => api.scopes.iter().any(|p| p.id == access.id),
+                "Role" => api.roles.iter().any(|p| p.id == access.id),
+                _ => false,
+            };
+            if !known {
+                return Err(Failure::Graph(GraphError::bad_request(format!(
+                    "The API '{}' has no {} permission with ID '{}'.",
+                    api.display_name,
+                    if access.kind == "Role" {
+                        "application"
+                    } else {
+                        "delegated"
+                    },
+                    access.id
+                ))));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// App ID URIs must be unused by any other application of the tenant.
