@@ -69,4 +69,16 @@ try {
   out.device_token = { error: String(e.errorMessage ?? e.message) };
 }
 
+// Username and password (ROPC) through MSAL Node's public client.
+try {
+  const r = await pca.acquireTokenByUsernamePassword({
+    scopes: ["https://management.azure.com//user_impersonation"],
+    username: env.HALE_USERNAME,
+    password: env.HALE_PASSWORD,
+  });
+  out.ropc = { accessToken: r.accessToken, username: r.account?.username };
+} catch (e) {
+  out.ropc = { error: String(e.errorMessage ?? e.message) };
+}
+
 console.log(JSON.stringify(out));
