@@ -42,8 +42,8 @@ pub fn may_read_applications(_principal: &Principal, permissions: &[String]) -> 
 /// a write permission and, for a user, an application-managing directory role
 /// (delegated permissions never exceed what the user may do).
 ///
-/// FIXME(issue 4): owners, and Entra's "users can register applications", are
-/// not modelled yet; a user without such a role may not write.
+/// Without such a role a caller may still register applications and manage
+/// the ones it owns: see [`may_write_owned_applications`].
 pub fn may_write_applications(principal: &Principal, permissions: &[String]) -> bool {
     may_write(
         principal,
@@ -122,6 +122,19 @@ fn may_write(
             Principal::Application => true,
             Principal::User { roles } => roles.iter().any(|r| managers.contains(r)),
         }
+}
+
+const WRITE_OWNED_APPLICATIONS: &[&str] = &[
+    "Application.ReadWrite.All",
+    "Application.ReadWrite.OwnedBy",
+    "Directory.ReadWrite.All",
+];
+
+/// Whether the caller may register applications and manage the ones it owns
+/// (Entra's default: every member may register applications; the creator
+/// becomes an owner).
+pub fn may_write_owned_applications(_principal: &Principal, permissions: &[String]) -> bool {
+    granted(permissions, WRITE_OWNED_APPLICATIONS)
 }
 
 const READ_CONSENT: &[&str] = &[

@@ -192,6 +192,11 @@ pub struct Application {
     pub publisher_domain: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_date_time: OffsetDateTime,
+    /// Owners: users or service principals who may manage the application
+    /// without a directory role. A navigation in Graph (`owners`), kept with
+    /// the object but never shown in its JSON.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owners: Vec<ObjectId>,
 }
 
 /// The most redirect URIs an application may have across its platforms.
@@ -242,6 +247,7 @@ impl Application {
             tags: Vec::new(),
             publisher_domain: Some(publisher_domain.to_owned()),
             created_date_time: OffsetDateTime::now_utc(),
+            owners: Vec::new(),
         }
     }
 

@@ -818,3 +818,148 @@ async fn filters_pushed_down_agree_with_evaluation_in_memory() {
         assert_eq!(counted["@odata.count"], expected.len(), "{text}");
     }
 }
+
+#[tokio::test]
+async fn owners_manage_their_applications_without_a_role() {
+    let server = TestServer::start().await;
+    let admin = server
+        .admin_token("Application.ReadWrite.All User.ReadWrite.All")
+        .await;
+    let call = |token: String, method: reqwest::Method, path: String, body: Option<Value>| {
+        let server = &server;
+        async move {
+            let mut req = server
+                .client()
+                .request(method, server.url(&path))
+                .bearer_auth(token);
+            if let Some(body) = body {
+                req = req.json(&body);
+            }
+            let res = req.send().await.unwrap();
+            let status = res.status().as_u16();
+            (status, res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, user) = call(
+        admin.clone(),
+        reqwest::Method::POST,
+        "/v1.0/users".into(),
+        Some(json!({"accountEnabled": true, "displayName": "Dev", "mailNickname": "dev", "userPrincipalName": "dev@hale.local",
+            "passwordProfile": {"password": "Dev-Password-1", "forceChangePasswordNextSignIn": false}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{user}");
+    let user_id = user["id"].as_str().unwrap().to_owned();
+    let claims = server.graph_claims(json!({"oid": user_id, "sub": user_id, "idtyp": "user", "scp": "Application.ReadWrite.All"}));
+    let dev = server.sign(&claims).await;
+
+    // Any member may register an application, and owns it.
+    let (status, app) = call(
+        dev.clone(),
+        reqwest::Method::POST,
+        "/v1.0/applications".into(),
+        Some(json!({"displayName": "Dev's app"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{app}");
+    assert!(
+        app.get("owners").is_none(),
+        "owners is a navigation, not a property"
+    );
+    let path = format!("/v1.0/applications/{}", app["id"].as_str().unwrap());
+    let (_, owners) = call(
+        dev.clone(),
+        reqwest::Method::GET,
+        format!("{path}/owners"),
+        None,
+    )
+    .await;
+    assert_eq!(owners["value"][0]["id"], user_id.as_str());
+    assert_eq!(owners["value"][0]["@odata.type"], "#microsoft.graph.user");
+    let (status, _) = call(
+        dev.clone(),
+        reqwest::Method::PATCH,
+        path.clone(),
+        Some(json!({"description": "mine"})),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (status, _) = call(
+        dev.clone(),
+        reqwest::Method::POST,
+        format!("{path}/addPassword"),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    // Not someone else's.
+    let (_, other) = call(
+        admin.clone(),
+        reqwest::Method::POST,
+        "/v1.0/applications".into(),
+        Some(json!({"displayName": "Admin's app"})),
+    )
+    .await;
+    let other_path = format!("/v1.0/applications/{}", other["id"].as_str().unwrap());
+    let (status, body) = call(
+        dev.clone(),
+        reqwest::Method::PATCH,
+        other_path.clone(),
+        Some(json!({"description": "not mine"})),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "Authorization_RequestDenied");
+    // Until the administrator adds the user as an owner; removing ends it.
+    let reference = json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{user_id}")});
+    let (status, body) = call(
+        admin.clone(),
+        reqwest::Method::POST,
+        format!("{other_path}/owners/$ref"),
+        Some(reference.clone()),
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+    let (status, _) = call(
+        admin.clone(),
+        reqwest::Method::POST,
+        format!("{other_path}/owners/$ref"),
+        Some(reference),
+    )
+    .await;
+    assert_eq!(status, 400, "already an owner");
+    let (status, _) = call(
+        dev.clone(),
+        reqwest::Method::PATCH,
+        other_path.clone(),
+        Some(json!({"description": "now mine too"})),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (status, _) = call(
+        admin.clone(),
+        reqwest::Method::DELETE,
+        format!("{other_path}/owners/{user_id}/$ref"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (status, _) = call(
+        dev.clone(),
+        reqwest::Method::PATCH,
+        other_path.clone(),
+        Some(json!({"description": "again"})),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let bogus = json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{}", uuid::Uuid::new_v4())});
+    let (status, _) = call(
+        admin,
+        reqwest::Method::POST,
+        format!("{other_path}/owners/$ref"),
+        Some(bogus),
+    )
+    .await;
+    assert_eq!(status, 400);
+}

@@ -525,17 +525,26 @@ async fn directory_roles_list_and_take_members() {
         "role object IDs are stable"
     );
 
-    // Application Administrator, by template ID; then the user can write applications.
+    // Application Administrator, by template ID; then the user can change
+    // applications it does not own.
     let user = id(&g.create_user("appadmin", json!({})).await);
     let path =
         "/v1.0/directoryRoles(roleTemplateId='9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3')/members";
     let token = g.user_token(&user, "Application.ReadWrite.All").await;
+    let (_, others) = g
+        .call(
+            Method::POST,
+            "/v1.0/applications",
+            Some(json!({"displayName": "someone else's"})),
+        )
+        .await;
+    let others = format!("/v1.0/applications/{}", others["id"].as_str().unwrap());
     let (status, _) = g
         .call_as(
             &token,
-            Method::POST,
-            "/v1.0/applications",
-            Some(json!({"displayName": "before"})),
+            Method::PATCH,
+            &others,
+            Some(json!({"description": "before"})),
         )
         .await;
     assert_eq!(status, 403);
@@ -550,12 +559,12 @@ async fn directory_roles_list_and_take_members() {
     let (status, body) = g
         .call_as(
             &token,
-            Method::POST,
-            "/v1.0/applications",
-            Some(json!({"displayName": "after"})),
+            Method::PATCH,
+            &others,
+            Some(json!({"description": "after"})),
         )
         .await;
-    assert_eq!(status, 201, "{body}");
+    assert_eq!(status, 204, "{body}");
     let (_, listed) = g.call(Method::GET, path, None).await;
     assert_eq!(Graph::ids(&listed), [user.as_str()]);
     let (_, of) = g
@@ -629,9 +638,9 @@ async fn directory_roles_list_and_take_members() {
     let (status, _) = g
         .call_as(
             &token,
-            Method::POST,
-            "/v1.0/applications",
-            Some(json!({"displayName": "gone"})),
+            Method::PATCH,
+            &others,
+            Some(json!({"description": "gone"})),
         )
         .await;
     assert_eq!(status, 403, "the role is gone");

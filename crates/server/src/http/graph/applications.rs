@@ -65,6 +65,9 @@ fn find(tx: &mut dyn Tx, caller: &Caller, key: Key) -> Result<Application, Failu
 /// `keyCredentials` is `$select`ed, as in Graph.
 pub(super) fn graph_value(app: &Application, select: Option<&[String]>) -> Value {
     let mut value = serde_json::to_value(app).unwrap_or_default();
+    if let Value::Object(map) = &mut value {
+        map.remove("owners");
+    }
     let keys_selected = select.is_some_and(|names| {
         names
             .iter()
@@ -153,7 +156,7 @@ pub(super) async fn create(
     caller: &Caller,
     body: Map<String, Value>,
 ) -> Result<Response, GraphError> {
-    caller.require_write_applications()?;
+    caller.require(hale_directory::access::may_write_owned_applications)?;
     check_properties(&body)?;
     let publisher = caller.tenant_domain.clone();
     let display_name = body
@@ -168,6 +171,8 @@ pub(super) async fn create(
     }
     let mut app = Application::new(caller.tenant_id, display_name, &publisher);
     app = merged(&app, &body)?;
+    // The creator owns what it registers, as in Entra.
+    app.owners = vec![caller.object_id];
     app.validate()?;
     let stored = app.clone();
     state
@@ -221,7 +226,6 @@ pub(super) async fn add_password(
     key: Key,
     body: Map<String, Value>,
 ) -> Result<Response, GraphError> {
-    caller.require_write_applications()?;
     let request = match body.get("passwordCredential") {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(map)) => map.clone(),
@@ -276,7 +280,6 @@ pub(super) async fn remove_password(
     key: Key,
     body: Map<String, Value>,
 ) -> Result<Response, GraphError> {
-    caller.require_write_applications()?;
     if let Some(other) = body.keys().find(|k| k.as_str() != "keyId") {
         return Err(unknown_property(other));
     }
@@ -363,7 +366,6 @@ pub(super) async fn add_key(
     key: Key,
     body: Map<String, Value>,
 ) -> Result<Response, GraphError> {
-    caller.require_write_applications()?;
     if let Some(other) = body
         .keys()
         .find(|k| !matches!(k.as_str(), "keyCredential" | "passwordCredential" | "proof"))
@@ -419,7 +421,6 @@ pub(super) async fn remove_key(
     key: Key,
     body: Map<String, Value>,
 ) -> Result<Response, GraphError> {
-    caller.require_write_applications()?;
     if let Some(other) = body
         .keys()
         .find(|k| !matches!(k.as_str(), "keyId" | "proof"))
@@ -461,12 +462,19 @@ where
     F: FnOnce(&mut dyn Tx, Application) -> Result<T, Failure> + Send + 'static,
     T: Send + 'static,
 {
-    caller.require_write_applications()?;
+    let manager = caller.require_write_applications().is_ok();
+    if !manager {
+        caller.require(hale_directory::access::may_write_owned_applications)?;
+    }
     let caller = caller.clone();
     state
         .store
         .write(move |tx| {
             let app = find(tx, &caller, key)?;
+            // Without an application-managing role, only an owner may change it.
+            if !manager && !app.owners.contains(&caller.object_id) {
+                return Err(Failure::Graph(GraphError::forbidden()));
+            }
             change(tx, app)
         })
         .await
@@ -766,4 +774,104 @@ fn check_identifier_uris(tx: &mut dyn Tx, app: &Application) -> Result<(), Failu
         }
     }
     Ok(())
+}
+
+/// A directory object as a Graph navigation lists it (`owners`).
+fn directory_object(
+    tx: &mut dyn Tx,
+    caller: &Caller,
+    id: ObjectId,
+) -> Result<Option<Value>, hale_store::StoreError> {
+    if let Some(user) = hale_store::users::get(tx, caller.tenant_id, id)? {
+        return Ok(Some(json!({
+            "@odata.type": "#microsoft.graph.user",
+            "id": user.id,
+            "displayName": user.display_name,
+            "userPrincipalName": user.user_principal_name,
+        })));
+    }
+    if let Some(sp) = hale_store::principals::get(tx, caller.tenant_id, id)? {
+        return Ok(Some(json!({
+            "@odata.type": "#microsoft.graph.servicePrincipal",
+            "id": sp.id,
+            "appId": sp.app_id,
+            "displayName": sp.display_name,
+        })));
+    }
+    Ok(None)
+}
+
+/// `GET /applications/{id}/owners`.
+pub(super) async fn owners(
+    state: &AppState,
+    caller: &Caller,
+    key: Key,
+) -> Result<Response, GraphError> {
+    caller.require_read_applications()?;
+    let c = caller.clone();
+    let listed = state
+        .store
+        .read(move |tx| {
+            let app = find(tx, &c, key)?;
+            let mut out = Vec::new();
+            for owner in &app.owners {
+                if let Some(v) = directory_object(tx, &c, *owner)? {
+                    out.push(v);
+                }
+            }
+            Ok::<_, Failure>(out)
+        })
+        .await
+        .map_err(GraphError::from)?;
+    Ok(respond(
+        StatusCode::OK,
+        json!({"@odata.context": context(state, "directoryObjects"), "value": listed}),
+    ))
+}
+
+/// `POST /applications/{id}/owners/$ref`: a user or service principal becomes
+/// an owner.
+pub(super) async fn add_owner(
+    state: &AppState,
+    caller: &Caller,
+    key: Key,
+    body: Map<String, Value>,
+) -> Result<Response, GraphError> {
+    let owner = super::directory::reference(&body)?;
+    let c = caller.clone();
+    change_application(state, caller, key, move |tx, mut app| {
+        if directory_object(tx, &c, owner)?.is_none() {
+            return Err(Failure::Graph(GraphError::bad_request(format!(
+                "The owner '{owner}' is not a user or service principal of this tenant."
+            ))));
+        }
+        if app.owners.contains(&owner) {
+            return Err(Failure::Graph(GraphError::bad_request(
+                "One or more added object references already exist for the following modified properties: 'owners'.",
+            )));
+        }
+        app.owners.push(owner);
+        Ok(applications::update(tx, &app)?)
+    })
+    .await?;
+    Ok(no_content())
+}
+
+/// `DELETE /applications/{id}/owners/{ownerId}/$ref`.
+pub(super) async fn remove_owner(
+    state: &AppState,
+    caller: &Caller,
+    key: Key,
+    owner: ObjectId,
+) -> Result<Response, GraphError> {
+    change_application(state, caller, key, move |tx, mut app| {
+        let before = app.owners.len();
+        app.owners.retain(|o| *o != owner);
+        if app.owners.len() == before {
+            return Err(Failure::Graph(GraphError::not_found(&owner.to_string())));
+        }
+        Ok(applications::update(tx, &app)?)
+    })
+    .await?;
+    Ok(no_content())
 }

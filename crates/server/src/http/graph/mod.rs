@@ -21,6 +21,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use hale_directory::ObjectId;
 use uuid::Uuid;
 
 pub(crate) use error::{Failure, GraphError};
@@ -37,6 +38,9 @@ enum Target {
     Applications,
     Application(Key),
     ApplicationAction(Key, Action),
+    ApplicationOwners(Key),
+    ApplicationOwnerRefs(Key),
+    ApplicationOwnerRef(Key, Uuid),
     ServicePrincipals,
     ServicePrincipal(Key),
     /// Users, `me`, groups and directory roles (see `directory`).
@@ -122,6 +126,11 @@ fn parse_target(path: &str) -> Result<Target, GraphError> {
     match (collection.as_str(), key, rest) {
         ("applications", None, []) => Ok(Target::Applications),
         ("applications", Some(key), []) => Ok(Target::Application(key)),
+        ("applications", Some(key), ["owners"]) => Ok(Target::ApplicationOwners(key)),
+        ("applications", Some(key), ["owners", "$ref"]) => Ok(Target::ApplicationOwnerRefs(key)),
+        ("applications", Some(key), ["owners", owner, "$ref"]) => {
+            Ok(Target::ApplicationOwnerRef(key, guid(owner)?))
+        }
         ("applications", Some(key), [verb]) => Ok(Target::ApplicationAction(key, action(verb)?)),
         ("servicePrincipals", None, []) => Ok(Target::ServicePrincipals),
         ("servicePrincipals", Some(key), []) => Ok(Target::ServicePrincipal(key)),
@@ -186,6 +195,13 @@ async fn handle(
             apps::update(state, caller, key, json_body(body)?).await
         }
         (Method::DELETE, Target::Application(key)) => apps::delete(state, caller, key).await,
+        (Method::GET, Target::ApplicationOwners(key)) => apps::owners(state, caller, key).await,
+        (Method::POST, Target::ApplicationOwnerRefs(key)) => {
+            apps::add_owner(state, caller, key, json_body(body)?).await
+        }
+        (Method::DELETE, Target::ApplicationOwnerRef(key, owner)) => {
+            apps::remove_owner(state, caller, key, ObjectId(owner)).await
+        }
         (Method::POST, Target::ApplicationAction(key, Action::AddPassword)) => {
             apps::add_password(state, caller, key, json_body_or_empty(body)?).await
         }
