@@ -5,7 +5,7 @@ use hale_odata::fold_case;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{Row, StoreError, Tx, Value, params};
+use crate::{Dialect, Row, StoreError, Tx, Value, params};
 
 /// A stored client secret digest, for verifying a presented secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -210,7 +210,7 @@ pub enum AppFilter {
 }
 
 impl AppFilter {
-    fn sql(&self, params: &mut Vec<Value>) -> String {
+    fn sql(&self, params: &mut Vec<Value>, dialect: Dialect) -> String {
         let bind = |v: Value, params: &mut Vec<Value>| {
             params.push(v);
             format!("${}", params.len())
@@ -243,9 +243,23 @@ impl AppFilter {
             AppFilter::DisplayNameStartsWith(prefix) => {
                 let n = prefix.chars().count();
                 let p = bind(Value::from(prefix.as_str()), params);
-                format!(
-                    "(display_name_folded IS NULL OR substr(display_name_folded, 1, {n}) = {p})"
-                )
+                match dialect {
+                    // SQLite compares text byte-wise (BINARY), so a range
+                    // [prefix, prefix + U+10FFFF) holds exactly the names that
+                    // start with it, and lets the index answer; `substr` keeps
+                    // the test exact.
+                    Dialect::Sqlite => {
+                        let upper = bind(Value::from(format!("{prefix}\u{10FFFF}")), params);
+                        format!(
+                            "(display_name_folded IS NULL OR (display_name_folded >= {p} AND display_name_folded < {upper} AND substr(display_name_folded, 1, {n}) = {p}))"
+                        )
+                    }
+                    // PostgreSQL orders by the database's collation, where a
+                    // range is not a prefix test: compare the prefix itself.
+                    Dialect::Postgres => format!(
+                        "(display_name_folded IS NULL OR substr(display_name_folded, 1, {n}) = {p})"
+                    ),
+                }
             }
             AppFilter::AppIdIn(ids) | AppFilter::IdIn(ids) => {
                 let column = if matches!(self, AppFilter::AppIdIn(_)) {
@@ -278,7 +292,7 @@ impl AppFilter {
                 } else {
                     " OR "
                 };
-                let inner: Vec<String> = parts.iter().map(|p| p.sql(params)).collect();
+                let inner: Vec<String> = parts.iter().map(|p| p.sql(params, dialect)).collect();
                 format!("({})", inner.join(op))
             }
         }
@@ -295,7 +309,7 @@ pub fn list_where(
     limit: usize,
 ) -> Result<Vec<Application>, StoreError> {
     let mut params: Vec<Value> = vec![Value::from(tenant.0)];
-    let condition = filter.sql(&mut params);
+    let condition = filter.sql(&mut params, tx.dialect());
     let keyset = match after {
         Some(after) => {
             params.push(Value::from(after.0));
