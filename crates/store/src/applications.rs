@@ -248,10 +248,15 @@ impl AppFilter {
                     // [prefix, prefix + U+10FFFF) holds exactly the names that
                     // start with it, and lets the index answer; `substr` keeps
                     // the test exact.
+                    // Written as two index searches joined by UNION ALL: an OR
+                    // with `IS NULL` would make SQLite scan the tenant.
                     Dialect::Sqlite => {
                         let upper = bind(Value::from(format!("{prefix}\u{10FFFF}")), params);
                         format!(
-                            "(display_name_folded IS NULL OR (display_name_folded >= {p} AND display_name_folded < {upper} AND substr(display_name_folded, 1, {n}) = {p}))"
+                            "id IN (SELECT id FROM applications WHERE tenant_id = $1 AND display_name_folded IS NULL
+                                    UNION ALL
+                                    SELECT id FROM applications WHERE tenant_id = $1 AND display_name_folded >= {p}
+                                      AND display_name_folded < {upper} AND substr(display_name_folded, 1, {n}) = {p})"
                         )
                     }
                     // PostgreSQL orders by the database's collation, where a
@@ -321,8 +326,14 @@ pub fn list_where(
         None => String::new(),
     };
     params.push(Value::from(limit.min(i64::MAX as usize) as i64));
+    // On SQLite `+tenant_id` keeps the planner from scanning the tenant's
+    // index for the outer query when the condition names the rows by ID.
+    let tenant_column = match tx.dialect() {
+        Dialect::Sqlite => "+tenant_id",
+        Dialect::Postgres => "tenant_id",
+    };
     let sql = format!(
-        "SELECT {COLUMNS} FROM applications WHERE tenant_id = $1 AND {condition}{keyset}
+        "SELECT {COLUMNS} FROM applications WHERE {tenant_column} = $1 AND {condition}{keyset}
          ORDER BY created_at, id LIMIT ${}",
         params.len()
     );
