@@ -2,94 +2,13 @@
 //! seeds' workspace, FHIR and DICOM services and role assignment steps from
 //! the CLI, with its output formats and its errors.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
+use std::process::{Output, Stdio};
+
+use common::{Served, database_url, hale};
 use hale_store::test_support::TestDatabase;
 use serde_json::Value;
-
-const HALE: &str = env!("CARGO_BIN_EXE_hale");
-
-fn hale(dir: &Path) -> Command {
-    let mut cmd = Command::new(HALE);
-    cmd.current_dir(dir);
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("HALE_")
-            && !key.to_string_lossy().starts_with("HALE_TEST_")
-        {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.env("HALE_LOG_FORMAT", "json");
-    cmd
-}
-
-struct Served {
-    child: Child,
-    url: String,
-    ca: String,
-}
-
-impl Served {
-    fn start(dir: &Path, database: &str) -> Served {
-        let mut child = hale(dir)
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--database-url",
-                database,
-            ])
-            .env("HALE_ADMIN_PASSWORD", "Cli-Test-Password-1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("hale starts");
-        let mut reader = BufReader::new(child.stdout.take().unwrap());
-        let mut stdout = String::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap() == 0 || Instant::now() > deadline {
-                panic!("hale stopped before it was ready:\n{stdout}");
-            }
-            stdout.push_str(&line);
-            if line.trim_start().starts_with("curl --cacert") {
-                break;
-            }
-        }
-        let url = stdout
-            .lines()
-            .next()
-            .and_then(|l| l.rsplit(' ').next())
-            .expect("the listening line")
-            .to_owned();
-        let ca = stdout
-            .lines()
-            .find_map(|l| l.trim_start().strip_prefix("CA certificate"))
-            .expect("the CA line")
-            .trim()
-            .to_owned();
-        Served { child, url, ca }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn database_url(db: &TestDatabase) -> String {
-    match &db.url {
-        hale_store::DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
-        hale_store::DatabaseUrl::Postgres(url) => url.clone(),
-    }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn workspaces_services_and_role_assignments_from_the_cli() {

@@ -1,31 +1,16 @@
 //! `hale serve` as an operator meets it: the real binary, its output and exit
 //! status. Runs on SQLite, and on PostgreSQL when `HALE_TEST_DATABASE_URL` is set.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
+use common::{HALE, Served, database_url, hale};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
 
 use hale_store::test_support::TestDatabase;
 
-const HALE: &str = env!("CARGO_BIN_EXE_hale");
-
 /// A `hale serve` command with a clean environment: no inherited `HALE_*`
 /// variables but the test harness's own.
-fn hale(dir: &Path) -> Command {
-    let mut cmd = Command::new(HALE);
-    cmd.current_dir(dir);
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("HALE_")
-            && !key.to_string_lossy().starts_with("HALE_TEST_")
-        {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.env("HALE_LOG_FORMAT", "json");
-    cmd
-}
-
 fn run(cmd: &mut Command) -> Output {
     cmd.stdin(Stdio::null()).output().expect("hale runs")
 }
@@ -183,76 +168,6 @@ fn print_config_layers_file_environment_and_flags_and_masks_secrets() {
     );
 }
 
-/// A `hale serve` process, stopped (SIGTERM) when dropped.
-struct Served {
-    child: Child,
-    url: String,
-    stdout: String,
-}
-
-impl Served {
-    fn start(dir: &Path, extra: &[&str], database: &str) -> Served {
-        let mut child = hale(dir)
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--database-url",
-                database,
-            ])
-            .args(extra)
-            .env("HALE_ADMIN_PASSWORD", "Cli-Test-Password-1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("hale starts");
-        let mut reader = BufReader::new(child.stdout.take().unwrap());
-        let mut stdout = String::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        // The banner ends with the curl line (TLS) or the Blobs line (plain HTTP).
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap() == 0 || Instant::now() > deadline {
-                panic!("hale stopped before it was ready:\n{stdout}");
-            }
-            stdout.push_str(&line);
-            if line.trim_start().starts_with("curl --cacert") {
-                break;
-            }
-        }
-        let url = stdout
-            .lines()
-            .next()
-            .and_then(|l| l.rsplit(' ').next())
-            .expect("the listening line")
-            .to_owned();
-        Served { child, url, stdout }
-    }
-
-    fn line(&self, label: &str) -> String {
-        self.stdout
-            .lines()
-            .find(|l| l.trim_start().starts_with(label))
-            .unwrap_or_else(|| panic!("no {label} line in:\n{}", self.stdout))
-            .trim_start()[label.len()..]
-            .trim()
-            .to_owned()
-    }
-
-    fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        self.child.wait().unwrap()
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
-
 fn ca_client(ca: &Path) -> reqwest::blocking::Client {
     let pem = std::fs::read(ca).unwrap();
     reqwest::blocking::Client::builder()
@@ -262,13 +177,6 @@ fn ca_client(ca: &Path) -> reqwest::blocking::Client {
         .unwrap()
 }
 
-fn database_url(db: &TestDatabase) -> String {
-    match &db.url {
-        hale_store::DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
-        hale_store::DatabaseUrl::Postgres(url) => url.clone(),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_then_sigterm_then_restart_keeps_the_tenant() {
     let dir = tempfile::tempdir().unwrap();
@@ -276,7 +184,7 @@ async fn serve_then_sigterm_then_restart_keeps_the_tenant() {
     let db_url = database_url(&db);
     let dir_path = dir.path().to_path_buf();
     tokio::task::spawn_blocking(move || {
-        let first = Served::start(&dir_path, &[], &db_url);
+        let first = Served::start_with(&dir_path, &[], &db_url);
         assert!(
             first
                 .stdout
@@ -314,7 +222,7 @@ async fn serve_then_sigterm_then_restart_keeps_the_tenant() {
         let status = first.terminate();
         assert!(status.success(), "SIGTERM ends hale cleanly: {status:?}");
 
-        let second = Served::start(&dir_path, &[], &db_url);
+        let second = Served::start_with(&dir_path, &[], &db_url);
         assert!(!second.stdout.contains("First start"), "{}", second.stdout);
         assert_eq!(second.line("Tenant"), tenant, "the tenant ID is kept");
         assert_eq!(second.line("Administrator"), "admin@hale.local");
@@ -408,7 +316,7 @@ async fn the_seeds_steps_with_hale_login_and_hale_ad() {
     let db_url = database_url(&db);
     let path = dir.path().to_path_buf();
     tokio::task::spawn_blocking(move || {
-        let served = Served::start(&path, &[], &db_url);
+        let served = Served::start_with(&path, &[], &db_url);
         let ca = served.line("CA certificate");
         let config = path.join("config");
         let cli = |args: &[&str]| -> Output {

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use hale_store::test_support::TestDatabase;
 
-const HALE: &str = env!("CARGO_BIN_EXE_hale");
+/// The `hale` binary under test.
+pub const HALE: &str = env!("CARGO_BIN_EXE_hale");
 
 pub fn hale(dir: &Path) -> Command {
     let mut cmd = Command::new(HALE);
@@ -21,6 +22,7 @@ pub fn hale(dir: &Path) -> Command {
             cmd.env_remove(key);
         }
     }
+    cmd.env("HALE_LOG_FORMAT", "json");
     cmd
 }
 
@@ -29,10 +31,17 @@ pub struct Served {
     child: Child,
     pub url: String,
     pub ca: String,
+    /// The banner it printed.
+    pub stdout: String,
 }
 
 impl Served {
     pub fn start(dir: &Path, database: &str) -> Served {
+        Served::start_with(dir, &[], database)
+    }
+
+    /// With more `serve` flags.
+    pub fn start_with(dir: &Path, extra: &[&str], database: &str) -> Served {
         let mut child = hale(dir)
             .args([
                 "serve",
@@ -41,6 +50,7 @@ impl Served {
                 "--database-url",
                 database,
             ])
+            .args(extra)
             .env("HALE_ADMIN_PASSWORD", "Cli-Test-Password-1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -64,15 +74,34 @@ impl Served {
             .lines()
             .next()
             .and_then(|l| l.rsplit(' ').next())
-            .unwrap()
+            .expect("the listening line")
             .to_owned();
-        let ca = stdout
+        let mut served = Served {
+            child,
+            url,
+            ca: String::new(),
+            stdout,
+        };
+        served.ca = served.line("CA certificate");
+        served
+    }
+
+    /// The value of the banner line starting with `label`.
+    pub fn line(&self, label: &str) -> String {
+        self.stdout
             .lines()
-            .find_map(|l| l.trim_start().strip_prefix("CA certificate"))
-            .unwrap()
+            .find(|l| l.trim_start().starts_with(label))
+            .unwrap_or_else(|| panic!("no {label} line in:\n{}", self.stdout))
+            .trim_start()[label.len()..]
             .trim()
-            .to_owned();
-        Served { child, url, ca }
+            .to_owned()
+    }
+
+    /// Stops it with SIGTERM and waits.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        self.child.wait().unwrap()
     }
 }
 
@@ -83,10 +112,12 @@ impl Drop for Served {
     }
 }
 
+/// A command's standard output, trimmed.
 pub fn text(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
+/// A command's standard error.
 pub fn err(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }

@@ -77,7 +77,7 @@ impl KeyRing {
             .map(|(_, key)| key.clone())
     }
 
-    pub(crate) async fn key(&self, store: &Store, kid: &str) -> Option<RsaPublicKey> {
+    async fn key(&self, store: &Store, kid: &str) -> Option<RsaPublicKey> {
         if let Some(key) = self.find(kid) {
             return Some(key);
         }
@@ -237,6 +237,16 @@ pub(crate) async fn verify_bearer(
     accept: impl Fn(&str) -> bool,
 ) -> Result<Bearer, TokenFault> {
     let token = bearer(headers).ok_or(TokenFault::Missing)?;
+    verify_token(state, token, accept).await
+}
+
+/// The checks of [`verify_bearer`] on a token from elsewhere (the assertion
+/// of an on-behalf-of request).
+pub(crate) async fn verify_token(
+    state: &AppState,
+    token: &str,
+    accept: impl Fn(&str) -> bool,
+) -> Result<Bearer, TokenFault> {
     let claims = match state.verified_tokens.get(token) {
         Some(claims) => claims,
         None => {

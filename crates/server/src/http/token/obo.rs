@@ -4,12 +4,8 @@
 //! user, within what the user (or an administrator) consented to for the
 //! middle tier.
 
-use std::time::SystemTime;
-
-use hale_directory::{AppId, ObjectId};
+use hale_directory::AppId;
 use hale_identity::OAuthError;
-use hale_identity::discovery::{issuer_v1, issuer_v2};
-use hale_jws::{Alg, Unverified};
 use hale_store::StoreError;
 use hale_store::sign_in::Authentication;
 use serde_json::Value;
@@ -19,9 +15,6 @@ use super::client::{self, Presented, Registered};
 use super::resource::DelegatedRequest;
 use super::user::{UserGrant, issue_for_user};
 use super::{Request, directory_unreadable};
-
-/// Clock skew allowed on the assertion's times.
-const SKEW: std::time::Duration = std::time::Duration::from_secs(300);
 
 pub(super) async fn on_behalf_of(
     request: &Request<'_>,
@@ -41,41 +34,32 @@ pub(super) async fn on_behalf_of(
     let presented = Presented::from_request(form, request.headers)?;
     let client = presented.app_id(request.tenant_segment)?;
 
-    // The assertion: a user's access token Hale issued in this tenant.
-    let parsed = Unverified::parse(assertion)
-        .map_err(|_| OAuthError::invalid_user_assertion("the assertion is not a JWT."))?;
-    let kid = parsed
-        .header()
-        .kid
-        .clone()
-        .or_else(|| parsed.header().x5t.clone())
-        .unwrap_or_default();
-    let key = state
-        .key_ring
-        .key(&state.store, &kid)
+    // The assertion: a user's access token Hale issued in this tenant, to
+    // this client (its audience is checked below, against the client's URIs).
+    let bearer = crate::http::auth::verify_token(state, assertion, |_| true)
         .await
-        .ok_or_else(|| OAuthError::invalid_user_assertion("its signing key is unknown."))?;
-    let claims = parsed
-        .verify(&key, &[Alg::RS256])
-        .map_err(|_| OAuthError::invalid_user_assertion("its signature is invalid."))?;
-    hale_jws::check_times(&claims, SystemTime::now(), SKEW)
-        .map_err(|_| OAuthError::user_assertion_expired())?;
-    let text = |name: &str| claims.get(name).and_then(Value::as_str);
-    let origin = state.public_url.as_str();
-    let issuer = text("iss").unwrap_or_default();
-    if issuer != issuer_v1(origin, tenant) && issuer != issuer_v2(origin, tenant) {
+        .map_err(|fault| {
+            use crate::http::auth::TokenFault as F;
+            match fault {
+                F::Lifetime => OAuthError::user_assertion_expired(),
+                F::Malformed => OAuthError::invalid_user_assertion("the assertion is not a JWT."),
+                F::Signature => OAuthError::invalid_user_assertion("its signature is invalid."),
+                F::NoObjectId => OAuthError::invalid_user_assertion("it names no user."),
+                _ => OAuthError::invalid_user_assertion("it was not issued by this tenant."),
+            }
+        })?;
+    if bearer.tenant_id != tenant {
         return Err(OAuthError::invalid_user_assertion(
             "it was not issued by this tenant.",
         ));
     }
-    if text("idtyp") == Some("app") || claims.get("scp").is_none() {
+    if bearer.is_app {
         return Err(OAuthError::invalid_user_assertion(
             "it is an application token; on-behalf-of needs a user's token.",
         ));
     }
-    let user: ObjectId = text("oid")
-        .and_then(|o| o.parse().ok())
-        .ok_or_else(|| OAuthError::invalid_user_assertion("it names no user."))?;
+    let claims = bearer.claims;
+    let user = bearer.object_id;
     let audiences: Vec<String> = hale_jws::audiences(&claims)
         .map_err(|_| OAuthError::invalid_user_assertion("it has no audience."))?
         .into_iter()
