@@ -197,3 +197,27 @@ pub fn delete_service(tx: &mut dyn Tx, s: &HealthService) -> Result<bool, StoreE
     delete_role_assignments_within(tx, &s.resource_id().key())?;
     Ok(tx.execute("DELETE FROM health_services WHERE id = $1", params![s.id])? > 0)
 }
+
+/// The data partition of a FHIR or DICOM service, if it has stored anything.
+pub fn partition(tx: &mut dyn Tx, service_id: uuid::Uuid) -> Result<Option<i64>, StoreError> {
+    tx.query_opt(
+        "SELECT svc FROM data_partitions WHERE service_id = $1",
+        params![service_id],
+    )?
+    .map(|row| row.get::<i64>(0))
+    .transpose()
+}
+
+/// The data partition of a service, made on first use. The number never
+/// changes, so callers may remember it.
+pub fn ensure_partition(tx: &mut dyn Tx, service_id: uuid::Uuid) -> Result<i64, StoreError> {
+    if let Some(svc) = partition(tx, service_id)? {
+        return Ok(svc);
+    }
+    tx.execute(
+        "INSERT INTO data_partitions (service_id) VALUES ($1) ON CONFLICT (service_id) DO NOTHING",
+        params![service_id],
+    )?;
+    partition(tx, service_id)?
+        .ok_or_else(|| StoreError::Decode("data partition vanished after insert".into()))
+}
