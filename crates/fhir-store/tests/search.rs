@@ -957,6 +957,15 @@ async fn many_intermediate_ids_in_chains_and_has() {
         })
         .await
         .unwrap();
+    // PostgreSQL plans by table statistics; a deployment has them (autovacuum
+    // analyzes growing tables), a table filled a moment ago does not yet.
+    fx.store
+        .write(|tx| match tx.dialect() {
+            hale_store::Dialect::Postgres => tx.batch("ANALYZE"),
+            hale_store::Dialect::Sqlite => Ok(()),
+        })
+        .await
+        .unwrap();
     let p = fx
         .page(
             "Observation",
