@@ -47,6 +47,17 @@ pub fn identifier_key(resource_type: &str, code: &str) -> i64 {
     fnv1a64(format!("{resource_type}.{code}:identifier").as_bytes()) as i64
 }
 
+/// The stored form of a token or quantity system (and of a composite
+/// reference's target type): its FNV-1a 64-bit hash, 0 for none. Systems are
+/// long URLs repeated in most rows; only equality is ever asked of them.
+pub fn system_key(system: &str) -> i64 {
+    if system.is_empty() {
+        0
+    } else {
+        fnv1a64(system.as_bytes()) as i64
+    }
+}
+
 /// Open bounds of number ranges (a `Range` without `low` or `high`).
 pub(crate) const NUM_MIN: f64 = -1.0e300;
 pub(crate) const NUM_MAX: f64 = 1.0e300;
@@ -62,7 +73,7 @@ pub(crate) enum IxRow {
     Tok {
         p: i64,
         code: String,
-        sys: String,
+        sys: i64,
     },
     Ref {
         p: i64,
@@ -78,7 +89,7 @@ pub(crate) enum IxRow {
         p: i64,
         lo: f64,
         hi: f64,
-        sys: String,
+        sys: i64,
         code: String,
     },
     Uri {
@@ -95,8 +106,8 @@ pub(crate) enum IxRow {
 #[derive(Debug, Clone, PartialEq, PartialOrd, Default)]
 pub(crate) struct CompParts {
     pub c1: String,
-    pub s1: String,
-    pub a2: String,
+    pub s1: i64,
+    pub a2: i64,
     pub b2: String,
     pub lo2: f64,
     pub hi2: f64,
@@ -140,24 +151,30 @@ pub(crate) fn reference_targets(
     out
 }
 
-fn token_cols(t: &TokenValue) -> (String, String) {
+fn token_cols(t: &TokenValue) -> (String, i64) {
     (
         t.code.clone().unwrap_or_default(),
-        t.system.clone().unwrap_or_default(),
+        system_key(t.system.as_deref().unwrap_or_default()),
     )
 }
 
-/// Component columns (a, b, lo, hi) of one composite part.
-fn comp_part(v: &IndexValue, own_base: Option<&str>) -> Option<(String, String, f64, f64)> {
+/// Component columns (a, b, lo, hi) of one composite part: a token's system
+/// key and code (a token without a code gives no row), a quantity's system key,
+/// code and bounds, a reference's type key and id, a string's folded value or
+/// a uri in `b`, a date's or number's bounds.
+fn comp_part(v: &IndexValue, own_base: Option<&str>) -> Option<(i64, String, f64, f64)> {
     Some(match v {
         IndexValue::Token(t) => {
             let (code, sys) = token_cols(t);
+            if code.is_empty() {
+                return None;
+            }
             (sys, code, 0.0, 0.0)
         }
         IndexValue::Quantity(q) => {
             let (lo, hi) = quantity_bounds(q)?;
             (
-                q.system.clone().unwrap_or_default(),
+                system_key(q.system.as_deref().unwrap_or_default()),
                 q.code
                     .clone()
                     .or_else(|| q.unit.clone())
@@ -166,13 +183,13 @@ fn comp_part(v: &IndexValue, own_base: Option<&str>) -> Option<(String, String, 
                 hi,
             )
         }
-        IndexValue::Number(n) => (String::new(), String::new(), n.value, n.value),
-        IndexValue::Date(d) => (String::new(), String::new(), d.start as f64, d.end as f64),
-        IndexValue::String(s) => (s.normalized.clone(), String::new(), 0.0, 0.0),
-        IndexValue::Uri(u) => (u.clone(), String::new(), 0.0, 0.0),
+        IndexValue::Number(n) => (0, String::new(), n.value, n.value),
+        IndexValue::Date(d) => (0, String::new(), d.start as f64, d.end as f64),
+        IndexValue::String(s) => (0, s.normalized.clone(), 0.0, 0.0),
+        IndexValue::Uri(u) => (0, u.clone(), 0.0, 0.0),
         IndexValue::Reference(r) => {
             let (tid, ttype) = reference_targets(r, own_base).into_iter().next()?;
-            (ttype, tid, 0.0, 0.0)
+            (system_key(&ttype), tid, 0.0, 0.0)
         }
         IndexValue::Composite(_) => return None,
     })
@@ -237,12 +254,12 @@ pub(crate) fn rows_of(
                 p,
                 lo: n.value,
                 hi: n.value,
-                sys: String::new(),
+                sys: 0,
                 code: String::new(),
             }),
             IndexValue::Quantity(q) => {
                 if let Some((lo, hi)) = quantity_bounds(q) {
-                    let sys = q.system.clone().unwrap_or_default();
+                    let sys = system_key(q.system.as_deref().unwrap_or_default());
                     // A quantity is found by its code, and by its unit when
                     // the unit differs (`5.4||mg` matches code or unit).
                     let code = q
@@ -257,7 +274,7 @@ pub(crate) fn rows_of(
                             p,
                             lo,
                             hi,
-                            sys: String::new(),
+                            sys: 0,
                             code: unit.clone(),
                         });
                     }
@@ -325,7 +342,13 @@ fn row_values(row: &IxRow, svc: i64, rid: i64) -> (&'static str, &'static str, V
         IxRow::Tok { p, code, sys } => (
             "fhir_ix_tok",
             "svc, p, code, rid, sys",
-            vec![svc.into(), (*p).into(), code.into(), rid.into(), sys.into()],
+            vec![
+                svc.into(),
+                (*p).into(),
+                code.into(),
+                rid.into(),
+                (*sys).into(),
+            ],
         ),
         IxRow::Ref { p, tid, ttype } => (
             "fhir_ix_ref",
@@ -364,7 +387,7 @@ fn row_values(row: &IxRow, svc: i64, rid: i64) -> (&'static str, &'static str, V
                 (*lo).into(),
                 (*hi).into(),
                 rid.into(),
-                sys.into(),
+                (*sys).into(),
                 code.into(),
             ],
         ),
@@ -381,8 +404,8 @@ fn row_values(row: &IxRow, svc: i64, rid: i64) -> (&'static str, &'static str, V
                 (*p).into(),
                 (&c.c1).into(),
                 rid.into(),
-                (&c.s1).into(),
-                (&c.a2).into(),
+                c.s1.into(),
+                c.a2.into(),
                 (&c.b2).into(),
                 c.lo2.into(),
                 c.hi2.into(),

@@ -28,7 +28,7 @@ use hale_fhir_model::{IndexValue, Issue, IssueCode, SearchParamType, SearchQuery
 use hale_store::{Dialect, StoreError, Tx, Value};
 
 use crate::StoredResource;
-use crate::index::{identifier_key, param_key, text_key};
+use crate::index::{identifier_key, param_key, system_key, text_key};
 use crate::resources::{COLUMNS, from_row};
 
 /// Most resources `_include`/`_revinclude` add to one page.
@@ -262,9 +262,7 @@ fn token_test(
 ) {
     match (system, code) {
         (TokenSystem::Any, Some(c)) => q.s(code_col).s(" = ").v(c),
-        (TokenSystem::None, Some(c)) => {
-            q.s(code_col).s(" = ").v(c).s(" AND ").s(sys_col).s(" = ''")
-        }
+        (TokenSystem::None, Some(c)) => q.s(code_col).s(" = ").v(c).s(" AND ").s(sys_col).s(" = 0"),
         (TokenSystem::Is(s), Some(c)) => q
             .s(code_col)
             .s(" = ")
@@ -272,8 +270,8 @@ fn token_test(
             .s(" AND ")
             .s(sys_col)
             .s(" = ")
-            .v(s),
-        (TokenSystem::Is(s), None) => q.s(sys_col).s(" = ").v(s),
+            .v(system_key(s)),
+        (TokenSystem::Is(s), None) => q.s(sys_col).s(" = ").v(system_key(s)),
         (_, None) => q.s("1 = 0"),
     };
 }
@@ -638,7 +636,7 @@ impl Compiler<'_> {
                     } => {
                         number_test(q, &format!("{x}.lo"), &format!("{x}.hi"), *prefix, value);
                         if let Some(s) = system {
-                            q.s(&format!(" AND {x}.sys = ")).v(s);
+                            q.s(&format!(" AND {x}.sys = ")).v(system_key(s));
                         }
                         if let Some(c) = code {
                             q.s(&format!(" AND {x}.code = ")).v(c);
@@ -740,7 +738,7 @@ fn composite_test(q: &mut Sql, x: &str, parts: &[SearchValue], own_base: &str) {
                 Some(RefTarget::Local { rtype, id }) => {
                     q.s(&format!("{x}.c1 = ")).v(id);
                     if let Some(t) = rtype {
-                        q.s(&format!(" AND {x}.s1 = ")).v(t);
+                        q.s(&format!(" AND {x}.s1 = ")).v(system_key(&t));
                     }
                 }
                 _ => {
@@ -761,7 +759,7 @@ fn composite_test(q: &mut Sql, x: &str, parts: &[SearchValue], own_base: &str) {
             ) => {
                 number_test(q, &format!("{x}.lo2"), &format!("{x}.hi2"), *prefix, value);
                 if let Some(s) = system {
-                    q.s(&format!(" AND {x}.a2 = ")).v(s);
+                    q.s(&format!(" AND {x}.a2 = ")).v(system_key(s));
                 }
                 if let Some(c) = code {
                     q.s(&format!(" AND {x}.b2 = ")).v(c);
@@ -774,10 +772,10 @@ fn composite_test(q: &mut Sql, x: &str, parts: &[SearchValue], own_base: &str) {
                 date_test_f(q, &lo, &hi, *prefix, range.start, range.end);
             }
             (1, SearchValue::String { normalized, .. }) => {
-                text_prefix(q, &format!("{x}.a2"), normalized)
+                text_prefix(q, &format!("{x}.b2"), normalized)
             }
             (1, SearchValue::Uri(u)) => {
-                q.s(&format!("{x}.a2 = ")).v(u);
+                q.s(&format!("{x}.b2 = ")).v(u);
             }
             (1 | 2, SearchValue::Number { prefix, value }) => {
                 let n = if i == 1 { "2" } else { "3" };

@@ -59,13 +59,15 @@ CREATE TABLE fhir_ix_str (
     PRIMARY KEY (svc, p, norm, rid, ex)
 ) WITHOUT ROWID;
 
--- token: code ('' when only a system is known) and system.
+-- token: code ('' when only a system is known) and the system's key (the
+-- FNV-1a 64-bit hash of the system URL, 0 for none: only equality is asked of
+-- systems, and they are the longest part of most rows).
 CREATE TABLE fhir_ix_tok (
     svc BIGINT NOT NULL,
     p BIGINT NOT NULL,
     code TEXT NOT NULL,
     rid BIGINT NOT NULL,
-    sys TEXT NOT NULL,
+    sys BIGINT NOT NULL,
     PRIMARY KEY (svc, p, code, rid, sys)
 ) WITHOUT ROWID;
 
@@ -91,14 +93,14 @@ CREATE TABLE fhir_ix_date (
 ) WITHOUT ROWID;
 
 -- number and quantity: [lo, hi] (lo = hi for a single value; a Range's
--- bounds), with the quantity's system and code.
+-- bounds), with the quantity's system key (as tokens) and code.
 CREATE TABLE fhir_ix_num (
     svc BIGINT NOT NULL,
     p BIGINT NOT NULL,
     lo DOUBLE PRECISION NOT NULL,
     hi DOUBLE PRECISION NOT NULL,
     rid BIGINT NOT NULL,
-    sys TEXT NOT NULL,
+    sys BIGINT NOT NULL,
     code TEXT NOT NULL,
     PRIMARY KEY (svc, p, lo, hi, rid, sys, code)
 ) WITHOUT ROWID;
@@ -112,16 +114,17 @@ CREATE TABLE fhir_ix_uri (
     PRIMARY KEY (svc, p, uri, rid)
 ) WITHOUT ROWID;
 
--- composite: the first component's (s1, c1) (token system and code, or a
--- reference's type and id), the second's text parts (a2, b2) and range
--- (lo2, hi2), a third component's range (lo3, hi3).
+-- composite: the first component's (s1, c1) (token system key and code, or a
+-- reference's type key and id), the second's system key a2, text b2 (code,
+-- folded string or uri) and range (lo2, hi2), a third component's range
+-- (lo3, hi3).
 CREATE TABLE fhir_ix_comp (
     svc BIGINT NOT NULL,
     p BIGINT NOT NULL,
     c1 TEXT NOT NULL,
     rid BIGINT NOT NULL,
-    s1 TEXT NOT NULL,
-    a2 TEXT NOT NULL,
+    s1 BIGINT NOT NULL,
+    a2 BIGINT NOT NULL,
     b2 TEXT NOT NULL,
     lo2 DOUBLE PRECISION NOT NULL,
     hi2 DOUBLE PRECISION NOT NULL,
