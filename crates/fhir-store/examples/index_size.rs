@@ -40,7 +40,7 @@ fn patient_bundle(p: u64) -> Vec<Json> {
         ],
         "name": [{"use": "official", "family": format!("Family{}", p % 997), "given": [format!("Given{}", p % 313)], "prefix": ["Mr."]}],
         "telecom": [{"system": "phone", "value": format!("555-{:03}-{:04}", p % 1000, p % 10000), "use": "home"}],
-        "gender": if p % 2 == 0 { "male" } else { "female" },
+        "gender": if p.is_multiple_of(2) { "male" } else { "female" },
         "birthDate": format!("{}-{:02}-{:02}", 1940 + p % 70, 1 + p % 12, 1 + p % 28),
         "address": [{"line": [format!("{} Main St", p % 900)], "city": "Boston", "state": "MA", "postalCode": "02101", "country": "US"}],
         "maritalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus", "code": "M", "display": "M"}], "text": "M"},

@@ -28,7 +28,7 @@ use hale_fhir_model::{IndexValue, Issue, IssueCode, SearchParamType, SearchQuery
 use hale_store::{Dialect, StoreError, Tx, Value};
 
 use crate::StoredResource;
-use crate::index::{identifier_key, param_key, system_key, text_key};
+use crate::index::{identifier_key, param_key, system_key, text_key, union_of};
 use crate::resources::{COLUMNS, from_row};
 
 /// Most resources `_include`/`_revinclude` add to one page.
@@ -149,11 +149,17 @@ fn keys_of(types: &[String], code: &str, key: fn(&str, &str) -> i64) -> Vec<i64>
     } else {
         types
     };
-    types
+    let mut keys = Vec::new();
+    for t in types
         .iter()
         .filter(|t| defs.search_param(t, code).is_some())
-        .map(|t| key(t, code))
-        .collect()
+    {
+        match union_of(t, code) {
+            Some(parts) => keys.extend(parts.iter().map(|c| key(t, c))),
+            None => keys.push(key(t, code)),
+        }
+    }
+    keys
 }
 
 /// The smallest string greater than every string starting with `prefix`
@@ -842,7 +848,7 @@ fn hex(b: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 || !s.bytes().all(|c| c.is_ascii_hexdigit()) {
+    if !s.len().is_multiple_of(2) || !s.bytes().all(|c| c.is_ascii_hexdigit()) {
         return None;
     }
     (0..s.len())
@@ -1088,9 +1094,7 @@ pub fn search(
     };
 
     let mut q = Sql::new(dialect);
-    q.s(&format!(
-        "SELECT r.rid, r.resource_type, r.id, r.version, r.last_updated, r.deleted, r.method, r.body"
-    ));
+    q.s("SELECT r.rid, r.resource_type, r.id, r.version, r.last_updated, r.deleted, r.method, r.body");
     for c in &cols {
         q.s(", ").s(&c.expr);
     }

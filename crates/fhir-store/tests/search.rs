@@ -387,6 +387,13 @@ async fn tokens_strings_and_identifiers() {
 #[tokio::test]
 async fn dates_numbers_quantities_and_composites() {
     let fx = world().await;
+    // A panel whose component carries the 9999-9 code.
+    fx.put(json!({
+        "resourceType": "Observation", "id": "o6", "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "4444-4"}]},
+        "component": [{"code": {"coding": [{"system": "http://loinc.org", "code": "9999-9"}]}, "valueQuantity": {"value": 120, "unit": "mm"}}]
+    }))
+    .await;
     assert_eq!(fx.ids("Observation", "date=2021").await, v(&["o1", "o2"]));
     assert_eq!(fx.ids("Observation", "date=2021-01-01").await, v(&["o1"]));
     assert_eq!(
@@ -481,6 +488,34 @@ async fn dates_numbers_quantities_and_composites() {
         v(&["ra1"])
     );
     assert_eq!(fx.ids("RiskAssessment", "probability=lt0.5").await, v(&[]));
+    // combo-* parameters read the plain and the component rows.
+    assert_eq!(
+        fx.ids("Observation", "combo-code=9999-9,4444-4").await,
+        v(&["o3", "o6"])
+    );
+    assert_eq!(
+        fx.ids("Observation", "combo-value-quantity=gt100").await,
+        v(&["o6"])
+    );
+    assert_eq!(
+        fx.ids("Observation", "component-code=9999-9").await,
+        v(&["o6"])
+    );
+    assert_eq!(
+        fx.ids("Observation", "combo-code-value-quantity=9999-9$gt100")
+            .await,
+        v(&["o6"])
+    );
+    assert_eq!(
+        fx.ids("Observation", "combo-code-value-quantity=9999-9$gt60")
+            .await,
+        v(&["o3", "o6"])
+    );
+    assert_eq!(
+        fx.ids("Observation", "code-value-quantity=9999-9$gt100")
+            .await,
+        v(&[])
+    );
     // Composites.
     assert_eq!(
         fx.ids(
