@@ -90,9 +90,9 @@ impl PatchDoc {
             let parts = p["part"].as_array().cloned().unwrap_or_default();
             let get = |name: &str| parts.iter().find(|x| x["name"] == name);
             let text = |name: &str| {
-                get(name).and_then(primitive_value).and_then(|v| match v {
-                    Value::String(s) => Some(s),
-                    other => Some(other.to_string()),
+                get(name).and_then(primitive_value).map(|v| match v {
+                    Value::String(s) => s,
+                    other => other.to_string(),
                 })
             };
             let number = |name: &str| {
