@@ -251,7 +251,15 @@ async fn create_on_update_prefer_and_request_ids() {
 
 /// What was sent (name, method, path, body, content type) and the status
 /// and issue code expected.
-type BadCase = (&'static str, Method, &'static str, Vec<u8>, &'static str, u16, &'static str);
+type BadCase = (
+    &'static str,
+    Method,
+    &'static str,
+    Vec<u8>,
+    &'static str,
+    u16,
+    &'static str,
+);
 
 /// Every bad input gets an OperationOutcome and stores nothing.
 #[tokio::test]

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 
 use axum::http::StatusCode;
 use axum::response::Response;
+use hale_fhir_model::IndexEntry;
 use hale_fhir_store::{SearchScope, StoredResource, resources};
 use hale_store::Tx;
 use serde_json::{Value, json};
@@ -81,6 +82,9 @@ struct Entry {
     label: String,
     full_url: Option<String>,
     op: Op,
+    /// Search index entries extracted before the transaction, when ids
+    /// could be assigned without it.
+    prepared: Option<Vec<IndexEntry>>,
 }
 
 /// One entry's answer.
@@ -290,6 +294,7 @@ fn parse_entry(entry: &Value, base: &str) -> FhirResult<Entry> {
         label,
         full_url: entry["fullUrl"].as_str().map(str::to_owned),
         op,
+        prepared: None,
     })
 }
 
@@ -322,7 +327,12 @@ fn run_entry(
     now: i64,
     op: Op,
     assigned_id: Option<String>,
+    prepared: Option<Vec<IndexEntry>>,
 ) -> FhirResult<Answer> {
+    let upsert = |resource: Value| match prepared {
+        Some(entries) => ChangeKind::Prepared { resource, entries },
+        None => ChangeKind::Upsert(resource),
+    };
     let written = |applied: Applied| -> FhirResult<Answer> {
         match applied {
             Applied::Written { stored, created } if !stored.deleted => {
@@ -363,7 +373,7 @@ fn run_entry(
                 Change {
                     resource_type: t,
                     id,
-                    kind: ChangeKind::Upsert(resource),
+                    kind: upsert(resource),
                     method: "POST",
                     if_match: None,
                     must_exist: false,
@@ -383,7 +393,7 @@ fn run_entry(
             Change {
                 resource_type: t,
                 id,
-                kind: ChangeKind::Upsert(resource),
+                kind: upsert(resource),
                 method: "PUT",
                 if_match,
                 must_exist: false,
@@ -400,7 +410,7 @@ fn run_entry(
                 Change {
                     resource_type: t,
                     id,
-                    kind: ChangeKind::Upsert(resource),
+                    kind: upsert(resource),
                     method: "PUT",
                     if_match: None,
                     must_exist: false,
@@ -531,10 +541,49 @@ fn run_entry(
     }
 }
 
+fn no_transaction() -> FhirError {
+    FhirError::internal(
+        "a conditional entry was resolved outside its transaction",
+        &"bug",
+    )
+}
+
+/// Whether resolving the entries' ids needs the database (conditional
+/// create or update).
+fn needs_transaction(entries: &[Entry]) -> bool {
+    entries.iter().any(|e| {
+        matches!(
+            e.op,
+            Op::Create {
+                if_none_exist: Some(_),
+                ..
+            } | Op::ConditionalUpdate { .. }
+        )
+    })
+}
+
+/// Extracts the index entries of creates and updates whose ids are known
+/// (their references already rewritten), before the transaction.
+fn prepare(entries: &mut [Entry], ids: &[Option<String>], now: i64) {
+    for (entry, id) in entries.iter_mut().zip(ids) {
+        let Some(id) = id else { continue };
+        if let Op::Create { resource, .. } | Op::Update { resource, .. } = &mut entry.op {
+            if let ChangeKind::Prepared {
+                resource: r,
+                entries: e,
+            } = write::prepare(ChangeKind::Upsert(std::mem::take(resource)), id, now)
+            {
+                *resource = r;
+                entry.prepared = Some(e);
+            }
+        }
+    }
+}
+
 /// Resolves the ids of creates and conditional updates and rewrites the
 /// references to them, inside the transaction.
 fn resolve_ids(
-    tx: &mut dyn Tx,
+    mut tx: Option<&mut dyn Tx>,
     svc: i64,
     base: &str,
     entries: &mut [Entry],
@@ -548,6 +597,7 @@ fn resolve_ids(
             } => {
                 let mut id = uuid::Uuid::new_v4().to_string();
                 if let Some(criteria) = if_none_exist {
+                    let tx = tx.as_deref_mut().ok_or_else(no_transaction)?;
                     let found = write::conditional_matches(tx, Some(svc), base, t, criteria, 1)
                         .map_err(|e| in_entry(e, i, Some(&entry.label)))?;
                     if let [one] = found.as_slice() {
@@ -561,6 +611,7 @@ fn resolve_ids(
                 criteria,
                 resource,
             } => {
+                let tx = tx.as_deref_mut().ok_or_else(no_transaction)?;
                 let found = write::conditional_matches(tx, Some(svc), base, t, criteria, 1)
                     .map_err(|e| in_entry(e, i, Some(&entry.label)))?;
                 let id = match found.as_slice() {
@@ -603,19 +654,39 @@ async fn transaction_response(
     let base = req.base.clone();
     let now = now_micros() / 1000 * 1000;
     let count = entries.len();
+    // Without conditional entries, ids are assigned and the index entries
+    // extracted here, in parallel with other requests, not in the writer.
+    let known_ids = if needs_transaction(&entries) {
+        None
+    } else {
+        let ids = resolve_ids(None, 0, &base, &mut entries)?;
+        prepare(&mut entries, &ids, now);
+        Some(ids)
+    };
     let answers = req
         .state
         .store
         .write(move |tx| -> FhirResult<Vec<Answer>> {
             let svc = write::partition(tx, service, true)?.unwrap_or_default();
-            let ids = resolve_ids(tx, svc, &base, &mut entries)?;
+            let ids = match known_ids {
+                Some(ids) => ids,
+                None => resolve_ids(Some(&mut *tx), svc, &base, &mut entries)?,
+            };
             let mut slots: Vec<Option<Answer>> = vec![None; count];
             let mut indexes: Vec<usize> = (0..count).collect();
             indexes.sort_by_key(|&i| order(&entries[i].op));
             for i in indexes {
                 let entry = &entries[i];
-                let answer = run_entry(tx, svc, &base, now, entry.op.clone(), ids[i].clone())
-                    .map_err(|e| in_entry(e, i, Some(&entry.label)))?;
+                let answer = run_entry(
+                    tx,
+                    svc,
+                    &base,
+                    now,
+                    entry.op.clone(),
+                    ids[i].clone(),
+                    entry.prepared.clone(),
+                )
+                .map_err(|e| in_entry(e, i, Some(&entry.label)))?;
                 slots[i] = Some(answer);
             }
             Ok(slots.into_iter().flatten().collect())
@@ -655,7 +726,8 @@ async fn run_alone(req: &FhirRequest, mut entry: Entry) -> FhirResult<Answer> {
             .store
             .write(move |tx| {
                 let svc = write::partition(tx, service, true)?.unwrap_or_default();
-                let ids = resolve_ids(tx, svc, &base, std::slice::from_mut(&mut entry))?;
+                let ids =
+                    resolve_ids(Some(&mut *tx), svc, &base, std::slice::from_mut(&mut entry))?;
                 run_entry(
                     tx,
                     svc,
@@ -663,6 +735,7 @@ async fn run_alone(req: &FhirRequest, mut entry: Entry) -> FhirResult<Answer> {
                     now,
                     entry.op,
                     ids.into_iter().next().flatten(),
+                    None,
                 )
             })
             .await
@@ -673,10 +746,10 @@ async fn run_alone(req: &FhirRequest, mut entry: Entry) -> FhirResult<Answer> {
                 let Some(svc) = write::partition(tx, service, false)? else {
                     return match entry.op {
                         Op::Read { t, id, .. } => Err(FhirError::resource_not_found(&t, &id)),
-                        _ => run_entry(tx, -1, &base, now, entry.op, None),
+                        _ => run_entry(tx, -1, &base, now, entry.op, None, None),
                     };
                 };
-                run_entry(tx, svc, &base, now, entry.op, None)
+                run_entry(tx, svc, &base, now, entry.op, None, None)
             })
             .await
     }

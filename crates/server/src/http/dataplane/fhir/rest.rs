@@ -278,10 +278,11 @@ pub(super) fn check_valid(resource: &Value) -> FhirResult<()> {
 }
 
 /// Applies one change in its own write transaction.
-pub(super) async fn apply_one(req: &FhirRequest, change: Change) -> FhirResult<Applied> {
+pub(super) async fn apply_one(req: &FhirRequest, mut change: Change) -> FhirResult<Applied> {
     let service = req.service.id;
     let base = req.base.clone();
     let now = now_micros() / 1000 * 1000;
+    change.kind = write::prepare(change.kind, &change.id, now);
     req.state
         .store
         .write(move |tx| {

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::{LazyLock, RwLock};
 
 use axum::http::StatusCode;
-use hale_fhir_model::parse_search;
+use hale_fhir_model::{IndexEntry, parse_search};
 use hale_fhir_store::{NewVersion, SearchScope, StoredResource, index, resources, search};
 use hale_store::{Tx, health};
 use serde_json::{Value, json};
@@ -45,6 +45,12 @@ pub(super) fn partition(tx: &mut dyn Tx, service: Uuid, create: bool) -> FhirRes
 pub(super) enum ChangeKind {
     /// Create or update with this resource (`id` already set to the change's).
     Upsert(Value),
+    /// An upsert whose search index entries were extracted before the
+    /// transaction ([`prepare`]), keeping that work off the writer.
+    Prepared {
+        resource: Value,
+        entries: Vec<IndexEntry>,
+    },
     /// Soft delete: a delete version, history kept.
     Delete,
     /// Hard delete: every version gone.
@@ -149,9 +155,14 @@ pub(super) fn apply(
                 created: false,
             })
         }
-        ChangeKind::Upsert(mut resource) => {
+        kind @ (ChangeKind::Upsert(_) | ChangeKind::Prepared { .. }) => {
+            let (mut resource, entries) = match kind {
+                ChangeKind::Prepared { resource, entries } => (resource, Some(entries)),
+                ChangeKind::Upsert(resource) => (resource, None),
+                _ => unreachable!(),
+            };
             stamp(&mut resource, &change.id, version, now);
-            let entries = hale_fhir_model::index(&resource);
+            let entries = entries.unwrap_or_else(|| hale_fhir_model::index(&resource));
             let body = serde_json::to_vec(&resource)
                 .map_err(|e| FhirError::internal("The resource could not be serialised", &e))?;
             if let Some(c) = live {
@@ -181,6 +192,19 @@ pub(super) fn apply(
                 created: live.is_none(),
             })
         }
+    }
+}
+
+/// Extracts an upsert's search index entries ahead of its transaction: the
+/// entries depend on `id` and `meta.lastUpdated`, never on the version.
+pub(super) fn prepare(kind: ChangeKind, id: &str, now: i64) -> ChangeKind {
+    match kind {
+        ChangeKind::Upsert(mut resource) => {
+            stamp(&mut resource, id, 0, now);
+            let entries = hale_fhir_model::index(&resource);
+            ChangeKind::Prepared { resource, entries }
+        }
+        other => other,
     }
 }
 
