@@ -48,6 +48,14 @@ pub(crate) struct AppState {
     pub signing: std::sync::Arc<crate::signing::SigningKeys>,
     /// Tokens whose signatures were already verified (never decisions).
     pub verified_tokens: std::sync::Arc<auth::VerifiedTokens>,
+    /// The DICOM service's STOW-RS size limit (request and instance).
+    pub dicom_max_request_bytes: u64,
+}
+
+/// Finishes what crashed DICOM writes left behind (at start, then every
+/// minute): see `dataplane::dicom::sweep`.
+pub(crate) async fn start_dicom_sweeper(state: &AppState) {
+    dataplane::dicom_sweeper(state).await
 }
 
 pub(crate) use token::TokenSigner;
@@ -66,7 +74,10 @@ const DEFAULT_BODY_LIMIT: usize = 4 * 1024 * 1024;
 const EXTRACT_LIMIT: usize = 1024 * 1024;
 
 pub(crate) fn router(state: AppState) -> Router {
-    Router::new()
+    // The DICOM service streams STOW-RS bodies up to its own limit
+    // (`dicom_max_request_bytes`), so it is outside the default body limit.
+    let dicom = Router::new().route("/dicom/{*path}", axum::routing::any(dataplane::dicom));
+    let limited = Router::new()
         .route("/healthz", axum::routing::get(health::healthz))
         .route("/readyz", axum::routing::get(health::readyz))
         .route("/{tenant}/v2.0/.well-known/openid-configuration", axum::routing::get(identity::openid_configuration_v2))
@@ -116,7 +127,6 @@ pub(crate) fn router(state: AppState) -> Router {
             axum::routing::any(graph::dispatch).layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
         )
         .route("/fhir/{*path}", axum::routing::any(dataplane::fhir))
-        .route("/dicom/{*path}", axum::routing::any(dataplane::dicom))
         .route("/subscriptions", axum::routing::any(arm::dispatch))
         .route(
             "/subscriptions/{*path}",
@@ -127,6 +137,9 @@ pub(crate) fn router(state: AppState) -> Router {
             axum::routing::any(arm::dispatch).layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
         )
         .fallback(not_found)
+        .layer(RequestBodyLimitLayer::new(DEFAULT_BODY_LIMIT));
+    dicom
+        .merge(limited)
         .with_state(state)
         .layer(
             ServiceBuilder::new()
@@ -149,8 +162,7 @@ pub(crate) fn router(state: AppState) -> Router {
                             tracing::info!(status = res.status().as_u16(), latency_us = latency.as_micros() as u64, "served");
                         }),
                 )
-                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-                .layer(RequestBodyLimitLayer::new(DEFAULT_BODY_LIMIT)),
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
         )
 }
 
