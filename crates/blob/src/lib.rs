@@ -115,7 +115,9 @@ impl BlobStore {
             ),
         };
         let local_root = match url {
-            BlobUrl::Local(path) => Some(std::fs::canonicalize(path).map_err(|e| unreachable(e.to_string()))?),
+            BlobUrl::Local(path) => {
+                Some(std::fs::canonicalize(path).map_err(|e| unreachable(e.to_string()))?)
+            }
             _ => None,
         };
         let store = BlobStore {

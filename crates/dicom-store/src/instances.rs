@@ -217,7 +217,10 @@ fn write_study(tx: &mut dyn Tx, svc: i64, stid: i64, rec: &LevelRecord) -> Resul
             Value::Text(rec.to_json().to_string()),
         ],
     )?;
-    tx.execute("DELETE FROM dicom_name_words WHERE stid = $1", params![stid])?;
+    tx.execute(
+        "DELETE FROM dicom_name_words WHERE stid = $1",
+        params![stid],
+    )?;
     for (attr, tag) in [(0i64, PATIENT_NAME), (1, REFERRING)] {
         let mut words: Vec<String> = rec
             .index
@@ -265,7 +268,10 @@ impl Scope {
         let mut sql = format!("study_key = ${first_param}");
         let mut values = vec![Value::Text(uid_key(&self.study))];
         if let Some(series) = &self.series {
-            sql.push_str(&format!(" AND series_key = ${}", first_param + values.len()));
+            sql.push_str(&format!(
+                " AND series_key = ${}",
+                first_param + values.len()
+            ));
             values.push(Value::Text(uid_key(series)));
         }
         if let Some(sop) = &self.sop {
@@ -455,7 +461,10 @@ fn rebuild_study(tx: &mut dyn Tx, svc: i64, study_key: &str) -> Result<(), Store
         return Ok(());
     };
     if rows.is_empty() {
-        tx.execute("DELETE FROM dicom_name_words WHERE stid = $1", params![stid])?;
+        tx.execute(
+            "DELETE FROM dicom_name_words WHERE stid = $1",
+            params![stid],
+        )?;
         tx.execute("DELETE FROM dicom_studies WHERE stid = $1", params![stid])?;
         return Ok(());
     }

@@ -159,7 +159,12 @@ fn compile(sql: &mut Sql, col: &Column, cond: &Condition) -> Result<(), StoreErr
 /// Runs `query` for service `svc`: the page of results (`offset`, `limit`),
 /// newest first.
 pub fn search(tx: &mut dyn Tx, svc: i64, query: &QidoQuery) -> Result<Vec<Match>, StoreError> {
-    run(tx, svc, query, Some((query.limit as i64, query.offset as i64)))
+    run(
+        tx,
+        svc,
+        query,
+        Some((query.limit as i64, query.offset as i64)),
+    )
 }
 
 /// Every result of `query`'s filters, unpaged (for tests and tools).
@@ -193,9 +198,8 @@ fn run(
         )?;
     }
     for f in &query.filters {
-        let col = column(f.attribute.tag).ok_or_else(|| {
-            StoreError::Decode(format!("no column for {}", f.attribute.keyword))
-        })?;
+        let col = column(f.attribute.tag)
+            .ok_or_else(|| StoreError::Decode(format!("no column for {}", f.attribute.keyword)))?;
         compile(&mut sql, &col, &f.condition)?;
     }
     let (select, from, order) = match level {
@@ -267,11 +271,7 @@ fn run(
 /// Every candidate at `level` with the record `matches` is given: merged
 /// study values (plus ModalitiesInStudy from its series), merged series
 /// values, the instance's own values. For testing the SQL against the matcher.
-pub fn candidates(
-    tx: &mut dyn Tx,
-    svc: i64,
-    level: Level,
-) -> Result<Vec<IndexRecord>, StoreError> {
+pub fn candidates(tx: &mut dyn Tx, svc: i64, level: Level) -> Result<Vec<IndexRecord>, StoreError> {
     let query = hale_dicom::qido::parse_query(
         match level {
             Level::Study => hale_dicom::qido::QueryResource::AllStudies,

@@ -97,7 +97,9 @@ impl LevelRecord {
             };
             let v = item.get(2);
             let value = match kind {
-                "t" => v.and_then(Value::as_str).map(|s| SearchValue::Text(s.into())),
+                "t" => v
+                    .and_then(Value::as_str)
+                    .map(|s| SearchValue::Text(s.into())),
                 "p" => v
                     .and_then(Value::as_str)
                     .map(|s| SearchValue::PersonName(s.into())),

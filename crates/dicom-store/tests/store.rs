@@ -148,7 +148,11 @@ async fn qido_sql_agrees_with_the_matcher() {
         vec![("ManufacturerModelName", "magnet x")],
         vec![("PerformedProcedureStepStartDate", "20200201-20200401")],
         vec![("SOPInstanceUID", "1.2.840.99.1.1.2")],
-        vec![("Modality", "CT"), ("PatientName", "doe"), ("fuzzymatching", "true")],
+        vec![
+            ("Modality", "CT"),
+            ("PatientName", "doe"),
+            ("fuzzymatching", "true"),
+        ],
     ];
     let mut checked = 0;
     let mut nonempty = 0;
@@ -159,8 +163,10 @@ async fn qido_sql_agrees_with_the_matcher() {
             .await
             .unwrap();
         for q in &queries {
-            let params: Vec<(String, String)> =
-                q.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            let params: Vec<(String, String)> = q
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
             let Ok(query) = parse_query(resource.clone(), &params, ApiVersion::V2) else {
                 continue; // not queryable at this resource
             };
@@ -194,12 +200,18 @@ async fn qido_sql_agrees_with_the_matcher() {
         ApiVersion::V2,
     )
     .unwrap();
-    let found = store.read(move |tx| qido::search_all(tx, 7, &q)).await.unwrap();
+    let found = store
+        .read(move |tx| qido::search_all(tx, 7, &q))
+        .await
+        .unwrap();
     assert_eq!(found.len(), 1);
     // Latest wins: study S1's description is the later instance's.
     let q = parse_query(QueryResource::AllStudies, &[], ApiVersion::V2).unwrap();
     let q2 = q.clone();
-    let found = store.read(move |tx| qido::search(tx, 7, &q2)).await.unwrap();
+    let found = store
+        .read(move |tx| qido::search(tx, 7, &q2))
+        .await
+        .unwrap();
     assert_eq!(found.len(), 3);
     let s1 = found
         .iter()
@@ -211,9 +223,15 @@ async fn qido_sql_agrees_with_the_matcher() {
     let mut q3 = q.clone();
     q3.limit = 1;
     q3.offset = 1;
-    let page = store.read(move |tx| qido::search(tx, 7, &q3)).await.unwrap();
+    let page = store
+        .read(move |tx| qido::search(tx, 7, &q3))
+        .await
+        .unwrap();
     assert_eq!(page.len(), 1);
-    assert_eq!(key(&page[0].record, Level::Study), key(&found[1].record, Level::Study));
+    assert_eq!(
+        key(&page[0].record, Level::Study),
+        key(&found[1].record, Level::Study)
+    );
     assert_eq!(key(&found[0].record, Level::Study), S3);
 }
 
@@ -231,7 +249,10 @@ async fn duplicates_pending_deletes_and_the_change_feed() {
     // Same UIDs in other case: still the same instance.
     let mut upper = specs[0].clone();
     upper.study = Some(S1.to_uppercase());
-    assert_eq!(put(&store, 1, ingest(&upper)).await, Reservation::AlreadyExists);
+    assert_eq!(
+        put(&store, 1, ingest(&upper)).await,
+        Reservation::AlreadyExists
+    );
 
     // A reservation not yet committed: another writer sees it pending; it is
     // invisible to reads.
@@ -259,7 +280,13 @@ async fn duplicates_pending_deletes_and_the_change_feed() {
         sop: None,
     };
     let sc = scope.clone();
-    assert!(store.read(move |tx| instances::list(tx, 1, &sc)).await.unwrap().is_empty());
+    assert!(
+        store
+            .read(move |tx| instances::list(tx, 1, &sc))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // The sweep: a reservation younger than the cutoff stays; older goes to the trash.
     let n = store
@@ -277,13 +304,24 @@ async fn duplicates_pending_deletes_and_the_change_feed() {
     assert_eq!(trash[0].1, blob_key);
     // Its writer comes back too late: the commit refuses.
     let p4 = pending.clone();
-    assert!(!store
-        .write(move |tx| instances::commit(tx, 1, iid, &p4, 12))
-        .await
-        .unwrap());
+    assert!(
+        !store
+            .write(move |tx| instances::commit(tx, 1, iid, &p4, 12))
+            .await
+            .unwrap()
+    );
     let tids: Vec<i64> = trash.iter().map(|t| t.0).collect();
-    store.write(move |tx| journal::forget(tx, &tids)).await.unwrap();
-    assert!(store.read(|tx| journal::trash(tx, 10)).await.unwrap().is_empty());
+    store
+        .write(move |tx| journal::forget(tx, &tids))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .read(|tx| journal::trash(tx, 10))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // Delete the newest instance (series 1.2): the study is rebuilt from the rest.
     let one = Scope {
@@ -300,14 +338,19 @@ async fn duplicates_pending_deletes_and_the_change_feed() {
     assert_eq!(deleted.instances, 1);
     assert_eq!(deleted.trash.len(), 1);
     let o = one.clone();
-    assert!(store
-        .write(move |tx| instances::delete(tx, 1, &o, 21))
-        .await
-        .unwrap()
-        .is_none());
+    assert!(
+        store
+            .write(move |tx| instances::delete(tx, 1, &o, 21))
+            .await
+            .unwrap()
+            .is_none()
+    );
     let q = parse_query(QueryResource::AllStudies, &[], ApiVersion::V2).unwrap();
     let q2 = q.clone();
-    let found = store.read(move |tx| qido::search(tx, 1, &q2)).await.unwrap();
+    let found = store
+        .read(move |tx| qido::search(tx, 1, &q2))
+        .await
+        .unwrap();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].study_instances, Some(2));
     assert_eq!(
@@ -316,7 +359,11 @@ async fn duplicates_pending_deletes_and_the_change_feed() {
     );
     let q = parse_query(QueryResource::AllSeries, &[], ApiVersion::V2).unwrap();
     assert_eq!(
-        store.read(move |tx| qido::search(tx, 1, &q)).await.unwrap().len(),
+        store
+            .read(move |tx| qido::search(tx, 1, &q))
+            .await
+            .unwrap()
+            .len(),
         1
     );
 
@@ -356,9 +403,19 @@ async fn duplicates_pending_deletes_and_the_change_feed() {
         .unwrap()
         .unwrap();
     assert_eq!(deleted.instances, 2);
-    for q in [QueryResource::AllStudies, QueryResource::AllSeries, QueryResource::AllInstances] {
+    for q in [
+        QueryResource::AllStudies,
+        QueryResource::AllSeries,
+        QueryResource::AllInstances,
+    ] {
         let q = parse_query(q, &[], ApiVersion::V2).unwrap();
-        assert!(store.read(move |tx| qido::search(tx, 1, &q)).await.unwrap().is_empty());
+        assert!(
+            store
+                .read(move |tx| qido::search(tx, 1, &q))
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
     let words: i64 = store
         .read(|tx| tx.query("SELECT COUNT(*) FROM dicom_name_words", &[])?[0].get(0))

@@ -85,10 +85,7 @@ pub fn by_rids(tx: &mut dyn Tx, rids: &[i64]) -> Result<Vec<StoredResource>, Sto
             &format!("SELECT {COLUMNS} FROM fhir_resources WHERE rid IN ({list})"),
             &[],
         )?;
-        let mut found = rows
-            .iter()
-            .map(from_row)
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut found = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
         found.sort_by_key(|r| chunk.iter().position(|x| *x == r.rid));
         out.extend(found);
     }

@@ -42,7 +42,8 @@ impl Dicom {
         let owner_app = h.register_app("dicom-owner").await;
         let reader_app = h.register_app("dicom-reader").await;
         let id = h.dicom_id("imaging", "pacs");
-        h.assign(&id, DICOM_DATA_OWNER, &owner_app.principal_id).await;
+        h.assign(&id, DICOM_DATA_OWNER, &owner_app.principal_id)
+            .await;
         h.assign(&id, DICOM_DATA_READER, &reader_app.principal_id)
             .await;
         let owner = h.token_v2(&owner_app, DICOM).await;
@@ -140,7 +141,10 @@ fn parts_of(content_type: &str, body: &[u8]) -> Vec<(String, Vec<u8>)> {
     let mut r = MultipartReader::new(body, &boundary, Limits::default(), 4096);
     let mut out = Vec::new();
     while let Some((h, bytes)) = r.next_part().unwrap() {
-        out.push((h.get("content-type").unwrap_or_default().to_owned(), bytes.to_vec()));
+        out.push((
+            h.get("content-type").unwrap_or_default().to_owned(),
+            bytes.to_vec(),
+        ));
     }
     out
 }
@@ -182,7 +186,10 @@ async fn stow_qido_wado_delete_and_the_change_feed() {
     // v2 with the study in the path; the implicit-VR MR warns → 202.
     let (status, body) = d.stow(&format!("v2/studies/{ST1}"), &[&mr]).await;
     assert_eq!(status, 202, "{body}");
-    assert_eq!(body["00081190"]["Value"][0], d.url(&format!("v2/studies/{ST1}")));
+    assert_eq!(
+        body["00081190"]["Value"][0],
+        d.url(&format!("v2/studies/{ST1}"))
+    );
     assert_eq!(body["00081199"]["Value"][0]["00081196"]["Value"][0], 45063);
     // Duplicate → 409 45070; mixed with a new one → 202.
     let (status, body) = d.stow("v2/studies", &[&ct1]).await;
@@ -207,9 +214,19 @@ async fn stow_qido_wado_delete_and_the_change_feed() {
     assert_eq!(blob_files(&d.h), 4, "one blob per stored instance");
 
     // Single-part application/dicom.
-    let sr = dicomgen::build(&Spec::sr(ST2, "1.2.826.0.1.3680043.8.498.2.2", "1.2.826.0.1.3680043.8.498.2.2.1"));
+    let sr = dicomgen::build(&Spec::sr(
+        ST2,
+        "1.2.826.0.1.3680043.8.498.2.2",
+        "1.2.826.0.1.3680043.8.498.2.2.1",
+    ));
     let (status, _, body) = d
-        .send(Method::POST, "v2/studies", &d.owner, &[("content-type", "application/dicom")], Some(sr.clone()))
+        .send(
+            Method::POST,
+            "v2/studies",
+            &d.owner,
+            &[("content-type", "application/dicom")],
+            Some(sr.clone()),
+        )
         .await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
 
@@ -233,16 +250,24 @@ async fn stow_qido_wado_delete_and_the_change_feed() {
     assert_eq!(found[0]["0020000D"]["Value"][0], ST1);
     assert_eq!(found[0]["00201208"]["Value"][0], 3);
     // Latest wins: ST2's newest instance (the SR) renamed the patient.
-    let (status, _) = d.get_json("v2/studies?PatientName=angstrom&fuzzymatching=true").await;
+    let (status, _) = d
+        .get_json("v2/studies?PatientName=angstrom&fuzzymatching=true")
+        .await;
     assert_eq!(status, 204);
-    let (status, found) = d.get_json("v2/studies?PatientName=DOE%5EJOHN%5EQUINCY%5EDR.%5EJR.").await;
+    let (status, found) = d
+        .get_json("v2/studies?PatientName=DOE%5EJOHN%5EQUINCY%5EDR.%5EJR.")
+        .await;
     assert_eq!(status, 200);
     assert_eq!(found[0]["0020000D"]["Value"][0], ST2);
     assert_eq!(found.as_array().unwrap().len(), 1);
-    let (status, found) = d.get_json(&format!("v2/studies/{ST1}/series?Modality=MR")).await;
+    let (status, found) = d
+        .get_json(&format!("v2/studies/{ST1}/series?Modality=MR"))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(found[0]["0020000E"]["Value"][0], SE2);
-    let (status, found) = d.get_json("v2/instances?StudyDate=20200101-20200201&limit=2&offset=1").await;
+    let (status, found) = d
+        .get_json("v2/instances?StudyDate=20200101-20200201&limit=2&offset=1")
+        .await;
     assert_eq!(status, 200);
     assert_eq!(found.as_array().unwrap().len(), 2);
     let (status, _) = d.get_json("v2/studies?offset=50").await;
@@ -268,14 +293,22 @@ async fn stow_qido_wado_delete_and_the_change_feed() {
         )
         .await;
     assert_eq!(status, 200);
-    assert!(headers["content-type"].to_str().unwrap().starts_with("application/dicom"));
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/dicom")
+    );
     assert_eq!(body, ct1);
     let (status, headers, body) = d
         .send(
             Method::GET,
             &format!("v2/studies/{ST1}"),
             &d.reader,
-            &[("accept", "multipart/related; type=\"application/dicom\"; transfer-syntax=*")],
+            &[(
+                "accept",
+                "multipart/related; type=\"application/dicom\"; transfer-syntax=*",
+            )],
             None,
         )
         .await;
@@ -300,7 +333,10 @@ async fn stow_qido_wado_delete_and_the_change_feed() {
     assert!(parts[0].0.contains("1.2.840.10008.1.2.1"), "{}", parts[0].0);
     let ing = hale_dicom::ingest(
         bytes::Bytes::from(parts[0].1.clone()),
-        &hale_dicom::IngestOptions { api: hale_dicom::ApiVersion::V2, study_in_path: None },
+        &hale_dicom::IngestOptions {
+            api: hale_dicom::ApiVersion::V2,
+            study_in_path: None,
+        },
     )
     .unwrap();
     assert_eq!(ing.transfer_syntax_uid, "1.2.840.10008.1.2.1");
@@ -317,7 +353,13 @@ async fn stow_qido_wado_delete_and_the_change_feed() {
         .await;
     assert_eq!(status, 406);
     let (status, _, _) = d
-        .send(Method::GET, &format!("v2/studies/{ST1}"), &d.reader, &[("accept", "image/png")], None)
+        .send(
+            Method::GET,
+            &format!("v2/studies/{ST1}"),
+            &d.reader,
+            &[("accept", "image/png")],
+            None,
+        )
         .await;
     assert_eq!(status, 406);
     let (status, _, _) = d
@@ -330,15 +372,29 @@ async fn stow_qido_wado_delete_and_the_change_feed() {
     assert_eq!(status, 200);
     assert_eq!(md.as_array().unwrap().len(), 3);
     assert!(md[0].get("7FE00010").is_none());
-    let (_, md) = d.get_json(&format!("v2/studies/{ST1}/series/{SE1}/metadata")).await;
+    let (_, md) = d
+        .get_json(&format!("v2/studies/{ST1}/series/{SE1}/metadata"))
+        .await;
     assert_eq!(md.as_array().unwrap().len(), 2);
     let (status, headers, _) = d
-        .send(Method::GET, &format!("v2/studies/{ST1}/series/{SE1}/instances/{I2}/metadata"), &d.reader, &[], None)
+        .send(
+            Method::GET,
+            &format!("v2/studies/{ST1}/series/{SE1}/instances/{I2}/metadata"),
+            &d.reader,
+            &[],
+            None,
+        )
         .await;
     assert_eq!(status, 200);
     let etag = headers["etag"].to_str().unwrap().to_owned();
     let (status, _, _) = d
-        .send(Method::GET, &format!("v2/studies/{ST1}/series/{SE1}/instances/{I2}/metadata"), &d.reader, &[("if-none-match", &etag)], None)
+        .send(
+            Method::GET,
+            &format!("v2/studies/{ST1}/series/{SE1}/instances/{I2}/metadata"),
+            &d.reader,
+            &[("if-none-match", &etag)],
+            None,
+        )
         .await;
     assert_eq!(status, 304);
 
@@ -349,7 +405,10 @@ async fn stow_qido_wado_delete_and_the_change_feed() {
             Method::GET,
             &format!("v2/studies/{ST2}/series/{SE3}/instances/{I4}/frames/3,1"),
             &d.reader,
-            &[("accept", "multipart/related; type=\"application/octet-stream\"; transfer-syntax=*")],
+            &[(
+                "accept",
+                "multipart/related; type=\"application/octet-stream\"; transfer-syntax=*",
+            )],
             None,
         )
         .await;
@@ -359,35 +418,77 @@ async fn stow_qido_wado_delete_and_the_change_feed() {
     assert_eq!(parts[0].1, dicomgen::frame_bytes(&spec, 2));
     assert_eq!(parts[1].1, dicomgen::frame_bytes(&spec, 0));
     let (status, _, _) = d
-        .send(Method::GET, &format!("v2/studies/{ST2}/series/{SE3}/instances/{I4}/frames/4"), &d.reader, &[], None)
+        .send(
+            Method::GET,
+            &format!("v2/studies/{ST2}/series/{SE3}/instances/{I4}/frames/4"),
+            &d.reader,
+            &[],
+            None,
+        )
         .await;
     assert_eq!(status, 404);
     let (status, _, _) = d
-        .send(Method::GET, &format!("v2/studies/{ST2}/series/{SE3}/instances/{I4}/frames/0"), &d.reader, &[], None)
+        .send(
+            Method::GET,
+            &format!("v2/studies/{ST2}/series/{SE3}/instances/{I4}/frames/0"),
+            &d.reader,
+            &[],
+            None,
+        )
         .await;
     assert_eq!(status, 400);
 
     // The reader may read but not store or delete.
     let (status, _, _) = d
-        .send(Method::DELETE, &format!("v2/studies/{ST1}"), &d.reader, &[], None)
+        .send(
+            Method::DELETE,
+            &format!("v2/studies/{ST1}"),
+            &d.reader,
+            &[],
+            None,
+        )
         .await;
     assert_eq!(status, 403);
     let (status, _, _) = d
-        .send(Method::POST, "v2/studies", &d.reader, &[("content-type", "application/dicom")], Some(ct1.clone()))
+        .send(
+            Method::POST,
+            "v2/studies",
+            &d.reader,
+            &[("content-type", "application/dicom")],
+            Some(ct1.clone()),
+        )
         .await;
     assert_eq!(status, 403);
 
     // Delete a series, then an instance: rows and blobs gone, feed records it.
     let (status, _, _) = d
-        .send(Method::DELETE, &format!("v2/studies/{ST1}/series/{SE1}"), &d.owner, &[], None)
+        .send(
+            Method::DELETE,
+            &format!("v2/studies/{ST1}/series/{SE1}"),
+            &d.owner,
+            &[],
+            None,
+        )
         .await;
     assert_eq!(status, 204);
     let (status, _, _) = d
-        .send(Method::DELETE, &format!("v2/studies/{ST1}/series/{SE1}"), &d.owner, &[], None)
+        .send(
+            Method::DELETE,
+            &format!("v2/studies/{ST1}/series/{SE1}"),
+            &d.owner,
+            &[],
+            None,
+        )
         .await;
     assert_eq!(status, 404);
     let (status, _, _) = d
-        .send(Method::DELETE, &format!("v2/studies/{ST2}/series/{SE3}/instances/{I4}"), &d.owner, &[], None)
+        .send(
+            Method::DELETE,
+            &format!("v2/studies/{ST2}/series/{SE3}/instances/{I4}"),
+            &d.owner,
+            &[],
+            None,
+        )
         .await;
     assert_eq!(status, 204);
     assert_eq!(blob_files(&d.h), 2);
@@ -414,7 +515,9 @@ async fn stow_qido_wado_delete_and_the_change_feed() {
     assert_eq!(feed.as_array().unwrap().len(), 2);
     let (_, latest) = d.get_json("v2/changefeed/latest").await;
     assert_eq!(latest["Sequence"], 8);
-    let (_, feed) = d.get_json("v2/changefeed?startTime=2000-01-01T00:00:00Z&endTime=2001-01-01T00:00:00Z").await;
+    let (_, feed) = d
+        .get_json("v2/changefeed?startTime=2000-01-01T00:00:00Z&endTime=2001-01-01T00:00:00Z")
+        .await;
     assert_eq!(feed, Value::Array(vec![]));
     let (status, _) = d.get_json("v2/changefeed?limit=201").await;
     assert_eq!(status, 400);
@@ -428,44 +531,99 @@ async fn bad_requests_are_refused_whole_and_nothing_is_half_stored() {
     let post = |ct_header: &'static str, body: Vec<u8>| {
         let d = &d;
         async move {
-            d.send(Method::POST, "v2/studies", &d.owner, &[("content-type", ct_header)], Some(body))
-                .await
+            d.send(
+                Method::POST,
+                "v2/studies",
+                &d.owner,
+                &[("content-type", ct_header)],
+                Some(body),
+            )
+            .await
         }
     };
     assert_eq!(post("application/json", ct.clone()).await.0, 415);
-    assert_eq!(post("multipart/related; type=\"application/dicom\"", ct.clone()).await.0, 400);
-    assert_eq!(post("multipart/related; type=\"image/png\"; boundary=x", ct.clone()).await.0, 415);
+    assert_eq!(
+        post("multipart/related; type=\"application/dicom\"", ct.clone())
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        post(
+            "multipart/related; type=\"image/png\"; boundary=x",
+            ct.clone()
+        )
+        .await
+        .0,
+        415
+    );
     // A part of another type.
     let w = MultipartWriter::new("bb");
     let body = w.body([("text/plain", &b"hello"[..])]);
-    assert_eq!(post("multipart/related; type=\"application/dicom\"; boundary=bb", body).await.0, 415);
+    assert_eq!(
+        post(
+            "multipart/related; type=\"application/dicom\"; boundary=bb",
+            body
+        )
+        .await
+        .0,
+        415
+    );
     // A body cut before its closing delimiter.
     let mut body = w.body([("application/dicom", &ct[..])]);
     body.truncate(body.len() - 8);
-    assert_eq!(post("multipart/related; type=\"application/dicom\"; boundary=bb", body).await.0, 400);
+    assert_eq!(
+        post(
+            "multipart/related; type=\"application/dicom\"; boundary=bb",
+            body
+        )
+        .await
+        .0,
+        400
+    );
     // Too large (the limit is 64 KiB here), declared or streamed.
     let big = vec![0u8; 100 * 1024];
     assert_eq!(post("application/dicom", big.clone()).await.0, 413);
-    let stream = futures::stream::iter(big.chunks(8192).map(|c| Ok::<_, std::io::Error>(c.to_vec())).collect::<Vec<_>>());
-    let res = d
-        .h
-        .server
-        .client()
-        .post(d.url("v2/studies"))
-        .bearer_auth(&d.owner)
-        .header("content-type", "multipart/related; type=\"application/dicom\"; boundary=bb")
-        .body(reqwest::Body::wrap_stream(stream))
-        .send()
-        .await
-        .unwrap();
+    let stream = futures::stream::iter(
+        big.chunks(8192)
+            .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
+            .collect::<Vec<_>>(),
+    );
+    let res =
+        d.h.server
+            .client()
+            .post(d.url("v2/studies"))
+            .bearer_auth(&d.owner)
+            .header(
+                "content-type",
+                "multipart/related; type=\"application/dicom\"; boundary=bb",
+            )
+            .body(reqwest::Body::wrap_stream(stream))
+            .send()
+            .await
+            .unwrap();
     assert_eq!(res.status().as_u16(), 413);
     // Empty → 204.
     let w = MultipartWriter::new("bb");
     let body = w.body(std::iter::empty::<(&str, &[u8])>());
-    assert_eq!(post("multipart/related; type=\"application/dicom\"; boundary=bb", body).await.0, 204);
+    assert_eq!(
+        post(
+            "multipart/related; type=\"application/dicom\"; boundary=bb",
+            body
+        )
+        .await
+        .0,
+        204
+    );
     // Bad UID in the URL.
     let (status, _, body) = d
-        .send(Method::POST, "v2/studies/1.2.x_y", &d.owner, &[("content-type", "application/dicom")], Some(ct.clone()))
+        .send(
+            Method::POST,
+            "v2/studies/1.2.x_y",
+            &d.owner,
+            &[("content-type", "application/dicom")],
+            Some(ct.clone()),
+        )
         .await;
     assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
     assert!(String::from_utf8_lossy(&body).contains("StudyInstanceUid"));
@@ -490,7 +648,10 @@ async fn a_crash_during_stow_leaves_nothing_after_restart() {
     let orphan = dicomgen::build(&Spec::ct(ST1, SE1, I2));
     let ingested = hale_dicom::ingest(
         bytes::Bytes::from(orphan.clone()),
-        &hale_dicom::IngestOptions { api: hale_dicom::ApiVersion::V2, study_in_path: None },
+        &hale_dicom::IngestOptions {
+            api: hale_dicom::ApiVersion::V2,
+            study_in_path: None,
+        },
     )
     .unwrap();
     let store = hale_store::Store::open(&d.h.server.settings().effective_database_url())
@@ -531,7 +692,13 @@ async fn a_crash_during_stow_leaves_nothing_after_restart() {
     assert_eq!(blob_files(&d.h), 1);
     // The acknowledged instance is intact; the reserved one can be stored now.
     let (status, _, body) = d
-        .send(Method::GET, &format!("v2/studies/{ST1}/series/{SE1}/instances/{I1}"), &d.owner, &[("accept", "application/dicom; transfer-syntax=*")], None)
+        .send(
+            Method::GET,
+            &format!("v2/studies/{ST1}/series/{SE1}/instances/{I1}"),
+            &d.owner,
+            &[("accept", "application/dicom; transfer-syntax=*")],
+            None,
+        )
         .await;
     assert_eq!(status, 200);
     assert_eq!(body, ct);

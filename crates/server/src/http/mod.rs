@@ -80,23 +80,44 @@ pub(crate) fn router(state: AppState) -> Router {
     let limited = Router::new()
         .route("/healthz", axum::routing::get(health::healthz))
         .route("/readyz", axum::routing::get(health::readyz))
-        .route("/{tenant}/v2.0/.well-known/openid-configuration", axum::routing::get(identity::openid_configuration_v2))
-        .route("/{tenant}/.well-known/openid-configuration", axum::routing::get(identity::openid_configuration_v1))
-        .route("/{tenant}/discovery/v2.0/keys", axum::routing::get(identity::keys_v2))
-        .route("/{tenant}/discovery/keys", axum::routing::get(identity::keys_v1))
-        .route("/{tenant}/discovery/instance", axum::routing::get(identity::instance_discovery))
-        .route("/{tenant}/userrealm/{username}", axum::routing::get(identity::user_realm))
+        .route(
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            axum::routing::get(identity::openid_configuration_v2),
+        )
+        .route(
+            "/{tenant}/.well-known/openid-configuration",
+            axum::routing::get(identity::openid_configuration_v1),
+        )
+        .route(
+            "/{tenant}/discovery/v2.0/keys",
+            axum::routing::get(identity::keys_v2),
+        )
+        .route(
+            "/{tenant}/discovery/keys",
+            axum::routing::get(identity::keys_v1),
+        )
+        .route(
+            "/{tenant}/discovery/instance",
+            axum::routing::get(identity::instance_discovery),
+        )
+        .route(
+            "/{tenant}/userrealm/{username}",
+            axum::routing::get(identity::user_realm),
+        )
         .route(
             "/{tenant}/oauth2/v2.0/token",
-            axum::routing::post(token::token_v2).layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
+            axum::routing::post(token::token_v2)
+                .layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
         )
         .route(
             "/{tenant}/oauth2/token",
-            axum::routing::post(token::token_v1).layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
+            axum::routing::post(token::token_v1)
+                .layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
         )
         .route(
             "/{tenant}/oauth2/v2.0/devicecode",
-            axum::routing::post(token::device::device_authorization).layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
+            axum::routing::post(token::device::device_authorization)
+                .layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
         )
         .route(
             "/{tenant}/oauth2/v2.0/authorize",
@@ -110,11 +131,18 @@ pub(crate) fn router(state: AppState) -> Router {
                 .post(token::authorize::authorize_post_v1)
                 .layer(axum::extract::DefaultBodyLimit::max(64 * 1024)),
         )
-        .route("/{tenant}/oauth2/v2.0/logout", axum::routing::get(token::authorize::logout))
-        .route("/{tenant}/oauth2/logout", axum::routing::get(token::authorize::logout))
+        .route(
+            "/{tenant}/oauth2/v2.0/logout",
+            axum::routing::get(token::authorize::logout),
+        )
+        .route(
+            "/{tenant}/oauth2/logout",
+            axum::routing::get(token::authorize::logout),
+        )
         .route(
             "/{tenant}/oauth2/devicecode",
-            axum::routing::post(token::device::device_authorization_v1).layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
+            axum::routing::post(token::device::device_authorization_v1)
+                .layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
         )
         .route(
             "/devicelogin",
@@ -124,17 +152,20 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .route(
             "/v1.0/{*path}",
-            axum::routing::any(graph::dispatch).layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
+            axum::routing::any(graph::dispatch)
+                .layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
         )
         .route("/fhir/{*path}", axum::routing::any(dataplane::fhir))
         .route("/subscriptions", axum::routing::any(arm::dispatch))
         .route(
             "/subscriptions/{*path}",
-            axum::routing::any(arm::dispatch).layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
+            axum::routing::any(arm::dispatch)
+                .layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
         )
         .route(
             "/providers/{*path}",
-            axum::routing::any(arm::dispatch).layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
+            axum::routing::any(arm::dispatch)
+                .layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
         )
         .fallback(not_found)
         .layer(RequestBodyLimitLayer::new(DEFAULT_BODY_LIMIT));

@@ -75,14 +75,20 @@ fn parse_bool(name: &str, v: &str) -> Result<bool, Response> {
 }
 
 fn parse_int(name: &str, v: &str) -> Result<i64, Response> {
-    v.trim()
-        .parse::<i64>()
-        .map_err(|_| bad(format!("The value '{v}' is not valid for parameter '{name}'.")))
+    v.trim().parse::<i64>().map_err(|_| {
+        bad(format!(
+            "The value '{v}' is not valid for parameter '{name}'."
+        ))
+    })
 }
 
 fn parse_time(name: &str, v: &str) -> Result<i64, Response> {
     let t = time::OffsetDateTime::parse(v.trim(), &time::format_description::well_known::Rfc3339)
-        .map_err(|_| bad(format!("The value '{v}' is not valid for parameter '{name}'.")))?;
+        .map_err(|_| {
+        bad(format!(
+            "The value '{v}' is not valid for parameter '{name}'."
+        ))
+    })?;
     Ok((t.unix_timestamp_nanos() / 1000) as i64)
 }
 

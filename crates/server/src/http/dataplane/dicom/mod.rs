@@ -309,7 +309,9 @@ async fn route(
     use wado::Target;
     match (method.clone(), rest) {
         (Method::POST, ["studies"]) => stow::store(&ctx, None, headers, body).await,
-        (Method::POST, ["studies", s]) => stow::store(&ctx, Some(uid!(study(s))), headers, body).await,
+        (Method::POST, ["studies", s]) => {
+            stow::store(&ctx, Some(uid!(study(s))), headers, body).await
+        }
         (_, ["studies"]) if get => qido::search(&ctx, Q::AllStudies, uri, headers).await,
         (_, ["series"]) if get => qido::search(&ctx, Q::AllSeries, uri, headers).await,
         (_, ["instances"]) if get => qido::search(&ctx, Q::AllInstances, uri, headers).await,
@@ -323,7 +325,9 @@ async fn route(
             let (s, se) = (uid!(study(s)), uid!(series(se)));
             qido::search(&ctx, Q::StudySeriesInstances(s, se), uri, headers).await
         }
-        (_, ["studies", s]) if get => wado::retrieve(&ctx, Target::study(uid!(study(s))), headers).await,
+        (_, ["studies", s]) if get => {
+            wado::retrieve(&ctx, Target::study(uid!(study(s))), headers).await
+        }
         (_, ["studies", s, "metadata"]) if get => {
             wado::metadata(&ctx, Target::study(uid!(study(s))), headers).await
         }

@@ -4,7 +4,9 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use hale_dicom::qido::{QueryResource, parse_query};
 
-use super::{Ctx, accepts_json, dicom_error, json_response, not_acceptable, query_params, storage_error};
+use super::{
+    Ctx, accepts_json, dicom_error, json_response, not_acceptable, query_params, storage_error,
+};
 
 pub(super) async fn search(
     ctx: &Ctx,

@@ -184,22 +184,21 @@ async fn multipart(
 async fn store_one(ctx: &Ctx, bytes: Bytes, options: &IngestOptions) -> InstanceOutcome {
     let options = options.clone();
     // Parsing a large instance is CPU work: off the async threads.
-    let ingested = match tokio::task::spawn_blocking(move || hale_dicom::ingest(bytes, &options))
-        .await
-    {
-        Ok(Ok(i)) => i,
-        Ok(Err(rejection)) => return InstanceOutcome::Failed(rejection),
-        Err(e) => {
-            tracing::error!(error = %e, "DICOM ingestion task failed");
-            return InstanceOutcome::Failed(hale_dicom::Rejection {
-                reason: FailureReason::ProcessingFailure,
-                sop_class_uid: None,
-                sop_instance_uid: None,
-                failed_attributes: None,
-                message: e.to_string(),
-            });
-        }
-    };
+    let ingested =
+        match tokio::task::spawn_blocking(move || hale_dicom::ingest(bytes, &options)).await {
+            Ok(Ok(i)) => i,
+            Ok(Err(rejection)) => return InstanceOutcome::Failed(rejection),
+            Err(e) => {
+                tracing::error!(error = %e, "DICOM ingestion task failed");
+                return InstanceOutcome::Failed(hale_dicom::Rejection {
+                    reason: FailureReason::ProcessingFailure,
+                    sop_class_uid: None,
+                    sop_instance_uid: None,
+                    failed_attributes: None,
+                    message: e.to_string(),
+                });
+            }
+        };
     let ingested = std::sync::Arc::new(ingested);
     match persist(ctx, &ingested).await {
         Ok(()) => InstanceOutcome::Stored(StoredInstance::from(&*ingested)),
@@ -235,9 +234,7 @@ async fn persist(ctx: &Ctx, ingested: &std::sync::Arc<Ingested>) -> Result<(), F
     }
     let copy = ingested.clone();
     let committed = store
-        .write(move |tx| {
-            instances::commit(tx, svc, iid, &copy, hale_dicom_store::now_micros())
-        })
+        .write(move |tx| instances::commit(tx, svc, iid, &copy, hale_dicom_store::now_micros()))
         .await;
     match committed {
         Ok(true) => Ok(()),

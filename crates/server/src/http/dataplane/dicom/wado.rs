@@ -14,7 +14,9 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::StreamExt;
 use hale_dicom::Uid;
-use hale_dicom::multipart::{MediaType, MultipartWriter, dicom_part_type, frame_part_type, new_boundary};
+use hale_dicom::multipart::{
+    MediaType, MultipartWriter, dicom_part_type, frame_part_type, new_boundary,
+};
 use hale_dicom_store::instances::{self, Scope, StoredInstance};
 
 use super::{Ctx, accept_list, dicom_error, json_response, not_found, storage_error, text};
@@ -109,7 +111,10 @@ fn negotiate(accept: &[MediaType], instance_level: bool) -> Option<Form> {
                 });
             }
             "multipart/related" => {
-                let part = mt.param("type").map(str::trim).unwrap_or("application/dicom");
+                let part = mt
+                    .param("type")
+                    .map(str::trim)
+                    .unwrap_or("application/dicom");
                 if part.eq_ignore_ascii_case("application/dicom") {
                     return Some(Form {
                         multipart: true,
@@ -255,8 +260,7 @@ pub(super) async fn retrieve(ctx: &Ctx, target: Target, headers: &HeaderMap) -> 
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "DICOM retrieve: reading a blob failed");
-                        futures::stream::once(async move { Err(std::io::Error::other(e)) })
-                            .boxed()
+                        futures::stream::once(async move { Err(std::io::Error::other(e)) }).boxed()
                     }
                 }
             }
@@ -322,7 +326,12 @@ fn fnv(bytes: &[u8]) -> u64 {
     h
 }
 
-pub(super) async fn frames(ctx: &Ctx, target: Target, list_text: &str, headers: &HeaderMap) -> Response {
+pub(super) async fn frames(
+    ctx: &Ctx,
+    target: Target,
+    list_text: &str,
+    headers: &HeaderMap,
+) -> Response {
     let frames = match hale_dicom::retrieve::parse_frame_list(list_text) {
         Ok(f) => f,
         Err(e) => return dicom_error(&e),
@@ -350,7 +359,10 @@ pub(super) async fn frames(ctx: &Ctx, target: Target, list_text: &str, headers: 
         let pick = match mt.essence.as_str() {
             "*/*" | "multipart/*" => Some((true, inst.transfer_syntax.clone())),
             "multipart/related" => {
-                let part = mt.param("type").map(str::trim).unwrap_or("application/octet-stream");
+                let part = mt
+                    .param("type")
+                    .map(str::trim)
+                    .unwrap_or("application/octet-stream");
                 if part.eq_ignore_ascii_case("application/octet-stream") {
                     ok(&wanted).map(|ts| (true, ts))
                 } else {
@@ -433,7 +445,12 @@ mod tests {
         };
         assert_eq!(negotiate(&[mt("*/*")], false), Some(star.clone()));
         assert_eq!(
-            negotiate(&[mt("multipart/related; type=\"application/dicom\"; transfer-syntax=*")], false),
+            negotiate(
+                &[mt(
+                    "multipart/related; type=\"application/dicom\"; transfer-syntax=*"
+                )],
+                false
+            ),
             Some(star)
         );
         assert_eq!(
