@@ -64,31 +64,25 @@ fn entry_json(e: &Entry) -> Value {
     Value::Object(m)
 }
 
-fn parse_bool(name: &str, v: &str) -> Result<bool, Response> {
+fn invalid(name: &str, v: &str) -> String {
+    format!("The value '{v}' is not valid for parameter '{name}'.")
+}
+
+fn parse_bool(name: &str, v: &str) -> Result<bool, String> {
     match v.trim().to_ascii_lowercase().as_str() {
         "true" => Ok(true),
         "false" => Ok(false),
-        _ => Err(bad(format!(
-            "The value '{v}' is not valid for parameter '{name}'."
-        ))),
+        _ => Err(invalid(name, v)),
     }
 }
 
-fn parse_int(name: &str, v: &str) -> Result<i64, Response> {
-    v.trim().parse::<i64>().map_err(|_| {
-        bad(format!(
-            "The value '{v}' is not valid for parameter '{name}'."
-        ))
-    })
+fn parse_int(name: &str, v: &str) -> Result<i64, String> {
+    v.trim().parse::<i64>().map_err(|_| invalid(name, v))
 }
 
-fn parse_time(name: &str, v: &str) -> Result<i64, Response> {
+fn parse_time(name: &str, v: &str) -> Result<i64, String> {
     let t = time::OffsetDateTime::parse(v.trim(), &time::format_description::well_known::Rfc3339)
-        .map_err(|_| {
-        bad(format!(
-            "The value '{v}' is not valid for parameter '{name}'."
-        ))
-    })?;
+        .map_err(|_| invalid(name, v))?;
     Ok((t.unix_timestamp_nanos() / 1000) as i64)
 }
 
@@ -109,8 +103,8 @@ pub(super) async fn changefeed(ctx: &Ctx, uri: &Uri, headers: &HeaderMap) -> Res
             "endtime" if v2 => parse_time("endTime", &v).map(|t| end = t),
             _ => Ok(()),
         };
-        if let Err(r) = r {
-            return r;
+        if let Err(message) = r {
+            return bad(message);
         }
     }
     if offset < 0 {
@@ -160,7 +154,7 @@ pub(super) async fn latest(ctx: &Ctx, uri: &Uri, headers: &HeaderMap) -> Respons
         if k.eq_ignore_ascii_case("includemetadata") {
             match parse_bool("includeMetadata", &v) {
                 Ok(b) => include = b,
-                Err(r) => return r,
+                Err(message) => return bad(message),
             }
         }
     }

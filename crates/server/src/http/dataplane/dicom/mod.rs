@@ -132,9 +132,9 @@ async fn partition(state: &AppState, service: &HealthService) -> Result<i64, Sto
     Ok(svc)
 }
 
-/// A UID from the path, or Azure's 400.
-fn path_uid(name: &'static str, value: &str) -> Result<Uid, Response> {
-    Uid::parse(name, value).map_err(|e| dicom_error(&e))
+/// A UID from the path, or Azure's 400 error.
+fn path_uid(name: &'static str, value: &str) -> Result<Uid, hale_dicom::Error> {
+    Uid::parse(name, value)
 }
 
 /// The query string's parameters, percent-decoded, in order.
@@ -301,7 +301,7 @@ async fn route(
         ($e:expr) => {
             match $e {
                 Ok(u) => u,
-                Err(r) => return r,
+                Err(e) => return dicom_error(&e),
             }
         };
     }
