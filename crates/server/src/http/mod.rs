@@ -3,7 +3,7 @@
 
 mod arm;
 pub(crate) mod auth;
-mod dataplane;
+pub(crate) mod dataplane;
 pub(crate) mod graph;
 mod health;
 mod identity;
@@ -74,50 +74,26 @@ const DEFAULT_BODY_LIMIT: usize = 4 * 1024 * 1024;
 const EXTRACT_LIMIT: usize = 1024 * 1024;
 
 pub(crate) fn router(state: AppState) -> Router {
-    // The DICOM service streams STOW-RS bodies up to its own limit
-    // (`dicom_max_request_bytes`), so it is outside the default body limit.
-    let dicom = Router::new().route("/dicom/{*path}", axum::routing::any(dataplane::dicom));
-    let limited = Router::new()
+    Router::new()
         .route("/healthz", axum::routing::get(health::healthz))
         .route("/readyz", axum::routing::get(health::readyz))
-        .route(
-            "/{tenant}/v2.0/.well-known/openid-configuration",
-            axum::routing::get(identity::openid_configuration_v2),
-        )
-        .route(
-            "/{tenant}/.well-known/openid-configuration",
-            axum::routing::get(identity::openid_configuration_v1),
-        )
-        .route(
-            "/{tenant}/discovery/v2.0/keys",
-            axum::routing::get(identity::keys_v2),
-        )
-        .route(
-            "/{tenant}/discovery/keys",
-            axum::routing::get(identity::keys_v1),
-        )
-        .route(
-            "/{tenant}/discovery/instance",
-            axum::routing::get(identity::instance_discovery),
-        )
-        .route(
-            "/{tenant}/userrealm/{username}",
-            axum::routing::get(identity::user_realm),
-        )
+        .route("/{tenant}/v2.0/.well-known/openid-configuration", axum::routing::get(identity::openid_configuration_v2))
+        .route("/{tenant}/.well-known/openid-configuration", axum::routing::get(identity::openid_configuration_v1))
+        .route("/{tenant}/discovery/v2.0/keys", axum::routing::get(identity::keys_v2))
+        .route("/{tenant}/discovery/keys", axum::routing::get(identity::keys_v1))
+        .route("/{tenant}/discovery/instance", axum::routing::get(identity::instance_discovery))
+        .route("/{tenant}/userrealm/{username}", axum::routing::get(identity::user_realm))
         .route(
             "/{tenant}/oauth2/v2.0/token",
-            axum::routing::post(token::token_v2)
-                .layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
+            axum::routing::post(token::token_v2).layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
         )
         .route(
             "/{tenant}/oauth2/token",
-            axum::routing::post(token::token_v1)
-                .layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
+            axum::routing::post(token::token_v1).layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
         )
         .route(
             "/{tenant}/oauth2/v2.0/devicecode",
-            axum::routing::post(token::device::device_authorization)
-                .layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
+            axum::routing::post(token::device::device_authorization).layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
         )
         .route(
             "/{tenant}/oauth2/v2.0/authorize",
@@ -131,18 +107,11 @@ pub(crate) fn router(state: AppState) -> Router {
                 .post(token::authorize::authorize_post_v1)
                 .layer(axum::extract::DefaultBodyLimit::max(64 * 1024)),
         )
-        .route(
-            "/{tenant}/oauth2/v2.0/logout",
-            axum::routing::get(token::authorize::logout),
-        )
-        .route(
-            "/{tenant}/oauth2/logout",
-            axum::routing::get(token::authorize::logout),
-        )
+        .route("/{tenant}/oauth2/v2.0/logout", axum::routing::get(token::authorize::logout))
+        .route("/{tenant}/oauth2/logout", axum::routing::get(token::authorize::logout))
         .route(
             "/{tenant}/oauth2/devicecode",
-            axum::routing::post(token::device::device_authorization_v1)
-                .layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
+            axum::routing::post(token::device::device_authorization_v1).layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
         )
         .route(
             "/devicelogin",
@@ -152,25 +121,24 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .route(
             "/v1.0/{*path}",
-            axum::routing::any(graph::dispatch)
-                .layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
+            axum::routing::any(graph::dispatch).layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
         )
-        .route("/fhir/{*path}", axum::routing::any(dataplane::fhir))
         .route("/subscriptions", axum::routing::any(arm::dispatch))
         .route(
             "/subscriptions/{*path}",
-            axum::routing::any(arm::dispatch)
-                .layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
+            axum::routing::any(arm::dispatch).layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
         )
         .route(
             "/providers/{*path}",
-            axum::routing::any(arm::dispatch)
-                .layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
+            axum::routing::any(arm::dispatch).layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
         )
+        // Every route above reads at most DEFAULT_BODY_LIMIT; the data planes
+        // below stream or bound their bodies themselves, answering an oversize
+        // one in their own protocol's shape.
+        .route_layer(RequestBodyLimitLayer::new(DEFAULT_BODY_LIMIT))
+        .route("/fhir/{*path}", axum::routing::any(dataplane::fhir))
+        .route("/dicom/{*path}", axum::routing::any(dataplane::dicom))
         .fallback(not_found)
-        .layer(RequestBodyLimitLayer::new(DEFAULT_BODY_LIMIT));
-    dicom
-        .merge(limited)
         .with_state(state)
         .layer(
             ServiceBuilder::new()
