@@ -230,7 +230,9 @@ async fn prepare(
         key_ring,
         signing,
         verified_tokens: std::sync::Arc::new(crate::http::auth::VerifiedTokens::new()),
+        dicom_max_request_bytes: settings.dicom_max_request_bytes,
     };
+    crate::http::start_dicom_sweeper(&state).await;
     Ok((info, state, tls_config))
 }
 

@@ -54,6 +54,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "data partitions, FHIR resources and search indexes",
         sql: include_str!("../migrations/0007_fhir.sql"),
     },
+    Migration {
+        version: 8,
+        name: "DICOM index, change feed and blob journal",
+        sql: include_str!("../migrations/0008_dicom.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.

@@ -48,6 +48,14 @@ pub(crate) struct AppState {
     pub signing: std::sync::Arc<crate::signing::SigningKeys>,
     /// Tokens whose signatures were already verified (never decisions).
     pub verified_tokens: std::sync::Arc<auth::VerifiedTokens>,
+    /// The DICOM service's STOW-RS size limit (request and instance).
+    pub dicom_max_request_bytes: u64,
+}
+
+/// Finishes what crashed DICOM writes left behind (at start, then every
+/// minute): see `dataplane::dicom::sweep`.
+pub(crate) async fn start_dicom_sweeper(state: &AppState) {
+    dataplane::dicom_sweeper(state).await
 }
 
 pub(crate) use token::TokenSigner;
