@@ -567,15 +567,14 @@ fn needs_transaction(entries: &[Entry]) -> bool {
 fn prepare(entries: &mut [Entry], ids: &[Option<String>], now: i64) {
     for (entry, id) in entries.iter_mut().zip(ids) {
         let Some(id) = id else { continue };
-        if let Op::Create { resource, .. } | Op::Update { resource, .. } = &mut entry.op {
-            if let ChangeKind::Prepared {
+        if let Op::Create { resource, .. } | Op::Update { resource, .. } = &mut entry.op
+            && let ChangeKind::Prepared {
                 resource: r,
                 entries: e,
             } = write::prepare(ChangeKind::Upsert(std::mem::take(resource)), id, now)
-            {
-                *resource = r;
-                entry.prepared = Some(e);
-            }
+        {
+            *resource = r;
+            entry.prepared = Some(e);
         }
     }
 }
