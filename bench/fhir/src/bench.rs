@@ -79,6 +79,10 @@ pub struct Args {
     out: PathBuf,
 }
 
+/// The error `run` returns when the server has no FHIR interactions yet
+/// (the binary exits with status 3 then).
+pub const NOT_IMPLEMENTED: &str = "the server does not implement FHIR interactions yet";
+
 /// Page size of the searches.
 const COUNT: usize = 50;
 /// Most connections per workload, and most bundle bytes accepted in a reply.
@@ -612,6 +616,12 @@ pub async fn run(args: Args) -> Result<(), String> {
     if reply.body["resourceType"] != "CapabilityStatement" {
         return Err("GET metadata: not a CapabilityStatement".into());
     }
+    let probe = send(target.request(&client, Method::GET, "Patient?_count=1")).await?;
+    if probe.status == StatusCode::NOT_IMPLEMENTED {
+        println!("{}: searches answer 501 Not Implemented: skipped", args.name);
+        return Err(NOT_IMPLEMENTED.into());
+    }
+    expect_status(&probe, 200, "GET Patient?_count=1")?;
 
     // 1. Ingest.
     let bundles: Vec<(Value, bytes::Bytes)> = generate::bundles(args.seed, args.patients)

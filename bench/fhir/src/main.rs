@@ -85,7 +85,7 @@ async fn main() {
     };
     if let Err(e) = outcome {
         eprintln!("hale-bench-fhir: {e}");
-        std::process::exit(1);
+        std::process::exit(if e == bench::NOT_IMPLEMENTED { 3 } else { 1 });
     }
 }
 
