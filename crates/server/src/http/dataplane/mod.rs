@@ -26,6 +26,7 @@ use hale_store::{StoreError, arm, health};
 
 pub(crate) use dicom::dispatch as dicom;
 pub(crate) use fhir::dispatch as fhir;
+pub(crate) use fhir::warm as warm_fhir;
 
 use super::AppState;
 use super::auth::{self, TokenFault};
