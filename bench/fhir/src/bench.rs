@@ -296,14 +296,14 @@ fn check_page(body: &Value, query: &Query, resource_type: &str) -> Result<(), St
             query.expected.len()
         ));
     }
-    if let Some(total) = body["total"].as_u64() {
-        if total as usize != query.expected.len() {
-            return Err(format!(
-                "{}: total {total}, expected {}",
-                query.path,
-                query.expected.len()
-            ));
-        }
+    if let Some(total) = body["total"].as_u64()
+        && total as usize != query.expected.len()
+    {
+        return Err(format!(
+            "{}: total {total}, expected {}",
+            query.path,
+            query.expected.len()
+        ));
     }
     Ok(())
 }
@@ -618,7 +618,10 @@ pub async fn run(args: Args) -> Result<(), String> {
     }
     let probe = send(target.request(&client, Method::GET, "Patient?_count=1")).await?;
     if probe.status == StatusCode::NOT_IMPLEMENTED {
-        println!("{}: searches answer 501 Not Implemented: skipped", args.name);
+        println!(
+            "{}: searches answer 501 Not Implemented: skipped",
+            args.name
+        );
         return Err(NOT_IMPLEMENTED.into());
     }
     expect_status(&probe, 200, "GET Patient?_count=1")?;
@@ -632,7 +635,9 @@ pub async fn run(args: Args) -> Result<(), String> {
         .collect();
     let bundles = Arc::new(bundles);
     let next = Arc::new(AtomicUsize::new(0));
-    let results: Arc<Mutex<Vec<(usize, Vec<Stored>)>>> = Arc::default();
+    // (bundle index, what it stored), in the order the answers came.
+    type Ingested = Vec<(usize, Vec<Stored>)>;
+    let results: Arc<Mutex<Ingested>> = Arc::default();
     let ingest_errors: Arc<Mutex<Vec<String>>> = Arc::default();
     let target = Arc::new(target);
     let started = Instant::now();

@@ -99,12 +99,11 @@ fn rewrite_references(v: &mut Value, types: &std::collections::HashMap<&str, &st
         Value::Object(map) => {
             for (k, child) in map.iter_mut() {
                 if k == "reference" {
-                    if let Value::String(s) = child {
-                        if let (Some(t), Some(id)) =
+                    if let Value::String(s) = child
+                        && let (Some(t), Some(id)) =
                             (types.get(s.as_str()), s.strip_prefix("urn:uuid:"))
-                        {
-                            *s = format!("{t}/{id}");
-                        }
+                    {
+                        *s = format!("{t}/{id}");
                     }
                 } else {
                     rewrite_references(child, types);

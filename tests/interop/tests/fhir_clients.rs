@@ -144,7 +144,10 @@ impl Fhir {
             .json()
             .await
             .unwrap();
-        let arm = arm["access_token"].as_str().expect("an ARM token").to_owned();
+        let arm = arm["access_token"]
+            .as_str()
+            .expect("an ARM token")
+            .to_owned();
 
         let ws = format!(
             "/subscriptions/{sub}/resourceGroups/hale-default/providers/Microsoft.HealthcareApis/workspaces/interop"
@@ -290,7 +293,9 @@ impl Fhir {
         assert_eq!(claims["appid"], self.client_id.as_str());
 
         assert_eq!(out["capability"]["fhirVersion"], "4.0.1", "{out}");
-        let id = out["created"]["id"].as_str().unwrap_or_else(|| panic!("{out}"));
+        let id = out["created"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{out}"));
         assert_eq!(out["created"]["resourceType"], "Patient");
         assert_eq!(out["read"]["id"], id);
         assert_eq!(out["read"]["family"], family);
