@@ -76,7 +76,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 4)]
     clients: usize,
     /// Megabytes per STOW request (at most 64 instances).
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 8)]
     batch_mb: u64,
     /// Seconds per read phase (after a one-second warm-up).
     #[arg(long, default_value_t = 10)]

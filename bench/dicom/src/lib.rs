@@ -285,9 +285,10 @@ impl Corpus {
             } else {
                 patient(seed, index)
             };
+            // Every eighth study (the third, the eleventh, …) is an XA cine.
             let kind_roll = r.below(10);
             let (description, kinds): (&'static str, Vec<SeriesKind>) =
-                if spec.jpeg && kind_roll == 0 {
+                if spec.jpeg && index % 8 == 2 {
                     let n = 1 + r.below(2) as usize;
                     (
                         XA_STUDIES[r.below(XA_STUDIES.len() as u64) as usize],
