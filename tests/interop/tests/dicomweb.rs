@@ -109,7 +109,10 @@ async fn setup() -> Setup {
     let (_, secret) = call(
         &server,
         reqwest::Method::POST,
-        &format!("{base}/v1.0/applications/{}/addPassword", app["id"].as_str().unwrap()),
+        &format!(
+            "{base}/v1.0/applications/{}/addPassword",
+            app["id"].as_str().unwrap()
+        ),
         &graph,
         json!({}),
     )
@@ -191,9 +194,8 @@ async fn dicomweb_client_and_pydicom_store_search_and_retrieve() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "the script failed:\n{stderr}");
-    let out: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!("{e}: {}\n{stderr}", String::from_utf8_lossy(&output.stdout))
-    });
+    let out: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{stderr}", String::from_utf8_lossy(&output.stdout)));
     assert_eq!(out["fatal"], Value::Null, "{}", out["fatal"]);
     assert_eq!(out["token_error"], Value::Null, "{out}");
     assert_eq!(out["token_type"], "Bearer");
@@ -221,7 +223,10 @@ async fn dicomweb_client_and_pydicom_store_search_and_retrieve() {
         "rendered",
         "delete",
     ] {
-        assert!(names.contains(&expected), "{expected} did not run: {names:?}");
+        assert!(
+            names.contains(&expected),
+            "{expected} did not run: {names:?}"
+        );
     }
     let by_name = |n: &str| {
         checks
