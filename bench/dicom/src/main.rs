@@ -20,7 +20,7 @@ enum Command {
     /// Write a corpus of .dcm files.
     Generate(GenerateArgs),
     /// Benchmark one DICOMweb service.
-    Bench(driver::BenchArgs),
+    Bench(Box<driver::BenchArgs>),
     /// Print two or more `bench --json` results side by side.
     Table {
         /// Result files; ratios are of the first to the second.
@@ -48,7 +48,7 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(args) => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?
-            .block_on(driver::run(args)),
+            .block_on(driver::run(*args)),
         Command::Table { files } => driver::table(&files),
     }
 }
