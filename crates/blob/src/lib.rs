@@ -74,7 +74,12 @@ impl BlobUrl {
 pub struct BlobStore {
     inner: Arc<dyn ObjectStore>,
     target: String,
+    /// The folder of a local store (whose writes [`BlobStore::put_durable`] fsyncs).
+    local_root: Option<PathBuf>,
 }
+
+/// A stream of an object's bytes.
+pub type BlobStream = futures::stream::BoxStream<'static, Result<Bytes, BlobError>>;
 
 /// The object that readiness checks look for.
 const PROBE: &str = ".hale/probe";
@@ -109,9 +114,16 @@ impl BlobStore {
                     .map_err(|e| unreachable(e.to_string()))?,
             ),
         };
+        let local_root = match url {
+            BlobUrl::Local(path) => {
+                Some(std::fs::canonicalize(path).map_err(|e| unreachable(e.to_string()))?)
+            }
+            _ => None,
+        };
         let store = BlobStore {
             inner,
             target: target.clone(),
+            local_root,
         };
         store
             .put(PROBE, Bytes::from_static(b"hale"))
@@ -143,6 +155,44 @@ impl BlobStore {
             .await
             .map(drop)
             .map_err(|e| BlobError::Storage(e.to_string()))
+    }
+
+    /// Stores `bytes` under `path` and returns once they are durable: for a
+    /// local folder, the file and its folder are fsynced (object_store's
+    /// local backend renames into place without syncing); S3 and Azure Blob
+    /// acknowledge a put only once it is durable.
+    pub async fn put_durable(&self, path: &str, bytes: Bytes) -> Result<(), BlobError> {
+        self.put(path, bytes).await?;
+        let Some(root) = &self.local_root else {
+            return Ok(());
+        };
+        let (root, file) = (root.clone(), root.join(path));
+        tokio::task::spawn_blocking(move || {
+            std::fs::File::open(&file)?.sync_all()?;
+            // The new file's folder, and the folders made for it, up to the root.
+            let mut dir = file.parent();
+            while let Some(d) = dir.filter(|d| d.starts_with(&root)) {
+                std::fs::File::open(d)?.sync_all()?;
+                dir = d.parent();
+            }
+            Ok::<_, std::io::Error>(())
+        })
+        .await
+        .map_err(|e| BlobError::Storage(e.to_string()))?
+        .map_err(|e| BlobError::Storage(format!("fsync: {e}")))
+    }
+
+    /// The object at `path` as a stream of chunks (never whole in memory).
+    pub async fn get_stream(&self, path: &str) -> Result<BlobStream, BlobError> {
+        use futures::StreamExt;
+        match self.inner.get(&ObjectPath::from(path)).await {
+            Ok(result) => Ok(result
+                .into_stream()
+                .map(|r| r.map_err(|e| BlobError::Storage(e.to_string())))
+                .boxed()),
+            Err(object_store::Error::NotFound { .. }) => Err(BlobError::NotFound(path.to_owned())),
+            Err(e) => Err(BlobError::Storage(e.to_string())),
+        }
     }
 
     /// The object at `path`.

@@ -85,12 +85,118 @@ pub fn by_rids(tx: &mut dyn Tx, rids: &[i64]) -> Result<Vec<StoredResource>, Sto
             &format!("SELECT {COLUMNS} FROM fhir_resources WHERE rid IN ({list})"),
             &[],
         )?;
-        let mut found = rows
-            .iter()
-            .map(from_row)
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut found = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
         found.sort_by_key(|r| chunk.iter().position(|x| *x == r.rid));
         out.extend(found);
     }
     Ok(out)
+}
+
+/// One version of a resource, current or not.
+pub fn version(
+    tx: &mut dyn Tx,
+    svc: i64,
+    resource_type: &str,
+    id: &str,
+    version: i64,
+) -> Result<Option<StoredResource>, StoreError> {
+    tx.query_opt(
+        &format!(
+            "SELECT {COLUMNS} FROM fhir_resources WHERE svc = $1 AND resource_type = $2 AND id = $3 AND version = $4"
+        ),
+        params![svc, resource_type, id, version],
+    )?
+    .as_ref()
+    .map(from_row)
+    .transpose()
+}
+
+/// Appends a version and makes it the current one; returns its rid. The
+/// caller has checked `version` follows the current one (inside the same
+/// transaction), and moves the search index rows.
+pub fn insert_version(tx: &mut dyn Tx, svc: i64, new: &NewVersion<'_>) -> Result<i64, StoreError> {
+    if new.version > 1 {
+        tx.execute(
+            "UPDATE fhir_resources SET is_current = 0 WHERE svc = $1 AND resource_type = $2 AND id = $3 AND is_current = 1",
+            params![svc, new.resource_type, new.id],
+        )?;
+    }
+    let row = tx
+        .query_opt(
+            "INSERT INTO fhir_resources (svc, resource_type, id, version, last_updated, is_current, deleted, method, body) \
+             VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8) RETURNING rid",
+            params![
+                svc,
+                new.resource_type,
+                new.id,
+                new.version,
+                new.last_updated,
+                new.body.is_none(),
+                new.method,
+                new.body.map(<[u8]>::to_vec)
+            ],
+        )?
+        .ok_or_else(|| StoreError::Decode("INSERT … RETURNING gave no row".into()))?;
+    row.get(0)
+}
+
+/// Removes every version of a resource (`hardDelete`, `$purge-history` keeps
+/// none); returns how many versions went. The caller removes the index rows
+/// of the current version first.
+pub fn purge(tx: &mut dyn Tx, svc: i64, resource_type: &str, id: &str) -> Result<u64, StoreError> {
+    tx.execute(
+        "DELETE FROM fhir_resources WHERE svc = $1 AND resource_type = $2 AND id = $3",
+        params![svc, resource_type, id],
+    )
+}
+
+/// Which versions a history request lists.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryFilter {
+    /// Type history (`[type]/_history`), or instance history with `id`.
+    pub resource_type: Option<String>,
+    pub id: Option<String>,
+    /// `_since`: versions updated at or after this instant (µs).
+    pub since: Option<i64>,
+    /// `_before`: versions updated before this instant (µs).
+    pub before: Option<i64>,
+    /// Continue after this (last_updated, rid), newest first.
+    pub after: Option<(i64, i64)>,
+}
+
+/// Versions newest first: at most `count`, after the filter's cursor.
+pub fn history(
+    tx: &mut dyn Tx,
+    svc: i64,
+    filter: &HistoryFilter,
+    count: usize,
+) -> Result<Vec<StoredResource>, StoreError> {
+    let mut sql = format!("SELECT {COLUMNS} FROM fhir_resources WHERE svc = $1");
+    let mut args: Vec<hale_store::Value> = vec![svc.into()];
+    let mut bind = |sql: &mut String, clause: &str, value: hale_store::Value| {
+        args.push(value);
+        sql.push_str(&clause.replace('?', &format!("${}", args.len())));
+    };
+    if let Some(t) = &filter.resource_type {
+        bind(&mut sql, " AND resource_type = ?", t.as_str().into());
+    }
+    if let Some(id) = &filter.id {
+        bind(&mut sql, " AND id = ?", id.as_str().into());
+    }
+    if let Some(since) = filter.since {
+        bind(&mut sql, " AND last_updated >= ?", since.into());
+    }
+    if let Some(before) = filter.before {
+        bind(&mut sql, " AND last_updated < ?", before.into());
+    }
+    if let Some((at, rid)) = filter.after {
+        bind(&mut sql, " AND (last_updated < ?", at.into());
+        bind(&mut sql, " OR (last_updated = ?", at.into());
+        bind(&mut sql, " AND rid < ?))", rid.into());
+    }
+    sql.push_str(&format!(
+        " ORDER BY last_updated DESC, rid DESC LIMIT {}",
+        count.min(10_000)
+    ));
+    tx.query(&sql, &args)?.iter().map(from_row).collect()
 }

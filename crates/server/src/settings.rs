@@ -76,6 +76,10 @@ pub struct Settings {
     /// How often a running server re-reads the signing keys (to pick up a
     /// rotation). Not a command-line setting.
     pub signing_key_refresh: Duration,
+    /// The largest DICOM STOW-RS request body and instance, in bytes (Azure:
+    /// 2 GB). One instance is held in memory at a time while it is stored.
+    /// Not a command-line setting.
+    pub dicom_max_request_bytes: u64,
 }
 
 impl Settings {
@@ -96,6 +100,7 @@ impl Settings {
             master_key: None,
             signing_key_refresh: Duration::from_secs(30),
             strict_refresh_token_rotation: false,
+            dicom_max_request_bytes: hale_dicom::MAX_INSTANCE_BYTES,
         }
     }
 

@@ -94,6 +94,9 @@ pub async fn start(settings: Settings) -> Result<RunningServer, StartError> {
             why: e.to_string(),
         })?;
     let handle = Handle::new();
+    // The FHIR definitions take tens of milliseconds to load: off the
+    // request path, in the background.
+    tokio::task::spawn_blocking(http::dataplane::warm_fhir);
     let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let task = match tls_config {
         Some(config) => {
@@ -227,7 +230,9 @@ async fn prepare(
         key_ring,
         signing,
         verified_tokens: std::sync::Arc::new(crate::http::auth::VerifiedTokens::new()),
+        dicom_max_request_bytes: settings.dicom_max_request_bytes,
     };
+    crate::http::start_dicom_sweeper(&state).await;
     Ok((info, state, tls_config))
 }
 

@@ -3,7 +3,7 @@
 
 mod arm;
 pub(crate) mod auth;
-mod dataplane;
+pub(crate) mod dataplane;
 pub(crate) mod graph;
 mod health;
 mod identity;
@@ -48,6 +48,14 @@ pub(crate) struct AppState {
     pub signing: std::sync::Arc<crate::signing::SigningKeys>,
     /// Tokens whose signatures were already verified (never decisions).
     pub verified_tokens: std::sync::Arc<auth::VerifiedTokens>,
+    /// The DICOM service's STOW-RS size limit (request and instance).
+    pub dicom_max_request_bytes: u64,
+}
+
+/// Finishes what crashed DICOM writes left behind (at start, then every
+/// minute): see `dataplane::dicom::sweep`.
+pub(crate) async fn start_dicom_sweeper(state: &AppState) {
+    dataplane::dicom_sweeper(state).await
 }
 
 pub(crate) use token::TokenSigner;
@@ -115,8 +123,6 @@ pub(crate) fn router(state: AppState) -> Router {
             "/v1.0/{*path}",
             axum::routing::any(graph::dispatch).layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
         )
-        .route("/fhir/{*path}", axum::routing::any(dataplane::fhir))
-        .route("/dicom/{*path}", axum::routing::any(dataplane::dicom))
         .route("/subscriptions", axum::routing::any(arm::dispatch))
         .route(
             "/subscriptions/{*path}",
@@ -126,6 +132,12 @@ pub(crate) fn router(state: AppState) -> Router {
             "/providers/{*path}",
             axum::routing::any(arm::dispatch).layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
         )
+        // Every route above reads at most DEFAULT_BODY_LIMIT; the data planes
+        // below stream or bound their bodies themselves, answering an oversize
+        // one in their own protocol's shape.
+        .route_layer(RequestBodyLimitLayer::new(DEFAULT_BODY_LIMIT))
+        .route("/fhir/{*path}", axum::routing::any(dataplane::fhir))
+        .route("/dicom/{*path}", axum::routing::any(dataplane::dicom))
         .fallback(not_found)
         .with_state(state)
         .layer(
@@ -149,8 +161,7 @@ pub(crate) fn router(state: AppState) -> Router {
                             tracing::info!(status = res.status().as_u16(), latency_us = latency.as_micros() as u64, "served");
                         }),
                 )
-                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-                .layer(RequestBodyLimitLayer::new(DEFAULT_BODY_LIMIT)),
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
         )
 }
 

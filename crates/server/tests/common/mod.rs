@@ -2,6 +2,7 @@
 //! error assertions.
 #![allow(dead_code)]
 
+pub mod fhir;
 pub mod health;
 
 use hale_testkit::TestServer;

@@ -25,7 +25,9 @@ use hale_directory::{ObjectId, TenantId};
 use hale_store::{StoreError, arm, health};
 
 pub(crate) use dicom::dispatch as dicom;
+pub(crate) use dicom::start_sweeper as dicom_sweeper;
 pub(crate) use fhir::dispatch as fhir;
+pub(crate) use fhir::warm as warm_fhir;
 
 use super::AppState;
 use super::auth::{self, TokenFault};

@@ -4,55 +4,30 @@
 //! OperationOutcomes (401 `login` "Authentication failed.", 403 `forbidden`
 //! "Authorization failed.").
 
+mod bundle;
+mod capability;
+mod outcome;
+mod patch;
+mod rest;
+mod search;
+mod write;
+
+use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hale_arm::authz::{self, DataAction};
 use hale_arm::{HealthService, ServiceKind};
-use serde_json::{Value, json};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
+use serde_json::json;
 
-use super::{
-    Authorized, Denied, ServicePath, authorize, find_service, with_timing, www_authenticate,
-};
-use crate::http::{AppState, REQUEST_ID};
+use self::outcome::{fhir_json, now_rfc3339, outcome};
+use super::{Denied, ServicePath, authorize, find_service, with_timing, www_authenticate};
+use crate::http::AppState;
 
-const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
-
-fn now() -> String {
-    OffsetDateTime::now_utc()
-        .format(&Rfc3339)
-        .unwrap_or_default()
-}
-
-/// An OperationOutcome with one issue, its `id` the request's ID.
-fn outcome(headers: &HeaderMap, status: StatusCode, code: &str, diagnostics: &str) -> Response {
-    let id = headers
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let severity = if status.is_success() {
-        "information"
-    } else {
-        "error"
-    };
-    let body = json!({
-        "resourceType": "OperationOutcome",
-        "id": id,
-        "meta": { "lastUpdated": now() },
-        "issue": [{ "severity": severity, "code": code, "diagnostics": diagnostics }],
-    });
-    fhir_json(status, body)
-}
-
-fn fhir_json(status: StatusCode, body: Value) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, FHIR_JSON)],
-        body.to_string(),
-    )
-        .into_response()
+/// Loads the R4 tables before the first request needs them.
+pub(crate) fn warm() {
+    let _ = hale_fhir_model::r4();
+    capability::warm();
 }
 
 fn unknown_service(headers: &HeaderMap, path: &str) -> Response {
@@ -71,6 +46,7 @@ pub(crate) async fn dispatch(
     Path(raw): Path<String>,
     Query(query): Query<Vec<(String, String)>>,
     headers: HeaderMap,
+    body: Body,
 ) -> Response {
     let Some(path) = ServicePath::parse(&raw) else {
         return unknown_service(&headers, &raw);
@@ -102,7 +78,41 @@ pub(crate) async fn dispatch(
     let action = DataAction::Fhir(authz::fhir_action(method.as_str(), &rest, &query));
     let (decision, timing) = authorize(&state, &headers, ServiceKind::Fhir, &path, action).await;
     let response = match decision {
-        Ok(authorized) => not_implemented(&headers, &authorized),
+        Ok(authorized) => {
+            // FIXME: SMART on FHIR scopes and the fhirUser compartment do not
+            // narrow what a `smart` caller sees yet; such callers get what
+            // their role grants.
+            tracing::debug!(smart = authorized.smart, "FHIR request authorized");
+            match axum::body::to_bytes(body, rest::MAX_BODY).await {
+                Ok(body) => {
+                    let base = authorized
+                        .service
+                        .service_url(state.public_url.as_str())
+                        .trim_end_matches('/')
+                        .to_owned();
+                    rest::handle(rest::FhirRequest {
+                        state: state.clone(),
+                        service: authorized.service,
+                        base,
+                        method,
+                        rest: path.rest.clone(),
+                        query,
+                        headers: headers.clone(),
+                        body,
+                    })
+                    .await
+                }
+                Err(_) => outcome(
+                    &headers,
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too-costly",
+                    &format!(
+                        "The request body is larger than the {} MiB the FHIR service accepts.",
+                        rest::MAX_BODY / (1024 * 1024)
+                    ),
+                ),
+            }
+        }
         Err(Denied::UnknownService) => unknown_service(&headers, &raw),
         Err(Denied::Unauthenticated(_, service) | Denied::OtherTenant(service)) => {
             let mut r = outcome(
@@ -136,33 +146,6 @@ pub(crate) async fn dispatch(
     with_timing(response, timing)
 }
 
-/// FIXME(issue 7): the FHIR service's interactions. Until they exist, an
-/// authorized request is answered 501, saying which data action authorized it
-/// (so that "authorized" is visible: unauthorized requests get 401 or 403).
-fn not_implemented(headers: &HeaderMap, authorized: &Authorized) -> Response {
-    let smart = if authorized.smart {
-        " SMART on FHIR scope and fhirUser restrictions apply to this caller."
-    } else {
-        ""
-    };
-    let mut response = outcome(
-        headers,
-        StatusCode::NOT_IMPLEMENTED,
-        "not-supported",
-        &format!(
-            "Authorized: the caller holds '{}' on this FHIR service.{smart} The FHIR interactions themselves are not implemented yet (issue 7).",
-            authorized.action.operation()
-        ),
-    );
-    if let Ok(v) = HeaderValue::from_str(&authorized.action.operation()) {
-        response.headers_mut().insert(
-            header::HeaderName::from_static("x-hale-authorized-action"),
-            v,
-        );
-    }
-    response
-}
-
 enum Anonymous {
     Metadata,
     SmartConfiguration,
@@ -176,39 +159,15 @@ fn anonymous_answer(state: &AppState, service: &HealthService, which: Anonymous)
     let authorize = format!("{origin}{tenant}/oauth2/v2.0/authorize");
     let token = format!("{origin}{tenant}/oauth2/v2.0/token");
     match which {
-        // FIXME(issue 7): list the resources and interactions the FHIR service
-        // supports once it exists; today it truthfully supports none.
         Anonymous::Metadata => fhir_json(
             StatusCode::OK,
-            json!({
-                "resourceType": "CapabilityStatement",
-                "status": "active",
-                "date": now(),
-                "publisher": "Hale",
-                "kind": "instance",
-                "software": { "name": "Hale FHIR service", "version": env!("CARGO_PKG_VERSION") },
-                "implementation": { "description": format!("FHIR service {}/{}", service.workspace, service.name), "url": url },
-                "fhirVersion": "4.0.1",
-                "format": ["application/fhir+json", "json"],
-                "rest": [{
-                    "mode": "server",
-                    "security": {
-                        "extension": [{
-                            "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
-                            "extension": [
-                                { "url": "token", "valueUri": token },
-                                { "url": "authorize", "valueUri": authorize },
-                            ]
-                        }],
-                        "service": [{
-                            "coding": [{
-                                "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
-                                "code": "SMART-on-FHIR"
-                            }]
-                        }]
-                    }
-                }]
-            }),
+            capability::statement(
+                &url,
+                &format!("FHIR service {}/{}", service.workspace, service.name),
+                &authorize,
+                &token,
+                &now_rfc3339(),
+            ),
         ),
         Anonymous::SmartConfiguration => (
             StatusCode::OK,

@@ -1,0 +1,875 @@
+//! Batch and transaction bundles (`POST [base]`), at most 500 entries.
+//!
+//! A transaction runs in one write transaction: conditional entries are
+//! resolved there, `urn:uuid:` (and other `fullUrl`) references are rewritten
+//! to the ids assigned, entries run in the specification's order (DELETE,
+//! POST, PUT/PATCH, GET), and any failure rolls everything back and answers
+//! one OperationOutcome. A batch runs each entry on its own; a failed entry
+//! gets its OperationOutcome in `response.outcome`.
+
+use std::collections::HashMap;
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use hale_fhir_model::IndexEntry;
+use hale_fhir_store::{SearchScope, StoredResource, resources};
+use hale_store::Tx;
+use serde_json::{Value, json};
+
+use super::outcome::{
+    FhirError, FhirResult, fhir_bytes, fhir_instant, now_micros, now_rfc3339, operation_outcome,
+};
+use super::patch::{PatchDoc, patched};
+use super::rest::{
+    FhirRequest, Prefer, Return, check_id, check_json_content_type, check_type, check_valid,
+    multiple_matches, parse_body,
+};
+use super::search::Projection;
+use super::write::{self, Applied, Change, ChangeKind};
+
+/// Azure's limit on bundle entries.
+pub(super) const MAX_ENTRIES: usize = 500;
+
+/// What one entry asks for.
+#[derive(Debug, Clone)]
+enum Op {
+    Create {
+        t: String,
+        resource: Value,
+        if_none_exist: Option<Vec<(String, String)>>,
+    },
+    Update {
+        t: String,
+        id: String,
+        resource: Value,
+        if_match: Option<String>,
+    },
+    ConditionalUpdate {
+        t: String,
+        criteria: Vec<(String, String)>,
+        resource: Value,
+    },
+    Delete {
+        t: String,
+        id: String,
+        purge: bool,
+    },
+    ConditionalDelete {
+        t: String,
+        criteria: Vec<(String, String)>,
+        purge: bool,
+    },
+    Patch {
+        t: String,
+        id: String,
+        doc: PatchDoc,
+        if_match: Option<String>,
+    },
+    Read {
+        t: String,
+        id: String,
+        version: Option<String>,
+    },
+    Search {
+        t: String,
+        params: Vec<(String, String)>,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    /// `METHOD url` as the client wrote it, for error messages.
+    label: String,
+    full_url: Option<String>,
+    op: Op,
+    /// Search index entries extracted before the transaction, when ids
+    /// could be assigned without it.
+    prepared: Option<Vec<IndexEntry>>,
+}
+
+/// One entry's answer.
+#[derive(Debug, Clone)]
+enum Answer {
+    Written {
+        stored: StoredResource,
+        created: bool,
+    },
+    Deleted {
+        version: Option<i64>,
+    },
+    Resource(StoredResource),
+    Bundle(Value),
+}
+
+fn order(op: &Op) -> u8 {
+    match op {
+        Op::Delete { .. } | Op::ConditionalDelete { .. } => 0,
+        Op::Create { .. } => 1,
+        Op::Update { .. } | Op::ConditionalUpdate { .. } | Op::Patch { .. } => 2,
+        Op::Read { .. } | Op::Search { .. } => 3,
+    }
+}
+
+fn is_write(op: &Op) -> bool {
+    order(op) < 3
+}
+
+/// `POST [base]` with a batch or transaction Bundle.
+pub(super) async fn process(req: &FhirRequest) -> FhirResult<Response> {
+    check_json_content_type(&req.headers)?;
+    let bundle = parse_body(&req.body, None)?;
+    if bundle["resourceType"] != "Bundle" {
+        return Err(FhirError::invalid(
+            "Only a bundle can be submitted for batch or transaction processing.",
+        ));
+    }
+    let transaction = match bundle["type"].as_str() {
+        Some("transaction") => true,
+        Some("batch") => false,
+        _ => {
+            return Err(FhirError::invalid(
+                "Bundle type is not present. Possible values are: transaction or batch",
+            ));
+        }
+    };
+    let raw_entries = bundle["entry"].as_array().cloned().unwrap_or_default();
+    if raw_entries.len() > MAX_ENTRIES {
+        return Err(FhirError::invalid(format!(
+            "The number of entries in the bundle exceeded the configured limit of {MAX_ENTRIES}."
+        )));
+    }
+    let parsed: Vec<FhirResult<Entry>> = raw_entries
+        .iter()
+        .map(|e| parse_entry(e, &req.base))
+        .collect();
+    let prefer = Prefer::parse(&req.headers);
+    if transaction {
+        let mut entries = Vec::with_capacity(parsed.len());
+        for (i, p) in parsed.into_iter().enumerate() {
+            entries.push(p.map_err(|e| in_entry(e, i, None))?);
+        }
+        transaction_response(req, entries, prefer).await
+    } else {
+        batch_response(req, parsed, prefer).await
+    }
+}
+
+/// Prefixes an error's diagnostics with the entry it came from.
+fn in_entry(mut e: FhirError, index: usize, label: Option<&str>) -> FhirError {
+    for issue in &mut e.issues {
+        if let Some(d) = issue.get("diagnostics").and_then(Value::as_str) {
+            let what = label.map_or(format!("entry {index}"), |l| {
+                format!("entry {index} ('{l}')")
+            });
+            issue["diagnostics"] = Value::String(format!("Bundle {what}: {d}"));
+        }
+    }
+    e
+}
+
+fn parse_entry(entry: &Value, base: &str) -> FhirResult<Entry> {
+    let request = entry
+        .get("request")
+        .ok_or_else(|| FhirError::invalid("The entry has no 'request'."))?;
+    let method = request["method"]
+        .as_str()
+        .unwrap_or("")
+        .to_ascii_uppercase();
+    let url = request["url"]
+        .as_str()
+        .ok_or_else(|| FhirError::invalid("The entry's request has no 'url'."))?;
+    let label = format!("{method} {url}");
+    // Entries may use the service's absolute URL.
+    let relative = url
+        .strip_prefix(base)
+        .map(|u| u.trim_start_matches('/'))
+        .unwrap_or(url);
+    let (path, query) = relative.split_once('?').unwrap_or((relative, ""));
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let params = write::parse_query(query);
+    let resource = entry.get("resource").cloned();
+    let need_resource = |t: &str| -> FhirResult<Value> {
+        let r = resource
+            .clone()
+            .ok_or_else(|| FhirError::invalid("The entry has no 'resource'."))?;
+        if r["resourceType"] != t {
+            return Err(FhirError::invalid(format!(
+                "Resource type in the URL must match resourceType in the resource ('{t}')."
+            )));
+        }
+        check_valid(&r)?;
+        Ok(r)
+    };
+    let header = |name: &str| request[name].as_str().map(str::to_owned);
+    let purge = params
+        .iter()
+        .any(|(k, v)| k == "hardDelete" && v.eq_ignore_ascii_case("true"));
+    let op = match (method.as_str(), segments.as_slice()) {
+        ("POST", [t]) => {
+            check_type(t)?;
+            Op::Create {
+                t: t.to_string(),
+                resource: need_resource(t)?,
+                if_none_exist: header("ifNoneExist")
+                    .map(|q| write::parse_query(q.trim_start_matches('?'))),
+            }
+        }
+        ("PUT", [t]) if !params.is_empty() => {
+            check_type(t)?;
+            Op::ConditionalUpdate {
+                t: t.to_string(),
+                criteria: params,
+                resource: need_resource(t)?,
+            }
+        }
+        ("PUT", [t, id]) => {
+            check_type(t)?;
+            check_id(id)?;
+            let resource = need_resource(t)?;
+            if resource["id"] != *id {
+                return Err(FhirError::invalid(format!(
+                    "Id in the URL ('{id}') must match the id in the resource."
+                )));
+            }
+            Op::Update {
+                t: t.to_string(),
+                id: id.to_string(),
+                resource,
+                if_match: header("ifMatch"),
+            }
+        }
+        ("DELETE", [t, id]) => {
+            check_type(t)?;
+            check_id(id)?;
+            Op::Delete {
+                t: t.to_string(),
+                id: id.to_string(),
+                purge,
+            }
+        }
+        ("DELETE", [t]) if !params.is_empty() => {
+            check_type(t)?;
+            Op::ConditionalDelete {
+                t: t.to_string(),
+                criteria: params,
+                purge,
+            }
+        }
+        ("PATCH", [t, id]) => {
+            check_type(t)?;
+            check_id(id)?;
+            let r = resource
+                .as_ref()
+                .ok_or_else(|| FhirError::invalid("The PATCH entry has no 'resource'."))?;
+            Op::Patch {
+                t: t.to_string(),
+                id: id.to_string(),
+                doc: PatchDoc::from_bundle_resource(r)?,
+                if_match: header("ifMatch"),
+            }
+        }
+        ("GET", [t, id]) | ("GET", [t, id, "_history", _]) => {
+            check_type(t)?;
+            check_id(id)?;
+            Op::Read {
+                t: t.to_string(),
+                id: id.to_string(),
+                version: segments.get(3).map(|v| v.to_string()),
+            }
+        }
+        ("GET", [t]) => {
+            check_type(t)?;
+            Op::Search {
+                t: t.to_string(),
+                params,
+            }
+        }
+        _ => {
+            return Err(FhirError::invalid(format!(
+                "The entry's request '{label}' is not supported in a bundle."
+            )));
+        }
+    };
+    Ok(Entry {
+        label,
+        full_url: entry["fullUrl"].as_str().map(str::to_owned),
+        op,
+        prepared: None,
+    })
+}
+
+/// Replaces every `reference` found in `map` (urn:uuid and other fullUrls).
+fn rewrite_references(value: &mut Value, map: &HashMap<String, String>) {
+    match value {
+        Value::Object(obj) => {
+            for (k, v) in obj.iter_mut() {
+                if k == "reference"
+                    && let Value::String(s) = v
+                    && let Some(to) = map.get(s.as_str())
+                {
+                    *s = to.clone();
+                    continue;
+                }
+                rewrite_references(v, map);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| rewrite_references(v, map)),
+        _ => {}
+    }
+}
+
+/// Runs one entry in `tx`. Create and conditional update ids were assigned
+/// (and references rewritten) by the caller.
+fn run_entry(
+    tx: &mut dyn Tx,
+    svc: i64,
+    base: &str,
+    now: i64,
+    op: Op,
+    assigned_id: Option<String>,
+    prepared: Option<Vec<IndexEntry>>,
+) -> FhirResult<Answer> {
+    let upsert = |resource: Value| match prepared {
+        Some(entries) => ChangeKind::Prepared { resource, entries },
+        None => ChangeKind::Upsert(resource),
+    };
+    let written = |applied: Applied| -> FhirResult<Answer> {
+        match applied {
+            Applied::Written { stored, created } if !stored.deleted => {
+                Ok(Answer::Written { stored, created })
+            }
+            Applied::Written { stored, .. } => Ok(Answer::Deleted {
+                version: Some(stored.version),
+            }),
+            Applied::NothingToDelete | Applied::Purged => Ok(Answer::Deleted { version: None }),
+        }
+    };
+    match op {
+        Op::Create {
+            t,
+            resource,
+            if_none_exist,
+        } => {
+            if let Some(criteria) = if_none_exist {
+                let found = write::conditional_matches(tx, Some(svc), base, &t, &criteria, 1)?;
+                match found.len() {
+                    0 => {}
+                    1 => {
+                        let stored = found.into_iter().next().unwrap_or_else(|| unreachable!());
+                        return Ok(Answer::Written {
+                            stored,
+                            created: false,
+                        });
+                    }
+                    _ => return Err(multiple_matches()),
+                }
+            }
+            let id = assigned_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            written(write::apply(
+                tx,
+                svc,
+                base,
+                now,
+                Change {
+                    resource_type: t,
+                    id,
+                    kind: upsert(resource),
+                    method: "POST",
+                    if_match: None,
+                    must_exist: false,
+                },
+            )?)
+        }
+        Op::Update {
+            t,
+            id,
+            resource,
+            if_match,
+        } => written(write::apply(
+            tx,
+            svc,
+            base,
+            now,
+            Change {
+                resource_type: t,
+                id,
+                kind: upsert(resource),
+                method: "PUT",
+                if_match,
+                must_exist: false,
+            },
+        )?),
+        Op::ConditionalUpdate { t, resource, .. } => {
+            let id = assigned_id
+                .ok_or_else(|| FhirError::internal("conditional update without id", &"bug"))?;
+            written(write::apply(
+                tx,
+                svc,
+                base,
+                now,
+                Change {
+                    resource_type: t,
+                    id,
+                    kind: upsert(resource),
+                    method: "PUT",
+                    if_match: None,
+                    must_exist: false,
+                },
+            )?)
+        }
+        Op::Delete { t, id, purge } => written(write::apply(
+            tx,
+            svc,
+            base,
+            now,
+            Change {
+                resource_type: t,
+                id,
+                kind: if purge {
+                    ChangeKind::Purge
+                } else {
+                    ChangeKind::Delete
+                },
+                method: "DELETE",
+                if_match: None,
+                must_exist: false,
+            },
+        )?),
+        Op::ConditionalDelete { t, criteria, purge } => {
+            let found = write::conditional_matches(tx, Some(svc), base, &t, &criteria, 1)?;
+            if found.len() > 1 {
+                return Err(multiple_matches());
+            }
+            for m in found {
+                write::apply(
+                    tx,
+                    svc,
+                    base,
+                    now,
+                    Change {
+                        resource_type: t.clone(),
+                        id: m.id,
+                        kind: if purge {
+                            ChangeKind::Purge
+                        } else {
+                            ChangeKind::Delete
+                        },
+                        method: "DELETE",
+                        if_match: None,
+                        must_exist: false,
+                    },
+                )?;
+            }
+            Ok(Answer::Deleted { version: None })
+        }
+        Op::Patch {
+            t,
+            id,
+            doc,
+            if_match,
+        } => {
+            let current = match resources::current(tx, svc, &t, &id)? {
+                None => return Err(FhirError::resource_not_found(&t, &id)),
+                Some(c) if c.deleted => return Err(FhirError::gone(&t, &id, c.version)),
+                Some(c) => c,
+            };
+            let resource = patched(&current, &doc)?;
+            written(write::apply(
+                tx,
+                svc,
+                base,
+                now,
+                Change {
+                    resource_type: t,
+                    id,
+                    kind: ChangeKind::Upsert(resource),
+                    method: "PATCH",
+                    if_match,
+                    must_exist: true,
+                },
+            )?)
+        }
+        Op::Read { t, id, version } => {
+            let found = match &version {
+                Some(v) => {
+                    let n: i64 = v
+                        .parse()
+                        .map_err(|_| FhirError::resource_not_found(&t, &id))?;
+                    resources::version(tx, svc, &t, &id, n)?
+                }
+                None => resources::current(tx, svc, &t, &id)?,
+            };
+            match found {
+                None => Err(FhirError::resource_not_found(&t, &id)),
+                Some(s) if s.deleted => Err(FhirError::gone(&t, &id, s.version)),
+                Some(s) => Ok(Answer::Resource(s)),
+            }
+        }
+        Op::Search { t, params } => {
+            let query = hale_fhir_model::parse_search(Some(&t), &params, false)
+                .map_err(|issues| FhirError::from_issues(StatusCode::BAD_REQUEST, &issues))?;
+            let scope = SearchScope {
+                resource_types: vec![t],
+                compartment: None,
+            };
+            let page = hale_fhir_store::search::search(tx, svc, &scope, &query, base)?;
+            let projection = Projection::of(&query);
+            let entries: Vec<Value> = page
+                .matches
+                .iter()
+                .chain(page.included.iter())
+                .filter_map(|s| {
+                    let body: Value = serde_json::from_slice(s.body.as_deref()?).ok()?;
+                    Some(json!({
+                        "fullUrl": format!("{base}/{}/{}", s.resource_type, s.id),
+                        "resource": projection.apply(body),
+                    }))
+                })
+                .collect();
+            let mut bundle = json!({
+                "resourceType": "Bundle",
+                "id": uuid::Uuid::new_v4().to_string(),
+                "meta": { "lastUpdated": now_rfc3339() },
+                "type": "searchset",
+                "entry": entries,
+            });
+            if let Some(total) = page.total {
+                bundle["total"] = json!(total);
+            }
+            Ok(Answer::Bundle(bundle))
+        }
+    }
+}
+
+fn no_transaction() -> FhirError {
+    FhirError::internal(
+        "a conditional entry was resolved outside its transaction",
+        &"bug",
+    )
+}
+
+/// Whether resolving the entries' ids needs the database (conditional
+/// create or update).
+fn needs_transaction(entries: &[Entry]) -> bool {
+    entries.iter().any(|e| {
+        matches!(
+            e.op,
+            Op::Create {
+                if_none_exist: Some(_),
+                ..
+            } | Op::ConditionalUpdate { .. }
+        )
+    })
+}
+
+/// Extracts the index entries of creates and updates whose ids are known
+/// (their references already rewritten), before the transaction.
+fn prepare(entries: &mut [Entry], ids: &[Option<String>], now: i64) {
+    for (entry, id) in entries.iter_mut().zip(ids) {
+        let Some(id) = id else { continue };
+        if let Op::Create { resource, .. } | Op::Update { resource, .. } = &mut entry.op {
+            if let ChangeKind::Prepared {
+                resource: r,
+                entries: e,
+            } = write::prepare(ChangeKind::Upsert(std::mem::take(resource)), id, now)
+            {
+                *resource = r;
+                entry.prepared = Some(e);
+            }
+        }
+    }
+}
+
+/// Resolves the ids of creates and conditional updates and rewrites the
+/// references to them, inside the transaction.
+fn resolve_ids(
+    mut tx: Option<&mut dyn Tx>,
+    svc: i64,
+    base: &str,
+    entries: &mut [Entry],
+) -> FhirResult<Vec<Option<String>>> {
+    let mut ids = Vec::with_capacity(entries.len());
+    let mut map: HashMap<String, String> = HashMap::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let id = match &entry.op {
+            Op::Create {
+                t, if_none_exist, ..
+            } => {
+                let mut id = uuid::Uuid::new_v4().to_string();
+                if let Some(criteria) = if_none_exist {
+                    let tx = tx.as_deref_mut().ok_or_else(no_transaction)?;
+                    let found = write::conditional_matches(tx, Some(svc), base, t, criteria, 1)
+                        .map_err(|e| in_entry(e, i, Some(&entry.label)))?;
+                    if let [one] = found.as_slice() {
+                        id = one.id.clone();
+                    }
+                }
+                Some((t.clone(), id))
+            }
+            Op::ConditionalUpdate {
+                t,
+                criteria,
+                resource,
+            } => {
+                let tx = tx.as_deref_mut().ok_or_else(no_transaction)?;
+                let found = write::conditional_matches(tx, Some(svc), base, t, criteria, 1)
+                    .map_err(|e| in_entry(e, i, Some(&entry.label)))?;
+                let id = match found.as_slice() {
+                    [] => resource["id"]
+                        .as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+                    [one] => one.id.clone(),
+                    _ => return Err(in_entry(multiple_matches(), i, Some(&entry.label))),
+                };
+                Some((t.clone(), id))
+            }
+            Op::Update { t, id, .. } => Some((t.clone(), id.clone())),
+            _ => None,
+        };
+        if let (Some((t, id)), Some(full)) = (&id, &entry.full_url) {
+            map.insert(full.clone(), format!("{t}/{id}"));
+        }
+        ids.push(id.map(|(_, id)| id));
+    }
+    if !map.is_empty() {
+        for entry in entries.iter_mut() {
+            match &mut entry.op {
+                Op::Create { resource, .. }
+                | Op::Update { resource, .. }
+                | Op::ConditionalUpdate { resource, .. } => rewrite_references(resource, &map),
+                _ => {}
+            }
+        }
+    }
+    Ok(ids)
+}
+
+async fn transaction_response(
+    req: &FhirRequest,
+    mut entries: Vec<Entry>,
+    prefer: Prefer,
+) -> FhirResult<Response> {
+    let service = req.service.id;
+    let base = req.base.clone();
+    let now = now_micros() / 1000 * 1000;
+    let count = entries.len();
+    // Without conditional entries, ids are assigned and the index entries
+    // extracted here, in parallel with other requests, not in the writer.
+    let known_ids = if needs_transaction(&entries) {
+        None
+    } else {
+        let ids = resolve_ids(None, 0, &base, &mut entries)?;
+        prepare(&mut entries, &ids, now);
+        Some(ids)
+    };
+    let answers = req
+        .state
+        .store
+        .write(move |tx| -> FhirResult<Vec<Answer>> {
+            let svc = write::partition(tx, service, true)?.unwrap_or_default();
+            let ids = match known_ids {
+                Some(ids) => ids,
+                None => resolve_ids(Some(&mut *tx), svc, &base, &mut entries)?,
+            };
+            let mut slots: Vec<Option<Answer>> = vec![None; count];
+            let mut indexes: Vec<usize> = (0..count).collect();
+            indexes.sort_by_key(|&i| order(&entries[i].op));
+            for i in indexes {
+                let entry = &entries[i];
+                let answer = run_entry(
+                    tx,
+                    svc,
+                    &base,
+                    now,
+                    entry.op.clone(),
+                    ids[i].clone(),
+                    entry.prepared.clone(),
+                )
+                .map_err(|e| in_entry(e, i, Some(&entry.label)))?;
+                slots[i] = Some(answer);
+            }
+            Ok(slots.into_iter().flatten().collect())
+        })
+        .await?;
+    Ok(response_bundle(
+        req,
+        "transaction-response",
+        answers.into_iter().map(Ok).collect(),
+        prefer,
+    ))
+}
+
+async fn batch_response(
+    req: &FhirRequest,
+    parsed: Vec<FhirResult<Entry>>,
+    prefer: Prefer,
+) -> FhirResult<Response> {
+    let mut answers = Vec::with_capacity(parsed.len());
+    for (i, entry) in parsed.into_iter().enumerate() {
+        let answer = match entry {
+            Err(e) => Err(e),
+            Ok(entry) => run_alone(req, entry).await,
+        };
+        answers.push(answer.map_err(|e| in_entry(e, i, None)));
+    }
+    Ok(response_bundle(req, "batch-response", answers, prefer))
+}
+
+/// One batch entry in its own transaction.
+async fn run_alone(req: &FhirRequest, mut entry: Entry) -> FhirResult<Answer> {
+    let service = req.service.id;
+    let base = req.base.clone();
+    let now = now_micros() / 1000 * 1000;
+    if is_write(&entry.op) {
+        req.state
+            .store
+            .write(move |tx| {
+                let svc = write::partition(tx, service, true)?.unwrap_or_default();
+                let ids =
+                    resolve_ids(Some(&mut *tx), svc, &base, std::slice::from_mut(&mut entry))?;
+                run_entry(
+                    tx,
+                    svc,
+                    &base,
+                    now,
+                    entry.op,
+                    ids.into_iter().next().flatten(),
+                    None,
+                )
+            })
+            .await
+    } else {
+        req.state
+            .store
+            .read(move |tx| {
+                let Some(svc) = write::partition(tx, service, false)? else {
+                    return match entry.op {
+                        Op::Read { t, id, .. } => Err(FhirError::resource_not_found(&t, &id)),
+                        _ => run_entry(tx, -1, &base, now, entry.op, None, None),
+                    };
+                };
+                run_entry(tx, svc, &base, now, entry.op, None, None)
+            })
+            .await
+    }
+}
+
+fn response_bundle(
+    req: &FhirRequest,
+    kind: &str,
+    answers: Vec<FhirResult<Answer>>,
+    prefer: Prefer,
+) -> Response {
+    let base = &req.base;
+    let entries: Vec<Value> = answers
+        .into_iter()
+        .map(|answer| match answer {
+            Ok(Answer::Written { stored, created }) => {
+                let mut entry = json!({
+                    "fullUrl": format!("{base}/{}/{}", stored.resource_type, stored.id),
+                    "response": {
+                        "status": if created { "201 Created" } else { "200 OK" },
+                        "location": format!("{base}/{}/{}/_history/{}", stored.resource_type, stored.id, stored.version),
+                        "etag": format!("W/\"{}\"", stored.version),
+                        "lastModified": fhir_instant(stored.last_updated),
+                    }
+                });
+                if prefer.ret == Return::Representation
+                    && let Some(body) = stored.body.as_deref().and_then(|b| serde_json::from_slice::<Value>(b).ok())
+                {
+                    entry["resource"] = body;
+                }
+                entry
+            }
+            Ok(Answer::Deleted { version }) => {
+                let mut response = json!({ "status": "204 No Content" });
+                if let Some(v) = version {
+                    response["etag"] = json!(format!("W/\"{v}\""));
+                }
+                json!({ "response": response })
+            }
+            Ok(Answer::Resource(stored)) => json!({
+                "fullUrl": format!("{base}/{}/{}", stored.resource_type, stored.id),
+                "resource": stored.body.as_deref().and_then(|b| serde_json::from_slice::<Value>(b).ok()),
+                "response": {
+                    "status": "200 OK",
+                    "etag": format!("W/\"{}\"", stored.version),
+                    "lastModified": fhir_instant(stored.last_updated),
+                }
+            }),
+            Ok(Answer::Bundle(bundle)) => json!({
+                "resource": bundle,
+                "response": { "status": "200 OK" }
+            }),
+            Err(e) => json!({
+                "response": {
+                    "status": format!("{} {}", e.status.as_u16(), e.status.canonical_reason().unwrap_or("")).trim_end().to_owned(),
+                    "outcome": operation_outcome(&req.headers, &e.issues),
+                }
+            }),
+        })
+        .collect();
+    let bundle = json!({
+        "resourceType": "Bundle",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "meta": { "lastUpdated": now_rfc3339() },
+        "type": kind,
+        "entry": entries,
+    });
+    fhir_bytes(StatusCode::OK, bundle.to_string().into_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_are_rewritten_everywhere() {
+        let mut r = json!({
+            "resourceType": "Observation",
+            "subject": { "reference": "urn:uuid:1" },
+            "performer": [{ "reference": "urn:uuid:2" }, { "reference": "Practitioner/x" }],
+            "component": [{ "extension": [{ "valueReference": { "reference": "urn:uuid:1" } }] }]
+        });
+        let map = HashMap::from([
+            ("urn:uuid:1".to_owned(), "Patient/a".to_owned()),
+            ("urn:uuid:2".to_owned(), "Practitioner/b".to_owned()),
+        ]);
+        rewrite_references(&mut r, &map);
+        assert_eq!(r["subject"]["reference"], "Patient/a");
+        assert_eq!(r["performer"][0]["reference"], "Practitioner/b");
+        assert_eq!(r["performer"][1]["reference"], "Practitioner/x");
+        assert_eq!(
+            r["component"][0]["extension"][0]["valueReference"]["reference"],
+            "Patient/a"
+        );
+    }
+
+    #[test]
+    fn entries_parse_and_refuse() {
+        let base = "https://h/fhir/ws/f";
+        let e = parse_entry(
+            &json!({ "request": { "method": "GET", "url": "https://h/fhir/ws/f/Patient/1" } }),
+            base,
+        )
+        .unwrap();
+        assert!(matches!(e.op, Op::Read { ref id, .. } if id == "1"));
+        let e = parse_entry(
+            &json!({ "request": { "method": "DELETE", "url": "Patient?identifier=x" } }),
+            base,
+        )
+        .unwrap();
+        assert!(matches!(e.op, Op::ConditionalDelete { .. }));
+        assert!(
+            parse_entry(
+                &json!({ "request": { "method": "POST", "url": "Patient" } }),
+                base
+            )
+            .is_err()
+        );
+        assert!(parse_entry(&json!({ "request": { "method": "POST", "url": "Nope" }, "resource": {"resourceType": "Nope"} }), base).is_err());
+        assert!(parse_entry(&json!({ "request": { "method": "POST", "url": "Patient" }, "resource": {"resourceType": "Observation"} }), base).is_err());
+        assert!(parse_entry(&json!({ "request": { "method": "PUT", "url": "Patient/1" }, "resource": {"resourceType": "Patient", "id": "2"} }), base).is_err());
+    }
+}

@@ -1,0 +1,308 @@
+//! The one way a resource changes: [`apply`] a [`Change`] inside a write
+//! transaction. It reads the current version, checks `If-Match`, stamps
+//! `meta.versionId`/`meta.lastUpdated`, appends the version and moves the
+//! search index rows, all in the caller's transaction, so single requests and
+//! every entry of a transaction bundle go through the same code.
+
+use std::collections::HashMap;
+use std::sync::{LazyLock, RwLock};
+
+use axum::http::StatusCode;
+use hale_fhir_model::{IndexEntry, parse_search};
+use hale_fhir_store::{NewVersion, SearchScope, StoredResource, index, resources, search};
+use hale_store::{Tx, health};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::outcome::{FhirError, FhirResult, fhir_instant};
+
+/// Partitions never change once made, so every replica may remember them.
+static PARTITIONS: LazyLock<RwLock<HashMap<Uuid, i64>>> = LazyLock::new(Default::default);
+
+/// The service's partition; made on first write (`create`), else `None`
+/// when the service has never stored anything.
+pub(super) fn partition(tx: &mut dyn Tx, service: Uuid, create: bool) -> FhirResult<Option<i64>> {
+    if let Some(svc) = PARTITIONS
+        .read()
+        .ok()
+        .and_then(|m| m.get(&service).copied())
+    {
+        return Ok(Some(svc));
+    }
+    let svc = if create {
+        Some(health::ensure_partition(tx, service)?)
+    } else {
+        health::partition(tx, service)?
+    };
+    if let (Some(svc), Ok(mut map)) = (svc, PARTITIONS.write()) {
+        map.insert(service, svc);
+    }
+    Ok(svc)
+}
+
+/// What a change does.
+#[derive(Debug, Clone)]
+pub(super) enum ChangeKind {
+    /// Create or update with this resource (`id` already set to the change's).
+    Upsert(Value),
+    /// An upsert whose search index entries were extracted before the
+    /// transaction ([`prepare`]), keeping that work off the writer.
+    Prepared {
+        resource: Value,
+        entries: Vec<IndexEntry>,
+    },
+    /// Soft delete: a delete version, history kept.
+    Delete,
+    /// Hard delete: every version gone.
+    Purge,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Change {
+    pub resource_type: String,
+    pub id: String,
+    pub kind: ChangeKind,
+    /// `POST`, `PUT`, `PATCH` or `DELETE`, for history.
+    pub method: &'static str,
+    /// `If-Match`: the version the client expects to replace.
+    pub if_match: Option<String>,
+    /// Refuse to create: the resource must exist (PATCH).
+    pub must_exist: bool,
+}
+
+/// What a change did.
+#[derive(Debug, Clone)]
+pub(super) enum Applied {
+    /// A version was written; `created` when it is version 1 or revives a
+    /// deleted resource.
+    Written {
+        stored: StoredResource,
+        created: bool,
+    },
+    /// A delete of something already deleted or never there: nothing written.
+    NothingToDelete,
+    /// A hard delete removed every version.
+    Purged,
+}
+
+/// Parses `W/"3"`, `"3"` or `3`.
+pub(super) fn parse_etag(value: &str) -> Option<i64> {
+    let v = value.trim();
+    let v = v.strip_prefix("W/").unwrap_or(v);
+    v.trim_matches('"').parse().ok()
+}
+
+/// Applies one change in `tx`. `now` is the version's lastUpdated (µs,
+/// whole milliseconds).
+pub(super) fn apply(
+    tx: &mut dyn Tx,
+    svc: i64,
+    base: &str,
+    now: i64,
+    change: Change,
+) -> FhirResult<Applied> {
+    let current = resources::current(tx, svc, &change.resource_type, &change.id)?;
+    if let Some(expected) = &change.if_match {
+        let matches = match (&current, parse_etag(expected)) {
+            (Some(c), Some(v)) => !c.deleted && c.version == v,
+            _ => false,
+        };
+        if !matches {
+            return Err(FhirError::version_mismatch(expected));
+        }
+    }
+    let live = current.as_ref().filter(|c| !c.deleted);
+    if change.must_exist && live.is_none() {
+        return Err(match &current {
+            Some(c) => FhirError::gone(&change.resource_type, &change.id, c.version),
+            None => FhirError::resource_not_found(&change.resource_type, &change.id),
+        });
+    }
+    let version = current.as_ref().map_or(1, |c| c.version + 1);
+    match change.kind {
+        ChangeKind::Purge => {
+            if let Some(c) = live {
+                index::remove(tx, svc, c.rid)?;
+            }
+            resources::purge(tx, svc, &change.resource_type, &change.id)?;
+            Ok(Applied::Purged)
+        }
+        ChangeKind::Delete => {
+            let Some(c) = live else {
+                return Ok(Applied::NothingToDelete);
+            };
+            index::remove(tx, svc, c.rid)?;
+            let new = NewVersion {
+                resource_type: &change.resource_type,
+                id: &change.id,
+                version,
+                last_updated: now,
+                method: "DELETE",
+                body: None,
+            };
+            let rid = resources::insert_version(tx, svc, &new)?;
+            Ok(Applied::Written {
+                stored: StoredResource {
+                    rid,
+                    resource_type: change.resource_type,
+                    id: change.id,
+                    version,
+                    last_updated: now,
+                    deleted: true,
+                    method: "DELETE".into(),
+                    body: None,
+                },
+                created: false,
+            })
+        }
+        kind @ (ChangeKind::Upsert(_) | ChangeKind::Prepared { .. }) => {
+            let (mut resource, entries) = match kind {
+                ChangeKind::Prepared { resource, entries } => (resource, Some(entries)),
+                ChangeKind::Upsert(resource) => (resource, None),
+                _ => unreachable!(),
+            };
+            stamp(&mut resource, &change.id, version, now);
+            let entries = entries.unwrap_or_else(|| hale_fhir_model::index(&resource));
+            let body = serde_json::to_vec(&resource)
+                .map_err(|e| FhirError::internal("The resource could not be serialised", &e))?;
+            if let Some(c) = live {
+                index::remove(tx, svc, c.rid)?;
+            }
+            let new = NewVersion {
+                resource_type: &change.resource_type,
+                id: &change.id,
+                version,
+                last_updated: now,
+                method: change.method,
+                body: Some(&body),
+            };
+            let rid = resources::insert_version(tx, svc, &new)?;
+            index::insert(tx, svc, rid, &change.resource_type, &entries, base)?;
+            Ok(Applied::Written {
+                stored: StoredResource {
+                    rid,
+                    resource_type: change.resource_type,
+                    id: change.id,
+                    version,
+                    last_updated: now,
+                    deleted: false,
+                    method: change.method.into(),
+                    body: Some(body),
+                },
+                created: live.is_none(),
+            })
+        }
+    }
+}
+
+/// Extracts an upsert's search index entries ahead of its transaction: the
+/// entries depend on `id` and `meta.lastUpdated`, never on the version.
+pub(super) fn prepare(kind: ChangeKind, id: &str, now: i64) -> ChangeKind {
+    match kind {
+        ChangeKind::Upsert(mut resource) => {
+            stamp(&mut resource, id, 0, now);
+            let entries = hale_fhir_model::index(&resource);
+            ChangeKind::Prepared { resource, entries }
+        }
+        other => other,
+    }
+}
+
+/// Sets `id`, `meta.versionId` and `meta.lastUpdated`, keeping the rest of
+/// the client's `meta` (tags, profiles, security labels).
+fn stamp(resource: &mut Value, id: &str, version: i64, now: i64) {
+    let Some(obj) = resource.as_object_mut() else {
+        return;
+    };
+    obj.insert("id".into(), Value::String(id.to_owned()));
+    let meta = obj.entry("meta").or_insert_with(|| json!({}));
+    if !meta.is_object() {
+        *meta = json!({});
+    }
+    if let Some(meta) = meta.as_object_mut() {
+        meta.insert("versionId".into(), Value::String(version.to_string()));
+        meta.insert("lastUpdated".into(), Value::String(fhir_instant(now)));
+    }
+    // Keep resourceType first and id second, as clients print them.
+    let mut ordered = serde_json::Map::with_capacity(obj.len());
+    for key in ["resourceType", "id", "meta"] {
+        if let Some(v) = obj.remove(key) {
+            ordered.insert(key.into(), v);
+        }
+    }
+    ordered.append(obj);
+    *obj = ordered;
+}
+
+/// The current resources matching conditional criteria (`If-None-Exist`, a
+/// conditional update's or delete's query), at most `limit + 1` so that the
+/// caller can tell "more than `limit`". Criteria that name unknown
+/// parameters are refused rather than ignored: ignoring one would widen the
+/// match to resources the client did not mean.
+pub(super) fn conditional_matches(
+    tx: &mut dyn Tx,
+    svc: Option<i64>,
+    base: &str,
+    resource_type: &str,
+    criteria: &[(String, String)],
+    limit: u32,
+) -> FhirResult<Vec<StoredResource>> {
+    let criteria: Vec<(String, String)> = criteria
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "hardDelete" | "_count"))
+        .cloned()
+        .collect();
+    if criteria.is_empty() {
+        return Err(FhirError::new(
+            StatusCode::PRECONDITION_FAILED,
+            "invalid",
+            "Conditional operations require at least one search criterion.",
+        ));
+    }
+    let mut query = parse_search(Some(resource_type), &criteria, true)
+        .map_err(|issues| FhirError::from_issues(StatusCode::BAD_REQUEST, &issues))?;
+    let Some(svc) = svc else {
+        return Ok(Vec::new());
+    };
+    query.count = limit + 1;
+    query.sort.clear();
+    query.includes.clear();
+    query.revincludes.clear();
+    let scope = SearchScope {
+        resource_types: vec![resource_type.to_owned()],
+        compartment: None,
+    };
+    Ok(search::search(tx, svc, &scope, &query, base)?.matches)
+}
+
+/// The query pairs of a conditional URL's query string (`Patient?identifier=x`).
+pub(super) fn parse_query(query: &str) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etags() {
+        assert_eq!(parse_etag("W/\"3\""), Some(3));
+        assert_eq!(parse_etag("\"12\""), Some(12));
+        assert_eq!(parse_etag("5"), Some(5));
+        assert_eq!(parse_etag("W/\"x\""), None);
+    }
+
+    #[test]
+    fn stamping_keeps_client_meta() {
+        let mut r = json!({ "name": [{"family": "X"}], "resourceType": "Patient", "meta": { "tag": [{"code": "t"}], "versionId": "99" } });
+        stamp(&mut r, "abc", 2, 1_709_210_096_789_000);
+        assert_eq!(r["id"], "abc");
+        assert_eq!(r["meta"]["versionId"], "2");
+        assert_eq!(r["meta"]["lastUpdated"], "2024-02-29T12:34:56.789+00:00");
+        assert_eq!(r["meta"]["tag"][0]["code"], "t");
+        let keys: Vec<&String> = r.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["resourceType", "id", "meta", "name"]);
+    }
+}

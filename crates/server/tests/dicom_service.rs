@@ -1,0 +1,706 @@
+//! The DICOM service over real HTTPS with real tokens and role assignments:
+//! STOW-RS (Azure's statuses and failure reasons, bad input), QIDO-RS,
+//! WADO-RS (original bytes, metadata, frames, transcoding or 406), delete
+//! and the change feed, DICOM Data Reader's limits, and the crash sweep.
+
+mod common;
+
+#[path = "../../dicom/tests/common/mod.rs"]
+mod dicomgen;
+
+use common::health::*;
+use dicomgen::Spec;
+use hale_dicom::multipart::{Limits, MultipartReader, MultipartWriter};
+use hale_testkit::TestServer;
+use reqwest::Method;
+use serde_json::Value;
+
+const DICOM: &str = "https://dicom.healthcareapis.azure.com";
+const ST1: &str = "1.2.826.0.1.3680043.8.498.1";
+const SE1: &str = "1.2.826.0.1.3680043.8.498.1.1";
+const I1: &str = "1.2.826.0.1.3680043.8.498.1.1.1";
+const I2: &str = "1.2.826.0.1.3680043.8.498.1.1.2";
+const SE2: &str = "1.2.826.0.1.3680043.8.498.1.2";
+const I3: &str = "1.2.826.0.1.3680043.8.498.1.2.1";
+const ST2: &str = "1.2.826.0.1.3680043.8.498.2";
+const SE3: &str = "1.2.826.0.1.3680043.8.498.2.1";
+const I4: &str = "1.2.826.0.1.3680043.8.498.2.1.1";
+
+struct Dicom {
+    h: Health,
+    apps: (App, App),
+    base: String,
+    owner: String,
+    reader: String,
+}
+
+impl Dicom {
+    async fn start_on(server: TestServer) -> Dicom {
+        let h = Health::on(server).await;
+        h.create_workspace("imaging").await;
+        h.create_dicom("imaging", "pacs").await;
+        let owner_app = h.register_app("dicom-owner").await;
+        let reader_app = h.register_app("dicom-reader").await;
+        let id = h.dicom_id("imaging", "pacs");
+        h.assign(&id, DICOM_DATA_OWNER, &owner_app.principal_id)
+            .await;
+        h.assign(&id, DICOM_DATA_READER, &reader_app.principal_id)
+            .await;
+        let owner = h.token_v2(&owner_app, DICOM).await;
+        let reader = h.token_v2(&reader_app, DICOM).await;
+        let base = h.service_url("dicom", "imaging", "pacs");
+        Dicom {
+            h,
+            apps: (owner_app, reader_app),
+            base,
+            owner,
+            reader,
+        }
+    }
+
+    async fn start() -> Dicom {
+        Self::start_on(TestServer::start().await).await
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/{path}", self.base)
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+        let mut req = self
+            .h
+            .server
+            .client()
+            .request(method, self.url(path))
+            .bearer_auth(token);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.body(b);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        (status, headers, res.bytes().await.unwrap().to_vec())
+    }
+
+    async fn stow(&self, path: &str, parts: &[&[u8]]) -> (u16, Value) {
+        let w = MultipartWriter::new("hale-test-boundary");
+        let body = w.body(parts.iter().map(|p| ("application/dicom", *p)));
+        let (status, _, body) = self
+            .send(
+                Method::POST,
+                path,
+                &self.owner,
+                &[(
+                    "content-type",
+                    "multipart/related; type=\"application/dicom\"; boundary=hale-test-boundary",
+                )],
+                Some(body),
+            )
+            .await;
+        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+
+    async fn get_json(&self, path: &str) -> (u16, Value) {
+        let (status, _, body) = self.send(Method::GET, path, &self.reader, &[], None).await;
+        (
+            status,
+            serde_json::from_slice(&body)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into())),
+        )
+    }
+}
+
+fn failure_reasons(body: &Value) -> Vec<u64> {
+    body["00081198"]["Value"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|i| i["00081197"]["Value"][0].as_u64().unwrap())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn referenced(body: &Value) -> usize {
+    body["00081199"]["Value"].as_array().map_or(0, Vec::len)
+}
+
+fn parts_of(content_type: &str, body: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mt = hale_dicom::multipart::parse_media_type(content_type).unwrap();
+    let boundary = mt.param("boundary").unwrap().to_owned();
+    let mut r = MultipartReader::new(body, &boundary, Limits::default(), 4096);
+    let mut out = Vec::new();
+    while let Some((h, bytes)) = r.next_part().unwrap() {
+        out.push((
+            h.get("content-type").unwrap_or_default().to_owned(),
+            bytes.to_vec(),
+        ));
+    }
+    out
+}
+
+fn blob_files(h: &Health) -> usize {
+    fn walk(p: &std::path::Path) -> usize {
+        std::fs::read_dir(p)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| {
+                        let p = e.path();
+                        if p.is_dir() { walk(&p) } else { 1 }
+                    })
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+    walk(&h.server.settings().data_dir.join("blobs").join("dicom"))
+}
+
+#[tokio::test]
+async fn stow_qido_wado_delete_and_the_change_feed() {
+    let d = Dicom::start().await;
+    let ct1 = dicomgen::build(&Spec::ct(ST1, SE1, I1));
+    let ct2 = dicomgen::build(&Spec::ct(ST1, SE1, I2));
+    let mr = dicomgen::build(&Spec::mr_implicit(ST1, SE2, I3));
+    let mut us = Spec::us_multiframe(ST2, SE3, I4, 3);
+    us.patient_name = "Ångström^Zoë";
+    let us = dicomgen::build(&us);
+
+    // STOW: all stored → 200 (v1: no FailedAttributesSequence, implicit VR warns 45063 → 202 only in v2).
+    let (status, body) = d.stow("v1/studies", &[&ct1, &ct2]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(referenced(&body), 2);
+    assert_eq!(
+        body["00081199"]["Value"][0]["00081190"]["Value"][0],
+        d.url(&format!("v1/studies/{ST1}/series/{SE1}/instances/{I1}"))
+    );
+    // v2 with the study in the path; the implicit-VR MR warns → 202.
+    let (status, body) = d.stow(&format!("v2/studies/{ST1}"), &[&mr]).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(
+        body["00081190"]["Value"][0],
+        d.url(&format!("v2/studies/{ST1}"))
+    );
+    assert_eq!(body["00081199"]["Value"][0]["00081196"]["Value"][0], 45063);
+    // Duplicate → 409 45070; mixed with a new one → 202.
+    let (status, body) = d.stow("v2/studies", &[&ct1]).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(failure_reasons(&body), [45070]);
+    let (status, body) = d.stow("v2/studies", &[&ct2, &us]).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(failure_reasons(&body), [45070]);
+    assert_eq!(referenced(&body), 1);
+    // Study mismatch → 43265.
+    let other = dicomgen::build(&Spec::ct(ST2, SE3, "1.2.826.0.1.3680043.8.498.2.1.9"));
+    let (status, body) = d.stow(&format!("v2/studies/{ST1}"), &[&other]).await;
+    assert_eq!(status, 409);
+    assert_eq!(failure_reasons(&body), [43265]);
+    // Not DICOM, truncated Part-10 → 43264, nothing stored.
+    let truncated = &ct1[..ct1.len() / 2];
+    let (status, body) = d
+        .stow("v2/studies", &[&dicomgen::not_dicom(), truncated])
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(failure_reasons(&body), [43264, 43264]);
+    assert_eq!(blob_files(&d.h), 4, "one blob per stored instance");
+
+    // Single-part application/dicom.
+    let sr = dicomgen::build(&Spec::sr(
+        ST2,
+        "1.2.826.0.1.3680043.8.498.2.2",
+        "1.2.826.0.1.3680043.8.498.2.2.1",
+    ));
+    let (status, _, body) = d
+        .send(
+            Method::POST,
+            "v2/studies",
+            &d.owner,
+            &[("content-type", "application/dicom")],
+            Some(sr.clone()),
+        )
+        .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+
+    // QIDO.
+    let (status, studies) = d.get_json("v2/studies").await;
+    assert_eq!(status, 200);
+    assert_eq!(studies.as_array().unwrap().len(), 2);
+    // Newest first: ST2 got the latest instance.
+    assert_eq!(studies[0]["0020000D"]["Value"][0], ST2);
+    let (status, found) = d
+        .get_json("v2/studies?PatientName=quin%20do&fuzzymatching=true&includefield=NumberOfStudyRelatedInstances")
+        .await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found.as_array().unwrap().len(), 1);
+    assert_eq!(found[0]["00201208"]["Value"][0], 2);
+    // ST1's newest instance (the MR) names the patient Müller^Zoë: accent-insensitive.
+    let (status, found) = d
+        .get_json("v2/studies?PatientName=MUL%20zo&fuzzymatching=true&includefield=all")
+        .await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found[0]["0020000D"]["Value"][0], ST1);
+    assert_eq!(found[0]["00201208"]["Value"][0], 3);
+    // Latest wins: ST2's newest instance (the SR) renamed the patient.
+    let (status, _) = d
+        .get_json("v2/studies?PatientName=angstrom&fuzzymatching=true")
+        .await;
+    assert_eq!(status, 204);
+    let (status, found) = d
+        .get_json("v2/studies?PatientName=DOE%5EJOHN%5EQUINCY%5EDR.%5EJR.")
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(found[0]["0020000D"]["Value"][0], ST2);
+    assert_eq!(found.as_array().unwrap().len(), 1);
+    let (status, found) = d
+        .get_json(&format!("v2/studies/{ST1}/series?Modality=MR"))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(found[0]["0020000E"]["Value"][0], SE2);
+    let (status, found) = d
+        .get_json("v2/instances?StudyDate=20200101-20200201&limit=2&offset=1")
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(found.as_array().unwrap().len(), 2);
+    let (status, _) = d.get_json("v2/studies?offset=50").await;
+    assert_eq!(status, 204);
+    let (status, msg) = d.get_json("v2/studies?limit=201").await;
+    assert_eq!(status, 400);
+    assert!(msg.as_str().unwrap().contains("limit"), "{msg}");
+    let (status, _) = d.get_json("v2/studies?Modality=CT").await;
+    assert_eq!(status, 400, "series attribute at study level");
+    let (status, _) = d.get_json("v2/studies?StudyDate=2020").await;
+    assert_eq!(status, 400);
+    let (status, _) = d.get_json("v2/studies/not_a_uid!/series").await;
+    assert_eq!(status, 400);
+
+    // WADO: the original bytes, byte for byte.
+    let (status, headers, body) = d
+        .send(
+            Method::GET,
+            &format!("v2/studies/{ST1}/series/{SE1}/instances/{I1}"),
+            &d.reader,
+            &[("accept", "application/dicom; transfer-syntax=*")],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/dicom")
+    );
+    assert_eq!(body, ct1);
+    let (status, headers, body) = d
+        .send(
+            Method::GET,
+            &format!("v2/studies/{ST1}"),
+            &d.reader,
+            &[(
+                "accept",
+                "multipart/related; type=\"application/dicom\"; transfer-syntax=*",
+            )],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let parts = parts_of(headers["content-type"].to_str().unwrap(), &body);
+    assert_eq!(parts.len(), 3);
+    let bodies: Vec<&Vec<u8>> = parts.iter().map(|p| &p.1).collect();
+    assert!(bodies.contains(&&ct1) && bodies.contains(&&ct2) && bodies.contains(&&mr));
+    // Default syntax (Explicit VR LE): the implicit MR is transcoded, parsable, same UIDs.
+    let (status, headers, body) = d
+        .send(
+            Method::GET,
+            &format!("v2/studies/{ST1}/series/{SE2}"),
+            &d.reader,
+            &[("accept", "multipart/related; type=\"application/dicom\"")],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let parts = parts_of(headers["content-type"].to_str().unwrap(), &body);
+    assert_eq!(parts.len(), 1);
+    assert!(parts[0].0.contains("1.2.840.10008.1.2.1"), "{}", parts[0].0);
+    let ing = hale_dicom::ingest(
+        bytes::Bytes::from(parts[0].1.clone()),
+        &hale_dicom::IngestOptions {
+            api: hale_dicom::ApiVersion::V2,
+            study_in_path: None,
+        },
+    )
+    .unwrap();
+    assert_eq!(ing.transfer_syntax_uid, "1.2.840.10008.1.2.1");
+    assert_eq!(ing.sop_instance_uid.as_str(), I3);
+    // A syntax we cannot produce → 406.
+    let (status, _, _) = d
+        .send(
+            Method::GET,
+            &format!("v2/studies/{ST1}"),
+            &d.reader,
+            &[("accept", "multipart/related; type=\"application/dicom\"; transfer-syntax=1.2.840.10008.1.2.4.90")],
+            None,
+        )
+        .await;
+    assert_eq!(status, 406);
+    let (status, _, _) = d
+        .send(
+            Method::GET,
+            &format!("v2/studies/{ST1}"),
+            &d.reader,
+            &[("accept", "image/png")],
+            None,
+        )
+        .await;
+    assert_eq!(status, 406);
+    let (status, _, _) = d
+        .send(Method::GET, "v2/studies/1.2.3.404", &d.reader, &[], None)
+        .await;
+    assert_eq!(status, 404);
+
+    // Metadata at every level, no bulk data.
+    let (status, md) = d.get_json(&format!("v2/studies/{ST1}/metadata")).await;
+    assert_eq!(status, 200);
+    assert_eq!(md.as_array().unwrap().len(), 3);
+    assert!(md[0].get("7FE00010").is_none());
+    let (_, md) = d
+        .get_json(&format!("v2/studies/{ST1}/series/{SE1}/metadata"))
+        .await;
+    assert_eq!(md.as_array().unwrap().len(), 2);
+    let (status, headers, _) = d
+        .send(
+            Method::GET,
+            &format!("v2/studies/{ST1}/series/{SE1}/instances/{I2}/metadata"),
+            &d.reader,
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let etag = headers["etag"].to_str().unwrap().to_owned();
+    let (status, _, _) = d
+        .send(
+            Method::GET,
+            &format!("v2/studies/{ST1}/series/{SE1}/instances/{I2}/metadata"),
+            &d.reader,
+            &[("if-none-match", &etag)],
+            None,
+        )
+        .await;
+    assert_eq!(status, 304);
+
+    // Frames.
+    let spec = Spec::us_multiframe(ST2, SE3, I4, 3);
+    let (status, headers, body) = d
+        .send(
+            Method::GET,
+            &format!("v2/studies/{ST2}/series/{SE3}/instances/{I4}/frames/3,1"),
+            &d.reader,
+            &[(
+                "accept",
+                "multipart/related; type=\"application/octet-stream\"; transfer-syntax=*",
+            )],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let parts = parts_of(headers["content-type"].to_str().unwrap(), &body);
+    assert_eq!(parts.len(), 2);
+    assert_eq!(parts[0].1, dicomgen::frame_bytes(&spec, 2));
+    assert_eq!(parts[1].1, dicomgen::frame_bytes(&spec, 0));
+    let (status, _, _) = d
+        .send(
+            Method::GET,
+            &format!("v2/studies/{ST2}/series/{SE3}/instances/{I4}/frames/4"),
+            &d.reader,
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _, _) = d
+        .send(
+            Method::GET,
+            &format!("v2/studies/{ST2}/series/{SE3}/instances/{I4}/frames/0"),
+            &d.reader,
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(status, 400);
+
+    // The reader may read but not store or delete.
+    let (status, _, _) = d
+        .send(
+            Method::DELETE,
+            &format!("v2/studies/{ST1}"),
+            &d.reader,
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, _, _) = d
+        .send(
+            Method::POST,
+            "v2/studies",
+            &d.reader,
+            &[("content-type", "application/dicom")],
+            Some(ct1.clone()),
+        )
+        .await;
+    assert_eq!(status, 403);
+
+    // Delete a series, then an instance: rows and blobs gone, feed records it.
+    let (status, _, _) = d
+        .send(
+            Method::DELETE,
+            &format!("v2/studies/{ST1}/series/{SE1}"),
+            &d.owner,
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, _, _) = d
+        .send(
+            Method::DELETE,
+            &format!("v2/studies/{ST1}/series/{SE1}"),
+            &d.owner,
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _, _) = d
+        .send(
+            Method::DELETE,
+            &format!("v2/studies/{ST2}/series/{SE3}/instances/{I4}"),
+            &d.owner,
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(blob_files(&d.h), 2);
+    let (_, studies) = d.get_json("v2/studies?includefield=all").await;
+    assert_eq!(studies.as_array().unwrap().len(), 2);
+    let (_, series) = d.get_json(&format!("v2/studies/{ST1}/series")).await;
+    assert_eq!(series.as_array().unwrap().len(), 1);
+
+    // Change feed: 5 creates, 3 deletes.
+    let (status, feed) = d.get_json("v2/changefeed?includemetadata=false").await;
+    assert_eq!(status, 200);
+    let feed = feed.as_array().unwrap();
+    assert_eq!(feed.len(), 8);
+    assert_eq!(feed[0]["Sequence"], 1);
+    assert_eq!(feed[0]["Action"], "create");
+    assert_eq!(feed[0]["State"], "deleted");
+    assert_eq!(feed[7]["Action"], "delete");
+    assert!(feed[0].get("Metadata").is_none());
+    let (_, feed) = d.get_json("v2/changefeed?offset=2&limit=1").await;
+    assert_eq!(feed[0]["Sequence"], 3);
+    assert_eq!(feed[0]["State"], "current");
+    assert_eq!(feed[0]["Metadata"]["00080018"]["Value"][0], I3);
+    let (_, feed) = d.get_json("v1/changefeed?offset=6").await;
+    assert_eq!(feed.as_array().unwrap().len(), 2);
+    let (_, latest) = d.get_json("v2/changefeed/latest").await;
+    assert_eq!(latest["Sequence"], 8);
+    let (_, feed) = d
+        .get_json("v2/changefeed?startTime=2000-01-01T00:00:00Z&endTime=2001-01-01T00:00:00Z")
+        .await;
+    assert_eq!(feed, Value::Array(vec![]));
+    let (status, _) = d.get_json("v2/changefeed?limit=201").await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn bad_requests_are_refused_whole_and_nothing_is_half_stored() {
+    let server = TestServer::start_with(|s| s.dicom_max_request_bytes = 64 * 1024).await;
+    let d = Dicom::start_on(server).await;
+    let ct = dicomgen::build(&Spec::ct(ST1, SE1, I1));
+    let post = |ct_header: &'static str, body: Vec<u8>| {
+        let d = &d;
+        async move {
+            d.send(
+                Method::POST,
+                "v2/studies",
+                &d.owner,
+                &[("content-type", ct_header)],
+                Some(body),
+            )
+            .await
+        }
+    };
+    assert_eq!(post("application/json", ct.clone()).await.0, 415);
+    assert_eq!(
+        post("multipart/related; type=\"application/dicom\"", ct.clone())
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        post(
+            "multipart/related; type=\"image/png\"; boundary=x",
+            ct.clone()
+        )
+        .await
+        .0,
+        415
+    );
+    // A part of another type.
+    let w = MultipartWriter::new("bb");
+    let body = w.body([("text/plain", &b"hello"[..])]);
+    assert_eq!(
+        post(
+            "multipart/related; type=\"application/dicom\"; boundary=bb",
+            body
+        )
+        .await
+        .0,
+        415
+    );
+    // A body cut before its closing delimiter.
+    let mut body = w.body([("application/dicom", &ct[..])]);
+    body.truncate(body.len() - 8);
+    assert_eq!(
+        post(
+            "multipart/related; type=\"application/dicom\"; boundary=bb",
+            body
+        )
+        .await
+        .0,
+        400
+    );
+    // Too large (the limit is 64 KiB here), declared or streamed.
+    let big = vec![0u8; 100 * 1024];
+    assert_eq!(post("application/dicom", big.clone()).await.0, 413);
+    let stream = futures::stream::iter(
+        big.chunks(8192)
+            .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
+            .collect::<Vec<_>>(),
+    );
+    let res =
+        d.h.server
+            .client()
+            .post(d.url("v2/studies"))
+            .bearer_auth(&d.owner)
+            .header(
+                "content-type",
+                "multipart/related; type=\"application/dicom\"; boundary=bb",
+            )
+            .body(reqwest::Body::wrap_stream(stream))
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(res.status().as_u16(), 413);
+    // Empty → 204.
+    let w = MultipartWriter::new("bb");
+    let body = w.body(std::iter::empty::<(&str, &[u8])>());
+    assert_eq!(
+        post(
+            "multipart/related; type=\"application/dicom\"; boundary=bb",
+            body
+        )
+        .await
+        .0,
+        204
+    );
+    // Bad UID in the URL.
+    let (status, _, body) = d
+        .send(
+            Method::POST,
+            "v2/studies/1.2.x_y",
+            &d.owner,
+            &[("content-type", "application/dicom")],
+            Some(ct.clone()),
+        )
+        .await;
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("StudyInstanceUid"));
+    // Nothing stored by any of it.
+    assert_eq!(blob_files(&d.h), 0);
+    let (status, _) = d.get_json("v2/studies").await;
+    assert_eq!(status, 204);
+    // And a good one still goes in.
+    assert_eq!(post("application/dicom", ct).await.0, 200);
+    assert_eq!(blob_files(&d.h), 1);
+}
+
+/// A crash between the reservation and the commit leaves a reserved row and
+/// maybe a blob: after a restart the sweep removes both; nothing half-stored
+/// is ever visible.
+#[tokio::test]
+async fn a_crash_during_stow_leaves_nothing_after_restart() {
+    let d = Dicom::start().await;
+    let ct = dicomgen::build(&Spec::ct(ST1, SE1, I1));
+    assert_eq!(d.stow("v2/studies", &[&ct]).await.0, 200);
+    // Simulate the crashed writer: a reservation made long ago and its blob.
+    let orphan = dicomgen::build(&Spec::ct(ST1, SE1, I2));
+    let ingested = hale_dicom::ingest(
+        bytes::Bytes::from(orphan.clone()),
+        &hale_dicom::IngestOptions {
+            api: hale_dicom::ApiVersion::V2,
+            study_in_path: None,
+        },
+    )
+    .unwrap();
+    let store = hale_store::Store::open(&d.h.server.settings().effective_database_url())
+        .await
+        .unwrap();
+    let svc: i64 = store
+        .read(|tx| tx.query("SELECT svc FROM dicom_instances", &[])?[0].get(0))
+        .await
+        .unwrap();
+    let ing = ingested.clone();
+    let reservation = store
+        .write(move |tx| hale_dicom_store::instances::reserve(tx, svc, &ing, 1))
+        .await
+        .unwrap();
+    let hale_dicom_store::instances::Reservation::Reserved { blob_key, .. } = reservation else {
+        panic!("{reservation:?}")
+    };
+    let path = d.h.server.settings().data_dir.join("blobs").join(&blob_key);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, &orphan).unwrap();
+    // While it is reserved, the same instance is "being created" (45071).
+    let (status, body) = d.stow("v2/studies", &[&orphan]).await;
+    assert_eq!(status, 409);
+    assert_eq!(failure_reasons(&body), [45071]);
+    assert_eq!(blob_files(&d.h), 2);
+    drop(store);
+
+    let server = d.h.server.restart().await.unwrap();
+    let h = Health::on(server).await;
+    let d = Dicom {
+        base: h.service_url("dicom", "imaging", "pacs"),
+        owner: h.token_v2(&d.apps.0, DICOM).await,
+        reader: h.token_v2(&d.apps.1, DICOM).await,
+        h,
+        apps: d.apps,
+    };
+    assert!(!path.exists(), "the orphan blob is swept at start");
+    assert_eq!(blob_files(&d.h), 1);
+    // The acknowledged instance is intact; the reserved one can be stored now.
+    let (status, _, body) = d
+        .send(
+            Method::GET,
+            &format!("v2/studies/{ST1}/series/{SE1}/instances/{I1}"),
+            &d.owner,
+            &[("accept", "application/dicom; transfer-syntax=*")],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body, ct);
+    assert_eq!(d.stow("v2/studies", &[&orphan]).await.0, 200);
+}

@@ -1,0 +1,558 @@
+//! The FHIR service's REST interactions over HTTPS with a real token and role
+//! assignment: create, read, vread, update, delete (soft and hard), history,
+//! patch, bundles, `$validate`, `/metadata`, and each bad input answered with
+//! an OperationOutcome that changes nothing.
+
+mod common;
+
+use common::fhir::{Fhir, assert_outcome};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+fn patient(family: &str) -> Value {
+    json!({
+        "resourceType": "Patient",
+        "identifier": [{ "system": "urn:oid:1.2.36.146.595.217.0.1", "value": family }],
+        "name": [{ "family": family, "given": ["Ann"] }],
+        "gender": "female",
+        "birthDate": "1974-12-25"
+    })
+}
+
+#[tokio::test]
+async fn create_read_update_delete_and_history() {
+    let f = Fhir::start().await;
+    let created = f.post("Patient", &patient("Chalmers")).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    assert!(
+        uuid::Uuid::parse_str(&id).is_ok(),
+        "server ids are GUIDs: {id}"
+    );
+    assert_eq!(created.body["meta"]["versionId"], "1");
+    assert!(
+        created.body["meta"]["lastUpdated"]
+            .as_str()
+            .unwrap()
+            .ends_with("+00:00")
+    );
+    assert_eq!(created.header("etag"), "W/\"1\"");
+    assert_eq!(
+        created.header("location"),
+        format!("{}/Patient/{id}/_history/1", f.base)
+    );
+    assert!(created.header("last-modified").ends_with(" GMT"));
+    assert_eq!(created.body["name"][0]["family"], "Chalmers");
+
+    let read = f.get(&format!("Patient/{id}")).await;
+    assert_eq!(read.status, 200);
+    assert_eq!(read.body, created.body, "read returns what create stored");
+    assert_eq!(read.header("etag"), "W/\"1\"");
+
+    // Update with the right If-Match.
+    let mut changed = read.body.clone();
+    changed["gender"] = json!("other");
+    let updated = f
+        .call(
+            Method::PUT,
+            &format!("Patient/{id}"),
+            Some(&changed),
+            &[("if-match", "W/\"1\"")],
+        )
+        .await;
+    assert_eq!(updated.status, 200, "{}", updated.body);
+    assert_eq!(updated.body["meta"]["versionId"], "2");
+    assert_eq!(updated.header("etag"), "W/\"2\"");
+    assert_eq!(updated.body["gender"], "other");
+
+    // A stale If-Match is refused and changes nothing.
+    changed["gender"] = json!("male");
+    let stale = f
+        .call(
+            Method::PUT,
+            &format!("Patient/{id}"),
+            Some(&changed),
+            &[("if-match", "W/\"1\"")],
+        )
+        .await;
+    assert_outcome(&stale, 412, "conflict");
+    assert!(
+        stale.body["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains("W/\"1\"")
+    );
+    assert_eq!(
+        f.get(&format!("Patient/{id}")).await.body["gender"],
+        "other"
+    );
+
+    // vread of both versions; an unknown version is 404.
+    let v1 = f.get(&format!("Patient/{id}/_history/1")).await;
+    assert_eq!(v1.status, 200);
+    assert_eq!(v1.body["gender"], "female");
+    assert_eq!(
+        f.get(&format!("Patient/{id}/_history/2")).await.body["gender"],
+        "other"
+    );
+    assert_outcome(
+        &f.get(&format!("Patient/{id}/_history/9")).await,
+        404,
+        "not-found",
+    );
+
+    // If-None-Match on the current version: 304.
+    let unchanged = f
+        .call(
+            Method::GET,
+            &format!("Patient/{id}"),
+            None,
+            &[("if-none-match", "W/\"2\"")],
+        )
+        .await;
+    assert_eq!(unchanged.status, 304);
+
+    // Soft delete: 204, then 410 with the delete's ETag; history keeps all.
+    let deleted = f
+        .call(Method::DELETE, &format!("Patient/{id}"), None, &[])
+        .await;
+    assert_eq!(deleted.status, 204);
+    assert_eq!(deleted.header("etag"), "W/\"3\"");
+    let gone = f.get(&format!("Patient/{id}")).await;
+    assert_outcome(&gone, 410, "deleted");
+    assert_eq!(gone.header("etag"), "W/\"3\"");
+    // Deleting again is fine and writes nothing.
+    assert_eq!(
+        f.call(Method::DELETE, &format!("Patient/{id}"), None, &[])
+            .await
+            .status,
+        204
+    );
+
+    let history = f.get(&format!("Patient/{id}/_history")).await;
+    assert_eq!(history.status, 200);
+    assert_eq!(history.body["type"], "history");
+    let entries = history.body["entry"].as_array().unwrap();
+    assert_eq!(entries.len(), 3, "{}", history.body);
+    assert_eq!(entries[0]["request"]["method"], "DELETE");
+    assert!(entries[0].get("resource").is_none());
+    assert_eq!(entries[1]["resource"]["meta"]["versionId"], "2");
+    assert_eq!(entries[2]["request"]["method"], "POST");
+    assert_eq!(entries[2]["response"]["status"], "201");
+
+    // Paged history: one version a page, following `next`.
+    let mut url = format!("Patient/{id}/_history?_count=1");
+    let mut versions = Vec::new();
+    for _ in 0..5 {
+        let page = f.get(&url).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        for e in page.body["entry"].as_array().unwrap() {
+            versions.push(e["response"]["etag"].as_str().unwrap().to_owned());
+        }
+        let next = page.body["link"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["relation"] == "next")
+            .map(|l| l["url"].as_str().unwrap().to_owned());
+        match next {
+            Some(n) => url = n.strip_prefix(&format!("{}/", f.base)).unwrap().to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(versions, ["W/\"3\"", "W/\"2\"", "W/\"1\""]);
+
+    // Update revives a deleted resource.
+    let mut again = patient("Chalmers");
+    again["id"] = json!(id);
+    let revived = f.put(&format!("Patient/{id}"), &again).await;
+    assert_eq!(revived.status, 201, "{}", revived.body);
+    assert_eq!(revived.body["meta"]["versionId"], "4");
+
+    // Hard delete: every version gone.
+    let purged = f
+        .call(
+            Method::DELETE,
+            &format!("Patient/{id}?hardDelete=true"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(purged.status, 204);
+    assert_outcome(&f.get(&format!("Patient/{id}")).await, 404, "not-found");
+    assert_outcome(
+        &f.get(&format!("Patient/{id}/_history/1")).await,
+        404,
+        "not-found",
+    );
+    assert_outcome(
+        &f.get(&format!("Patient/{id}/_history")).await,
+        404,
+        "not-found",
+    );
+}
+
+#[tokio::test]
+async fn create_on_update_prefer_and_request_ids() {
+    let f = Fhir::start().await;
+    let mut p = patient("Client");
+    p["id"] = json!("my-id.1");
+    let created = f.put("Patient/my-id.1", &p).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.body["id"], "my-id.1");
+    assert_eq!(
+        created.header("location"),
+        format!("{}/Patient/my-id.1/_history/1", f.base)
+    );
+
+    let minimal = f
+        .call(
+            Method::POST,
+            "Patient",
+            Some(&patient("Min")),
+            &[("prefer", "return=minimal")],
+        )
+        .await;
+    assert_eq!(minimal.status, 201);
+    assert_eq!(minimal.body, Value::String(String::new()));
+    assert!(minimal.header("location").contains("/Patient/"));
+
+    let oo = f
+        .call(
+            Method::POST,
+            "Patient",
+            Some(&patient("OO")),
+            &[
+                ("prefer", "return=OperationOutcome"),
+                ("x-request-id", "req-42"),
+            ],
+        )
+        .await;
+    assert_eq!(oo.status, 201);
+    assert_eq!(oo.body["resourceType"], "OperationOutcome");
+    assert_eq!(oo.body["id"], "req-42");
+    assert_eq!(oo.header("x-request-id"), "req-42");
+
+    let missing = f
+        .call(
+            Method::GET,
+            "Patient/nope",
+            None,
+            &[("x-request-id", "req-43")],
+        )
+        .await;
+    assert_outcome(&missing, 404, "not-found");
+    assert_eq!(missing.body["id"], "req-43");
+    assert_eq!(
+        missing.body["issue"][0]["diagnostics"],
+        "Resource type 'Patient' with id 'nope' couldn't be found."
+    );
+}
+
+/// What was sent (name, method, path, body, content type) and the status
+/// and issue code expected.
+type BadCase = (
+    &'static str,
+    Method,
+    &'static str,
+    Vec<u8>,
+    &'static str,
+    u16,
+    &'static str,
+);
+
+/// Every bad input gets an OperationOutcome and stores nothing.
+#[tokio::test]
+async fn bad_input_changes_nothing() {
+    let f = Fhir::start().await;
+    let cases: Vec<BadCase> = vec![
+        ("malformed JSON", Method::POST, "Patient", b"{\"resourceType\": ".to_vec(), "application/fhir+json", 400, "invalid"),
+        ("not a resource", Method::POST, "Patient", b"[1,2]".to_vec(), "application/fhir+json", 400, "invalid"),
+        ("empty body", Method::POST, "Patient", Vec::new(), "application/fhir+json", 400, "invalid"),
+        ("wrong type for the URL", Method::POST, "Patient", patient("X").to_string().replace("\"Patient\"", "\"Observation\"").into_bytes(), "application/fhir+json", 400, "invalid"),
+        ("unknown element", Method::POST, "Patient", json!({"resourceType": "Patient", "colour": "blue"}).to_string().into_bytes(), "application/fhir+json", 400, "structure"),
+        ("bad date", Method::POST, "Patient", json!({"resourceType": "Patient", "birthDate": "1974-13-45"}).to_string().into_bytes(), "application/fhir+json", 400, "value"),
+        ("bad reference", Method::POST, "Observation", json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"}, "subject": {"reference": "Nope/1"}}).to_string().into_bytes(), "application/fhir+json", 400, "value"),
+        ("required element missing", Method::POST, "Observation", json!({"resourceType": "Observation", "code": {"text": "x"}}).to_string().into_bytes(), "application/fhir+json", 400, "required"),
+        ("XML", Method::POST, "Patient", b"<Patient/>".to_vec(), "application/fhir+xml", 415, "not-supported"),
+        ("invalid id", Method::PUT, "Patient/bad$id", patient("X").to_string().into_bytes(), "application/fhir+json", 400, "invalid"),
+        ("id mismatch", Method::PUT, "Patient/a", json!({"resourceType": "Patient", "id": "b"}).to_string().into_bytes(), "application/fhir+json", 400, "invalid"),
+        ("update without id", Method::PUT, "Patient/a", json!({"resourceType": "Patient"}).to_string().into_bytes(), "application/fhir+json", 400, "invalid"),
+        ("unknown type", Method::POST, "Spaceship", json!({"resourceType": "Spaceship"}).to_string().into_bytes(), "application/fhir+json", 404, "not-supported"),
+        ("oversize", Method::POST, "Patient", vec![b' '; 17 * 1024 * 1024], "application/fhir+json", 413, "too-costly"),
+        ("bundle of the wrong type", Method::POST, "", json!({"resourceType": "Bundle", "type": "collection"}).to_string().into_bytes(), "application/fhir+json", 400, "invalid"),
+        ("not a bundle", Method::POST, "", patient("X").to_string().into_bytes(), "application/fhir+json", 400, "invalid"),
+    ];
+    for (what, method, path, body, ct, status, code) in cases {
+        let reply = f.raw(method, path, Some(body), ct, &[]).await;
+        assert_eq!(reply.status, status, "{what}: {}", reply.body);
+        assert_outcome(&reply, status, code);
+    }
+    let everything = f.get("_history").await;
+    assert_eq!(everything.status, 200);
+    assert!(
+        everything.body.get("entry").is_none(),
+        "nothing stored: {}",
+        everything.body
+    );
+}
+
+#[tokio::test]
+async fn json_patch_and_fhirpath_patch() {
+    let f = Fhir::start().await;
+    let p = f.create(&patient("Patchy")).await;
+    let id = p["id"].as_str().unwrap();
+
+    let ops = json!([
+        { "op": "replace", "path": "/gender", "value": "male" },
+        { "op": "add", "path": "/name/0/given/-", "value": "Beth" }
+    ]);
+    let patched = f
+        .raw(
+            Method::PATCH,
+            &format!("Patient/{id}"),
+            Some(ops.to_string().into_bytes()),
+            "application/json-patch+json",
+            &[("if-match", "W/\"1\"")],
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    assert_eq!(patched.body["gender"], "male");
+    assert_eq!(patched.body["name"][0]["given"], json!(["Ann", "Beth"]));
+    assert_eq!(patched.body["meta"]["versionId"], "2");
+
+    let fhirpath = json!({ "resourceType": "Parameters", "parameter": [{ "name": "operation", "part": [
+        { "name": "type", "valueCode": "add" },
+        { "name": "path", "valueString": "Patient" },
+        { "name": "name", "valueString": "active" },
+        { "name": "value", "valueBoolean": true } ] }] });
+    let patched = f
+        .call(
+            Method::PATCH,
+            &format!("Patient/{id}"),
+            Some(&fhirpath),
+            &[],
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    assert_eq!(patched.body["active"], true);
+    assert_eq!(patched.body["meta"]["versionId"], "3");
+
+    // A patch that makes the resource invalid, a failing test op, a stale
+    // If-Match and a missing resource change nothing.
+    let invalid = json!([{ "op": "add", "path": "/colour", "value": "blue" }]);
+    let failing = json!([{ "op": "test", "path": "/gender", "value": "female" }]);
+    for (what, body, headers, status) in [
+        ("invalid result", invalid.clone(), vec![], 400),
+        ("failing test", failing, vec![], 422),
+        (
+            "stale If-Match",
+            json!([{ "op": "remove", "path": "/active" }]),
+            vec![("if-match", "W/\"1\"")],
+            412,
+        ),
+    ] {
+        let reply = f
+            .raw(
+                Method::PATCH,
+                &format!("Patient/{id}"),
+                Some(body.to_string().into_bytes()),
+                "application/json-patch+json",
+                &headers,
+            )
+            .await;
+        assert_eq!(reply.status, status, "{what}: {}", reply.body);
+    }
+    let missing = f
+        .raw(
+            Method::PATCH,
+            "Patient/nobody",
+            Some(invalid.to_string().into_bytes()),
+            "application/json-patch+json",
+            &[],
+        )
+        .await;
+    assert_outcome(&missing, 404, "not-found");
+    let now = f.get(&format!("Patient/{id}")).await;
+    assert_eq!(now.body["meta"]["versionId"], "3");
+}
+
+#[tokio::test]
+async fn transactions_are_atomic_and_resolve_references() {
+    let f = Fhir::start().await;
+    let bundle = json!({
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            { "fullUrl": "urn:uuid:61ebe359-bfdc-4613-8bf2-c5e300945f0a",
+              "resource": patient("Tx"),
+              "request": { "method": "POST", "url": "Patient" } },
+            { "fullUrl": "urn:uuid:88f151c0-a954-468a-88bd-5ae15c08e059",
+              "resource": { "resourceType": "Observation", "status": "final",
+                            "code": { "coding": [{ "system": "http://loinc.org", "code": "8867-4" }] },
+                            "subject": { "reference": "urn:uuid:61ebe359-bfdc-4613-8bf2-c5e300945f0a" },
+                            "valueQuantity": { "value": 72, "unit": "/min", "system": "http://unitsofmeasure.org", "code": "/min" } },
+              "request": { "method": "POST", "url": "Observation" } }
+        ]
+    });
+    let reply = f.post("", &bundle).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["type"], "transaction-response");
+    let entries = reply.body["entry"].as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0]["response"]["status"], "201 Created");
+    let patient_id = entries[0]["resource"]["id"].as_str().unwrap();
+    let obs = &entries[1]["resource"];
+    assert_eq!(obs["subject"]["reference"], format!("Patient/{patient_id}"));
+    let stored = f
+        .get(&format!("Observation/{}", obs["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(
+        stored.body["subject"]["reference"],
+        format!("Patient/{patient_id}")
+    );
+
+    // One bad entry (a stale ifMatch) rolls back the whole transaction.
+    let failing = json!({
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            { "resource": patient("Never"), "request": { "method": "POST", "url": "Patient" } },
+            { "resource": { "resourceType": "Patient", "id": patient_id, "gender": "male" },
+              "request": { "method": "PUT", "url": format!("Patient/{patient_id}"), "ifMatch": "W/\"7\"" } }
+        ]
+    });
+    let reply = f.post("", &failing).await;
+    assert_outcome(&reply, 412, "conflict");
+    let history = f.get("Patient/_history").await;
+    assert_eq!(
+        history.body["entry"].as_array().unwrap().len(),
+        1,
+        "nothing of the failed transaction: {}",
+        history.body
+    );
+
+    // A structurally invalid entry fails before anything is written.
+    let invalid = json!({
+        "resourceType": "Bundle", "type": "transaction",
+        "entry": [
+            { "resource": patient("Never"), "request": { "method": "POST", "url": "Patient" } },
+            { "resource": { "resourceType": "Patient", "birthDate": "yesterday" }, "request": { "method": "POST", "url": "Patient" } }
+        ]
+    });
+    let reply = f.post("", &invalid).await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert!(
+        reply.body["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains("entry 1")
+    );
+    assert_eq!(
+        f.get("Patient/_history").await.body["entry"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Over 500 entries is refused.
+    let big: Vec<Value> = (0..501)
+        .map(|_| json!({ "resource": patient("Big"), "request": { "method": "POST", "url": "Patient" } }))
+        .collect();
+    let reply = f
+        .post(
+            "",
+            &json!({ "resourceType": "Bundle", "type": "batch", "entry": big }),
+        )
+        .await;
+    assert_outcome(&reply, 400, "invalid");
+    assert!(
+        reply.body["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains("500")
+    );
+}
+
+#[tokio::test]
+async fn batches_answer_each_entry() {
+    let f = Fhir::start().await;
+    let existing = f.create(&patient("Batch")).await;
+    let id = existing["id"].as_str().unwrap();
+    let bundle = json!({
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [
+            { "resource": patient("B1"), "request": { "method": "POST", "url": "Patient" } },
+            { "request": { "method": "GET", "url": format!("Patient/{id}") } },
+            { "request": { "method": "GET", "url": "Patient/missing" } },
+            { "resource": { "resourceType": "Patient", "birthDate": "bad" }, "request": { "method": "POST", "url": "Patient" } },
+            { "request": { "method": "DELETE", "url": format!("Patient/{id}") } }
+        ]
+    });
+    let reply = f.post("", &bundle).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["type"], "batch-response");
+    let e = reply.body["entry"].as_array().unwrap();
+    assert_eq!(e[0]["response"]["status"], "201 Created");
+    assert_eq!(e[1]["response"]["status"], "200 OK");
+    assert_eq!(e[1]["resource"]["id"], id);
+    assert_eq!(e[2]["response"]["status"], "404 Not Found");
+    assert_eq!(
+        e[2]["response"]["outcome"]["resourceType"],
+        "OperationOutcome"
+    );
+    assert_eq!(e[3]["response"]["status"], "400 Bad Request");
+    assert_eq!(e[4]["response"]["status"], "204 No Content");
+    assert_eq!(f.get(&format!("Patient/{id}")).await.status, 410);
+}
+
+#[tokio::test]
+async fn validate_and_capabilities() {
+    let f = Fhir::start().await;
+    let ok = f.post("Patient/$validate", &patient("V")).await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(ok.body["issue"][0]["severity"], "information");
+    let bad = f
+        .post(
+            "Patient/$validate",
+            &json!({ "resourceType": "Patient", "gender": 3 }),
+        )
+        .await;
+    assert_eq!(bad.status, 200, "$validate answers 200 even when invalid");
+    assert_eq!(bad.body["issue"][0]["severity"], "error");
+    assert!(
+        f.get("Patient/_history").await.body.get("entry").is_none(),
+        "$validate stores nothing"
+    );
+
+    let metadata = f.get("metadata").await;
+    assert_eq!(metadata.status, 200);
+    let rest = &metadata.body["rest"][0];
+    let patient = rest["resource"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["type"] == "Patient")
+        .unwrap();
+    assert!(
+        patient["searchParam"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "birthdate")
+    );
+    assert_eq!(patient["versioning"], "versioned");
+    let system: Vec<&str> = rest["interaction"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["code"].as_str().unwrap())
+        .collect();
+    assert!(system.contains(&"transaction") && system.contains(&"batch"));
+    assert_eq!(
+        metadata.body["patchFormat"],
+        json!(["application/fhir+json", "application/json-patch+json"])
+    );
+}
