@@ -12,6 +12,7 @@
 //! - [`multipart`]: streaming `multipart/related` parser (sans I/O) and writer.
 //! - [`qido`]: query parsing per level, the in-memory matcher, result JSON.
 //! - [`retrieve`]: `/metadata` JSON and `/frames/{list}` extraction.
+//! - [`render`]: `/rendered` frames as JPEG or PNG (dicom-pixeldata).
 //!
 //! DICOM parsing and the DICOM JSON model come from dicom-rs.
 
@@ -22,6 +23,7 @@ mod ingest;
 mod json;
 pub mod multipart;
 pub mod qido;
+pub mod render;
 pub mod retrieve;
 mod store_response;
 mod text;

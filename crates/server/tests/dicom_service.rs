@@ -704,3 +704,112 @@ async fn a_crash_during_stow_leaves_nothing_after_restart() {
     assert_eq!(body, ct);
     assert_eq!(d.stow("v2/studies", &[&orphan]).await.0, 200);
 }
+
+#[tokio::test]
+async fn rendered_instances_and_frames() {
+    let d = Dicom::start().await;
+    let ct = dicomgen::build(&Spec::ct(ST1, SE1, I1));
+    let us = dicomgen::build(&Spec {
+        rows: 8,
+        columns: 6,
+        ..Spec::us_multiframe(ST2, SE3, I4, 3)
+    });
+    let sr = dicomgen::build(&Spec::sr(ST1, SE2, I3));
+    let j2k = dicomgen::build(&Spec {
+        transfer_syntax: "1.2.840.10008.1.2.4.90",
+        encapsulated: true,
+        ..Spec::us_multiframe(ST1, SE1, I2, 1)
+    });
+    let (status, body) = d.stow("v2/studies", &[&ct, &us, &sr, &j2k]).await;
+    assert_eq!(status, 200, "{body}");
+    let get = |path: String, accept: Option<&'static str>| {
+        let d = &d;
+        async move {
+            let headers: Vec<(&str, &str)> = accept.map(|a| ("accept", a)).into_iter().collect();
+            d.send(Method::GET, &path, &d.reader, &headers, None).await
+        }
+    };
+    let inst = |s: &str, se: &str, i: &str| format!("v2/studies/{s}/series/{se}/instances/{i}");
+
+    // No Accept: JPEG of the first frame, by the reader.
+    let (status, h, body) = get(format!("{}/rendered", inst(ST1, SE1, I1)), None).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(h["content-type"], "image/jpeg");
+    let img = image::load_from_memory_with_format(&body, image::ImageFormat::Jpeg).unwrap();
+    assert_eq!((img.width(), img.height()), (3, 4));
+    // PNG when asked, in v1 too.
+    let (status, h, body) = get(
+        format!("v1/studies/{ST1}/series/{SE1}/instances/{I1}/rendered"),
+        Some("image/png"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(h["content-type"], "image/png");
+    let img = image::load_from_memory_with_format(&body, image::ImageFormat::Png).unwrap();
+    assert_eq!((img.width(), img.height()), (3, 4));
+    // Frames of the multi-frame colour instance; quality changes the size.
+    let frame = |n: &str| format!("{}/frames/{n}/rendered", inst(ST2, SE3, I4));
+    let (status, _, f2) = get(frame("2"), Some("image/png")).await;
+    assert_eq!(status, 200);
+    let (_, _, f3) = get(frame("3"), Some("image/png")).await;
+    assert_ne!(f2, f3);
+    let img = image::load_from_memory(&f2).unwrap();
+    assert_eq!(
+        (img.width(), img.height(), img.color().has_color()),
+        (6, 8, true)
+    );
+    let (_, _, hi) = get(format!("{}?quality=100", frame("1")), Some("image/jpeg")).await;
+    let (_, _, lo) = get(format!("{}?quality=5", frame("1")), Some("image/jpeg")).await;
+    assert!(lo.len() < hi.len(), "{} {}", lo.len(), hi.len());
+    // The instance route is frame 1.
+    let (_, _, first) = get(
+        format!("{}/rendered", inst(ST2, SE3, I4)),
+        Some("image/png"),
+    )
+    .await;
+    let (_, _, f1) = get(frame("1"), Some("image/png")).await;
+    assert_eq!(first, f1);
+
+    // Errors: bad frame 400, missing frame/instance/pixel data 404,
+    // Accept 406, undecodable syntax 406, bad quality 400.
+    for (path, accept, want) in [
+        (frame("0"), None, 400),
+        (frame("x"), None, 400),
+        (format!("{}?quality=0", frame("1")), None, 400),
+        (format!("{}?quality=101", frame("1")), None, 400),
+        (frame("4"), None, 404),
+        (
+            format!("{}/rendered", inst(ST2, SE3, "1.2.3.404")),
+            None,
+            404,
+        ),
+        (format!("{}/rendered", inst(ST1, SE2, I3)), None, 404),
+        (frame("1"), Some("application/dicom"), 406),
+        (frame("1"), Some("image/gif"), 406),
+        (format!("{}/rendered", inst(ST1, SE1, I2)), None, 406),
+    ] {
+        let (status, h, body) = get(path.clone(), accept).await;
+        assert_eq!(
+            status,
+            want,
+            "{path} {accept:?}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        assert!(
+            h["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain")
+        );
+    }
+    // A list of accepted types picks the first renderable one.
+    let (status, h, _) = get(
+        frame("1"),
+        Some("application/dicom, image/png;q=0.9, image/jpeg;q=0.5"),
+    )
+    .await;
+    assert_eq!(
+        (status, h["content-type"].to_str().unwrap()),
+        (200, "image/png")
+    );
+}

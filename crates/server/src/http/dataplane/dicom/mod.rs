@@ -7,13 +7,15 @@
 //! - STOW-RS `POST /studies[/{study}]` ([`stow`]): streamed, one instance
 //!   in memory at a time, blob durable before the index commit.
 //! - QIDO-RS `GET /studies`, `/series`, `/instances` and nested ([`qido`]).
-//! - WADO-RS instances, `/metadata`, `/frames/{list}` ([`wado`]).
+//! - WADO-RS instances, `/metadata`, `/frames/{list}` ([`wado`]), and
+//!   `/rendered` for an instance or a frame ([`rendered`]).
 //! - `DELETE` study, series, instance, and the change feed ([`feed`]).
 //!
 //! Failures are plain-text bodies, as Azure's DICOM service answers them.
 
 mod feed;
 mod qido;
+mod rendered;
 mod stow;
 mod wado;
 
@@ -350,6 +352,27 @@ async fn route(
         (_, ["studies", s, "series", se, "instances", i, "frames", f]) if get => {
             let t = Target::instance(uid!(study(s)), uid!(series(se)), uid!(sop(i)));
             wado::frames(&ctx, t, f, headers).await
+        }
+        (_, ["studies", s, "series", se, "instances", i, "rendered"]) if get => {
+            let t = Target::instance(uid!(study(s)), uid!(series(se)), uid!(sop(i)));
+            rendered::rendered(&ctx, t, None, uri, headers).await
+        }
+        (
+            _,
+            [
+                "studies",
+                s,
+                "series",
+                se,
+                "instances",
+                i,
+                "frames",
+                f,
+                "rendered",
+            ],
+        ) if get => {
+            let t = Target::instance(uid!(study(s)), uid!(series(se)), uid!(sop(i)));
+            rendered::rendered(&ctx, t, Some(f), uri, headers).await
         }
         (Method::DELETE, ["studies", s]) => feed::delete(&ctx, Target::study(uid!(study(s)))).await,
         (Method::DELETE, ["studies", s, "series", se]) => {
