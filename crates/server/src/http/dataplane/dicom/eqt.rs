@@ -68,24 +68,24 @@ fn tag_not_found(path: &str) -> Response {
 }
 
 /// A tag path from the URL (hex or keyword) as stored: upper-case hex.
-fn url_path(raw: &str) -> Result<String, Response> {
+fn url_path(raw: &str) -> Result<String, Box<Response>> {
     parse_tag_path(raw).map(tag_path).ok_or_else(|| {
-        text(
+        Box::new(text(
             StatusCode::BAD_REQUEST,
             format!("The extended query tag '{raw}' is invalid as it is not a valid tag path."),
-        )
+        ))
     })
 }
 
 /// `limit` (1..=200, default 100) and `offset`.
-fn paging(uri: &Uri) -> Result<(i64, i64), Response> {
+fn paging(uri: &Uri) -> Result<(i64, i64), Box<Response>> {
     let (mut limit, mut offset) = (100i64, 0i64);
     for (k, v) in query_params(uri) {
         let bad = |what: &str| {
-            text(
+            Box::new(text(
                 StatusCode::BAD_REQUEST,
                 format!("The {what} value '{v}' is invalid."),
-            )
+            ))
         };
         match k.to_ascii_lowercase().as_str() {
             "limit" => {
@@ -212,7 +212,7 @@ pub(crate) async fn resume(state: &AppState) {
 pub(super) async fn list(ctx: &Ctx, uri: &Uri) -> Response {
     let (limit, offset) = match paging(uri) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let svc = ctx.svc;
     match ctx
@@ -233,7 +233,7 @@ pub(super) async fn list(ctx: &Ctx, uri: &Uri) -> Response {
 pub(super) async fn get(ctx: &Ctx, raw: &str) -> Response {
     let path = match url_path(raw) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let (svc, p) = (ctx.svc, path.clone());
     match ctx
@@ -252,7 +252,7 @@ pub(super) async fn get(ctx: &Ctx, raw: &str) -> Response {
 pub(super) async fn delete(ctx: &Ctx, raw: &str) -> Response {
     let path = match url_path(raw) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let (svc, p) = (ctx.svc, path.clone());
     match ctx
@@ -271,7 +271,7 @@ pub(super) async fn delete(ctx: &Ctx, raw: &str) -> Response {
 pub(super) async fn patch(ctx: &Ctx, raw: &str, body: Body) -> Response {
     let path = match url_path(raw) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let invalid = || {
         text(
@@ -313,11 +313,11 @@ pub(super) async fn patch(ctx: &Ctx, raw: &str, body: Body) -> Response {
 pub(super) async fn errors(ctx: &Ctx, raw: &str, uri: &Uri) -> Response {
     let path = match url_path(raw) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let (limit, offset) = match paging(uri) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let (svc, p) = (ctx.svc, path.clone());
     let found = ctx
