@@ -279,8 +279,10 @@ struct IndexTarget {
     vr: String,
 }
 
-/// Indexes one stored instance's values of `tags` from its metadata.
-#[allow(clippy::too_many_arguments)]
+/// Indexes one stored instance's values of `tags` from its metadata,
+/// replacing what was indexed before (a reindex may meet an instance that
+/// its STOW already indexed: reserved before the tag was added, committed
+/// after).
 fn index_instance(
     tx: &mut dyn Tx,
     svc: i64,
@@ -291,6 +293,14 @@ fn index_instance(
     now: i64,
 ) -> Result<(), StoreError> {
     for t in tags {
+        tx.execute(
+            "DELETE FROM dicom_extended_values WHERE tid = $1 AND iid = $2",
+            params![t.tid, iid],
+        )?;
+        tx.execute(
+            "DELETE FROM dicom_extended_errors WHERE tid = $1 AND iid = $2",
+            params![t.tid, iid],
+        )?;
         match value_of(metadata, t.tag, &t.vr) {
             Ok(None) => {}
             Ok(Some(v)) => {
@@ -469,26 +479,15 @@ pub fn reindex_step(
             let uids: [String; 3] = [r.get(1)?, r.get(2)?, r.get(3)?];
             let meta: Option<String> = r.get(4)?;
             let metadata = meta.map(|m| parse(&m)).unwrap_or(Json::Null);
-            // A value the STOW of this instance already indexed (it was
-            // stored after the tag was added) is not indexed twice.
-            let done = !tx
-                .query(
-                    "SELECT 1 FROM dicom_extended_values WHERE iid = $1 AND tid = $2
-                     UNION ALL SELECT 1 FROM dicom_extended_errors WHERE iid = $1 AND tid = $2",
-                    params![iid, tags[0].tid],
-                )?
-                .is_empty();
-            if !done {
-                index_instance(
-                    tx,
-                    svc,
-                    iid,
-                    [&uids[0], &uids[1], &uids[2]],
-                    &metadata,
-                    &tags,
-                    now,
-                )?;
-            }
+            index_instance(
+                tx,
+                svc,
+                iid,
+                [&uids[0], &uids[1], &uids[2]],
+                &metadata,
+                &tags,
+                now,
+            )?;
             last = iid;
         }
     }

@@ -361,3 +361,63 @@ async fn reindex_commit_indexing_and_qido() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn an_instance_reserved_before_the_add_and_committed_after_is_indexed_once() {
+    let db = TestDatabase::create().await.unwrap();
+    let store = Store::open(&db.url).await.unwrap();
+    let svc = 9;
+    let ing = ingest(&instance(1, "KNEE", "045Y", "7"));
+    let copy = ing.clone();
+    let iid = store
+        .write(move |tx| match instances::reserve(tx, svc, &copy, 1)? {
+            Reservation::Reserved { iid, .. } => Ok::<_, StoreError>(iid),
+            other => panic!("{other:?}"),
+        })
+        .await
+        .unwrap();
+    let specs = parse_add_request(
+        br#"[{"path":"AcquisitionDate","level":"Instance"},{"path":"BodyPartExamined","level":"Series"}]"#,
+    )
+    .unwrap();
+    store
+        .write(move |tx| extended::add(tx, svc, &specs, "op", 10))
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .write(move |tx| instances::commit(tx, svc, iid, &ing, 2))
+        .await
+        .unwrap();
+    while !store
+        .write(move |tx| extended::reindex_step(tx, svc, "op", 1, 20))
+        .await
+        .unwrap()
+    {}
+    let op = store
+        .read(move |tx| extended::operation(tx, svc, "op"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(op.status_name(), "succeeded");
+    assert_eq!(
+        search(
+            &store,
+            svc,
+            QueryResource::AllSeries,
+            &[("BodyPartExamined", "KNEE")]
+        )
+        .await,
+        Ok(1)
+    );
+    assert_eq!(
+        search(
+            &store,
+            svc,
+            QueryResource::AllInstances,
+            &[("AcquisitionDate", "20200102")]
+        )
+        .await,
+        Ok(1)
+    );
+}
