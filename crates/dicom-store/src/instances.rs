@@ -121,6 +121,18 @@ pub fn commit(
     if changed != 1 {
         return Ok(false);
     }
+    crate::extended::index_new_instance(
+        tx,
+        svc,
+        iid,
+        [
+            ingested.study_instance_uid.as_str(),
+            ingested.series_instance_uid.as_str(),
+            ingested.sop_instance_uid.as_str(),
+        ],
+        &ingested.metadata,
+        now,
+    )?;
     let study_key = uid_key(ingested.study_instance_uid.as_str());
     let series_key = uid_key(ingested.series_instance_uid.as_str());
     let study_rec = LevelRecord::from_json(&record["study"]);
@@ -380,6 +392,7 @@ pub fn delete(
         let key: String = r.get(4)?;
         let series_key: String = r.get(5)?;
         tx.execute("DELETE FROM dicom_instances WHERE iid = $1", params![iid])?;
+        crate::extended::forget_instance(tx, iid)?;
         let tid = crate::journal::put_in_trash(tx, &key, now)?;
         trash.push((tid, key));
         changefeed::append(

@@ -26,6 +26,7 @@
 //! Data is always scoped by a service's partition number (`svc`).
 
 pub mod changefeed;
+pub mod extended;
 pub mod instances;
 pub mod journal;
 pub mod qido;

@@ -202,6 +202,11 @@ fn run(
             .ok_or_else(|| StoreError::Decode(format!("no column for {}", f.attribute.keyword)))?;
         compile(&mut sql, &col, &f.condition)?;
     }
+    for f in &query.extended {
+        let mut param = |v: Value| sql.param(v);
+        let c = crate::extended::clause(f, level, &mut param);
+        sql.clauses.push(format!("({c})"));
+    }
     let (select, from, order) = match level {
         Level::Study => (
             "st.record, st.instances, NULL, NULL, NULL",

@@ -53,6 +53,10 @@ pub enum Error {
     /// cannot be located (404 for frames and rendered).
     #[error("The specified instance does not contain pixel data.")]
     NoPixelData,
+    /// The instance cannot be rendered: transfer syntax without a decoder,
+    /// pixel data the decoder refuses, or too large (406, as Azure answers).
+    #[error("The requested DICOM instance cannot be rendered: {0}.")]
+    NotRenderable(String),
     /// A stored instance could not be read back (500-class: the store is corrupt).
     #[error("The stored DICOM instance could not be read: {0}")]
     UnreadableInstance(String),
@@ -71,6 +75,7 @@ impl Error {
             | Error::InvalidFrames => 400,
             Error::PayloadTooLarge { .. } => 413,
             Error::FrameNotFound | Error::NoPixelData => 404,
+            Error::NotRenderable(_) => 406,
             Error::UnreadableInstance(_) => 500,
         }
     }

@@ -12,16 +12,20 @@
 //! - [`multipart`]: streaming `multipart/related` parser (sans I/O) and writer.
 //! - [`qido`]: query parsing per level, the in-memory matcher, result JSON.
 //! - [`retrieve`]: `/metadata` JSON and `/frames/{list}` extraction.
+//! - [`eqt`]: extended query tags: validation, values, QIDO conditions.
+//! - [`render`]: `/rendered` frames as JPEG or PNG (dicom-pixeldata).
 //!
 //! DICOM parsing and the DICOM JSON model come from dicom-rs.
 
 mod attributes;
+pub mod eqt;
 mod error;
 mod index;
 mod ingest;
 mod json;
 pub mod multipart;
 pub mod qido;
+pub mod render;
 pub mod retrieve;
 mod store_response;
 mod text;

@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use hale_fhir_store::{index, search};
-use hale_store::{DatabaseUrl, Store, StoreError, Tx, Value};
+use hale_store::{DatabaseUrl, Store, StoreError, Tx};
 use serde_json::{Value as Json, json};
 
 const BASE: &str = "https://hale.test/fhir/ws-svc";
@@ -96,11 +96,18 @@ fn write_all(
         let rtype = r["resourceType"].as_str().unwrap_or_default();
         let id = r["id"].as_str().unwrap_or_default();
         let body = serde_json::to_vec(r).unwrap_or_default();
-        let row = tx.query_opt(
-            "INSERT INTO fhir_resources (svc, resource_type, id, version, last_updated, is_current, deleted, method, body) VALUES ($1, $2, $3, 1, $4, 1, 0, 'POST', $5) RETURNING rid",
-            &[svc.into(), rtype.into(), id.into(), 1_700_000_000_000_000i64.into(), Value::Blob(body)],
+        let rid = hale_fhir_store::resources::insert_version(
+            tx,
+            svc,
+            &hale_fhir_store::NewVersion {
+                resource_type: rtype,
+                id,
+                version: 1,
+                last_updated: 1_700_000_000_000_000,
+                method: "POST",
+                body: Some(&body),
+            },
         )?;
-        let rid: i64 = row.map(|r| r.get(0)).transpose()?.unwrap_or_default();
         if with_index {
             index::insert(tx, svc, rid, rtype, entries, BASE)?;
         }

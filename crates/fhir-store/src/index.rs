@@ -500,6 +500,7 @@ pub fn remove(tx: &mut dyn Tx, svc: i64, rid: i64) -> Result<(), StoreError> {
     let Some(body): Option<Vec<u8>> = row.get(1)? else {
         return Ok(());
     };
+    let body = crate::codec::decode(body)?;
     let Ok(resource) = serde_json::from_slice::<serde_json::Value>(&body) else {
         return Ok(());
     };

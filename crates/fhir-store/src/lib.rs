@@ -10,6 +10,7 @@
 //! search matching); knows nothing of HTTP, headers or authorization. Data is
 //! always scoped by a service's partition number (`svc`).
 
+mod codec;
 pub mod index;
 pub mod resources;
 pub mod search;

@@ -1,9 +1,9 @@
 //! Resource versions: the `fhir_resources` table.
 //!
 //! Each create, update or delete appends a version row and makes it the
-//! current one; reads of the current version use the partial unique index on
-//! `is_current`. Bodies are stored exactly as served (UTF-8 JSON with `id` and
-//! `meta` set), so a read answers with the stored bytes.
+//! current one; reads of the current version find it among the id's versions by
+//! `is_current`. Bodies are the JSON exactly as served (with `id` and `meta`
+//! set), stored compressed (`codec`), so a read answers with those bytes.
 
 use hale_store::{Row, StoreError, Tx, params};
 
@@ -50,7 +50,10 @@ pub(crate) fn from_row(row: &Row) -> Result<StoredResource, StoreError> {
         last_updated: row.get(4)?,
         deleted: row.get::<i64>(5)? != 0,
         method: row.get(6)?,
-        body: row.get(7)?,
+        body: row
+            .get::<Option<Vec<u8>>>(7)?
+            .map(crate::codec::decode)
+            .transpose()?,
     })
 }
 
@@ -133,7 +136,7 @@ pub fn insert_version(tx: &mut dyn Tx, svc: i64, new: &NewVersion<'_>) -> Result
                 new.last_updated,
                 new.body.is_none(),
                 new.method,
-                new.body.map(<[u8]>::to_vec)
+                new.body.map(crate::codec::encode)
             ],
         )?
         .ok_or_else(|| StoreError::Decode("INSERT … RETURNING gave no row".into()))?;

@@ -704,3 +704,286 @@ async fn a_crash_during_stow_leaves_nothing_after_restart() {
     assert_eq!(body, ct);
     assert_eq!(d.stow("v2/studies", &[&orphan]).await.0, 200);
 }
+
+#[tokio::test]
+async fn rendered_instances_and_frames() {
+    let d = Dicom::start().await;
+    let ct = dicomgen::build(&Spec::ct(ST1, SE1, I1));
+    let us = dicomgen::build(&Spec {
+        rows: 8,
+        columns: 6,
+        ..Spec::us_multiframe(ST2, SE3, I4, 3)
+    });
+    let sr = dicomgen::build(&Spec::sr(ST1, SE2, I3));
+    let j2k = dicomgen::build(&Spec {
+        transfer_syntax: "1.2.840.10008.1.2.4.90",
+        encapsulated: true,
+        ..Spec::us_multiframe(ST1, SE1, I2, 1)
+    });
+    let (status, body) = d.stow("v2/studies", &[&ct, &us, &sr, &j2k]).await;
+    assert_eq!(status, 200, "{body}");
+    let get = |path: String, accept: Option<&'static str>| {
+        let d = &d;
+        async move {
+            let headers: Vec<(&str, &str)> = accept.map(|a| ("accept", a)).into_iter().collect();
+            d.send(Method::GET, &path, &d.reader, &headers, None).await
+        }
+    };
+    let inst = |s: &str, se: &str, i: &str| format!("v2/studies/{s}/series/{se}/instances/{i}");
+
+    // No Accept: JPEG of the first frame, by the reader.
+    let (status, h, body) = get(format!("{}/rendered", inst(ST1, SE1, I1)), None).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(h["content-type"], "image/jpeg");
+    let img = image::load_from_memory_with_format(&body, image::ImageFormat::Jpeg).unwrap();
+    assert_eq!((img.width(), img.height()), (3, 4));
+    // PNG when asked, in v1 too.
+    let (status, h, body) = get(
+        format!("v1/studies/{ST1}/series/{SE1}/instances/{I1}/rendered"),
+        Some("image/png"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(h["content-type"], "image/png");
+    let img = image::load_from_memory_with_format(&body, image::ImageFormat::Png).unwrap();
+    assert_eq!((img.width(), img.height()), (3, 4));
+    // Frames of the multi-frame colour instance; quality changes the size.
+    let frame = |n: &str| format!("{}/frames/{n}/rendered", inst(ST2, SE3, I4));
+    let (status, _, f2) = get(frame("2"), Some("image/png")).await;
+    assert_eq!(status, 200);
+    let (_, _, f3) = get(frame("3"), Some("image/png")).await;
+    assert_ne!(f2, f3);
+    let img = image::load_from_memory(&f2).unwrap();
+    assert_eq!(
+        (img.width(), img.height(), img.color().has_color()),
+        (6, 8, true)
+    );
+    let (_, _, hi) = get(format!("{}?quality=100", frame("1")), Some("image/jpeg")).await;
+    let (_, _, lo) = get(format!("{}?quality=5", frame("1")), Some("image/jpeg")).await;
+    assert!(lo.len() < hi.len(), "{} {}", lo.len(), hi.len());
+    // The instance route is frame 1.
+    let (_, _, first) = get(
+        format!("{}/rendered", inst(ST2, SE3, I4)),
+        Some("image/png"),
+    )
+    .await;
+    let (_, _, f1) = get(frame("1"), Some("image/png")).await;
+    assert_eq!(first, f1);
+
+    // Errors: bad frame 400, missing frame/instance/pixel data 404,
+    // Accept 406, undecodable syntax 406, bad quality 400.
+    for (path, accept, want) in [
+        (frame("0"), None, 400),
+        (frame("x"), None, 400),
+        (format!("{}?quality=0", frame("1")), None, 400),
+        (format!("{}?quality=101", frame("1")), None, 400),
+        (frame("4"), None, 404),
+        (
+            format!("{}/rendered", inst(ST2, SE3, "1.2.3.404")),
+            None,
+            404,
+        ),
+        (format!("{}/rendered", inst(ST1, SE2, I3)), None, 404),
+        (frame("1"), Some("application/dicom"), 406),
+        (frame("1"), Some("image/gif"), 406),
+        (format!("{}/rendered", inst(ST1, SE1, I2)), None, 406),
+    ] {
+        let (status, h, body) = get(path.clone(), accept).await;
+        assert_eq!(
+            status,
+            want,
+            "{path} {accept:?}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        assert!(
+            h["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain")
+        );
+    }
+    // A list of accepted types picks the first renderable one.
+    let (status, h, _) = get(
+        frame("1"),
+        Some("application/dicom, image/png;q=0.9, image/jpeg;q=0.5"),
+    )
+    .await;
+    assert_eq!(
+        (status, h["content-type"].to_str().unwrap()),
+        (200, "image/png")
+    );
+}
+
+#[tokio::test]
+async fn extended_query_tags_are_added_reindexed_and_searched() {
+    use dicom_core::VR;
+    use dicom_dictionary_std::tags;
+    let d = Dicom::start().await;
+    let knee = dicomgen::build(&Spec::ct(ST1, SE1, I1).with(dicomgen::text(
+        tags::BODY_PART_EXAMINED,
+        VR::CS,
+        "KNEE",
+    )));
+    let chest = dicomgen::build(&Spec::ct(ST2, SE3, I4).with(dicomgen::text(
+        tags::BODY_PART_EXAMINED,
+        VR::CS,
+        "CHEST",
+    )));
+    assert_eq!(d.stow("v2/studies", &[&knee, &chest]).await.0, 200);
+    let json_ct = [("content-type", "application/json")];
+    let add = br#"[{"path":"BodyPartExamined","vr":"CS","level":"Series"}]"#.to_vec();
+
+    // Not searchable yet.
+    let (status, _) = d.get_json("v2/series?BodyPartExamined=KNEE").await;
+    assert_eq!(status, 400);
+    // The reader may not add tags.
+    let (status, _, _) = d
+        .send(
+            Method::POST,
+            "v2/extendedquerytags",
+            &d.reader,
+            &json_ct,
+            Some(add.clone()),
+        )
+        .await;
+    assert_eq!(status, 403);
+    // Validation: a standard searchable tag, a bad VR.
+    for bad in [
+        &br#"[{"path":"PatientName","level":"Study"}]"#[..],
+        br#"[{"path":"00180015","vr":"LO","level":"Series"}]"#,
+        br#"not json"#,
+    ] {
+        let (status, h, body) = d
+            .send(
+                Method::POST,
+                "v2/extendedquerytags",
+                &d.owner,
+                &json_ct,
+                Some(bad.to_vec()),
+            )
+            .await;
+        assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+        assert!(
+            h["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain")
+        );
+    }
+    let (status, _, body) = d
+        .send(
+            Method::POST,
+            "v2/extendedquerytags",
+            &d.owner,
+            &json_ct,
+            Some(add.clone()),
+        )
+        .await;
+    assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
+    let op: Value = serde_json::from_slice(&body).unwrap();
+    let id = op["id"].as_str().unwrap().to_owned();
+    assert_eq!(op["href"], d.url(&format!("v2/operations/{id}")));
+    // The operation finishes in the background.
+    let mut done = Value::Null;
+    for _ in 0..100 {
+        let (status, body) = d.get_json(&format!("v2/operations/{id}")).await;
+        assert_eq!(status, 200, "{body}");
+        if body["status"] == "succeeded" {
+            done = body;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(done["type"], "reindex", "{done}");
+    assert_eq!(done["percentComplete"], 100);
+    assert_eq!(done["operationId"], id.as_str());
+    assert_eq!(done["resources"][0], d.url("v2/extendedquerytags/00180015"));
+    // Adding it again: 409.
+    let (status, _, _) = d
+        .send(
+            Method::POST,
+            "v2/extendedquerytags",
+            &d.owner,
+            &json_ct,
+            Some(add),
+        )
+        .await;
+    assert_eq!(status, 409);
+
+    let (status, tag) = d.get_json("v2/extendedquerytags/00180015").await;
+    assert_eq!(status, 200);
+    assert_eq!(tag["path"], "00180015");
+    assert_eq!(tag["vr"], "CS");
+    assert_eq!(tag["level"], "Series");
+    assert_eq!(tag["status"], "Ready");
+    assert_eq!(tag["queryStatus"], "Enabled");
+    let (_, by_keyword) = d.get_json("v2/extendedquerytags/BodyPartExamined").await;
+    assert_eq!(by_keyword, tag);
+    let (status, list) = d.get_json("v2/extendedquerytags?limit=10").await;
+    assert_eq!((status, list.as_array().unwrap().len()), (200, 1));
+    let (status, errors) = d.get_json("v2/extendedquerytags/00180015/errors").await;
+    assert_eq!((status, errors), (200, serde_json::json!([])));
+    assert_eq!(d.get_json("v2/extendedquerytags/00101010").await.0, 404);
+
+    // QIDO by keyword and by path, at series and instance level.
+    let (status, found) = d.get_json("v2/series?BodyPartExamined=knee").await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found.as_array().unwrap().len(), 1);
+    assert_eq!(found[0]["0020000E"]["Value"][0], SE1);
+    let (status, found) = d.get_json("v2/instances?00180015=CHEST").await;
+    assert_eq!(
+        (status, found[0]["00080018"]["Value"][0].as_str()),
+        (200, Some(I4))
+    );
+    assert_eq!(d.get_json("v2/studies?BodyPartExamined=KNEE").await.0, 400);
+    // A new instance is indexed at STOW.
+    let hand = dicomgen::build(&Spec::ct(ST1, SE2, I3).with(dicomgen::text(
+        tags::BODY_PART_EXAMINED,
+        VR::CS,
+        "KNEE",
+    )));
+    assert_eq!(d.stow("v2/studies", &[&hand]).await.0, 200);
+    let (_, found) = d.get_json("v2/series?BodyPartExamined=KNEE").await;
+    assert_eq!(found.as_array().unwrap().len(), 2);
+
+    // PATCH disables querying (the reader may not).
+    let disable = br#"{"queryStatus":"Disabled"}"#.to_vec();
+    let path = "v2/extendedquerytags/00180015";
+    let (status, _, _) = d
+        .send(
+            Method::PATCH,
+            path,
+            &d.reader,
+            &json_ct,
+            Some(disable.clone()),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, _, body) = d
+        .send(Method::PATCH, path, &d.owner, &json_ct, Some(disable))
+        .await;
+    assert_eq!(status, 200);
+    let tag: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(tag["queryStatus"], "Disabled");
+    assert_eq!(d.get_json("v2/series?BodyPartExamined=KNEE").await.0, 400);
+
+    // DELETE: the reader may not; the owner may, once.
+    assert_eq!(
+        d.send(Method::DELETE, path, &d.reader, &[], None).await.0,
+        403
+    );
+    assert_eq!(
+        d.send(Method::DELETE, path, &d.owner, &[], None).await.0,
+        204
+    );
+    assert_eq!(
+        d.send(Method::DELETE, path, &d.owner, &[], None).await.0,
+        404
+    );
+    assert_eq!(
+        d.get_json("v2/operations/0123456789abcdef0123456789abcdef")
+            .await
+            .0,
+        404
+    );
+}

@@ -25,11 +25,13 @@ CREATE TABLE fhir_resources (
     deleted SMALLINT NOT NULL,
     -- How the version was made: POST, PUT, PATCH or DELETE (history's request.method).
     method TEXT NOT NULL,
-    -- The resource as served, UTF-8 JSON with id and meta set.
+    -- The resource as served, UTF-8 JSON with id and meta set, compressed
+    -- (hale-fhir-store's codec: the first byte names the format).
     body BLOB
 );
+-- Also finds the current version (the id's few versions, filtered on
+-- is_current), and makes two concurrent writes of one version collide.
 CREATE UNIQUE INDEX fhir_resources_version ON fhir_resources (svc, resource_type, id, version);
-CREATE UNIQUE INDEX fhir_resources_current ON fhir_resources (svc, resource_type, id) WHERE is_current = 1;
 -- Type and system history, newest first, and type-level listings.
 CREATE INDEX fhir_resources_type_history ON fhir_resources (svc, resource_type, last_updated);
 CREATE INDEX fhir_resources_history ON fhir_resources (svc, last_updated);

@@ -59,6 +59,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "DICOM index, change feed and blob journal",
         sql: include_str!("../migrations/0008_dicom.sql"),
     },
+    Migration {
+        version: 9,
+        name: "DICOM extended query tags and operations",
+        sql: include_str!("../migrations/0009_dicom_extended_query_tags.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.

@@ -204,20 +204,9 @@ async fn dicomweb_client_and_pydicom_store_search_and_retrieve() {
     assert_eq!(out["studies"], 1 + corpus.studies.len());
 
     let checks = out["checks"].as_array().unwrap();
-    // `/rendered` is not implemented yet (ARCHITECTURE: hale-dicom). Until it
-    // is, the route must answer 404; once it answers, the check (JPEG and PNG
-    // of the image's size, read by Pillow) must pass like every other.
-    let rendered = checks.iter().find(|c| c["name"] == "rendered").unwrap();
-    let rendered_missing = rendered["ok"] != true
-        && rendered["detail"]
-            .as_str()
-            .is_some_and(|d| d.starts_with("HTTPError: 404 "));
-    if rendered_missing {
-        eprintln!("note: /rendered answers 404 (not implemented yet)");
-    }
     let failed: Vec<String> = checks
         .iter()
-        .filter(|c| c["ok"] != true && !(rendered_missing && c["name"] == "rendered"))
+        .filter(|c| c["ok"] != true)
         .map(|c| format!("{}: {}\n{}", c["name"], c["detail"], c["trace"]))
         .collect();
     assert!(failed.is_empty(), "failed checks:\n{}", failed.join("\n"));

@@ -9,7 +9,10 @@ mod parse;
 mod result;
 
 pub use matcher::matches;
-pub use parse::{Condition, Filter, IncludeFields, QidoQuery, QueryResource, parse_query};
+pub use parse::{
+    Condition, ExtendedFilter, Filter, IncludeFields, QidoQuery, QueryResource, QueryableTag,
+    parse_query, parse_query_with,
+};
 pub use result::result_json;
 
 /// Azure's default `limit`.

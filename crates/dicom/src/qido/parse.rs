@@ -126,8 +126,34 @@ pub enum IncludeFields {
     Tags(Vec<Tag>),
 }
 
-/// A parsed QIDO-RS request.
+/// An extended query tag QIDO may filter on (Ready, query enabled).
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryableTag {
+    /// The store's key for the tag.
+    pub key: i64,
+    /// The tag.
+    pub tag: Tag,
+    /// Its VR.
+    pub vr: String,
+    /// Its level.
+    pub level: Level,
+}
+
+/// A filter on an extended query tag.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExtendedFilter {
+    /// The store's key for the tag.
+    pub key: i64,
+    /// The tag.
+    pub tag: Tag,
+    /// Its level.
+    pub level: Level,
+    /// The condition on its indexed value.
+    pub condition: crate::eqt::TagCondition,
+}
+
+/// A parsed QIDO-RS request.
+#[derive(Debug, Clone, PartialEq)]
 pub struct QidoQuery {
     /// The resource of the path.
     pub resource: QueryResource,
@@ -135,6 +161,9 @@ pub struct QidoQuery {
     pub api: ApiVersion,
     /// Filters, all of which must match.
     pub filters: Vec<Filter>,
+    /// Filters on extended query tags (matched by the store only:
+    /// [`super::matches`] does not know extended values).
+    pub extended: Vec<ExtendedFilter>,
     /// `includefield`.
     pub include: IncludeFields,
     /// `fuzzymatching`.
@@ -170,10 +199,22 @@ pub fn parse_query(
     params: &[(String, String)],
     api: ApiVersion,
 ) -> Result<QidoQuery, Error> {
+    parse_query_with(resource, params, api, &[])
+}
+
+/// [`parse_query`] that also accepts filters on the service's extended query
+/// tags (by keyword or `GGGGEEEE`) at the levels the resource can filter.
+pub fn parse_query_with(
+    resource: QueryResource,
+    params: &[(String, String)],
+    api: ApiVersion,
+    extended: &[QueryableTag],
+) -> Result<QidoQuery, Error> {
     let mut query = QidoQuery {
         resource,
         api,
         filters: Vec::new(),
+        extended: Vec::new(),
         include: IncludeFields::Default,
         fuzzy: false,
         limit: DEFAULT_LIMIT,
@@ -242,6 +283,32 @@ pub fn parse_query(
             ))
         };
         let tag = attribute_tag(key).ok_or_else(unknown)?;
+        if searchable(tag).is_none()
+            && let Some(x) = extended.iter().find(|x| x.tag == tag)
+        {
+            if !query.resource.can_filter(x.level) {
+                return Err(invalid(format!(
+                    "Invalid QIDO-RS query. AttributeId {key} is not queryable.  If the parameter is an attribute keyword, check the casing as they are case-sensitive. The conformance statement has a list of supported query parameters, attributes and the levels."
+                )));
+            }
+            if value.trim().is_empty() {
+                return Err(invalid(format!(
+                    "Invalid QIDO-RS query. AttributeId '{key}' has empty string value that is not supported."
+                )));
+            }
+            if query.extended.iter().any(|f| f.tag == tag) {
+                return Err(invalid(format!(
+                    "Invalid QIDO-RS query. Duplicate AttributeId '{key}', Each attribute is allowed to be specified once."
+                )));
+            }
+            query.extended.push(ExtendedFilter {
+                key: x.key,
+                tag,
+                level: x.level,
+                condition: crate::eqt::parse_condition(key, value, &x.vr)?,
+            });
+            continue;
+        }
         let attribute = searchable(tag).filter(|a| query.resource.can_filter(a.level)).ok_or_else(|| {
             invalid(format!(
                 "Invalid QIDO-RS query. AttributeId {key} is not queryable.  If the parameter is an attribute keyword, check the casing as they are case-sensitive. The conformance statement has a list of supported query parameters, attributes and the levels."

@@ -7,13 +7,17 @@
 //! - STOW-RS `POST /studies[/{study}]` ([`stow`]): streamed, one instance
 //!   in memory at a time, blob durable before the index commit.
 //! - QIDO-RS `GET /studies`, `/series`, `/instances` and nested ([`qido`]).
-//! - WADO-RS instances, `/metadata`, `/frames/{list}` ([`wado`]).
+//! - WADO-RS instances, `/metadata`, `/frames/{list}` ([`wado`]), and
+//!   `/rendered` for an instance or a frame ([`rendered`]).
 //! - `DELETE` study, series, instance, and the change feed ([`feed`]).
+//! - Extended query tags and `/operations/{id}` ([`eqt`]).
 //!
 //! Failures are plain-text bodies, as Azure's DICOM service answers them.
 
+mod eqt;
 mod feed;
 mod qido;
+mod rendered;
 mod stow;
 mod wado;
 
@@ -351,6 +355,27 @@ async fn route(
             let t = Target::instance(uid!(study(s)), uid!(series(se)), uid!(sop(i)));
             wado::frames(&ctx, t, f, headers).await
         }
+        (_, ["studies", s, "series", se, "instances", i, "rendered"]) if get => {
+            let t = Target::instance(uid!(study(s)), uid!(series(se)), uid!(sop(i)));
+            rendered::rendered(&ctx, t, None, uri, headers).await
+        }
+        (
+            _,
+            [
+                "studies",
+                s,
+                "series",
+                se,
+                "instances",
+                i,
+                "frames",
+                f,
+                "rendered",
+            ],
+        ) if get => {
+            let t = Target::instance(uid!(study(s)), uid!(series(se)), uid!(sop(i)));
+            rendered::rendered(&ctx, t, Some(f), uri, headers).await
+        }
         (Method::DELETE, ["studies", s]) => feed::delete(&ctx, Target::study(uid!(study(s)))).await,
         (Method::DELETE, ["studies", s, "series", se]) => {
             let t = Target::series(uid!(study(s)), uid!(series(se)));
@@ -360,6 +385,13 @@ async fn route(
             let t = Target::instance(uid!(study(s)), uid!(series(se)), uid!(sop(i)));
             feed::delete(&ctx, t).await
         }
+        (Method::POST, ["extendedquerytags"]) => eqt::add(&ctx, body).await,
+        (_, ["extendedquerytags"]) if get => eqt::list(&ctx, uri).await,
+        (_, ["extendedquerytags", p]) if get => eqt::get(&ctx, p).await,
+        (Method::DELETE, ["extendedquerytags", p]) => eqt::delete(&ctx, p).await,
+        (Method::PATCH, ["extendedquerytags", p]) => eqt::patch(&ctx, p, body).await,
+        (_, ["extendedquerytags", p, "errors"]) if get => eqt::errors(&ctx, p, uri).await,
+        (_, ["operations", id]) if get => eqt::operation(&ctx, id, headers).await,
         (_, ["changefeed"]) if get => feed::changefeed(&ctx, uri, headers).await,
         (_, ["changefeed", "latest"]) if get => feed::latest(&ctx, uri, headers).await,
         _ => route_not_found(),
@@ -373,6 +405,7 @@ const PENDING_LIFETIME: Duration = Duration::from_secs(15 * 60);
 /// Runs one sweep now, then one a minute in the background.
 pub(crate) async fn start_sweeper(state: &AppState) {
     sweep(state, PENDING_LIFETIME).await;
+    eqt::resume(state).await;
     let state = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));

@@ -2,7 +2,7 @@
 
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use hale_dicom::qido::{QueryResource, parse_query};
+use hale_dicom::qido::{QueryResource, parse_query_with};
 
 use super::{
     Ctx, accepts_json, dicom_error, json_response, not_acceptable, query_params, storage_error,
@@ -17,19 +17,25 @@ pub(super) async fn search(
     if !accepts_json(headers, true) {
         return not_acceptable();
     }
-    let query = match parse_query(resource, &query_params(uri), ctx.api) {
-        Ok(q) => q,
-        Err(e) => return dicom_error(&e),
-    };
-    let svc = ctx.svc;
-    let q = query.clone();
-    let found = match ctx
+    let (svc, api, params) = (ctx.svc, ctx.api, query_params(uri));
+    // The extended query tags and the search read one snapshot.
+    let (query, found) = match ctx
         .state
         .store
-        .read(move |tx| hale_dicom_store::qido::search(tx, svc, &q))
+        .read(move |tx| {
+            let tags = hale_dicom_store::extended::queryable(tx, svc)?;
+            match parse_query_with(resource, &params, api, &tags) {
+                Ok(q) => {
+                    let found = hale_dicom_store::qido::search(tx, svc, &q)?;
+                    Ok::<_, hale_store::StoreError>(Ok((q, found)))
+                }
+                Err(e) => Ok(Err(e)),
+            }
+        })
         .await
     {
-        Ok(found) => found,
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => return dicom_error(&e),
         Err(e) => return storage_error(e),
     };
     if found.is_empty() {

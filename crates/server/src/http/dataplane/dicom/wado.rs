@@ -73,7 +73,7 @@ impl Target {
     }
 }
 
-async fn list(ctx: &Ctx, target: &Target) -> Result<Vec<StoredInstance>, Response> {
+pub(super) async fn list(ctx: &Ctx, target: &Target) -> Result<Vec<StoredInstance>, Response> {
     let (svc, scope) = (ctx.svc, target.scope.clone());
     let found = ctx
         .state

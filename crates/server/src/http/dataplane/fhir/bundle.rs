@@ -333,8 +333,8 @@ fn run_entry(
         Some(entries) => ChangeKind::Prepared { resource, entries },
         None => ChangeKind::Upsert(resource),
     };
-    let written = |applied: Applied| -> FhirResult<Answer> {
-        match applied {
+    let written = |tx: &mut dyn Tx, change: Change| -> FhirResult<Answer> {
+        match write::apply(tx, svc, base, now, change)? {
             Applied::Written { stored, created } if !stored.deleted => {
                 Ok(Answer::Written { stored, created })
             }
@@ -365,76 +365,35 @@ fn run_entry(
                 }
             }
             let id = assigned_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-            written(write::apply(
-                tx,
-                svc,
-                base,
-                now,
-                Change {
-                    resource_type: t,
-                    id,
-                    kind: upsert(resource),
-                    method: "POST",
-                    if_match: None,
-                    must_exist: false,
-                },
-            )?)
+            written(tx, Change::new(t, id, upsert(resource), "POST"))
         }
         Op::Update {
             t,
             id,
             resource,
             if_match,
-        } => written(write::apply(
+        } => written(
             tx,
-            svc,
-            base,
-            now,
-            Change {
-                resource_type: t,
-                id,
-                kind: upsert(resource),
-                method: "PUT",
-                if_match,
-                must_exist: false,
-            },
-        )?),
+            Change::new(t, id, upsert(resource), "PUT").if_match(if_match),
+        ),
         Op::ConditionalUpdate { t, resource, .. } => {
             let id = assigned_id
                 .ok_or_else(|| FhirError::internal("conditional update without id", &"bug"))?;
-            written(write::apply(
-                tx,
-                svc,
-                base,
-                now,
-                Change {
-                    resource_type: t,
-                    id,
-                    kind: upsert(resource),
-                    method: "PUT",
-                    if_match: None,
-                    must_exist: false,
-                },
-            )?)
+            written(tx, Change::new(t, id, upsert(resource), "PUT"))
         }
-        Op::Delete { t, id, purge } => written(write::apply(
+        Op::Delete { t, id, purge } => written(
             tx,
-            svc,
-            base,
-            now,
-            Change {
-                resource_type: t,
+            Change::new(
+                t,
                 id,
-                kind: if purge {
+                if purge {
                     ChangeKind::Purge
                 } else {
                     ChangeKind::Delete
                 },
-                method: "DELETE",
-                if_match: None,
-                must_exist: false,
-            },
-        )?),
+                "DELETE",
+            ),
+        ),
         Op::ConditionalDelete { t, criteria, purge } => {
             let found = write::conditional_matches(tx, Some(svc), base, &t, &criteria, 1)?;
             if found.len() > 1 {
@@ -446,18 +405,16 @@ fn run_entry(
                     svc,
                     base,
                     now,
-                    Change {
-                        resource_type: t.clone(),
-                        id: m.id,
-                        kind: if purge {
+                    Change::new(
+                        t.clone(),
+                        m.id,
+                        if purge {
                             ChangeKind::Purge
                         } else {
                             ChangeKind::Delete
                         },
-                        method: "DELETE",
-                        if_match: None,
-                        must_exist: false,
-                    },
+                        "DELETE",
+                    ),
                 )?;
             }
             Ok(Answer::Deleted { version: None })
@@ -474,20 +431,12 @@ fn run_entry(
                 Some(c) => c,
             };
             let resource = patched(&current, &doc)?;
-            written(write::apply(
+            written(
                 tx,
-                svc,
-                base,
-                now,
-                Change {
-                    resource_type: t,
-                    id,
-                    kind: ChangeKind::Upsert(resource),
-                    method: "PATCH",
-                    if_match,
-                    must_exist: true,
-                },
-            )?)
+                Change::new(t, id, ChangeKind::Upsert(resource), "PATCH")
+                    .if_match(if_match)
+                    .existing(),
+            )
         }
         Op::Read { t, id, version } => {
             let found = match &version {
@@ -567,15 +516,14 @@ fn needs_transaction(entries: &[Entry]) -> bool {
 fn prepare(entries: &mut [Entry], ids: &[Option<String>], now: i64) {
     for (entry, id) in entries.iter_mut().zip(ids) {
         let Some(id) = id else { continue };
-        if let Op::Create { resource, .. } | Op::Update { resource, .. } = &mut entry.op {
-            if let ChangeKind::Prepared {
+        if let Op::Create { resource, .. } | Op::Update { resource, .. } = &mut entry.op
+            && let ChangeKind::Prepared {
                 resource: r,
                 entries: e,
             } = write::prepare(ChangeKind::Upsert(std::mem::take(resource)), id, now)
-            {
-                *resource = r;
-                entry.prepared = Some(e);
-            }
+        {
+            *resource = r;
+            entry.prepared = Some(e);
         }
     }
 }

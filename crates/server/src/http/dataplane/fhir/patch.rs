@@ -460,14 +460,9 @@ async fn run(req: &FhirRequest, t: &str, target: Target, doc: PatchDoc) -> FhirR
                 Some(c) => c,
             };
             let resource = patched(&current, &doc)?;
-            let change = Change {
-                resource_type: ty,
-                id,
-                kind: ChangeKind::Upsert(resource),
-                method: "PATCH",
-                if_match: expected,
-                must_exist: true,
-            };
+            let change = Change::new(ty, id, ChangeKind::Upsert(resource), "PATCH")
+                .if_match(expected)
+                .existing();
             match write::apply(tx, svc, &base, now, change)? {
                 Applied::Written { stored, .. } => Ok(stored),
                 _ => Err(FhirError::internal("patch wrote nothing", &"no version")),

@@ -435,14 +435,7 @@ fn if_match(req: &FhirRequest) -> Option<String> {
 async fn create(req: &FhirRequest, t: &str) -> FhirResult<Response> {
     let resource = resource_from_body(req, t)?;
     let id = uuid::Uuid::new_v4().to_string();
-    let change = Change {
-        resource_type: t.to_owned(),
-        id,
-        kind: ChangeKind::Upsert(resource),
-        method: "POST",
-        if_match: None,
-        must_exist: false,
-    };
+    let change = Change::new(t.to_owned(), id, ChangeKind::Upsert(resource), "POST");
     let condition = req
         .headers
         .get("if-none-exist")
@@ -498,14 +491,13 @@ async fn update(req: &FhirRequest, t: &str, id: &str) -> FhirResult<Response> {
         }
         Some(_) => {}
     }
-    let change = Change {
-        resource_type: t.to_owned(),
-        id: id.to_owned(),
-        kind: ChangeKind::Upsert(resource),
-        method: "PUT",
-        if_match: if_match(req),
-        must_exist: false,
-    };
+    let change = Change::new(
+        t.to_owned(),
+        id.to_owned(),
+        ChangeKind::Upsert(resource),
+        "PUT",
+    )
+    .if_match(if_match(req));
     match apply_one(req, change).await? {
         Applied::Written { stored, created } => Ok(written(req, &stored, created)),
         _ => Err(FhirError::internal("update wrote nothing", &"no version")),
@@ -545,14 +537,8 @@ async fn conditional_update(req: &FhirRequest, t: &str) -> FhirResult<Response> 
                 ([one], _) => one.id.clone(),
                 _ => return Err(multiple_matches()),
             };
-            let change = Change {
-                resource_type: ty,
-                id,
-                kind: ChangeKind::Upsert(resource),
-                method: "PUT",
-                if_match: expected,
-                must_exist: false,
-            };
+            let change =
+                Change::new(ty, id, ChangeKind::Upsert(resource), "PUT").if_match(expected);
             match write::apply(tx, svc, &base, now, change)? {
                 Applied::Written { stored, created } => Ok((stored, created)),
                 _ => Err(FhirError::internal("update wrote nothing", &"no version")),
@@ -575,18 +561,17 @@ fn no_content() -> Response {
 }
 
 async fn delete(req: &FhirRequest, t: &str, id: &str) -> FhirResult<Response> {
-    let change = Change {
-        resource_type: t.to_owned(),
-        id: id.to_owned(),
-        kind: if hard_delete(req) {
+    let change = Change::new(
+        t.to_owned(),
+        id.to_owned(),
+        if hard_delete(req) {
             ChangeKind::Purge
         } else {
             ChangeKind::Delete
         },
-        method: "DELETE",
-        if_match: if_match(req),
-        must_exist: false,
-    };
+        "DELETE",
+    )
+    .if_match(if_match(req));
     let applied = apply_one(req, change).await?;
     let mut response = no_content();
     if let Applied::Written { stored, .. } = applied {
@@ -628,18 +613,16 @@ async fn conditional_delete(req: &FhirRequest, t: &str) -> FhirResult<Response> 
                 return Err(multiple_matches());
             }
             for m in &found {
-                let change = Change {
-                    resource_type: ty.clone(),
-                    id: m.id.clone(),
-                    kind: if purge {
+                let change = Change::new(
+                    ty.clone(),
+                    m.id.clone(),
+                    if purge {
                         ChangeKind::Purge
                     } else {
                         ChangeKind::Delete
                     },
-                    method: "DELETE",
-                    if_match: None,
-                    must_exist: false,
-                };
+                    "DELETE",
+                );
                 write::apply(tx, svc, &base, now, change)?;
             }
             Ok(found.len())

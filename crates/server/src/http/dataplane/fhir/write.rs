@@ -70,6 +70,37 @@ pub(super) struct Change {
     pub must_exist: bool,
 }
 
+impl Change {
+    /// A change without preconditions.
+    pub fn new(
+        resource_type: impl Into<String>,
+        id: impl Into<String>,
+        kind: ChangeKind,
+        method: &'static str,
+    ) -> Change {
+        Change {
+            resource_type: resource_type.into(),
+            id: id.into(),
+            kind,
+            method,
+            if_match: None,
+            must_exist: false,
+        }
+    }
+
+    /// With the client's `If-Match`.
+    pub fn if_match(mut self, expected: Option<String>) -> Change {
+        self.if_match = expected;
+        self
+    }
+
+    /// Refusing to create: the resource must exist (PATCH).
+    pub fn existing(mut self) -> Change {
+        self.must_exist = true;
+        self
+    }
+}
+
 /// What a change did.
 #[derive(Debug, Clone)]
 pub(super) enum Applied {

@@ -1,0 +1,394 @@
+//! FHIR client libraries against Hale's FHIR service: the SMART on FHIR Python
+//! client (`fhirclient`) and `fhir-kit-client` for Node, each with a token
+//! from azure-identity for the service URL, as a developer points them at an
+//! Azure Health Data Services FHIR service. Each creates and reads a Patient,
+//! searches for it, posts a generated Synthea-shaped transaction bundle,
+//! pages through the new patient's Observations by `next` links, runs a
+//! token search, and meets a 404 and a 401 as OperationOutcomes.
+//!
+//! The set-up goes through Hale's own APIs, as a tenant administrator would:
+//! a workspace and a FHIR service through ARM, an application with a secret
+//! and its service principal through Graph, and "FHIR Data Contributor" for
+//! it on the service.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use hale_bench_fhir::generate;
+use hale_testkit::{ADMIN_PASSWORD, TestServer};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+const REQUIREMENTS: &str = include_str!("../requirements.txt");
+const PACKAGE_JSON: &str = include_str!("../node/package.json");
+const CLI: &str = "04b07795-8ddb-461a-bbee-02f9e1bf7b46";
+const FHIR_DATA_CONTRIBUTOR: &str = "5a1fc7df-4bf1-4951-a576-89034ee01acd";
+
+fn interop_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
+}
+
+/// The interpreter of a virtual environment holding the pinned libraries
+/// (shared with the other interop tests: same folder, same marker).
+fn python() -> PathBuf {
+    if let Ok(python) = std::env::var("HALE_INTEROP_PYTHON") {
+        return python.into();
+    }
+    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("interop-venv");
+    let python = venv.join("bin/python");
+    let marker = venv.join("requirements.installed");
+    if std::fs::read_to_string(&marker).ok().as_deref() != Some(REQUIREMENTS) {
+        let made = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .expect("python3 runs");
+        assert!(made.success(), "python3 -m venv failed");
+        let installed = Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+            ])
+            .arg(interop_dir().join("requirements.txt"))
+            .status()
+            .expect("pip runs");
+        assert!(
+            installed.success(),
+            "pip install -r requirements.txt failed"
+        );
+        std::fs::write(&marker, REQUIREMENTS).unwrap();
+    }
+    python
+}
+
+/// A folder with the pinned Node packages and the FHIR script.
+fn node_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("interop-node");
+    let marker = dir.join("package.installed");
+    std::fs::create_dir_all(&dir).unwrap();
+    if std::fs::read_to_string(&marker).ok().as_deref() != Some(PACKAGE_JSON) {
+        std::fs::write(dir.join("package.json"), PACKAGE_JSON).unwrap();
+        let installed = Command::new("npm")
+            .args([
+                "install",
+                "--no-audit",
+                "--no-fund",
+                "--no-package-lock",
+                "--loglevel=error",
+            ])
+            .current_dir(&dir)
+            .status()
+            .expect("npm runs");
+        assert!(installed.success(), "npm install failed");
+        std::fs::write(&marker, PACKAGE_JSON).unwrap();
+    }
+    std::fs::copy(
+        interop_dir().join("node/fhir_client.mjs"),
+        dir.join("fhir_client.mjs"),
+    )
+    .unwrap();
+    dir
+}
+
+/// A server with a FHIR service and an application allowed to use it.
+struct Fhir {
+    server: TestServer,
+    fhir_url: String,
+    client_id: String,
+    secret: String,
+    /// A generated transaction bundle (one patient), as a file.
+    bundle: tempfile::NamedTempFile,
+    bundle_value: Value,
+}
+
+async fn call(server: &TestServer, token: &str, method: Method, path: &str, body: Value) -> Value {
+    let res = server
+        .client()
+        .request(method.clone(), server.url(path))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    let text = res.text().await.unwrap();
+    assert!(status.is_success(), "{method} {path}: {status} {text}");
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+impl Fhir {
+    async fn start(patient: usize) -> Fhir {
+        let server = TestServer::start().await;
+        let tenant = server.info().installation.tenant.id.to_string();
+        let sub = server.info().installation.subscription_id.to_string();
+        let graph = server
+            .admin_token("Application.ReadWrite.All Directory.ReadWrite.All")
+            .await;
+        let arm: Value = server
+            .client()
+            .post(server.url(&format!("/{tenant}/oauth2/v2.0/token")))
+            .form(&[
+                ("grant_type", "password"),
+                ("client_id", CLI),
+                ("username", "admin@hale.local"),
+                ("password", ADMIN_PASSWORD),
+                ("scope", "https://management.azure.com//user_impersonation"),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let arm = arm["access_token"]
+            .as_str()
+            .expect("an ARM token")
+            .to_owned();
+
+        let ws = format!(
+            "/subscriptions/{sub}/resourceGroups/hale-default/providers/Microsoft.HealthcareApis/workspaces/interop"
+        );
+        let svc = format!("{ws}/fhirservices/fhir1");
+        call(
+            &server,
+            &arm,
+            Method::PUT,
+            &format!("{ws}?api-version=2023-11-01"),
+            json!({"location": "local"}),
+        )
+        .await;
+        let service = call(
+            &server,
+            &arm,
+            Method::PUT,
+            &format!("{svc}?api-version=2023-11-01"),
+            json!({"location": "local"}),
+        )
+        .await;
+        let fhir_url = service["properties"]["authenticationConfiguration"]["audience"]
+            .as_str()
+            .expect("the service's audience")
+            .to_owned();
+
+        let app = call(
+            &server,
+            &graph,
+            Method::POST,
+            "/v1.0/applications",
+            json!({"displayName": "Interop FHIR client"}),
+        )
+        .await;
+        let client_id = app["appId"].as_str().unwrap().to_owned();
+        let secret = call(
+            &server,
+            &graph,
+            Method::POST,
+            &format!(
+                "/v1.0/applications/{}/addPassword",
+                app["id"].as_str().unwrap()
+            ),
+            json!({}),
+        )
+        .await["secretText"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let sp = call(
+            &server,
+            &graph,
+            Method::POST,
+            "/v1.0/servicePrincipals",
+            json!({"appId": client_id}),
+        )
+        .await;
+        call(
+            &server,
+            &arm,
+            Method::PUT,
+            &format!(
+                "{svc}/providers/Microsoft.Authorization/roleAssignments/{}?api-version=2022-04-01",
+                uuid_like(patient)
+            ),
+            json!({"properties": {
+                "roleDefinitionId": format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{FHIR_DATA_CONTRIBUTOR}"),
+                "principalId": sp["id"],
+            }}),
+        )
+        .await;
+
+        let bundle_value = generate::patient_bundle(2024, patient);
+        let bundle = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(bundle.path(), generate::to_json_bytes(&bundle_value)).unwrap();
+        Fhir {
+            server,
+            fhir_url,
+            client_id,
+            secret,
+            bundle,
+            bundle_value,
+        }
+    }
+
+    fn env(&self, family: &str) -> Vec<(&'static str, String)> {
+        let info = self.server.info();
+        vec![
+            (
+                "HALE_AUTHORITY_HOST",
+                info.public_url.as_str().trim_end_matches('/').to_owned(),
+            ),
+            ("HALE_TENANT", info.installation.tenant.id.to_string()),
+            ("HALE_CLIENT_ID", self.client_id.clone()),
+            ("HALE_CLIENT_SECRET", self.secret.clone()),
+            (
+                "HALE_CA",
+                info.ca_cert.as_ref().unwrap().display().to_string(),
+            ),
+            ("HALE_FHIR_URL", self.fhir_url.clone()),
+            ("HALE_FAMILY", family.to_owned()),
+            ("HALE_BUNDLE", self.bundle.path().display().to_string()),
+        ]
+    }
+
+    async fn run(&self, mut command: Command, family: &str) -> Value {
+        for (name, value) in self.env(family) {
+            command.env(name, value);
+        }
+        let output =
+            tokio::task::spawn_blocking(move || command.output().expect("the client script runs"))
+                .await
+                .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success(),
+            "the client script failed:\n{stderr}"
+        );
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+            panic!("{e}: {}\n{stderr}", String::from_utf8_lossy(&output.stdout))
+        })
+    }
+
+    /// The number of the bundle's Observations, and of those with a LOINC code.
+    fn observations(&self, loinc: Option<&str>) -> usize {
+        self.bundle_value["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| &e["resource"])
+            .filter(|r| r["resourceType"] == "Observation")
+            .filter(|r| loinc.is_none_or(|code| r["code"]["coding"][0]["code"] == code))
+            .count()
+    }
+
+    /// What a script reported, checked against the data and, through the
+    /// FHIR API with the script's own token, against what Hale stored.
+    async fn check(&self, out: &Value, family: &str) {
+        // The token: for the FHIR service's URL, for this application.
+        let token = out["token"].as_str().unwrap_or_else(|| panic!("{out}"));
+        let (_, claims) = hale_jws::decode_unverified(token).expect("a JWT");
+        assert_eq!(claims["aud"], self.fhir_url.as_str(), "{claims}");
+        assert_eq!(claims["appid"], self.client_id.as_str());
+
+        assert_eq!(out["capability"]["fhirVersion"], "4.0.1", "{out}");
+        let id = out["created"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{out}"));
+        assert_eq!(out["created"]["resourceType"], "Patient");
+        assert_eq!(out["read"]["id"], id);
+        assert_eq!(out["read"]["family"], family);
+        assert_eq!(out["read"]["versionId"], "1");
+        assert_eq!(out["search_family"], json!([id]), "{out}");
+
+        let entries = self.bundle_value["entry"].as_array().unwrap().len();
+        assert_eq!(out["transaction"]["type"], "transaction-response", "{out}");
+        assert_eq!(out["transaction"]["entries"], entries);
+        assert_eq!(out["transaction"]["statuses"], json!(["201"]), "{out}");
+        let observations = self.observations(None);
+        assert!(observations > 10, "the bundle has more than one page");
+        assert_eq!(out["paged"]["ids"], observations, "{out}");
+        assert_eq!(out["paged"]["distinct"], observations, "{out}");
+        assert_eq!(out["paged"]["pages"], observations.div_ceil(10), "{out}");
+        assert_eq!(
+            out["heart_rate"]["count"],
+            self.observations(Some(generate::HEART_RATE)),
+            "{out}"
+        );
+        assert_eq!(out["heart_rate"]["all_heart_rate"], true);
+
+        assert_eq!(out["missing"]["status"], 404, "{out}");
+        assert_eq!(out["missing"]["resourceType"], "OperationOutcome");
+        assert_eq!(out["no_token"]["status"], 401, "{out}");
+        assert_eq!(out["no_token"]["resourceType"], "OperationOutcome");
+
+        // What the script created is in Hale, read with the script's token.
+        let res = self
+            .server
+            .client()
+            .get(format!("{}/Patient/{id}", self.fhir_url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let patient: Value = res.json().await.unwrap();
+        assert_eq!(patient["name"][0]["family"], family);
+        let bundle_patient = out["transaction"]["patient_id"].as_str().unwrap();
+        let res = self
+            .server
+            .client()
+            .get(format!("{}/Patient/{bundle_patient}", self.fhir_url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let stored: Value = res.json().await.unwrap();
+        assert_eq!(
+            generate::generated_uuid(&stored),
+            generate::generated_uuid(&self.bundle_value["entry"][0]["resource"]),
+            "the bundle's patient"
+        );
+    }
+}
+
+/// A fixed role assignment name per test.
+fn uuid_like(n: usize) -> String {
+    format!("00000000-0000-4000-8000-{n:012}")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn python_fhirclient_creates_reads_posts_a_bundle_searches_and_pages() {
+    let python = tokio::task::spawn_blocking(python).await.unwrap();
+    let fhir = Fhir::start(3).await;
+    let bundle = fhir.server.info().ca_bundle.clone().unwrap();
+    let mut command = Command::new(python);
+    command
+        .arg(interop_dir().join("python/fhir_client.py"))
+        // The trust setup CLIENTS.md prescribes for requests-based clients.
+        .env("REQUESTS_CA_BUNDLE", &bundle)
+        .env("CURL_CA_BUNDLE", &bundle)
+        .env("SSL_CERT_FILE", &bundle);
+    let family = "Interopython";
+    let out = fhir.run(command, family).await;
+    fhir.check(&out, family).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn node_fhir_kit_client_creates_reads_posts_a_bundle_searches_and_pages() {
+    let dir = tokio::task::spawn_blocking(node_dir).await.unwrap();
+    let fhir = Fhir::start(4).await;
+    let mut command = Command::new("node");
+    command
+        .arg(dir.join("fhir_client.mjs"))
+        .current_dir(&dir)
+        .env(
+            "NODE_EXTRA_CA_CERTS",
+            fhir.server.info().ca_cert.as_ref().unwrap(),
+        );
+    let family = "Interopnode";
+    let out = fhir.run(command, family).await;
+    fhir.check(&out, family).await;
+}
