@@ -14,56 +14,17 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::{interop_dir, python};
 use hale_bench_fhir::generate;
 use hale_testkit::{ADMIN_PASSWORD, TestServer};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-const REQUIREMENTS: &str = include_str!("../requirements.txt");
+mod common;
+
 const PACKAGE_JSON: &str = include_str!("../node/package.json");
 const CLI: &str = "04b07795-8ddb-461a-bbee-02f9e1bf7b46";
 const FHIR_DATA_CONTRIBUTOR: &str = "5a1fc7df-4bf1-4951-a576-89034ee01acd";
-
-fn interop_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
-}
-
-/// The interpreter of a virtual environment holding the pinned libraries
-/// (shared with the other interop tests: same folder, same marker).
-fn python() -> PathBuf {
-    if let Ok(python) = std::env::var("HALE_INTEROP_PYTHON") {
-        return python.into();
-    }
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("interop-venv");
-    let python = venv.join("bin/python");
-    let marker = venv.join("requirements.installed");
-    if std::fs::read_to_string(&marker).ok().as_deref() != Some(REQUIREMENTS) {
-        let made = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .expect("python3 runs");
-        assert!(made.success(), "python3 -m venv failed");
-        let installed = Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "-r",
-            ])
-            .arg(interop_dir().join("requirements.txt"))
-            .status()
-            .expect("pip runs");
-        assert!(
-            installed.success(),
-            "pip install -r requirements.txt failed"
-        );
-        std::fs::write(&marker, REQUIREMENTS).unwrap();
-    }
-    python
-}
 
 /// A folder with the pinned Node packages and the FHIR script.
 fn node_dir() -> PathBuf {
