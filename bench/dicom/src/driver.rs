@@ -821,7 +821,7 @@ pub fn table(files: &[PathBuf]) -> anyhow::Result<()> {
     for n in &names {
         print!("{n:>14}");
     }
-    println!("{ratio_label:>16}");
+    println!("  {ratio_label:>8}");
     let row = |label: String, values: Vec<Option<f64>>, higher_better: bool| {
         print!("{label:<44}");
         for v in &values {
@@ -838,7 +838,7 @@ pub fn table(files: &[PathBuf]) -> anyhow::Result<()> {
             } else {
                 " (lower is better)"
             };
-            print!("{:>16}", format!("{:.2}x{note}", a / b));
+            print!("  {:>8}{note}", format!("{:.2}x", a / b));
         }
         println!();
     };
