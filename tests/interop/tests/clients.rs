@@ -7,7 +7,7 @@
 //! them); the Node ones in a folder installed from `node/package.json`. Both
 //! are made under Cargo's target directory and reused while their pins match.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use common::{interop_dir, python};
@@ -16,34 +16,8 @@ use serde_json::{Value, json};
 
 mod common;
 
-const PACKAGE_JSON: &str = include_str!("../node/package.json");
-
-/// A folder with the pinned Node packages and the test script, ready to run.
 fn node_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("interop-node");
-    let marker = dir.join("package.installed");
-    std::fs::create_dir_all(&dir).unwrap();
-    if std::fs::read_to_string(&marker).ok().as_deref() != Some(PACKAGE_JSON) {
-        std::fs::write(dir.join("package.json"), PACKAGE_JSON).unwrap();
-        let installed = Command::new("npm")
-            .args([
-                "install",
-                "--no-audit",
-                "--no-fund",
-                "--no-package-lock",
-                "--loglevel=error",
-            ])
-            .current_dir(&dir)
-            .status()
-            .expect("npm runs");
-        assert!(installed.success(), "npm install failed");
-        std::fs::write(&marker, PACKAGE_JSON).unwrap();
-    }
-    // ES module imports resolve from the script's folder: run them from there.
-    for script in ["client_credentials.mjs", "user_flows.mjs"] {
-        std::fs::copy(interop_dir().join("node").join(script), dir.join(script)).unwrap();
-    }
-    dir
+    common::node_dir(&["client_credentials.mjs", "user_flows.mjs"])
 }
 
 async fn graph(server: &TestServer, token: &str, path: &str, body: Value) -> Value {

@@ -11,7 +11,7 @@
 //! and its service principal through Graph, and "FHIR Data Contributor" for
 //! it on the service.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use common::{interop_dir, python};
@@ -22,37 +22,11 @@ use serde_json::{Value, json};
 
 mod common;
 
-const PACKAGE_JSON: &str = include_str!("../node/package.json");
 const CLI: &str = "04b07795-8ddb-461a-bbee-02f9e1bf7b46";
 const FHIR_DATA_CONTRIBUTOR: &str = "5a1fc7df-4bf1-4951-a576-89034ee01acd";
 
-/// A folder with the pinned Node packages and the FHIR script.
 fn node_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("interop-node");
-    let marker = dir.join("package.installed");
-    std::fs::create_dir_all(&dir).unwrap();
-    if std::fs::read_to_string(&marker).ok().as_deref() != Some(PACKAGE_JSON) {
-        std::fs::write(dir.join("package.json"), PACKAGE_JSON).unwrap();
-        let installed = Command::new("npm")
-            .args([
-                "install",
-                "--no-audit",
-                "--no-fund",
-                "--no-package-lock",
-                "--loglevel=error",
-            ])
-            .current_dir(&dir)
-            .status()
-            .expect("npm runs");
-        assert!(installed.success(), "npm install failed");
-        std::fs::write(&marker, PACKAGE_JSON).unwrap();
-    }
-    std::fs::copy(
-        interop_dir().join("node/fhir_client.mjs"),
-        dir.join("fhir_client.mjs"),
-    )
-    .unwrap();
-    dir
+    common::node_dir(&["fhir_client.mjs"])
 }
 
 /// A server with a FHIR service and an application allowed to use it.

@@ -1,9 +1,40 @@
-//! What the interop test binaries share: the Python virtual environment.
+//! What the interop test binaries share: the Python virtual environment and
+//! the Node packages.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const REQUIREMENTS: &str = include_str!("../../requirements.txt");
+const PACKAGE_JSON: &str = include_str!("../../node/package.json");
+
+/// A folder with the pinned Node packages and `scripts` (from `node/`)
+/// copied in: ES module imports resolve from the script's folder.
+#[allow(dead_code)]
+pub fn node_dir(scripts: &[&str]) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("interop-node");
+    let marker = dir.join("package.installed");
+    std::fs::create_dir_all(&dir).unwrap();
+    if std::fs::read_to_string(&marker).ok().as_deref() != Some(PACKAGE_JSON) {
+        std::fs::write(dir.join("package.json"), PACKAGE_JSON).unwrap();
+        let installed = Command::new("npm")
+            .args([
+                "install",
+                "--no-audit",
+                "--no-fund",
+                "--no-package-lock",
+                "--loglevel=error",
+            ])
+            .current_dir(&dir)
+            .status()
+            .expect("npm runs");
+        assert!(installed.success(), "npm install failed");
+        std::fs::write(&marker, PACKAGE_JSON).unwrap();
+    }
+    for script in scripts {
+        std::fs::copy(interop_dir().join("node").join(script), dir.join(script)).unwrap();
+    }
+    dir
+}
 
 pub fn interop_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
