@@ -4,13 +4,14 @@
 //!
 //! Invariant: knows bytes and paths only; no HTTP routes, no SQL, no domain.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
+use object_store::{GetResultPayload, ObjectStore};
 
 /// Errors from the blob store.
 #[derive(Debug, thiserror::Error)]
@@ -76,7 +77,15 @@ pub struct BlobStore {
     target: String,
     /// The folder of a local store (whose writes [`BlobStore::put_durable`] fsyncs).
     local_root: Option<PathBuf>,
+    /// Folders under `local_root` whose own entry in their parent this
+    /// process has made durable: later files in them only need their own
+    /// folder synced. Folders are never removed (object_store's local
+    /// backend leaves empty folders), so an entry stays true.
+    durable_dirs: Arc<Mutex<HashSet<PathBuf>>>,
 }
+
+/// Most folders remembered in `durable_dirs` before it starts over.
+const MAX_DURABLE_DIRS: usize = 100_000;
 
 /// A stream of an object's bytes.
 pub type BlobStream = futures::stream::BoxStream<'static, Result<Bytes, BlobError>>;
@@ -124,6 +133,7 @@ impl BlobStore {
             inner,
             target: target.clone(),
             local_root,
+            durable_dirs: Arc::default(),
         };
         store
             .put(PROBE, Bytes::from_static(b"hale"))
@@ -167,13 +177,28 @@ impl BlobStore {
             return Ok(());
         };
         let (root, file) = (root.clone(), root.join(path));
+        let known = self.durable_dirs.clone();
         tokio::task::spawn_blocking(move || {
             std::fs::File::open(&file)?.sync_all()?;
-            // The new file's folder, and the folders made for it, up to the root.
-            let mut dir = file.parent();
-            while let Some(d) = dir.filter(|d| d.starts_with(&root)) {
-                std::fs::File::open(d)?.sync_all()?;
-                dir = d.parent();
+            // The file's entry in its folder…
+            let Some(mut dir) = file.parent() else {
+                return Ok(());
+            };
+            std::fs::File::open(dir)?.sync_all()?;
+            // …and each folder made for it, in its parent, up to the root.
+            while dir != root && dir.starts_with(&root) {
+                if known.lock().is_ok_and(|k| k.contains(dir)) {
+                    break;
+                }
+                let Some(up) = dir.parent() else { break };
+                std::fs::File::open(up)?.sync_all()?;
+                if let Ok(mut k) = known.lock() {
+                    if k.len() >= MAX_DURABLE_DIRS {
+                        k.clear();
+                    }
+                    k.insert(dir.to_path_buf());
+                }
+                dir = up;
             }
             Ok::<_, std::io::Error>(())
         })
@@ -183,15 +208,24 @@ impl BlobStore {
     }
 
     /// The object at `path` as a stream of chunks (never whole in memory).
+    /// A local file is read in [`FILE_CHUNK`] pieces, each one blocking read
+    /// off the async threads (object_store's own stream reads 8 KiB per
+    /// blocking task, which costs more than the bytes for large objects).
     pub async fn get_stream(&self, path: &str) -> Result<BlobStream, BlobError> {
         use futures::StreamExt;
-        match self.inner.get(&ObjectPath::from(path)).await {
-            Ok(result) => Ok(result
-                .into_stream()
+        let result = match self.inner.get(&ObjectPath::from(path)).await {
+            Ok(result) => result,
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(BlobError::NotFound(path.to_owned()));
+            }
+            Err(e) => return Err(BlobError::Storage(e.to_string())),
+        };
+        let range = result.range.clone();
+        match result.payload {
+            GetResultPayload::File(file, _) => Ok(file_chunks(file, range).boxed()),
+            GetResultPayload::Stream(stream) => Ok(stream
                 .map(|r| r.map_err(|e| BlobError::Storage(e.to_string())))
                 .boxed()),
-            Err(object_store::Error::NotFound { .. }) => Err(BlobError::NotFound(path.to_owned())),
-            Err(e) => Err(BlobError::Storage(e.to_string())),
         }
     }
 
@@ -214,6 +248,35 @@ impl BlobStore {
             Err(e) => Err(BlobError::Storage(e.to_string())),
         }
     }
+}
+
+/// Bytes read from a local file per blocking read.
+const FILE_CHUNK: usize = 256 * 1024;
+
+/// `range` of `file` as a stream of chunks of at most [`FILE_CHUNK`] bytes.
+fn file_chunks(
+    file: std::fs::File,
+    range: std::ops::Range<u64>,
+) -> impl futures::Stream<Item = Result<Bytes, BlobError>> + Send + 'static {
+    let state = (Some(file), range.start, range.end);
+    futures::stream::try_unfold(state, |(file, at, end)| async move {
+        let Some(mut file) = file.filter(|_| at < end) else {
+            return Ok(None);
+        };
+        let want = (end - at).min(FILE_CHUNK as u64) as usize;
+        let (file, chunk) = tokio::task::spawn_blocking(move || {
+            use std::io::{Read, Seek, SeekFrom};
+            file.seek(SeekFrom::Start(at))?;
+            let mut buf = vec![0u8; want];
+            file.read_exact(&mut buf)?;
+            Ok::<_, std::io::Error>((file, buf))
+        })
+        .await
+        .map_err(|e| BlobError::Storage(e.to_string()))?
+        .map_err(|e| BlobError::Storage(format!("read: {e}")))?;
+        let next = at + chunk.len() as u64;
+        Ok(Some((Bytes::from(chunk), (Some(file), next, end))))
+    })
 }
 
 #[cfg(test)]
@@ -259,6 +322,45 @@ mod tests {
         store.delete("a/b.bin").await.unwrap();
         assert!(matches!(
             store.get("a/b.bin").await,
+            Err(BlobError::NotFound(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_stream_gives_every_byte_across_chunks() {
+        use futures::TryStreamExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(&BlobUrl::Local(dir.path().join("blobs")))
+            .await
+            .unwrap();
+        // Two whole chunks and a ragged tail; and an empty object.
+        let bytes: Vec<u8> = (0..2 * FILE_CHUNK + 12_345)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        store
+            .put("big.bin", Bytes::from(bytes.clone()))
+            .await
+            .unwrap();
+        store.put("empty.bin", Bytes::new()).await.unwrap();
+        let chunks: Vec<Bytes> = store
+            .get_stream("big.bin")
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(chunks.len(), 3);
+        assert_eq!(chunks.concat(), bytes);
+        let none: Vec<Bytes> = store
+            .get_stream("empty.bin")
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        assert!(none.is_empty());
+        assert!(matches!(
+            store.get_stream("missing.bin").await,
             Err(BlobError::NotFound(_))
         ));
     }

@@ -26,9 +26,12 @@ pub enum Reservation {
 
 /// The blob key of a new instance: its UIDs and a unique suffix, so that a
 /// re-stored instance (after a delete) never shares a blob with the old one.
+/// One folder per series (not per instance): storing an instance then makes
+/// at most one new folder durable. Keys are kept in the index, so older
+/// layouts stay readable.
 pub fn blob_key(svc: i64, study: &str, series: &str, sop: &str) -> String {
     format!(
-        "dicom/{svc}/{study}/{series}/{sop}/{}",
+        "dicom/{svc}/{study}/{series}/{sop}.{}",
         uuid::Uuid::new_v4().simple()
     )
 }

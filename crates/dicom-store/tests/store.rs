@@ -265,7 +265,7 @@ async fn duplicates_pending_deletes_and_the_change_feed() {
     let Reservation::Reserved { iid, blob_key } = r else {
         panic!("{r:?}")
     };
-    assert!(blob_key.starts_with("dicom/1/1.2.840.99.2/1.2.840.99.2.1/1.2.840.99.2.1.1/"));
+    assert!(blob_key.starts_with("dicom/1/1.2.840.99.2/1.2.840.99.2.1/1.2.840.99.2.1.1."));
     let p3 = pending.clone();
     assert_eq!(
         store

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum_server::Handle;
-use axum_server::tls_rustls::RustlsConfig;
+use axum_server::accept::NoDelayAcceptor;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use hale_blob::BlobStore;
 use hale_directory::validate_domain;
 use hale_keys::{LocalCa, MasterKey, ensure_server_certificate};
@@ -98,14 +99,22 @@ pub async fn start(settings: Settings) -> Result<RunningServer, StartError> {
     // request path, in the background.
     tokio::task::spawn_blocking(http::dataplane::warm_fhir);
     let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    // TCP_NODELAY: a streamed body (DICOM multipart parts, a part header
+    // then the blob) otherwise waits out Nagle against the client's delayed
+    // ACK, about 40 ms per response.
     let task = match tls_config {
         Some(config) => {
-            let server = axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(config))
+            let acceptor = RustlsAcceptor::new(RustlsConfig::from_config(config))
+                .acceptor(NoDelayAcceptor::new());
+            let server = axum_server::from_tcp(listener)
+                .acceptor(acceptor)
                 .handle(handle.clone());
             tokio::spawn(server.serve(app))
         }
         None => {
-            let server = axum_server::from_tcp(listener).handle(handle.clone());
+            let server = axum_server::from_tcp(listener)
+                .acceptor(NoDelayAcceptor::new())
+                .handle(handle.clone());
             tokio::spawn(server.serve(app))
         }
     };

@@ -523,6 +523,32 @@ async fn stow_qido_wado_delete_and_the_change_feed() {
     assert_eq!(status, 400);
 }
 
+/// Parts are stored while later ones are read, yet answered in order, and a
+/// repeat within one request is a duplicate, not a race.
+#[tokio::test]
+async fn parts_are_answered_in_order_and_a_repeat_is_a_duplicate() {
+    let d = Dicom::start().await;
+    let a = dicomgen::build(&Spec::ct(ST2, SE3, "1.2.826.0.1.3680043.8.498.2.1.10"));
+    let b = dicomgen::build(&Spec::ct(ST2, SE3, "1.2.826.0.1.3680043.8.498.2.1.11"));
+    let (status, body) = d.stow("v2/studies", &[&a, &a, &b, &a]).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(failure_reasons(&body), [45070, 45070]);
+    let stored: Vec<&str> = body["00081199"]["Value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["00081155"]["Value"][0].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        stored,
+        [
+            "1.2.826.0.1.3680043.8.498.2.1.10",
+            "1.2.826.0.1.3680043.8.498.2.1.11"
+        ]
+    );
+    assert_eq!(blob_files(&d.h), 2, "one blob per stored instance");
+}
+
 #[tokio::test]
 async fn bad_requests_are_refused_whole_and_nothing_is_half_stored() {
     let server = TestServer::start_with(|s| s.dicom_max_request_bytes = 64 * 1024).await;

@@ -1,9 +1,10 @@
 //! STOW-RS: `POST /studies[/{study}]`.
 //!
 //! The body is read chunk by chunk from the connection through the streaming
-//! multipart parser; one instance at a time is collected (up to the limit),
-//! ingested and stored before the next chunk is read. Each instance is
-//! stored as: reserve its index row (status 0, naming its blob key) → write
+//! multipart parser; each part is collected (up to the limit) and parsed,
+//! then stored in a task of its own while the next parts are read: a few
+//! instances, and a bounded number of bytes, at a time per request. Each
+//! instance is stored as: reserve its index row (status 0, naming its blob key) → write
 //! the original bytes to the blob store and make them durable → commit the
 //! row with its index values. Only then is it reported stored. Any failure
 //! after the reservation abandons it (row removed, blob key trashed, blob
@@ -109,15 +110,116 @@ pub(super) async fn store(
     }
 }
 
-/// Reads parts until the closing delimiter, storing each as it completes.
-/// A framing error (truncation, limits, a non-DICOM part) ends the request
-/// with its status; instances stored before it stay stored.
+/// Instances of one request being stored at once, while the next part is read.
+const MAX_IN_FLIGHT: usize = 4;
+/// Bytes of one request's instances being stored at once.
+const MAX_IN_FLIGHT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The instances of one request in order: answered, or still being stored.
+#[derive(Default)]
+struct Pipeline {
+    queue: std::collections::VecDeque<Slot>,
+    bytes: u64,
+}
+
+enum Slot {
+    Done(InstanceOutcome),
+    Storing {
+        task: tokio::task::JoinHandle<InstanceOutcome>,
+        bytes: u64,
+        sop: Uid,
+    },
+}
+
+impl Pipeline {
+    /// Adds an ingested instance, first waiting until there is room for it
+    /// and no earlier instance of this request with the same SOP instance
+    /// UID is still being stored (so a repeat gets "already exists", as when
+    /// stored one after the other).
+    async fn push(&mut self, ctx: &Ctx, ingested: Ingested, outcomes: &mut Vec<InstanceOutcome>) {
+        let bytes = ingested.byte_len();
+        let sop = ingested.sop_instance_uid.clone();
+        while !self.queue.is_empty()
+            && (self.queue.len() >= MAX_IN_FLIGHT
+                || self.bytes + bytes > MAX_IN_FLIGHT_BYTES
+                || self
+                    .queue
+                    .iter()
+                    .any(|s| matches!(s, Slot::Storing { sop: other, .. } if *other == sop)))
+        {
+            self.pop(outcomes).await;
+        }
+        let ctx = ctx.clone();
+        // A task of its own: the instance is stored (or abandoned) to the
+        // end even if the client goes away meanwhile.
+        let task = tokio::spawn(async move { persisted(&ctx, ingested).await });
+        self.bytes += bytes;
+        self.queue.push_back(Slot::Storing { task, bytes, sop });
+    }
+
+    fn push_done(&mut self, outcome: InstanceOutcome) {
+        self.queue.push_back(Slot::Done(outcome));
+    }
+
+    async fn pop(&mut self, outcomes: &mut Vec<InstanceOutcome>) {
+        let Some(slot) = self.queue.pop_front() else {
+            return;
+        };
+        outcomes.push(match slot {
+            Slot::Done(outcome) => outcome,
+            Slot::Storing { task, bytes, .. } => {
+                self.bytes -= bytes;
+                task.await.unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "DICOM store task failed");
+                    InstanceOutcome::Failed(processing_failure(e.to_string()))
+                })
+            }
+        });
+    }
+
+    async fn drain(&mut self, outcomes: &mut Vec<InstanceOutcome>) {
+        while !self.queue.is_empty() {
+            self.pop(outcomes).await;
+        }
+    }
+}
+
+/// Reads parts until the closing delimiter. Each complete part is parsed,
+/// then stored in the background while the next parts are read (at most
+/// [`MAX_IN_FLIGHT`] instances and [`MAX_IN_FLIGHT_BYTES`] at once); the
+/// outcomes keep the parts' order. A framing error (truncation, limits, a
+/// non-DICOM part) ends the request with its status once the instances
+/// before it are stored; those stay stored.
 async fn multipart(
     ctx: &Ctx,
     boundary: &str,
     limit: u64,
     options: &IngestOptions,
     stream: &mut axum::body::BodyDataStream,
+    outcomes: &mut Vec<InstanceOutcome>,
+) -> Result<(), Response> {
+    let mut pipeline = Pipeline::default();
+    let result = read_parts(
+        ctx,
+        boundary,
+        limit,
+        options,
+        stream,
+        &mut pipeline,
+        outcomes,
+    )
+    .await;
+    pipeline.drain(outcomes).await;
+    result
+}
+
+async fn read_parts(
+    ctx: &Ctx,
+    boundary: &str,
+    limit: u64,
+    options: &IngestOptions,
+    stream: &mut axum::body::BodyDataStream,
+    pipeline: &mut Pipeline,
     outcomes: &mut Vec<InstanceOutcome>,
 ) -> Result<(), Response> {
     let mut parser = MultipartParser::new(
@@ -150,7 +252,10 @@ async fn multipart(
                 }
                 Ok(Some(Event::PartEnd)) => {
                     if let Some(buffer) = current.take() {
-                        outcomes.push(store_one(ctx, buffer.into_bytes(), options).await);
+                        match ingest(buffer.into_bytes(), options).await {
+                            Ok(ingested) => pipeline.push(ctx, ingested, outcomes).await,
+                            Err(outcome) => pipeline.push_done(outcome),
+                        }
                     }
                 }
                 Ok(Some(Event::End)) => return Ok(()),
@@ -182,23 +287,38 @@ async fn multipart(
 
 /// Ingests and stores one instance.
 async fn store_one(ctx: &Ctx, bytes: Bytes, options: &IngestOptions) -> InstanceOutcome {
+    match ingest(bytes, options).await {
+        Ok(ingested) => persisted(ctx, ingested).await,
+        Err(outcome) => outcome,
+    }
+}
+
+/// Parses an instance and checks it can be stored, off the async threads
+/// (parsing a large instance is CPU work).
+async fn ingest(bytes: Bytes, options: &IngestOptions) -> Result<Ingested, InstanceOutcome> {
     let options = options.clone();
-    // Parsing a large instance is CPU work: off the async threads.
-    let ingested =
-        match tokio::task::spawn_blocking(move || hale_dicom::ingest(bytes, &options)).await {
-            Ok(Ok(i)) => i,
-            Ok(Err(rejection)) => return InstanceOutcome::Failed(rejection),
-            Err(e) => {
-                tracing::error!(error = %e, "DICOM ingestion task failed");
-                return InstanceOutcome::Failed(hale_dicom::Rejection {
-                    reason: FailureReason::ProcessingFailure,
-                    sop_class_uid: None,
-                    sop_instance_uid: None,
-                    failed_attributes: None,
-                    message: e.to_string(),
-                });
-            }
-        };
+    match tokio::task::spawn_blocking(move || hale_dicom::ingest(bytes, &options)).await {
+        Ok(Ok(i)) => Ok(i),
+        Ok(Err(rejection)) => Err(InstanceOutcome::Failed(rejection)),
+        Err(e) => {
+            tracing::error!(error = %e, "DICOM ingestion task failed");
+            Err(InstanceOutcome::Failed(processing_failure(e.to_string())))
+        }
+    }
+}
+
+fn processing_failure(message: String) -> hale_dicom::Rejection {
+    hale_dicom::Rejection {
+        reason: FailureReason::ProcessingFailure,
+        sop_class_uid: None,
+        sop_instance_uid: None,
+        failed_attributes: None,
+        message,
+    }
+}
+
+/// Stores an ingested instance and says how it went.
+async fn persisted(ctx: &Ctx, ingested: Ingested) -> InstanceOutcome {
     let ingested = std::sync::Arc::new(ingested);
     match persist(ctx, &ingested).await {
         Ok(()) => InstanceOutcome::Stored(StoredInstance::from(&*ingested)),
