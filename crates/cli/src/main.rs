@@ -53,6 +53,10 @@ enum Command {
 /// Exit status for a bad setting or a failed start.
 pub const EXIT_BAD_START: u8 = 2;
 
+/// mimalloc: see the note in Cargo.toml.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {

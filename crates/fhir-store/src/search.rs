@@ -958,12 +958,17 @@ fn filter(
         .in_list("p", keys)
         .s(&format!(" GROUP BY rid) {alias} ON {alias}.rid = r.rid"));
     }
-    q.s(" WHERE r.svc = ")
+    q.s(" WHERE ");
+    // Where the partition and type tests start: see the end.
+    let mut hints = vec![q.text.len()];
+    q.s("r.svc = ")
         .v(c.svc)
         .s(" AND r.is_current = 1 AND r.deleted = 0");
     let type_list: Vec<String> = types.clone().unwrap_or_default();
     if types.is_some() {
-        q.s(" AND ").in_list("r.resource_type", &type_list);
+        q.s(" AND ");
+        hints.push(q.text.len());
+        q.in_list("r.resource_type", &type_list);
     }
     if let Some((_, id)) = &scope.compartment {
         let comp = r4().patient_compartment();
@@ -987,9 +992,25 @@ fn filter(
         }
         q.s(")");
     }
+    let mut driving = false;
+    let mut by_id = false;
     for crit in &query.criteria {
         q.s(" AND ");
+        let start = q.text.len();
         c.criterion(q, "r", &type_list, crit)?;
+        driving |= q.text[start..].starts_with("r.rid IN (");
+        by_id |= matches!(crit, Criterion::Param { param, .. } if param.code == "_id");
+    }
+    // SQLite without statistics prefers walking every resource of the type
+    // (fhir_resources_type_history) and testing each rid against the index
+    // set, then sorting: linear in the type's size. When a criterion is a
+    // set of rids from an index table, that set is the better driver (rowid
+    // lookups in rid order, so `LIMIT` stops early); a unary `+` takes the
+    // partition and type tests out of index selection.
+    if driving && !by_id && q.dialect == Dialect::Sqlite {
+        for at in hints.into_iter().rev() {
+            q.text.insert(at, '+');
+        }
     }
     Ok(())
 }

@@ -238,6 +238,23 @@ impl Store {
         }
     }
 
+    /// Like [`Store::read`], for a read known to be short (a few lookups by
+    /// key, no scans): on SQLite it runs on the calling thread, where handing
+    /// it to the blocking pool and back would cost more than the read itself
+    /// (two thread wake-ups against tens of microseconds of SQLite work).
+    /// PostgreSQL reads wait on the network and go through the pool as usual.
+    pub async fn read_short<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut dyn Tx) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        match &*self.backend {
+            Backend::Sqlite(s) => s.read_here(f),
+            Backend::Postgres(p) => p.read(f).await,
+        }
+    }
+
     /// Runs `f` in a write transaction. If `f` returns `Err`, nothing it did is
     /// kept. `Ok` is returned only once the transaction is durably committed.
     pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>

@@ -76,20 +76,35 @@ impl SqliteStore {
         E: From<StoreError> + Send + 'static,
     {
         let readers = self.readers.clone();
-        blocking(move || {
-            let conn = readers.take()?;
-            let result = (|| {
-                conn.execute_batch("BEGIN").map_err(map_err)?;
-                let result = f(&mut SqliteTx { conn: &conn });
-                // A read transaction has nothing to keep: end it either way.
-                conn.execute_batch("ROLLBACK").map_err(map_err)?;
-                Ok::<_, StoreError>(result)
-            })();
-            readers.give_back(conn);
-            result.map_err(E::from)?
-        })
-        .await?
+        blocking(move || read_in(&readers, f)).await?
     }
+
+    /// [`SqliteStore::read`] on the calling thread.
+    pub(crate) fn read_here<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut dyn Tx) -> Result<T, E>,
+        E: From<StoreError>,
+    {
+        read_in(&self.readers, f)
+    }
+}
+
+/// Runs `f` in a read transaction on a pooled connection.
+fn read_in<T, E, F>(readers: &ReaderPool, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut dyn Tx) -> Result<T, E>,
+    E: From<StoreError>,
+{
+    let conn = readers.take()?;
+    let result = (|| {
+        conn.execute_batch("BEGIN").map_err(map_err)?;
+        let result = f(&mut SqliteTx { conn: &conn });
+        // A read transaction has nothing to keep: end it either way.
+        conn.execute_batch("ROLLBACK").map_err(map_err)?;
+        Ok::<_, StoreError>(result)
+    })();
+    readers.give_back(conn);
+    result.map_err(E::from)?
 }
 
 fn configure(conn: &Connection, read_only: bool) -> Result<(), StoreError> {

@@ -137,7 +137,7 @@ async fn authorize(
     let (ws, name) = (path.workspace.clone(), path.name.clone());
     let read = state
         .store
-        .read(move |tx| {
+        .read_short(move |tx| {
             let Some(service) = health::service_by_path(tx, kind, &ws, &name)? else {
                 return Ok::<_, StoreError>(None);
             };

@@ -356,7 +356,7 @@ async fn read(req: &FhirRequest, t: &str, id: &str) -> FhirResult<Response> {
     let current = req
         .state
         .store
-        .read(move |tx| -> FhirResult<Option<StoredResource>> {
+        .read_short(move |tx| -> FhirResult<Option<StoredResource>> {
             let Some(svc) = write::partition(tx, service, false)? else {
                 return Ok(None);
             };
@@ -398,7 +398,7 @@ async fn vread(req: &FhirRequest, t: &str, id: &str, v: &str) -> FhirResult<Resp
     let found = req
         .state
         .store
-        .read(move |tx| -> FhirResult<Option<StoredResource>> {
+        .read_short(move |tx| -> FhirResult<Option<StoredResource>> {
             let Some(svc) = write::partition(tx, service, false)? else {
                 return Ok(None);
             };
