@@ -246,6 +246,40 @@ impl Workload {
     }
 }
 
+/// Ingest rates (resources/s) over the first and the last tenth of the
+/// resources stored, in the order their bundles were answered: whether
+/// ingest slows down as the database grows.
+fn decile_rates(results: &[(usize, Vec<Stored>, f64)]) -> (f64, f64) {
+    let mut done: Vec<(f64, usize)> = results.iter().map(|(_, s, at)| (*at, s.len())).collect();
+    done.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total: usize = done.iter().map(|d| d.1).sum();
+    let Some(&(t_end, _)) = done.last() else {
+        return (0.0, 0.0);
+    };
+    let tenth = (total / 10).max(1);
+    // From the start until a tenth was in.
+    let (mut count, mut t_first) = (0, t_end);
+    for &(at, n) in &done {
+        count += n;
+        if count >= tenth {
+            t_first = at;
+            break;
+        }
+    }
+    let first = count as f64 / t_first.max(1e-9);
+    // From the answer before the last tenth began to the end.
+    let (mut before, mut t_mark) = (0, 0.0);
+    for &(at, n) in &done {
+        if before + n > total - tenth {
+            break;
+        }
+        before += n;
+        t_mark = at;
+    }
+    let last = (total - before) as f64 / (t_end - t_mark).max(1e-9);
+    (first, last)
+}
+
 /// Checks a searchset's first page against the expected result.
 fn check_page(body: &Value, query: &Query, resource_type: &str) -> Result<(), String> {
     if body["resourceType"] != "Bundle" || body["type"] != "searchset" {
@@ -636,7 +670,8 @@ pub async fn run(args: Args) -> Result<(), String> {
     let bundles = Arc::new(bundles);
     let next = Arc::new(AtomicUsize::new(0));
     // (bundle index, what it stored), in the order the answers came.
-    type Ingested = Vec<(usize, Vec<Stored>)>;
+    // (bundle, what it stored, seconds from the start when it was answered)
+    type Ingested = Vec<(usize, Vec<Stored>, f64)>;
     let results: Arc<Mutex<Ingested>> = Arc::default();
     let ingest_errors: Arc<Mutex<Vec<String>>> = Arc::default();
     let target = Arc::new(target);
@@ -672,7 +707,8 @@ pub async fn run(args: Args) -> Result<(), String> {
                     match reply.and_then(|r| check_transaction(bundle, &r)) {
                         Ok(stored) => {
                             latencies.push(elapsed.as_micros().min(u32::MAX as u128) as u32);
-                            results.lock().expect("not poisoned").push((i, stored));
+                            let at = started.elapsed().as_secs_f64();
+                            results.lock().expect("not poisoned").push((i, stored, at));
                         }
                         Err(e) => errors.lock().expect("not poisoned").push(e),
                     }
@@ -695,7 +731,9 @@ pub async fn run(args: Args) -> Result<(), String> {
     let ingest_errors = std::mem::take(&mut *ingest_errors.lock().expect("not poisoned"));
     ingest.errors = ingest_errors.len() as u64;
     let mut results = std::mem::take(&mut *results.lock().expect("not poisoned"));
-    results.sort_by_key(|(i, _)| *i);
+    let (first_rate, last_rate) = decile_rates(&results);
+    results.sort_by_key(|(i, _, _)| *i);
+    let results: Vec<(usize, Vec<Stored>)> = results.into_iter().map(|(i, s, _)| (i, s)).collect();
     let resources: usize = results.iter().map(|(_, s)| s.len()).sum();
     let complete = results.len() == bundles.len();
     println!(
@@ -708,6 +746,10 @@ pub async fn run(args: Args) -> Result<(), String> {
         } else {
             " — time bound reached"
         }
+    );
+    println!(
+        "ingest: first 10 % of resources at {first_rate:.0} resources/s, last 10 % at {last_rate:.0} resources/s ({:.0} % of the first)",
+        100.0 * last_rate / first_rate.max(f64::MIN_POSITIVE)
     );
     if let Some(e) = ingest_errors.first() {
         return Err(format!(
@@ -929,6 +971,8 @@ pub async fn run(args: Args) -> Result<(), String> {
         j["bundles"] = json!(results.len());
         j["complete"] = json!(complete);
         j["resources_per_s"] = json!(resources as f64 / ingest_seconds);
+        j["first_tenth_per_s"] = json!(first_rate);
+        j["last_tenth_per_s"] = json!(last_rate);
         j
     };
     let figures = json!({
@@ -963,6 +1007,28 @@ pub async fn run(args: Args) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ingest_rates_over_the_first_and_last_tenth() {
+        let bundle = |n: usize, at: f64| {
+            let stored = (0..n)
+                .map(|i| Stored {
+                    resource_type: "Patient".into(),
+                    id: i.to_string(),
+                    uuid: i.to_string(),
+                })
+                .collect();
+            (0, stored, at)
+        };
+        // 100 resources in bundles of 10, one bundle a second, then the
+        // last one slower: 10 resources in the last 4 seconds.
+        let mut results: Vec<_> = (1..=9).map(|i| bundle(10, i as f64)).collect();
+        results.push(bundle(10, 13.0));
+        let (first, last) = decile_rates(&results);
+        assert!((first - 10.0).abs() < 1e-9, "{first}");
+        assert!((last - 2.5).abs() < 1e-9, "{last}");
+        assert_eq!(decile_rates(&[]), (0.0, 0.0));
+    }
+
     use super::*;
 
     #[test]

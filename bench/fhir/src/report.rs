@@ -31,6 +31,15 @@ const ROWS: &[(&str, Cell)] = &[
     }),
     ("ingest, bundle p50", |v| ms(v, "ingest", "p50_ms")),
     ("ingest, bundle p99", |v| ms(v, "ingest", "p99_ms")),
+    ("ingest, first 10 % (resources/s)", |v| {
+        Some(format!(
+            "{:.0}/s",
+            num(v, &["ingest", "first_tenth_per_s"])?
+        ))
+    }),
+    ("ingest, last 10 % (resources/s)", |v| {
+        Some(format!("{:.0}/s", num(v, &["ingest", "last_tenth_per_s"])?))
+    }),
     ("read by id (req/s)", |v| {
         Some(format!(
             "{} ({:.0} conns)",
