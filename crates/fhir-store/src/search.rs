@@ -947,6 +947,7 @@ fn filter(
     scope: &SearchScope,
     query: &SearchQuery,
     joins: &[(String, String, Vec<i64>, String)],
+    page: Option<PageInRidOrder>,
 ) -> Result<(), SearchError> {
     q.s(" FROM fhir_resources r");
     for (alias, table, keys, agg) in joins {
@@ -1000,6 +1001,12 @@ fn filter(
         c.criterion(q, "r", &type_list, crit)?;
         driving |= q.text[start..].starts_with("r.rid IN (");
         by_id |= matches!(crit, Criterion::Param { param, .. } if param.code == "_id");
+        if let Some(page) = page
+            && query.criteria.len() == 1
+            && scope.compartment.is_none()
+        {
+            limit_index_set(q, start, page);
+        }
     }
     // SQLite without statistics prefers walking every resource of the type
     // (fhir_resources_type_history) and testing each rid against the index
@@ -1013,6 +1020,41 @@ fn filter(
         }
     }
     Ok(())
+}
+
+/// A page of results in rid order: at most `limit` rids after `after`.
+#[derive(Debug, Clone, Copy)]
+struct PageInRidOrder {
+    limit: u64,
+    after: Option<i64>,
+}
+
+/// When the only criterion is a set of rids from an index table, that set
+/// is the result itself: index rows exist for current, not deleted
+/// versions only, keyed by type. So the page can be cut inside it (`ORDER
+/// BY rid LIMIT`), and an index whose key fixes everything before `rid`
+/// then yields just the page in order instead of every match (a common code
+/// among a million resources is tens of thousands of rows).
+fn limit_index_set(q: &mut Sql, start: usize, page: PageInRidOrder) {
+    let fragment = &q.text[start..];
+    let Some(alias) = fragment
+        .strip_prefix("r.rid IN (SELECT ")
+        .and_then(|rest| rest.split_once(".rid FROM "))
+        .map(|(alias, _)| alias.to_owned())
+        .filter(|a| a.chars().all(|c| c.is_ascii_alphanumeric()))
+    else {
+        return;
+    };
+    if !q.text.ends_with(')') {
+        return;
+    }
+    q.text.pop();
+    q.text
+        .insert_str(start + "r.rid IN (SELECT ".len(), "DISTINCT ");
+    if let Some(after) = page.after {
+        q.s(&format!(" AND {alias}.rid > ")).v(after);
+    }
+    q.s(&format!(" ORDER BY {alias}.rid LIMIT {})", page.limit));
 }
 
 /// Runs a search on the current, not deleted resources of partition `svc`.
@@ -1038,7 +1080,7 @@ pub fn search(
     if query.total == Total::Accurate || query.summary == Some(Summary::Count) {
         let mut q = Sql::new(dialect);
         q.s("SELECT COUNT(*)");
-        filter(&mut q, &compiler, &types, scope, query, &[])?;
+        filter(&mut q, &compiler, &types, scope, query, &[], None)?;
         let row = tx.query_opt(&q.text, &q.params)?;
         let n: i64 = row.map(|r| r.get(0)).transpose()?.unwrap_or(0);
         page.total = Some(n.max(0) as u64);
@@ -1119,7 +1161,12 @@ pub fn search(
     for c in &cols {
         q.s(", ").s(&c.expr);
     }
-    filter(&mut q, &compiler, &types, scope, query, &joins)?;
+    // Sorted by rid alone: the page may be cut inside the driving index set.
+    let cut = cols.is_empty().then(|| PageInRidOrder {
+        limit: query.count as u64 + 1,
+        after: cursor.as_ref().map(|(_, rid)| *rid),
+    });
+    filter(&mut q, &compiler, &types, scope, query, &joins, cut)?;
     if let Some((values, rid)) = &cursor {
         q.s(" AND ");
         keyset(&mut q, &cols, values, *rid);
