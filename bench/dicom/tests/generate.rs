@@ -111,6 +111,9 @@ fn every_instance_is_valid_unique_and_frames_are_where_the_generator_says() {
         for (f, got) in frames.iter().enumerate() {
             assert_eq!(got.as_ref(), i.frame(f), "{at:?} frame {}", f + 1);
         }
+        // `/frames` reads these through the frame index made at ingestion.
+        let index = hale_dicom::retrieve::FrameIndex::of_file(&i.bytes).expect("frames located");
+        assert_eq!(index.slice(&i.bytes, &wanted).unwrap(), frames, "{at:?}");
         if i.transfer_syntax == "1.2.840.10008.1.2.4.50" {
             assert!(i.frame(0).starts_with(&[0xFF, 0xD8]), "a JPEG stream");
         }

@@ -51,8 +51,8 @@ pub fn reserve(
     );
     let key = blob_key(svc, study, series, sop);
     let row = tx.query_opt(
-        "INSERT INTO dicom_instances (svc, study_key, series_key, sop_key, study_uid, series_uid, sop_uid, status, created, blob_key, size_bytes, sop_class_uid, transfer_syntax, frames)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9, $10, $11, $12, $13)
+        "INSERT INTO dicom_instances (svc, study_key, series_key, sop_key, study_uid, series_uid, sop_uid, status, created, blob_key, size_bytes, sop_class_uid, transfer_syntax, frames, frame_index)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9, $10, $11, $12, $13, $14)
          ON CONFLICT (svc, study_key, series_key, sop_key) DO NOTHING RETURNING iid",
         params![
             svc,
@@ -67,7 +67,8 @@ pub fn reserve(
             ingested.byte_len() as i64,
             ingested.sop_class_uid.as_str(),
             ingested.transfer_syntax_uid.as_str(),
-            ingested.number_of_frames as i64
+            ingested.number_of_frames as i64,
+            ingested.frame_index.as_ref().map(|f| f.to_text())
         ],
     )?;
     if let Some(row) = row {
@@ -308,6 +309,9 @@ pub struct StoredInstance {
     pub size_bytes: i64,
     pub transfer_syntax: String,
     pub frames: i64,
+    /// Where the frames are in the blob ([`hale_dicom::retrieve::FrameIndex`]
+    /// text), when known.
+    pub frame_index: Option<String>,
 }
 
 /// The stored instances in `scope`, in series then storage order.
@@ -316,7 +320,7 @@ pub fn list(tx: &mut dyn Tx, svc: i64, scope: &Scope) -> Result<Vec<StoredInstan
     values.insert(0, Value::Int(svc));
     let rows = tx.query(
         &format!(
-            "SELECT iid, study_uid, series_uid, sop_uid, blob_key, size_bytes, transfer_syntax, frames FROM dicom_instances
+            "SELECT iid, study_uid, series_uid, sop_uid, blob_key, size_bytes, transfer_syntax, frames, frame_index FROM dicom_instances
              WHERE svc = $1 AND status = 1 AND {clause} ORDER BY series_key, iid"
         ),
         &values,
@@ -332,6 +336,7 @@ pub fn list(tx: &mut dyn Tx, svc: i64, scope: &Scope) -> Result<Vec<StoredInstan
                 size_bytes: r.get(5)?,
                 transfer_syntax: r.get(6)?,
                 frames: r.get(7)?,
+                frame_index: r.get(8)?,
             })
         })
         .collect()

@@ -119,6 +119,8 @@ pub struct Ingested {
     pub transfer_syntax_uid: String,
     /// NumberOfFrames, 1 for single-frame images, 0 without pixel data.
     pub number_of_frames: u32,
+    /// Where the frames are in `bytes`, when that could be proven.
+    pub frame_index: Option<crate::retrieve::FrameIndex>,
     /// The searchable values (study, series and instance level).
     pub index: IndexRecord,
     /// What QIDO-RS returns at each level.
@@ -232,8 +234,8 @@ pub fn read_instance(reader: impl Read, limit: u64) -> Result<Bytes, Error> {
 pub fn ingest(bytes: Bytes, options: &IngestOptions) -> Result<Ingested, Rejection> {
     let obj = parse_part10(&bytes).map_err(Rejection::unreadable)?;
     let transfer_syntax_uid = trim_padding(obj.meta().transfer_syntax()).to_owned();
-    let mut dataset: InMemDicomObject = (*obj).clone();
-    drop(obj);
+    let frame_index = crate::retrieve::FrameIndex::locate(&bytes, &obj);
+    let mut dataset: InMemDicomObject = obj.into_inner();
 
     let sop_class = first_string(&dataset, tags::SOP_CLASS_UID);
     let sop_instance = first_string(&dataset, tags::SOP_INSTANCE_UID);
@@ -373,6 +375,7 @@ pub fn ingest(bytes: Bytes, options: &IngestOptions) -> Result<Ingested, Rejecti
         sop_class_uid: uids.remove(&tags::SOP_CLASS_UID).expect("validated"),
         transfer_syntax_uid,
         number_of_frames,
+        frame_index,
         index,
         level_attributes,
         metadata,

@@ -81,3 +81,69 @@ fn metadata_from_bytes_equals_ingested_metadata() {
         assert_eq!(instance_metadata(&bytes).unwrap(), ingested.metadata);
     }
 }
+
+/// Every frame through the frame index is the frame `extract_frames` cuts
+/// from the parsed file, and the index survives its text form.
+fn assert_index_agrees(bytes: &[u8]) -> FrameIndex {
+    let index = FrameIndex::of_file(bytes).expect("the frames can be located");
+    assert_eq!(FrameIndex::parse(&index.to_text()), Some(index.clone()));
+    let all: Vec<u32> = (1..=index.len()).collect();
+    assert_eq!(
+        index.slice(bytes, &all).unwrap(),
+        extract_frames(bytes, &all).unwrap()
+    );
+    let past = index.len() + 1;
+    assert_eq!(index.ranges(past), None);
+    assert_eq!(index.slice(bytes, &[past]), Err(Error::FrameNotFound));
+    index
+}
+
+#[test]
+fn the_frame_index_points_at_the_same_bytes() {
+    let single = assert_index_agrees(&build(&Spec::ct(STUDY_A, SERIES_A1, "1.2.3.60")));
+    assert_eq!(single.len(), 1);
+    assert!(matches!(single, FrameIndex::Native { .. }));
+    let multi = build(&Spec::us_multiframe(STUDY_B, SERIES_B1, "1.2.3.61", 5));
+    assert_eq!(assert_index_agrees(&multi).len(), 5);
+    let mut implicit = Spec::mr_implicit(STUDY_A, SERIES_A2, "1.2.3.62");
+    implicit.frames = 3;
+    assert_eq!(assert_index_agrees(&build(&implicit)).len(), 3);
+
+    let mut jpeg = Spec::us_multiframe(STUDY_B, SERIES_B1, "1.2.3.63", 4);
+    jpeg.transfer_syntax = JPEG_BASELINE;
+    jpeg.encapsulated = true;
+    let index = assert_index_agrees(&build(&jpeg));
+    assert!(matches!(&index, FrameIndex::Fragments(f) if f.len() == 4));
+    let mut one = Spec::ct(STUDY_A, SERIES_A1, "1.2.3.64");
+    one.transfer_syntax = JPEG_BASELINE;
+    one.encapsulated = true;
+    assert_index_agrees(&build(&one));
+
+    for (_, bytes) in corpus() {
+        if FrameIndex::of_file(&bytes).is_some() {
+            assert_index_agrees(&bytes);
+        }
+    }
+}
+
+#[test]
+fn frames_not_at_the_end_of_the_file_are_not_indexed() {
+    // Data Set Trailing Padding (FFFC,FFFC) after the pixel data: the
+    // frames can still be cut from the parsed file, but not located from
+    // the end, so no index is made and `/frames` parses the file.
+    let spec = Spec::ct(STUDY_A, SERIES_A1, "1.2.3.65");
+    let mut bytes = build(&spec);
+    bytes.extend_from_slice(&[0xFC, 0xFF, 0xFC, 0xFF, b'O', b'B', 0, 0, 4, 0, 0, 0]);
+    bytes.extend_from_slice(&[0; 4]);
+    assert_eq!(FrameIndex::of_file(&bytes), None);
+    assert_eq!(
+        extract_frames(&bytes, &[1]).unwrap(),
+        [frame_bytes(&spec, 0)]
+    );
+    // No pixel data, or text that is not an index.
+    let sr = build(&Spec::sr(STUDY_B, "1.2.3.66", "1.2.3.66.1"));
+    assert_eq!(FrameIndex::of_file(&sr), None);
+    for bad in ["", "N 1 2", "N 1 2 3 4", "F;1+", "F;x+1", "X"] {
+        assert_eq!(FrameIndex::parse(bad), None, "{bad:?}");
+    }
+}

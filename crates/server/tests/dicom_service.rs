@@ -1013,3 +1013,106 @@ async fn extended_query_tags_are_added_reindexed_and_searched() {
         404
     );
 }
+
+/// `/frames` reads the byte ranges the frame index recorded at ingestion;
+/// an instance whose frames could not be located (pixel data not last in
+/// the file) is parsed instead. Proof: once the files' DICM prefix is
+/// spoiled, only the parsed instance stops answering.
+#[tokio::test]
+async fn frames_are_read_by_range_where_the_index_knows_them() {
+    let d = Dicom::start().await;
+    let native = Spec::us_multiframe(ST2, SE3, "1.2.826.0.1.3680043.8.498.2.1.20", 3);
+    let mut jpeg = Spec::us_multiframe(ST2, SE3, "1.2.826.0.1.3680043.8.498.2.1.21", 4);
+    jpeg.transfer_syntax = dicomgen::JPEG_BASELINE;
+    jpeg.encapsulated = true;
+    let padded = Spec::ct(ST2, SE3, "1.2.826.0.1.3680043.8.498.2.1.22");
+    let mut padded_bytes = dicomgen::build(&padded);
+    // Data Set Trailing Padding (FFFC,FFFC), OB, 4 bytes, after the pixel data.
+    padded_bytes.extend_from_slice(&[
+        0xFC, 0xFF, 0xFC, 0xFF, b'O', b'B', 0, 0, 4, 0, 0, 0, 0, 0, 0, 0,
+    ]);
+    let (status, body) = d
+        .stow(
+            "v2/studies",
+            &[
+                &dicomgen::build(&native),
+                &dicomgen::build(&jpeg),
+                &padded_bytes,
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    let frames = |sop: &'static str, list: &'static str| {
+        let d = &d;
+        async move {
+            let (status, headers, body) = d
+                .send(
+                    Method::GET,
+                    &format!("v2/studies/{ST2}/series/{SE3}/instances/{sop}/frames/{list}"),
+                    &d.reader,
+                    &[(
+                        "accept",
+                        "multipart/related; type=\"application/octet-stream\"; transfer-syntax=*",
+                    )],
+                    None,
+                )
+                .await;
+            let parts = if status == 200 {
+                parts_of(headers["content-type"].to_str().unwrap(), &body)
+                    .into_iter()
+                    .map(|p| p.1)
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            (status, parts)
+        }
+    };
+    let (native, padded) = (&native, &padded);
+    let frames = &frames;
+    let check = |spoiled: bool| async move {
+        assert_eq!(
+            frames("1.2.826.0.1.3680043.8.498.2.1.20", "3,1,2").await,
+            (
+                200,
+                vec![
+                    dicomgen::frame_bytes(native, 2),
+                    dicomgen::frame_bytes(native, 0),
+                    dicomgen::frame_bytes(native, 1)
+                ]
+            )
+        );
+        assert_eq!(
+            frames("1.2.826.0.1.3680043.8.498.2.1.21", "4,2").await,
+            (
+                200,
+                vec![dicomgen::fragment_bytes(3), dicomgen::fragment_bytes(1)]
+            )
+        );
+        assert_eq!(frames("1.2.826.0.1.3680043.8.498.2.1.21", "5").await.0, 404);
+        let parsed = frames("1.2.826.0.1.3680043.8.498.2.1.22", "1").await;
+        if spoiled {
+            assert_eq!(parsed.0, 500);
+        } else {
+            assert_eq!(parsed, (200, vec![dicomgen::frame_bytes(padded, 0)]));
+        }
+    };
+    check(false).await;
+
+    fn spoil(p: &std::path::Path) {
+        for e in std::fs::read_dir(p).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                spoil(&p);
+            } else {
+                let mut bytes = std::fs::read(&p).unwrap();
+                assert_eq!(&bytes[128..132], b"DICM");
+                bytes[128..132].copy_from_slice(b"XXXX");
+                std::fs::write(&p, bytes).unwrap();
+            }
+        }
+    }
+    spoil(&d.h.server.settings().data_dir.join("blobs").join("dicom"));
+    check(true).await;
+}

@@ -64,6 +64,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "DICOM extended query tags and operations",
         sql: include_str!("../migrations/0009_dicom_extended_query_tags.sql"),
     },
+    Migration {
+        version: 10,
+        name: "DICOM frame index",
+        sql: include_str!("../migrations/0010_dicom_frame_index.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.

@@ -17,6 +17,7 @@ use hale_dicom::Uid;
 use hale_dicom::multipart::{
     MediaType, MultipartWriter, dicom_part_type, frame_part_type, new_boundary,
 };
+use hale_dicom::retrieve::FrameIndex;
 use hale_dicom_store::instances::{self, Scope, StoredInstance};
 
 use super::{Ctx, accept_list, dicom_error, json_response, not_found, storage_error, text};
@@ -386,19 +387,9 @@ pub(super) async fn frames(
             ),
         );
     };
-    let bytes = match ctx.state.blobs.get(&inst.blob_key).await {
-        Ok(b) => b,
-        Err(e) => return storage_error(e),
-    };
-    let list = frames.clone();
-    let extracted = match tokio::task::spawn_blocking(move || {
-        hale_dicom::retrieve::extract_frames(&bytes, &list)
-    })
-    .await
-    {
-        Ok(Ok(parts)) => parts,
-        Ok(Err(e)) => return dicom_error(&e),
-        Err(e) => return storage_error(e),
+    let extracted = match read_frames(ctx, &inst, &frames).await {
+        Ok(parts) => parts,
+        Err(r) => return r,
     };
     if !multipart {
         return Response::builder()
@@ -427,6 +418,59 @@ pub(super) async fn frames(
         )
         .body(Body::from(body))
         .unwrap_or_default()
+}
+
+/// The requested frames of a stored instance: byte ranges of its blob when
+/// the index knows where the frames are, else the blob parsed.
+async fn read_frames(
+    ctx: &Ctx,
+    inst: &StoredInstance,
+    frames: &[u32],
+) -> Result<Vec<Bytes>, Response> {
+    let index = inst.frame_index.as_deref().and_then(FrameIndex::parse);
+    if let Some(index) = index {
+        let mut ranges = Vec::new();
+        let mut pieces = Vec::with_capacity(frames.len());
+        for f in frames {
+            let r = index
+                .ranges(*f)
+                .ok_or_else(|| dicom_error(&hale_dicom::Error::FrameNotFound))?;
+            pieces.push(r.len());
+            ranges.extend(r);
+        }
+        let mut parts = ctx
+            .state
+            .blobs
+            .get_ranges(&inst.blob_key, &ranges)
+            .await
+            .map_err(storage_error)?
+            .into_iter();
+        return Ok(pieces
+            .into_iter()
+            .map(|n| {
+                let mut frame: Vec<Bytes> = parts.by_ref().take(n).collect();
+                if frame.len() == 1 {
+                    frame.remove(0)
+                } else {
+                    Bytes::from(frame.concat())
+                }
+            })
+            .collect());
+    }
+    let bytes = ctx
+        .state
+        .blobs
+        .get(&inst.blob_key)
+        .await
+        .map_err(storage_error)?;
+    let list = frames.to_vec();
+    match tokio::task::spawn_blocking(move || hale_dicom::retrieve::extract_frames(&bytes, &list))
+        .await
+    {
+        Ok(Ok(parts)) => Ok(parts),
+        Ok(Err(e)) => Err(dicom_error(&e)),
+        Err(e) => Err(storage_error(e)),
+    }
 }
 
 #[cfg(test)]
