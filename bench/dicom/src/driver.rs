@@ -1,6 +1,6 @@
 //! The benchmark: one corpus stored by STOW-RS (multipart batches, several
 //! clients), then timed read phases with random targets. Every answer is
-//! checked (status, part counts, bytes against the SHA-256 of what was stored,
+//! checked (status, part counts, bytes against an XXH3-128 fingerprint of what was stored,
 //! result counts and UIDs), and the first wrong one ends the run with an error:
 //! a fast wrong answer is a failure, not a figure.
 
@@ -15,7 +15,6 @@ use hale_bench_dicom::rng::Rng;
 use hale_bench_dicom::{Corpus, Instance, InstanceRef};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use tokio::sync::{Mutex, RwLock};
 
 use crate::multipart;
@@ -91,12 +90,13 @@ struct Stored {
     at: InstanceRef,
     sop: String,
     len: usize,
-    digest: [u8; 32],
-    frames: Vec<[u8; 32]>,
+    digest: u128,
+    frames: Vec<u128>,
 }
 
-fn sha256(bytes: &[u8]) -> [u8; 32] {
-    Sha256::digest(bytes).into()
+/// The fingerprint answers are checked against (XXH3, 128 bits).
+fn fingerprint(bytes: &[u8]) -> u128 {
+    xxhash_rust::xxh3::xxh3_128(bytes)
 }
 
 impl Stored {
@@ -105,8 +105,10 @@ impl Stored {
             at,
             sop: i.sop_instance_uid.clone(),
             len: i.bytes.len(),
-            digest: sha256(&i.bytes),
-            frames: (0..i.frames.len()).map(|f| sha256(i.frame(f))).collect(),
+            digest: fingerprint(&i.bytes),
+            frames: (0..i.frames.len())
+                .map(|f| fingerprint(i.frame(f)))
+                .collect(),
         }
     }
 }
@@ -754,7 +756,7 @@ async fn one_read(
                 }
             };
             ensure!(
-                &sha256(parts[0]) == expected,
+                &fingerprint(parts[0]) == expected,
                 "GET {url}: {} bytes differ from {what}",
                 parts[0].len()
             );

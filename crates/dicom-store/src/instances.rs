@@ -90,20 +90,41 @@ pub fn reserve(
     })
 }
 
-/// The instance's record as kept in its row: each level's attributes and
-/// searchable values.
-pub fn instance_record(ingested: &Ingested) -> Json {
-    let la = &ingested.level_attributes;
-    json!({
-        "study": LevelRecord::of(&la.study, &ingested.index, Level::Study).to_json(),
-        "series": LevelRecord::of(&la.series, &ingested.index, Level::Series).to_json(),
-        "instance": LevelRecord::of(&la.instance, &ingested.index, Level::Instance).to_json(),
-    })
+/// What [`commit_prepared`] writes that can be computed before the write
+/// transaction: the instance's record and metadata as text, and its study and
+/// series records. Building it off the database writer keeps the writer (one
+/// thread on SQLite) for SQL alone.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    record: String,
+    metadata: String,
+    study: LevelRecord,
+    series: LevelRecord,
 }
 
-/// Makes a reserved instance stored: its record and metadata, the merged
-/// series and study rows, and a `create` change-feed entry. `Ok(false)` when
-/// the reservation is gone (expired and swept): nothing was written.
+impl Prepared {
+    /// Prepares the commit of `ingested`.
+    pub fn of(ingested: &Ingested) -> Prepared {
+        let la = &ingested.level_attributes;
+        let study = LevelRecord::of(&la.study, &ingested.index, Level::Study);
+        let series = LevelRecord::of(&la.series, &ingested.index, Level::Series);
+        let instance = LevelRecord::of(&la.instance, &ingested.index, Level::Instance);
+        let record = json!({
+            "study": study.to_json(),
+            "series": series.to_json(),
+            "instance": instance.to_json(),
+        });
+        Prepared {
+            record: record.to_string(),
+            metadata: ingested.metadata.to_string(),
+            study,
+            series,
+        }
+    }
+}
+
+/// Makes a reserved instance stored ([`commit_prepared`] with the
+/// preparation done here).
 pub fn commit(
     tx: &mut dyn Tx,
     svc: i64,
@@ -111,15 +132,29 @@ pub fn commit(
     ingested: &Ingested,
     now: i64,
 ) -> Result<bool, StoreError> {
-    let record = instance_record(ingested);
+    commit_prepared(tx, svc, iid, ingested, &Prepared::of(ingested), now)
+}
+
+/// Makes a reserved instance stored: its record and metadata, the merged
+/// series and study rows, and a `create` change-feed entry. `Ok(false)` when
+/// the reservation is gone (expired and swept): nothing was written. A study
+/// or series record that the instance does not change is not rewritten.
+pub fn commit_prepared(
+    tx: &mut dyn Tx,
+    svc: i64,
+    iid: i64,
+    ingested: &Ingested,
+    prepared: &Prepared,
+    now: i64,
+) -> Result<bool, StoreError> {
     let changed = tx.execute(
         "UPDATE dicom_instances SET status = 1, created = $3, record = $4, metadata = $5 WHERE svc = $1 AND iid = $2 AND status = 0",
         params![
             svc,
             iid,
             now,
-            record.to_string(),
-            ingested.metadata.to_string()
+            prepared.record.as_str(),
+            prepared.metadata.as_str()
         ],
     )?;
     if changed != 1 {
@@ -139,8 +174,6 @@ pub fn commit(
     )?;
     let study_key = uid_key(ingested.study_instance_uid.as_str());
     let series_key = uid_key(ingested.series_instance_uid.as_str());
-    let study_rec = LevelRecord::from_json(&record["study"]);
-    let series_rec = LevelRecord::from_json(&record["series"]);
 
     // Study first, then series: every writer locks in this order.
     tx.execute(
@@ -154,9 +187,12 @@ pub fn commit(
         params![svc, study_key.as_str(), iid],
     )?)?;
     let stid: i64 = row.get(0)?;
-    let mut merged = LevelRecord::from_json(&parse(&row.get::<String>(1)?));
-    merged.merge(&study_rec);
-    write_study(tx, svc, stid, &merged)?;
+    let old = LevelRecord::from_json(&parse(&row.get::<String>(1)?));
+    let mut merged = old.clone();
+    merged.merge(&prepared.study);
+    if merged != old {
+        write_study(tx, svc, stid, &merged)?;
+    }
 
     tx.execute(
         "INSERT INTO dicom_series (svc, study_key, series_key, series_uid, instances, latest, record) VALUES ($1, $2, $3, $4, 0, 0, '{}')
@@ -174,9 +210,12 @@ pub fn commit(
         params![svc, study_key.as_str(), series_key.as_str(), iid],
     )?)?;
     let sid: i64 = row.get(0)?;
-    let mut merged = LevelRecord::from_json(&parse(&row.get::<String>(1)?));
-    merged.merge(&series_rec);
-    write_series(tx, sid, &merged)?;
+    let old = LevelRecord::from_json(&parse(&row.get::<String>(1)?));
+    let mut merged = old.clone();
+    merged.merge(&prepared.series);
+    if merged != old {
+        write_series(tx, sid, &merged)?;
+    }
 
     changefeed::append(
         tx,

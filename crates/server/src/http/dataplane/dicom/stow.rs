@@ -353,8 +353,12 @@ async fn persist(ctx: &Ctx, ingested: &std::sync::Arc<Ingested>) -> Result<(), F
         return Err(FailureReason::ProcessingFailure);
     }
     let copy = ingested.clone();
+    let prepared = instances::Prepared::of(ingested);
     let committed = store
-        .write(move |tx| instances::commit(tx, svc, iid, &copy, hale_dicom_store::now_micros()))
+        .write(move |tx| {
+            let now = hale_dicom_store::now_micros();
+            instances::commit_prepared(tx, svc, iid, &copy, &prepared, now)
+        })
         .await;
     match committed {
         Ok(true) => Ok(()),
