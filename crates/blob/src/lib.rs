@@ -409,9 +409,16 @@ mod tests {
         assert_eq!(parts[0], bytes[90_000..]);
         assert_eq!(parts[1], bytes[..1]);
         assert_eq!(parts[2], bytes[500..70_500]);
-        assert!(store.get_ranges("r.bin", &[99_999..100_001]).await.is_err());
+        assert!(
+            store
+                .get_ranges("r.bin", std::slice::from_ref(&(99_999..100_001)))
+                .await
+                .is_err()
+        );
         assert!(matches!(
-            store.get_ranges("missing.bin", &[0..1]).await,
+            store
+                .get_ranges("missing.bin", std::slice::from_ref(&(0..1)))
+                .await,
             Err(BlobError::NotFound(_))
         ));
     }

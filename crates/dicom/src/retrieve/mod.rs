@@ -316,7 +316,7 @@ impl FrameIndex {
                 start, frame_len, ..
             } => {
                 let from = start + u64::from(n - 1) * frame_len;
-                vec![from..from + frame_len]
+                std::iter::once(from..from + frame_len).collect()
             }
             FrameIndex::Fragments(frames) => frames[n as usize - 1]
                 .iter()
