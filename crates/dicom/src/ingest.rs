@@ -173,10 +173,13 @@ impl Rejection {
 }
 
 /// Collects one instance's bytes as they arrive (e.g. the chunks of one
-/// multipart part), refusing more than `limit` bytes.
+/// multipart part), refusing more than `limit` bytes. Chunks are kept as
+/// they come and joined once, at their exact total size, at the end (a part
+/// that arrived as one chunk is not copied at all).
 #[derive(Debug)]
 pub struct InstanceBuffer {
-    buf: Vec<u8>,
+    chunks: Vec<Bytes>,
+    len: u64,
     limit: u64,
 }
 
@@ -184,33 +187,47 @@ impl InstanceBuffer {
     /// A buffer accepting at most `limit` bytes ([`MAX_INSTANCE_BYTES`] for Azure's limit).
     pub fn new(limit: u64) -> InstanceBuffer {
         InstanceBuffer {
-            buf: Vec::new(),
+            chunks: Vec::new(),
+            len: 0,
             limit,
         }
     }
 
     /// Appends a chunk; fails with [`Error::PayloadTooLarge`] past the limit.
-    pub fn push(&mut self, chunk: &[u8]) -> Result<(), Error> {
-        if self.buf.len() as u64 + chunk.len() as u64 > self.limit {
+    pub fn push(&mut self, chunk: Bytes) -> Result<(), Error> {
+        if self.len + chunk.len() as u64 > self.limit {
             return Err(Error::PayloadTooLarge { limit: self.limit });
         }
-        self.buf.extend_from_slice(chunk);
+        self.len += chunk.len() as u64;
+        if !chunk.is_empty() {
+            self.chunks.push(chunk);
+        }
         Ok(())
     }
 
     /// Bytes collected so far.
     pub fn len(&self) -> u64 {
-        self.buf.len() as u64
+        self.len
     }
 
     /// Whether nothing was collected.
     pub fn is_empty(&self) -> bool {
-        self.buf.is_empty()
+        self.len == 0
     }
 
     /// The collected bytes.
-    pub fn into_bytes(self) -> Bytes {
-        Bytes::from(self.buf)
+    pub fn into_bytes(mut self) -> Bytes {
+        match self.chunks.len() {
+            0 => Bytes::new(),
+            1 => self.chunks.remove(0),
+            _ => {
+                let mut out = Vec::with_capacity(self.len as usize);
+                for c in &self.chunks {
+                    out.extend_from_slice(c);
+                }
+                Bytes::from(out)
+            }
+        }
     }
 }
 

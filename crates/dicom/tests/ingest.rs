@@ -358,10 +358,11 @@ fn instance_buffer_and_reader_enforce_limits() {
     let full = build(&Spec::ct(STUDY_A, SERIES_A1, "1.2.3.20"));
     let mut buf = InstanceBuffer::new(full.len() as u64);
     for chunk in full.chunks(7) {
-        buf.push(chunk).unwrap();
+        buf.push(Bytes::copy_from_slice(chunk)).unwrap();
     }
+    assert_eq!(buf.len(), full.len() as u64);
     assert_eq!(
-        buf.push(b"x").unwrap_err(),
+        buf.push(Bytes::from_static(b"x")).unwrap_err(),
         Error::PayloadTooLarge {
             limit: full.len() as u64
         }

@@ -1,6 +1,6 @@
 use std::io::Read;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes, BytesMut};
 use memchr::memmem::Finder;
 
 use super::media_type::{MediaType, parse_media_type};
@@ -95,8 +95,8 @@ pub struct MultipartParser {
     dash_boundary: Vec<u8>,
     delimiter: Finder<'static>,
     delimiter_len: usize,
-    buf: Vec<u8>,
-    pos: usize,
+    /// Input not yet consumed; part data is split off it without copying.
+    buf: BytesMut,
     state: State,
     eof: bool,
     limits: Limits,
@@ -114,8 +114,7 @@ impl MultipartParser {
             delimiter_len: delimiter.len(),
             delimiter: Finder::new(&delimiter).into_owned(),
             dash_boundary,
-            buf: Vec::new(),
-            pos: 0,
+            buf: BytesMut::new(),
             state: State::Preamble,
             eof: false,
             limits,
@@ -133,10 +132,6 @@ impl MultipartParser {
                 limit: self.limits.max_body_bytes,
             });
         }
-        if self.pos > 0 && self.pos >= self.buf.len() / 2 {
-            self.buf.drain(..self.pos);
-            self.pos = 0;
-        }
         self.buf.extend_from_slice(chunk);
         Ok(())
     }
@@ -147,7 +142,7 @@ impl MultipartParser {
     }
 
     fn pending(&self) -> &[u8] {
-        &self.buf[self.pos..]
+        &self.buf[..]
     }
 
     /// The next event; `Ok(None)` when more input is needed.
@@ -182,7 +177,7 @@ impl MultipartParser {
                     };
                     match found {
                         Some(at) => {
-                            self.pos += at + dash;
+                            self.buf.advance(at + dash);
                             self.at_stream_start = false;
                             self.state = State::AfterDelimiter;
                         }
@@ -196,7 +191,7 @@ impl MultipartParser {
                             let keep = dash + 1;
                             let len = self.pending().len();
                             if len > keep {
-                                self.pos += len - keep;
+                                self.buf.advance(len - keep);
                                 self.at_stream_start = false;
                             }
                             return Ok(None);
@@ -216,9 +211,9 @@ impl MultipartParser {
                     let pad = p.iter().take_while(|b| **b == b' ' || **b == b'\t').count();
                     let rest = &p[pad..];
                     if rest.starts_with(b"\r\n") {
-                        self.pos += pad + 2;
+                        self.buf.advance(pad + 2);
                     } else if rest.starts_with(b"\n") {
-                        self.pos += pad + 1;
+                        self.buf.advance(pad + 1);
                     } else if rest.is_empty() || rest == b"\r" {
                         if pad > 1024 {
                             return Err(Error::MalformedMultipart("the boundary line is too long"));
@@ -247,7 +242,7 @@ impl MultipartParser {
                         return Err(Error::MalformedMultipart("part headers are too large"));
                     }
                     let headers = parse_headers(&p[..block_len])?;
-                    self.pos += consumed;
+                    self.buf.advance(consumed);
                     self.part_bytes = 0;
                     self.state = State::Body;
                     return Ok(Some(Event::PartStart(headers)));
@@ -256,7 +251,7 @@ impl MultipartParser {
                     let p = self.pending();
                     match self.delimiter.find(p) {
                         Some(0) => {
-                            self.pos += self.delimiter_len;
+                            self.buf.advance(self.delimiter_len);
                             self.state = State::AfterDelimiter;
                             return Ok(Some(Event::PartEnd));
                         }
@@ -281,8 +276,7 @@ impl MultipartParser {
                 limit: self.limits.max_part_bytes,
             });
         }
-        let data = Bytes::copy_from_slice(&self.buf[self.pos..self.pos + n]);
-        self.pos += n;
+        let data = self.buf.split_to(n).freeze();
         Ok(Event::Data(data))
     }
 

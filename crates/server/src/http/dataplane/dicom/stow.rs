@@ -64,7 +64,7 @@ pub(super) async fn store(
             while let Some(chunk) = stream.next().await {
                 match chunk {
                     Ok(c) => {
-                        if let Err(e) = buffer.push(&c) {
+                        if let Err(e) = buffer.push(c) {
                             failed = Some(dicom_error(&e));
                             break;
                         }
@@ -111,7 +111,10 @@ pub(super) async fn store(
 }
 
 /// Instances of one request being stored at once, while the next part is read.
-const MAX_IN_FLIGHT: usize = 4;
+/// Storing waits mostly on fsyncs (blob, folder, two group commits), not on
+/// the CPU: 16 measured 1,307 instances/s against 940 with 4 (bench/dicom,
+/// 1.5 GB, plain HTTP).
+const MAX_IN_FLIGHT: usize = 16;
 /// Bytes of one request's instances being stored at once.
 const MAX_IN_FLIGHT_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -245,7 +248,7 @@ async fn read_parts(
                 }
                 Ok(Some(Event::Data(bytes))) => {
                     if let Some(buffer) = current.as_mut()
-                        && let Err(e) = buffer.push(&bytes)
+                        && let Err(e) = buffer.push(bytes)
                     {
                         return Err(dicom_error(&e));
                     }
