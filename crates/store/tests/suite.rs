@@ -373,3 +373,36 @@ async fn group_members_and_their_cleanup() {
     assert_eq!(count(&store, "group_members").await, 0);
     assert_eq!(count(&store, "groups").await, 1);
 }
+
+/// SQLite: once writes pause, the WAL is checkpointed and truncated, so a
+/// database at rest takes only its pages' disk; a reader holding an old
+/// snapshot does not block the writer (the checkpoint is left for later).
+#[tokio::test]
+async fn the_wal_is_truncated_when_writes_pause() {
+    let (store, db) = fresh().await;
+    let hale_store::DatabaseUrl::Sqlite(path) = &db.url else {
+        return; // PostgreSQL manages its own WAL.
+    };
+    let wal = std::path::PathBuf::from(format!("{}-wal", path.display()));
+    for i in 0..50 {
+        let t = tenant(&format!("wal{i}.example"));
+        store
+            .write(move |tx| tenants::insert(tx, &t))
+            .await
+            .unwrap();
+    }
+    let size = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    assert!(size() > 0, "writes go to the WAL first");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while size() > 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(size(), 0, "the WAL is truncated at rest");
+    assert!(count(&store, "tenants").await >= 50);
+    // Writes go on afterwards.
+    let t = tenant("after.example");
+    store
+        .write(move |tx| tenants::insert(tx, &t))
+        .await
+        .unwrap();
+}
