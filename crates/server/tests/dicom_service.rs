@@ -110,6 +110,32 @@ impl Dicom {
         (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
     }
 
+    /// `GET …/instances/{sop}/frames/{list}` in study ST2, series SE3, as
+    /// multipart in the stored syntax: the status and the parts' bodies.
+    async fn frames(&self, sop: &str, list: &str) -> (u16, Vec<Vec<u8>>) {
+        let (status, headers, body) = self
+            .send(
+                Method::GET,
+                &format!("v2/studies/{ST2}/series/{SE3}/instances/{sop}/frames/{list}"),
+                &self.reader,
+                &[(
+                    "accept",
+                    "multipart/related; type=\"application/octet-stream\"; transfer-syntax=*",
+                )],
+                None,
+            )
+            .await;
+        let parts = if status == 200 {
+            parts_of(headers["content-type"].to_str().unwrap(), &body)
+                .into_iter()
+                .map(|p| p.1)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        (status, parts)
+    }
+
     async fn get_json(&self, path: &str) -> (u16, Value) {
         let (status, _, body) = self.send(Method::GET, path, &self.reader, &[], None).await;
         (
@@ -400,23 +426,16 @@ async fn stow_qido_wado_delete_and_the_change_feed() {
 
     // Frames.
     let spec = Spec::us_multiframe(ST2, SE3, I4, 3);
-    let (status, headers, body) = d
-        .send(
-            Method::GET,
-            &format!("v2/studies/{ST2}/series/{SE3}/instances/{I4}/frames/3,1"),
-            &d.reader,
-            &[(
-                "accept",
-                "multipart/related; type=\"application/octet-stream\"; transfer-syntax=*",
-            )],
-            None,
+    assert_eq!(
+        d.frames(I4, "3,1").await,
+        (
+            200,
+            vec![
+                dicomgen::frame_bytes(&spec, 2),
+                dicomgen::frame_bytes(&spec, 0)
+            ]
         )
-        .await;
-    assert_eq!(status, 200);
-    let parts = parts_of(headers["content-type"].to_str().unwrap(), &body);
-    assert_eq!(parts.len(), 2);
-    assert_eq!(parts[0].1, dicomgen::frame_bytes(&spec, 2));
-    assert_eq!(parts[1].1, dicomgen::frame_bytes(&spec, 0));
+    );
     let (status, _, _) = d
         .send(
             Method::GET,
@@ -1043,34 +1062,8 @@ async fn frames_are_read_by_range_where_the_index_knows_them() {
         .await;
     assert_eq!(status, 200, "{body}");
 
-    let frames = |sop: &'static str, list: &'static str| {
-        let d = &d;
-        async move {
-            let (status, headers, body) = d
-                .send(
-                    Method::GET,
-                    &format!("v2/studies/{ST2}/series/{SE3}/instances/{sop}/frames/{list}"),
-                    &d.reader,
-                    &[(
-                        "accept",
-                        "multipart/related; type=\"application/octet-stream\"; transfer-syntax=*",
-                    )],
-                    None,
-                )
-                .await;
-            let parts = if status == 200 {
-                parts_of(headers["content-type"].to_str().unwrap(), &body)
-                    .into_iter()
-                    .map(|p| p.1)
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            (status, parts)
-        }
-    };
-    let (native, padded) = (&native, &padded);
-    let frames = &frames;
+    let (native, padded, d) = (&native, &padded, &d);
+    let frames = |sop: &'static str, list: &'static str| d.frames(sop, list);
     let check = |spoiled: bool| async move {
         assert_eq!(
             frames("1.2.826.0.1.3680043.8.498.2.1.20", "3,1,2").await,
