@@ -14,6 +14,7 @@ pub fn node_dir(scripts: &[&str]) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("interop-node");
     let marker = dir.join("package.installed");
     std::fs::create_dir_all(&dir).unwrap();
+    let _lock = install_lock(&dir);
     if std::fs::read_to_string(&marker).ok().as_deref() != Some(PACKAGE_JSON) {
         std::fs::write(dir.join("package.json"), PACKAGE_JSON).unwrap();
         let installed = Command::new("npm")
@@ -36,6 +37,21 @@ pub fn node_dir(scripts: &[&str]) -> PathBuf {
     dir
 }
 
+/// An exclusive lock held while packages are checked and installed: test
+/// binaries run as separate processes, and two `npm install`s (or `pip
+/// install`s) into one folder at once leave it half-written.
+fn install_lock(dir: &Path) -> std::fs::File {
+    std::fs::create_dir_all(dir).unwrap();
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(".install.lock"))
+        .unwrap();
+    file.lock().expect("lock the install folder");
+    file
+}
+
 pub fn interop_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
 }
@@ -48,6 +64,7 @@ pub fn python() -> PathBuf {
     let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("interop-venv");
     let python = venv.join("bin/python");
     let marker = venv.join("requirements.installed");
+    let _lock = install_lock(Path::new(env!("CARGO_TARGET_TMPDIR")));
     if std::fs::read_to_string(&marker).ok().as_deref() != Some(REQUIREMENTS) {
         let made = Command::new("python3")
             .args(["-m", "venv"])
