@@ -332,12 +332,18 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_local_store_keeps_bytes_and_forgets_deleted_ones() {
+    /// A store in a fresh local folder (kept while the guard lives).
+    async fn local_store() -> (tempfile::TempDir, BlobStore) {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::open(&BlobUrl::Local(dir.path().join("blobs")))
             .await
             .unwrap();
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn a_local_store_keeps_bytes_and_forgets_deleted_ones() {
+        let (_dir, store) = local_store().await;
         store.ping().await.unwrap();
         store
             .put("a/b.bin", Bytes::from_static(b"\x00\x01bytes"))
@@ -355,10 +361,7 @@ mod tests {
     #[tokio::test]
     async fn a_stream_gives_every_byte_across_chunks() {
         use futures::TryStreamExt;
-        let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(&BlobUrl::Local(dir.path().join("blobs")))
-            .await
-            .unwrap();
+        let (_dir, store) = local_store().await;
         // Two whole chunks and a ragged tail; and an empty object.
         let bytes: Vec<u8> = (0..2 * FILE_CHUNK + 12_345)
             .map(|i| (i % 251) as u8)
@@ -393,10 +396,7 @@ mod tests {
 
     #[tokio::test]
     async fn ranges_are_the_bytes_at_those_offsets() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(&BlobUrl::Local(dir.path().join("blobs")))
-            .await
-            .unwrap();
+        let (_dir, store) = local_store().await;
         let bytes: Vec<u8> = (0..100_000).map(|i| (i % 253) as u8).collect();
         store
             .put("r.bin", Bytes::from(bytes.clone()))

@@ -218,15 +218,8 @@ impl InstanceBuffer {
     /// The collected bytes.
     pub fn into_bytes(mut self) -> Bytes {
         match self.chunks.len() {
-            0 => Bytes::new(),
             1 => self.chunks.remove(0),
-            _ => {
-                let mut out = Vec::with_capacity(self.len as usize);
-                for c in &self.chunks {
-                    out.extend_from_slice(c);
-                }
-                Bytes::from(out)
-            }
+            _ => Bytes::from(self.chunks.concat()),
         }
     }
 }

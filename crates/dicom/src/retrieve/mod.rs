@@ -41,10 +41,10 @@ pub fn parse_frame_list(s: &str) -> Result<Vec<u32>, Error> {
 
 /// Where the frames of an instance's pixel data are in its Part-10 file.
 enum Layout<'a> {
-    /// Native pixel data: `count` frames of `frame_len` bytes each, from the
-    /// start of `data` (only the frames that fit are there).
+    /// Native pixel data of `data_len` bytes: `count` frames of `frame_len`
+    /// bytes each from its start (only the frames that fit are counted).
     Native {
-        data: std::borrow::Cow<'a, [u8]>,
+        data_len: usize,
         frame_len: usize,
         count: u32,
     },
@@ -127,10 +127,12 @@ fn layout(obj: &InMemDicomObject) -> Result<Layout<'_>, Error> {
                 ));
             }
             let frame_len = (frame_bits / 8) as usize;
-            let data = p.to_bytes();
-            let fit = data.len().checked_div(frame_len).unwrap_or(0);
+            // The length only: copying the pixel data to learn it would cost
+            // every ingestion a copy of the largest element.
+            let data_len = p.calculate_byte_len();
+            let fit = data_len.checked_div(frame_len).unwrap_or(0);
             Ok(Layout::Native {
-                data,
+                data_len,
                 frame_len,
                 count: count.min(u32::try_from(fit).unwrap_or(u32::MAX)),
             })
@@ -149,42 +151,41 @@ pub fn extract_frames(bytes: &[u8], frames: &[u32]) -> Result<Vec<Bytes>, Error>
         return Err(Error::InvalidFrames);
     }
     let obj = parse_part10(bytes).map_err(Error::UnreadableInstance)?;
-    let declared: u32 = first_string(&obj, tags::NUMBER_OF_FRAMES)
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(1)
-        .max(1);
-    if obj.get(tags::PIXEL_DATA).is_some() && frames.iter().any(|f| *f > declared) {
-        return Err(Error::FrameNotFound);
-    }
     match layout(&obj)? {
         Layout::Encapsulated {
             fragments,
             frames: of,
             ..
-        } => Ok(frames
+        } => frames
             .iter()
             .map(|f| {
-                let parts = &of[*f as usize - 1];
+                let parts = of.get(*f as usize - 1).ok_or(Error::FrameNotFound)?;
                 let mut out = Vec::with_capacity(parts.iter().map(|p| fragments[*p].len()).sum());
                 for p in parts {
                     out.extend_from_slice(&fragments[*p]);
                 }
-                Bytes::from(out)
-            })
-            .collect()),
-        Layout::Native {
-            data,
-            frame_len,
-            count,
-        } => frames
-            .iter()
-            .map(|f| {
-                let start = (*f as usize - 1) * frame_len;
-                (*f <= count)
-                    .then(|| Bytes::copy_from_slice(&data[start..start + frame_len]))
-                    .ok_or(Error::FrameNotFound)
+                Ok(Bytes::from(out))
             })
             .collect(),
+        Layout::Native {
+            frame_len, count, ..
+        } => {
+            let data = obj
+                .get(tags::PIXEL_DATA)
+                .ok_or(Error::NoPixelData)?
+                .value()
+                .to_bytes()
+                .map_err(|_| Error::NoPixelData)?;
+            frames
+                .iter()
+                .map(|f| {
+                    let start = (*f as usize - 1) * frame_len;
+                    (*f <= count)
+                        .then(|| Bytes::copy_from_slice(&data[start..start + frame_len]))
+                        .ok_or(Error::FrameNotFound)
+                })
+                .collect()
+        }
     }
 }
 
@@ -225,12 +226,12 @@ impl FrameIndex {
         let u32_at = |pos: usize| at(pos, 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
         match layout(obj).ok()? {
             Layout::Native {
-                data,
+                data_len,
                 frame_len,
                 count,
             } => {
                 let len = obj.get(tags::PIXEL_DATA)?.header().length().get()? as usize;
-                if len != data.len() || count == 0 {
+                if len != data_len || count == 0 {
                     return None;
                 }
                 let start = bytes.len().checked_sub(len)?;
