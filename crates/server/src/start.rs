@@ -239,6 +239,7 @@ async fn prepare(
         key_ring,
         signing,
         verified_tokens: std::sync::Arc::new(crate::http::auth::VerifiedTokens::new()),
+        authz_cache: std::sync::Arc::new(crate::http::dataplane::AuthzCache::new()),
         dicom_max_request_bytes: settings.dicom_max_request_bytes,
     };
     crate::http::start_dicom_sweeper(&state).await;

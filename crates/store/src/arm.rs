@@ -325,3 +325,13 @@ pub fn grants(
         })
         .collect()
 }
+
+/// The authorization epoch (schema 11): raised by triggers in every
+/// transaction that changes role assignments, group members, health
+/// workspaces or services. Inputs to an authorization decision read at epoch
+/// `n` are still current while this returns `n`.
+pub fn authz_epoch(tx: &mut dyn Tx) -> Result<i64, StoreError> {
+    tx.query_opt("SELECT n FROM authz_epoch WHERE id = 1", &[])?
+        .ok_or_else(|| StoreError::Decode("the authorization epoch row is missing".into()))?
+        .get(0)
+}

@@ -242,7 +242,9 @@ impl Store {
     /// key, no scans): on SQLite it runs on the calling thread, where handing
     /// it to the blocking pool and back would cost more than the read itself
     /// (two thread wake-ups against tens of microseconds of SQLite work).
-    /// PostgreSQL reads wait on the network and go through the pool as usual.
+    /// On PostgreSQL it runs without a transaction (autocommit), saving the
+    /// `BEGIN` and `ROLLBACK` round trips: each statement sees its own
+    /// snapshot, so `f` must not need several statements to agree.
     pub async fn read_short<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut dyn Tx) -> Result<T, E> + Send + 'static,
@@ -251,7 +253,7 @@ impl Store {
     {
         match &*self.backend {
             Backend::Sqlite(s) => s.read_here(f),
-            Backend::Postgres(p) => p.read(f).await,
+            Backend::Postgres(p) => p.read_short(f).await,
         }
     }
 

@@ -16,6 +16,8 @@ struct Migration {
     version: i64,
     name: &'static str,
     sql: &'static str,
+    /// The PostgreSQL text, where the shared subset cannot say it (triggers).
+    postgres: Option<&'static str>,
 }
 
 const MIGRATIONS: &[Migration] = &[
@@ -23,51 +25,67 @@ const MIGRATIONS: &[Migration] = &[
         version: 1,
         name: "directory, resource manager and signing keys",
         sql: include_str!("../migrations/0001_init.sql"),
+        postgres: None,
     },
     Migration {
         version: 2,
         name: "applications and client secrets",
         sql: include_str!("../migrations/0002_applications.sql"),
+        postgres: None,
     },
     Migration {
         version: 3,
         name: "consent grants, app role assignments and sign-in secrets",
         sql: include_str!("../migrations/0003_consent_and_sign_in.sql"),
+        postgres: None,
     },
     Migration {
         version: 4,
         name: "users' profiles, groups and group members",
         sql: include_str!("../migrations/0004_users_groups.sql"),
+        postgres: None,
     },
     Migration {
         version: 5,
         name: "health workspaces, FHIR and DICOM services, role assignment details",
         sql: include_str!("../migrations/0005_health.sql"),
+        postgres: None,
     },
     Migration {
         version: 6,
         name: "sign-in log and smart lockout",
         sql: include_str!("../migrations/0006_sign_in_log.sql"),
+        postgres: None,
     },
     Migration {
         version: 7,
         name: "data partitions, FHIR resources and search indexes",
         sql: include_str!("../migrations/0007_fhir.sql"),
+        postgres: None,
     },
     Migration {
         version: 8,
         name: "DICOM index, change feed and blob journal",
         sql: include_str!("../migrations/0008_dicom.sql"),
+        postgres: None,
     },
     Migration {
         version: 9,
         name: "DICOM extended query tags and operations",
         sql: include_str!("../migrations/0009_dicom_extended_query_tags.sql"),
+        postgres: None,
     },
     Migration {
         version: 10,
         name: "DICOM frame index",
         sql: include_str!("../migrations/0010_dicom_frame_index.sql"),
+        postgres: None,
+    },
+    Migration {
+        version: 11,
+        name: "authorization epoch",
+        sql: include_str!("../migrations/0011_authz_epoch.sql"),
+        postgres: Some(include_str!("../migrations/0011_authz_epoch.pg.sql")),
     },
 ];
 
@@ -108,10 +126,11 @@ pub(crate) fn run(tx: &mut dyn Tx, target: &str) -> Result<(), StoreError> {
         });
     }
     for m in MIGRATIONS.iter().filter(|m| m.version > current.version) {
-        let sql = match tx.dialect() {
-            Dialect::Sqlite => m.sql.to_owned(),
+        let sql = match (tx.dialect(), m.postgres) {
+            (Dialect::Sqlite, _) => m.sql.to_owned(),
+            (Dialect::Postgres, Some(own)) => own.to_owned(),
             // PostgreSQL has no WITHOUT ROWID tables (every table is a heap).
-            Dialect::Postgres => m
+            (Dialect::Postgres, None) => m
                 .sql
                 .replace(" BLOB", " BYTEA")
                 .replace(

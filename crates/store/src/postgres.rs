@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use postgres::error::SqlState;
 use postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
-use postgres::{Client, IsolationLevel, NoTls, Statement};
+use postgres::{Client, GenericClient, IsolationLevel, NoTls, Statement};
 
 use crate::{Dialect, Row, StoreError, Tx, Value, blocking};
 
@@ -115,6 +115,30 @@ impl PgStore {
         self.run(false, f).await
     }
 
+    /// A short read ([`crate::Store::read_short`]): each statement on its own,
+    /// in autocommit, without the `BEGIN` and `ROLLBACK` round trips a
+    /// transaction costs. Statements may see different snapshots, which keyed
+    /// lookups do not mind.
+    pub(crate) async fn read_short<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut dyn Tx) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let pool = self.pool.clone().expect("pool present until drop");
+        blocking(move || {
+            let mut conn = pool
+                .get()
+                .map_err(|e| StoreError::Database(format!("no database connection: {e}")))?;
+            let PgConn { client, statements } = &mut *conn;
+            f(&mut PgTx {
+                tx: client,
+                statements,
+            })
+        })
+        .await?
+    }
+
     async fn run<T, E, F>(&self, read_only: bool, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut dyn Tx) -> Result<T, E> + Send + 'static,
@@ -156,12 +180,13 @@ impl PgStore {
     }
 }
 
-struct PgTx<'a, 'c> {
-    tx: &'a mut postgres::Transaction<'c>,
+/// Statements on a transaction, or (for short reads) on the bare connection.
+struct PgTx<'a, C: GenericClient> {
+    tx: &'a mut C,
     statements: &'a mut HashMap<String, Statement>,
 }
 
-impl PgTx<'_, '_> {
+impl<C: GenericClient> PgTx<'_, C> {
     fn statement(&mut self, sql: &str) -> Result<Statement, StoreError> {
         if let Some(stmt) = self.statements.get(sql) {
             return Ok(stmt.clone());
@@ -176,7 +201,7 @@ fn as_params(params: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
     params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
 }
 
-impl Tx for PgTx<'_, '_> {
+impl<C: GenericClient> Tx for PgTx<'_, C> {
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
         let stmt = self.statement(sql)?;
         self.tx.execute(&stmt, &as_params(params)).map_err(map_err)

@@ -374,6 +374,178 @@ async fn group_members_and_their_cleanup() {
     assert_eq!(count(&store, "groups").await, 1);
 }
 
+/// The authorization epoch rises in every transaction that changes what a
+/// data-plane decision reads (role assignments, group members, workspaces,
+/// services), cascades included, and in no other.
+#[tokio::test]
+async fn the_authorization_epoch_rises_with_every_change_a_decision_reads() {
+    use hale_arm::{
+        HealthService, PrincipalType, ResourceGroup, RoleAssignment, ServiceKind, Subscription,
+        Workspace,
+    };
+    use hale_directory::Group;
+    use hale_directory::membership::{Member, MemberKind};
+    use hale_store::{arm, groups, health};
+    let (store, _db) = fresh().await;
+    let epoch = || {
+        let store = store.clone();
+        async move { store.read_short(arm::authz_epoch).await.unwrap() }
+    };
+    let t = tenant("epoch.example");
+    let tid = t.id;
+    let now = OffsetDateTime::now_utc();
+    let sub = Subscription {
+        id: uuid::Uuid::new_v4(),
+        tenant_id: tid,
+        display_name: "S".into(),
+        state: "Enabled".into(),
+        created_at: now,
+    };
+    let rg = ResourceGroup {
+        subscription_id: sub.id,
+        name: "rg".into(),
+        location: "westeurope".into(),
+        tags: Default::default(),
+        created_at: now,
+    };
+    let group = Group {
+        id: ObjectId::new(),
+        tenant_id: tid,
+        display_name: "G".into(),
+        description: None,
+        mail_nickname: "g".into(),
+        mail_enabled: false,
+        security_enabled: true,
+        group_types: vec![],
+        mail: None,
+        visibility: None,
+        created_date_time: now,
+    };
+    let gid = group.id;
+    let (sub2, rg2) = (sub.clone(), rg.clone());
+    let e0 = epoch().await;
+    // Tenants, subscriptions, resource groups, groups: not read by decisions.
+    store
+        .write(move |tx| {
+            tenants::insert(tx, &t)?;
+            arm::insert_subscription(tx, &sub2)?;
+            arm::insert_resource_group(tx, &rg2)?;
+            groups::insert(tx, &group)
+        })
+        .await
+        .unwrap();
+    assert_eq!(epoch().await, e0);
+
+    let mut last = e0;
+    let mut rises = |now: i64, what: &str| {
+        assert!(now > last, "{what}: epoch {now} after {last}");
+        last = now;
+    };
+    let member = Member {
+        id: ObjectId::new(),
+        kind: MemberKind::User,
+    };
+    store
+        .write(move |tx| groups::add_member(tx, tid, gid, member))
+        .await
+        .unwrap();
+    rises(epoch().await, "group member added");
+
+    let ws = Workspace {
+        id: uuid::Uuid::new_v4(),
+        tenant_id: tid,
+        subscription_id: sub.id,
+        resource_group: rg.name.clone(),
+        name: "epochws".into(),
+        location: "westeurope".into(),
+        tags: Default::default(),
+        created_at: now,
+        updated_at: now,
+    };
+    let svc = HealthService {
+        id: uuid::Uuid::new_v4(),
+        kind: ServiceKind::Fhir,
+        tenant_id: tid,
+        subscription_id: sub.id,
+        resource_group: rg.name.clone(),
+        workspace_id: ws.id,
+        workspace: ws.name.clone(),
+        name: "fhir1".into(),
+        resource_kind: Some("fhir-R4".into()),
+        location: "westeurope".into(),
+        tags: Default::default(),
+        created_at: now,
+        updated_at: now,
+    };
+    let ws2 = ws.clone();
+    store
+        .write(move |tx| health::insert_workspace(tx, &ws2))
+        .await
+        .unwrap();
+    rises(epoch().await, "workspace created");
+    let svc2 = svc.clone();
+    store
+        .write(move |tx| health::insert_service(tx, &svc2))
+        .await
+        .unwrap();
+    rises(epoch().await, "service created");
+    let mut tagged = svc.clone();
+    tagged.tags.insert("k".into(), "v".into());
+    store
+        .write(move |tx| health::update_service(tx, &tagged))
+        .await
+        .unwrap();
+    rises(epoch().await, "service updated");
+
+    let assignment = RoleAssignment {
+        id: uuid::Uuid::new_v4(),
+        tenant_id: tid,
+        scope: svc.resource_id().to_string(),
+        role_definition_id: uuid::Uuid::new_v4(),
+        principal_id: gid,
+        principal_type: PrincipalType::Group,
+        description: None,
+        created_by: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let aid = assignment.id;
+    store
+        .write(move |tx| arm::insert_role_assignment(tx, &assignment))
+        .await
+        .unwrap();
+    rises(epoch().await, "role assigned");
+    store
+        .write(move |tx| arm::delete_role_assignment(tx, tid, aid))
+        .await
+        .unwrap();
+    rises(epoch().await, "role unassigned");
+
+    // Deleting the group takes its members with it (a cascade).
+    store
+        .write(move |tx| groups::delete(tx, tid, gid))
+        .await
+        .unwrap();
+    rises(epoch().await, "group deleted");
+    assert_eq!(count(&store, "group_members").await, 0);
+
+    // A failed transaction leaves the epoch where it was.
+    let before = epoch().await;
+    let failed: Result<(), StoreError> = store
+        .write(move |tx| {
+            health::delete_service(tx, &svc)?;
+            Err(StoreError::Conflict("changed my mind".into()))
+        })
+        .await;
+    assert!(failed.is_err());
+    assert_eq!(epoch().await, before);
+    store
+        .write(move |tx| arm::delete_resource_group(tx, &rg))
+        .await
+        .unwrap();
+    rises(epoch().await, "resource group deleted with its workspace");
+}
+
 /// SQLite: once writes pause, the WAL is checkpointed and truncated, so a
 /// database at rest takes only its pages' disk; a reader holding an old
 /// snapshot does not block the writer (the checkpoint is left for later).

@@ -50,6 +50,8 @@ pub(crate) struct AppState {
     pub verified_tokens: std::sync::Arc<auth::VerifiedTokens>,
     /// The DICOM service's STOW-RS size limit (request and instance).
     pub dicom_max_request_bytes: u64,
+    /// Data-plane authorization inputs, valid per authorization epoch.
+    pub authz_cache: std::sync::Arc<dataplane::AuthzCache>,
 }
 
 /// Finishes what crashed DICOM writes left behind (at start, then every

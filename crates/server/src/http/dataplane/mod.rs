@@ -7,15 +7,19 @@
 //! service's audience, five minutes of skew), then reads, in one transaction,
 //! the service and the role assignments of the token's `oid` and of every
 //! group it is in at the service, its workspace, resource group and
-//! subscription, and decides the one data action the request needs. Nothing
-//! about the decision is cached, so a role assignment made or removed on any
-//! replica counts from the next request; only verified token signatures are
-//! remembered ([`super::auth::VerifiedTokens`]). Each response says what
+//! subscription, and decides the one data action the request needs. Those
+//! inputs are kept in memory while the database's authorization epoch is
+//! unchanged ([`authz_cache`]); the epoch is read on every request, so a role
+//! assignment made or removed on any replica counts from the next request.
+//! Verified token signatures are remembered too
+//! ([`super::auth::VerifiedTokens`]); decisions never are. Each response says what
 //! authorization cost in a `Server-Timing` header.
 
+mod authz_cache;
 mod dicom;
 mod fhir;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::http::{HeaderMap, HeaderValue, Response, header};
@@ -24,6 +28,7 @@ use hale_arm::{HealthService, ResourceId, ServiceKind};
 use hale_directory::{ObjectId, TenantId};
 use hale_store::{StoreError, arm, health};
 
+pub(crate) use authz_cache::AuthzCache;
 pub(crate) use dicom::dispatch as dicom;
 pub(crate) use dicom::start_sweeper as dicom_sweeper;
 pub(crate) use fhir::dispatch as fhir;
@@ -134,15 +139,23 @@ async fn authorize(
     let rbac_started = Instant::now();
     let caller: Option<(TenantId, ObjectId)> =
         verified.as_ref().ok().map(|b| (b.tenant_id, b.object_id));
-    let (ws, name) = (path.workspace.clone(), path.name.clone());
+    let key = authz_cache::Key {
+        kind,
+        workspace: path.workspace.to_ascii_lowercase(),
+        name: path.name.to_ascii_lowercase(),
+        caller,
+    };
+    let cache = state.authz_cache.clone();
     let read = state
         .store
         .read_short(move |tx| {
-            let Some(service) = health::service_by_path(tx, kind, &ws, &name)? else {
-                return Ok::<_, StoreError>(None);
-            };
-            let grants = match caller {
-                Some((tenant, oid)) if tenant == service.tenant_id => {
+            let epoch = arm::authz_epoch(tx)?;
+            if let Some(inputs) = cache.get(&key, epoch) {
+                return Ok::<_, StoreError>(inputs);
+            }
+            let service = health::service_by_path(tx, kind, &key.workspace, &key.name)?;
+            let grants = match (&service, caller) {
+                (Some(service), Some((tenant, oid))) if tenant == service.tenant_id => {
                     let scopes: Vec<String> = service
                         .resource_id()
                         .self_and_ancestors()
@@ -153,24 +166,41 @@ async fn authorize(
                 }
                 _ => None,
             };
-            Ok(Some((service, grants)))
+            // Tagged with the epoch read before them: if a change committed
+            // in between, the next request sees a newer epoch and reads again.
+            let inputs = Arc::new(authz_cache::Inputs {
+                epoch,
+                service,
+                grants,
+            });
+            cache.put(key, inputs.clone());
+            Ok(inputs)
         })
         .await;
     let timing = Timing {
         token_us,
         rbac_us: rbac_started.elapsed().as_micros(),
     };
+    let read = read.map(|inputs| {
+        inputs
+            .service
+            .clone()
+            .map(|service| (service, inputs.clone()))
+    });
     let outcome = match (read, verified) {
         (Err(e), _) => Err(Denied::Storage(e)),
         (Ok(None), _) => Err(Denied::UnknownService),
         (Ok(Some((service, _))), Err(fault)) => Err(Denied::Unauthenticated(fault, service)),
-        (Ok(Some((service, None))), Ok(_)) => Err(Denied::OtherTenant(service)),
-        (Ok(Some((service, Some(grants)))), Ok(bearer)) => {
+        (Ok(Some((service, inputs))), Ok(_)) if inputs.grants.is_none() => {
+            Err(Denied::OtherTenant(service))
+        }
+        (Ok(Some((service, inputs))), Ok(bearer)) => {
+            let grants = inputs.grants.as_deref().unwrap_or_default();
             let target = service.resource_id();
-            if authz::permits_data_action(&grants, &target, &action) {
+            if authz::permits_data_action(grants, &target, &action) {
                 let smart = kind == ServiceKind::Fhir
                     && authz::permits_data_action(
-                        &grants,
+                        grants,
                         &target,
                         &DataAction::Fhir(FhirDataAction::Smart),
                     );
