@@ -546,6 +546,50 @@ async fn the_authorization_epoch_rises_with_every_change_a_decision_reads() {
     rises(epoch().await, "resource group deleted with its workspace");
 }
 
+/// PostgreSQL: a table that changed a lot is analyzed within seconds, not
+/// at autovacuum's next round a minute later, so that plans see the data.
+#[tokio::test]
+async fn postgres_statistics_follow_a_bulk_load() {
+    let (store, _db) = fresh().await;
+    if store.dialect() != hale_store::Dialect::Postgres {
+        return;
+    }
+    store
+        .write(|tx| {
+            for n in 0..1200 {
+                tenants::insert(tx, &tenant(&format!("t{n}.example")))?;
+            }
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .unwrap();
+    let analyzed = || {
+        let store = store.clone();
+        async move {
+            store
+                .read(|tx| {
+                    tx.query(
+                        "SELECT count(*) FROM pg_stat_user_tables
+                         WHERE relname = 'tenants' AND last_analyze IS NOT NULL",
+                        &[],
+                    )?[0]
+                        .get::<i64>(0)
+                })
+                .await
+                .unwrap()
+                == 1
+        }
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !analyzed().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "tenants not analyzed 20 s after 1,200 inserts"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
 /// SQLite: once writes pause, the WAL is checkpointed and truncated, so a
 /// database at rest takes only its pages' disk; a reader holding an old
 /// snapshot does not block the writer (the checkpoint is left for later).
