@@ -57,6 +57,11 @@ pub enum Error {
     /// pixel data the decoder refuses, or too large (406, as Azure answers).
     #[error("The requested DICOM instance cannot be rendered: {0}.")]
     NotRenderable(String),
+    /// The instance cannot be sent in the requested transfer syntax: no
+    /// encoder for it, no decoder for the stored one, pixel data the decoder
+    /// refuses, or too large (406, as Azure answers).
+    #[error("{0}")]
+    NotTranscodable(String),
     /// A stored instance could not be read back (500-class: the store is corrupt).
     #[error("The stored DICOM instance could not be read: {0}")]
     UnreadableInstance(String),
@@ -75,7 +80,7 @@ impl Error {
             | Error::InvalidFrames => 400,
             Error::PayloadTooLarge { .. } => 413,
             Error::FrameNotFound | Error::NoPixelData => 404,
-            Error::NotRenderable(_) => 406,
+            Error::NotRenderable(_) | Error::NotTranscodable(_) => 406,
             Error::UnreadableInstance(_) => 500,
         }
     }

@@ -29,6 +29,7 @@ pub mod render;
 pub mod retrieve;
 mod store_response;
 mod text;
+pub mod transcode;
 mod uid;
 mod validate;
 

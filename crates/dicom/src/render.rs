@@ -7,8 +7,8 @@
 //! normalization of the frame. Colour images keep their colours (YBR is
 //! converted to RGB). Decodable transfer syntaxes: native (implicit and
 //! explicit VR little endian, explicit big endian), JPEG baseline, extended
-//! and lossless, RLE lossless; others are refused with a 406, as Azure
-//! refuses what it cannot render.
+//! and lossless, RLE lossless, JPEG 2000 (the pure-Rust `openjp2`); others
+//! (JPEG-LS) are refused with a 406, as Azure refuses what it cannot render.
 
 use std::io::Cursor;
 

@@ -111,13 +111,22 @@ fn refusals() {
     };
     let e = render(&build(&fake), 1, RenderedType::Jpeg, 90).unwrap_err();
     assert_eq!(e.status(), 406, "{e}");
-    // A transfer syntax without a decoder here (JPEG 2000).
-    let j2k = Spec {
-        transfer_syntax: "1.2.840.10008.1.2.4.90",
+    // A transfer syntax without a decoder here (JPEG-LS needs CharLS, a C
+    // library Hale does not link).
+    let jpeg_ls = Spec {
+        transfer_syntax: "1.2.840.10008.1.2.4.80",
         encapsulated: true,
         ..Spec::us_multiframe(STUDY_A, SERIES_A1, "1.2.3.6", 1)
     };
-    let e = render(&build(&j2k), 1, RenderedType::Png, 100).unwrap_err();
+    let e = render(&build(&jpeg_ls), 1, RenderedType::Png, 100).unwrap_err();
     assert_eq!(e.status(), 406);
-    assert!(e.to_string().contains("1.2.840.10008.1.2.4.90"), "{e}");
+    assert!(e.to_string().contains("1.2.840.10008.1.2.4.80"), "{e}");
+    // Fake JPEG 2000 fragments: decodable syntax, refused data, 406.
+    let j2k = Spec {
+        transfer_syntax: "1.2.840.10008.1.2.4.90",
+        encapsulated: true,
+        ..Spec::us_multiframe(STUDY_A, SERIES_A1, "1.2.3.7", 1)
+    };
+    let e = render(&build(&j2k), 1, RenderedType::Png, 100).unwrap_err();
+    assert_eq!(e.status(), 406, "{e}");
 }

@@ -113,15 +113,22 @@ impl Dicom {
     /// `GET …/instances/{sop}/frames/{list}` in study ST2, series SE3, as
     /// multipart in the stored syntax: the status and the parts' bodies.
     async fn frames(&self, sop: &str, list: &str) -> (u16, Vec<Vec<u8>>) {
+        self.frames_as(
+            sop,
+            list,
+            "multipart/related; type=\"application/octet-stream\"; transfer-syntax=*",
+        )
+        .await
+    }
+
+    /// [`Dicom::frames`] with another `Accept`.
+    async fn frames_as(&self, sop: &str, list: &str, accept: &str) -> (u16, Vec<Vec<u8>>) {
         let (status, headers, body) = self
             .send(
                 Method::GET,
                 &format!("v2/studies/{ST2}/series/{SE3}/instances/{sop}/frames/{list}"),
                 &self.reader,
-                &[(
-                    "accept",
-                    "multipart/related; type=\"application/octet-stream\"; transfer-syntax=*",
-                )],
+                &[("accept", accept)],
                 None,
             )
             .await;
@@ -1108,4 +1115,122 @@ async fn frames_are_read_by_range_where_the_index_knows_them() {
     }
     spoil(&d.h.server.settings().data_dir.join("blobs").join("dicom"));
     check(true).await;
+}
+
+/// A compressed instance asked for in Explicit VR Little Endian (what a
+/// request naming no syntax gets) is decoded: the instance with native pixel
+/// data, and its frames decoded; a syntax Hale cannot encode is a 406.
+#[tokio::test]
+async fn compressed_instances_are_decoded_to_explicit_vr_little_endian() {
+    let d = Dicom::start().await;
+    const SOP: &str = "1.2.826.0.1.3680043.8.498.2.1.30";
+    let mut spec = Spec::us_multiframe(ST2, SE3, SOP, 3);
+    (spec.rows, spec.columns) = (16, 24);
+    let jpeg = dicomgen::jpeg_baseline(&spec);
+    let want = dicomgen::decoded_frames(&jpeg);
+    assert_eq!(want.len(), 3);
+    let (status, body) = d.stow("v2/studies", &[&jpeg]).await;
+    assert_eq!(status, 200, "{body}");
+    let path = format!("v2/studies/{ST2}/series/{SE3}/instances/{SOP}");
+
+    // As stored, byte for byte.
+    let (status, h, stored) = d
+        .send(
+            Method::GET,
+            &path,
+            &d.reader,
+            &[("accept", "application/dicom; transfer-syntax=*")],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        h["content-type"],
+        "application/dicom; transfer-syntax=1.2.840.10008.1.2.4.50"
+    );
+    assert_eq!(stored, jpeg);
+
+    // No syntax named: Explicit VR Little Endian, pixel data decoded.
+    for accept in [
+        "application/dicom",
+        "multipart/related; type=\"application/dicom\"; transfer-syntax=1.2.840.10008.1.2.1",
+    ] {
+        let (status, h, body) = d
+            .send(Method::GET, &path, &d.reader, &[("accept", accept)], None)
+            .await;
+        assert_eq!(status, 200, "{accept}: {}", String::from_utf8_lossy(&body));
+        let content_type = h["content-type"].to_str().unwrap();
+        let bytes = if content_type.starts_with("multipart/") {
+            let parts = parts_of(content_type, &body);
+            assert_eq!(parts.len(), 1);
+            parts[0].1.clone()
+        } else {
+            assert_eq!(
+                content_type,
+                "application/dicom; transfer-syntax=1.2.840.10008.1.2.1"
+            );
+            body
+        };
+        let ing = hale_dicom::ingest(
+            bytes::Bytes::from(bytes.clone()),
+            &hale_dicom::IngestOptions {
+                api: hale_dicom::ApiVersion::V2,
+                study_in_path: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(ing.transfer_syntax_uid, "1.2.840.10008.1.2.1", "{accept}");
+        assert_eq!(ing.sop_instance_uid.as_str(), SOP);
+        assert_eq!(dicomgen::decoded_frames(&bytes), want, "{accept}");
+    }
+
+    // Frames: decoded unless the stored syntax is accepted.
+    assert_eq!(
+        d.frames_as(
+            SOP,
+            "3,1",
+            "multipart/related; type=\"application/octet-stream\""
+        )
+        .await,
+        (200, vec![want[2].clone(), want[0].clone()])
+    );
+    let (status, stored_frames) = d.frames(SOP, "1").await;
+    assert_eq!(status, 200);
+    assert_ne!(
+        stored_frames[0], want[0],
+        "the stored frame is the JPEG one"
+    );
+    assert!(stored_frames[0].starts_with(&[0xFF, 0xD8]));
+    assert_eq!(
+        d.frames_as(
+            SOP,
+            "4",
+            "multipart/related; type=\"application/octet-stream\""
+        )
+        .await
+        .0,
+        404
+    );
+
+    // JPEG 2000 cannot be encoded here: 406 with the reason, in Azure's plain text.
+    let (status, _, body) = d
+        .send(
+            Method::GET,
+            &path,
+            &d.reader,
+            &[(
+                "accept",
+                "application/dicom; transfer-syntax=1.2.840.10008.1.2.4.90",
+            )],
+            None,
+        )
+        .await;
+    assert_eq!(status, 406);
+    assert!(String::from_utf8_lossy(&body).contains("1.2.840.10008.1.2.4.90"));
+    assert_eq!(
+        d.frames_as(SOP, "1", "multipart/related; type=\"application/octet-stream\"; transfer-syntax=1.2.840.10008.1.2.4.90")
+            .await
+            .0,
+        406
+    );
 }

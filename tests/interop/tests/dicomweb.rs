@@ -217,6 +217,7 @@ async fn dicomweb_client_and_pydicom_store_search_and_retrieve() {
         "qido studies",
         "qido series and instances",
         "wado instances byte for byte",
+        "wado transcodes compressed instances",
         "wado study and series",
         "metadata",
         "frames",
@@ -237,6 +238,12 @@ async fn dicomweb_client_and_pydicom_store_search_and_retrieve() {
     };
     assert_eq!(by_name("wado instances byte for byte"), 8 + corpus.len());
     assert_eq!(by_name("stow pydicom test files"), 8);
+    assert_eq!(
+        by_name("wado transcodes compressed instances")
+            .as_array()
+            .map(Vec::len),
+        Some(6)
+    );
 
     // What the clients stored, seen by a plain HTTP client: every study, and
     // every instance but the one deleted.

@@ -4,9 +4,11 @@
 //!
 //! Original bytes (`transfer-syntax=*`, or a requested syntax equal to the
 //! stored one) are streamed from the blob store, never whole in memory.
-//! Transcoding: native (uncompressed) instances are re-encoded to Explicit VR
-//! Little Endian, the default syntax; anything else that would need a pixel
-//! codec is answered 406, as Azure does for syntaxes it cannot produce.
+//! Transcoding ([`hale_dicom::transcode`]): to Explicit VR Little Endian, the
+//! default syntax, from native syntaxes and from every compressed one
+//! dicom-rs decodes here (JPEG, RLE, JPEG 2000), frames included; anything
+//! else is answered 406 with the reason, as Azure does for syntaxes it cannot
+//! produce.
 
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -18,6 +20,7 @@ use hale_dicom::multipart::{
     MediaType, MultipartWriter, dicom_part_type, frame_part_type, new_boundary,
 };
 use hale_dicom::retrieve::FrameIndex;
+use hale_dicom::transcode;
 use hale_dicom_store::instances::{self, Scope, StoredInstance};
 
 use super::{Ctx, accept_list, dicom_error, json_response, not_found, storage_error, text};
@@ -25,9 +28,6 @@ use super::{Ctx, accept_list, dicom_error, json_response, not_found, storage_err
 const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
 const IMPLICIT_LE: &str = "1.2.840.10008.1.2";
 const EXPLICIT_BE: &str = "1.2.840.10008.1.2.2";
-
-/// The largest instance Hale transcodes (Azure: 100 MB, else 406).
-const MAX_TRANSCODE_BYTES: i64 = 100 * 1024 * 1024;
 
 /// What a WADO-RS (or delete) path names.
 pub(super) struct Target {
@@ -139,41 +139,12 @@ fn native(ts: &str) -> bool {
     matches!(ts, IMPLICIT_LE | EXPLICIT_LE | EXPLICIT_BE)
 }
 
-/// Whether an instance stored in `stored` can be sent as `wanted`.
-fn can_send(stored: &StoredInstance, wanted: &Option<String>) -> Result<(), String> {
+/// Whether an instance can be sent as `wanted` (`None`: as stored).
+fn can_send(stored: &StoredInstance, wanted: &Option<String>) -> Result<(), hale_dicom::Error> {
     match wanted {
         None => Ok(()),
-        Some(w) if *w == stored.transfer_syntax => Ok(()),
-        Some(w) if w == EXPLICIT_LE && native(&stored.transfer_syntax) => {
-            if stored.size_bytes > MAX_TRANSCODE_BYTES {
-                Err("The requested DICOM instance is too large to be transcoded.".into())
-            } else {
-                Ok(())
-            }
-        }
-        Some(w) => Err(format!(
-            "The requested transfer syntax '{w}' is not supported for an instance stored in '{}'.",
-            stored.transfer_syntax
-        )),
+        Some(w) => transcode::check(&stored.transfer_syntax, w, stored.size_bytes.max(0) as u64),
     }
-}
-
-/// Re-encodes a native instance in Explicit VR Little Endian.
-fn to_explicit_le(bytes: &[u8]) -> Result<Vec<u8>, String> {
-    let start = if bytes.len() >= 132 && &bytes[128..132] == b"DICM" {
-        128
-    } else {
-        0
-    };
-    let mut obj = dicom_object::OpenFileOptions::new()
-        .read_preamble(dicom_object::file::ReadPreamble::Never)
-        .from_reader(&bytes[start..])
-        .map_err(|e| e.to_string())?;
-    obj.meta_mut()
-        .set_transfer_syntax(&dicom_transfer_syntax_registry::entries::EXPLICIT_VR_LITTLE_ENDIAN);
-    let mut out = Vec::with_capacity(bytes.len() + 1024);
-    obj.write_all(&mut out).map_err(|e| e.to_string())?;
-    Ok(out)
 }
 
 type PartStream = futures::stream::BoxStream<'static, Result<Bytes, std::io::Error>>;
@@ -202,12 +173,15 @@ async fn instance_body(
         .get(&inst.blob_key)
         .await
         .map_err(|e| e.to_string())?;
-    let out = tokio::task::spawn_blocking(move || to_explicit_le(&bytes))
+    let ts = wanted.clone().unwrap_or_default();
+    let target = ts.clone();
+    let out = tokio::task::spawn_blocking(move || transcode::transcode(&bytes, &target))
         .await
-        .map_err(|e| e.to_string())??;
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
     Ok((
         futures::stream::once(async move { Ok(Bytes::from(out)) }).boxed(),
-        EXPLICIT_LE.to_owned(),
+        ts,
     ))
 }
 
@@ -220,8 +194,8 @@ pub(super) async fn retrieve(ctx: &Ctx, target: Target, headers: &HeaderMap) -> 
         Err(r) => return r,
     };
     for inst in &found {
-        if let Err(why) = can_send(inst, &form.transfer_syntax) {
-            return text(StatusCode::NOT_ACCEPTABLE, why);
+        if let Err(e) = can_send(inst, &form.transfer_syntax) {
+            return dicom_error(&e);
         }
     }
     if !form.multipart {
@@ -355,6 +329,8 @@ pub(super) async fn frames(
             None => Some(inst.transfer_syntax.clone()),
             Some(w) if *w == inst.transfer_syntax => Some(w.clone()),
             Some(w) if w == EXPLICIT_LE && native(&inst.transfer_syntax) => Some(w.clone()),
+            // Encapsulated: the frames of the instance decoded.
+            Some(w) if can_send(&inst, &Some(w.clone())).is_ok() => Some(w.clone()),
             _ => None,
         };
         let pick = match mt.essence.as_str() {
@@ -387,7 +363,12 @@ pub(super) async fn frames(
             ),
         );
     };
-    let extracted = match read_frames(ctx, &inst, &frames).await {
+    let read = if ts == inst.transfer_syntax || native(&inst.transfer_syntax) {
+        read_frames(ctx, &inst, &frames).await
+    } else {
+        decoded_frames(ctx, &inst, &ts, &frames).await
+    };
+    let extracted = match read {
         Ok(parts) => parts,
         Err(r) => return r,
     };
@@ -418,6 +399,33 @@ pub(super) async fn frames(
         )
         .body(Body::from(body))
         .unwrap_or_default()
+}
+
+/// The requested frames of an encapsulated instance, decoded: the frames of
+/// the instance transcoded to `ts`.
+async fn decoded_frames(
+    ctx: &Ctx,
+    inst: &StoredInstance,
+    ts: &str,
+    frames: &[u32],
+) -> Result<Vec<Bytes>, Response> {
+    let bytes = ctx
+        .state
+        .blobs
+        .get(&inst.blob_key)
+        .await
+        .map_err(storage_error)?;
+    let (list, ts) = (frames.to_vec(), ts.to_owned());
+    let decoded = tokio::task::spawn_blocking(move || {
+        let native = transcode::transcode(&bytes, &ts)?;
+        hale_dicom::retrieve::extract_frames(&native, &list)
+    })
+    .await;
+    match decoded {
+        Ok(Ok(parts)) => Ok(parts),
+        Ok(Err(e)) => Err(dicom_error(&e)),
+        Err(e) => Err(storage_error(e)),
+    }
 }
 
 /// The requested frames of a stored instance: byte ranges of its blob when
