@@ -561,19 +561,13 @@ pub(crate) fn clause(
     let cond = match &f.condition {
         C::Text(t) => format!("x.text_value = {}", param(Value::Text(t.clone()))),
         C::Number(n) => format!("x.num_value = {}", param(Value::Real(*n))),
-        C::DateRange(from, to) => {
+        C::Range(from, to) => {
             let mut parts = vec!["x.num_value IS NOT NULL".to_owned()];
             if let Some(a) = from {
-                parts.push(format!(
-                    "x.num_value >= {}",
-                    param(Value::Real(f64::from(*a)))
-                ));
+                parts.push(format!("x.num_value >= {}", param(Value::Real(*a))));
             }
             if let Some(b) = to {
-                parts.push(format!(
-                    "x.num_value <= {}",
-                    param(Value::Real(f64::from(*b)))
-                ));
+                parts.push(format!("x.num_value <= {}", param(Value::Real(*b))));
             }
             parts.join(" AND ")
         }

@@ -7,7 +7,7 @@ use dicom_dictionary_std::StandardDataDictionary;
 use serde_json::Value as Json;
 
 use crate::attributes::{Level, searchable};
-use crate::validate::parse_date;
+use crate::validate::{datetime_seconds, parse_date, temporal_period, time_seconds};
 use crate::{Error, fold_case, fold_case_and_accents};
 
 /// Azure's limit on extended query tags per service.
@@ -189,8 +189,24 @@ pub fn parse_add_request(body: &[u8]) -> Result<Vec<TagSpec>, Error> {
 pub enum TagValue {
     /// Folded text (PN also accent-folded), for exact matching.
     Text(String),
-    /// A number (IS, DS, FL, FD, SL, SS, UL, US) or a date (`yyyymmdd`).
+    /// A number (IS, DS, FL, FD, SL, SS, UL, US), a date (`yyyymmdd`), a
+    /// time (seconds since midnight) or a date-time (seconds since 1970 as
+    /// written).
     Number(f64),
+}
+
+/// A DA, TM or DT value as the number it is indexed and compared as.
+fn temporal(vr: &str, text: &str) -> Option<f64> {
+    match vr {
+        "DA" => parse_date(text).map(f64::from),
+        "TM" => time_seconds(text),
+        "DT" => datetime_seconds(text),
+        _ => None,
+    }
+}
+
+fn is_temporal(vr: &str) -> bool {
+    matches!(vr, "DA" | "TM" | "DT")
 }
 
 fn is_numeric(vr: &str) -> bool {
@@ -242,10 +258,15 @@ pub fn value_of(metadata: &Json, tag: Tag, vr: &str) -> Result<Option<TagValue>,
                 )
             });
     }
-    if vr == "DA" {
-        return parse_date(&text)
-            .map(|d| Some(TagValue::Number(f64::from(d))))
-            .ok_or_else(|| format!("Dicom element '{}' failed validation for VR 'DA': Value length should not exceed the maximum length of 8 characters. Value should be a valid date with format yyyymmdd.", tag_path(tag)));
+    if is_temporal(vr) {
+        let text = text.trim();
+        return temporal(vr, text)
+            .map(|n| Some(TagValue::Number(n)))
+            .ok_or_else(|| match vr {
+                "DA" => format!("Dicom element '{}' failed validation for VR 'DA': Value length should not exceed the maximum length of 8 characters. Value should be a valid date with format yyyymmdd.", tag_path(tag)),
+                "TM" => format!("Dicom element '{}' failed validation for VR 'TM': '{text}' is not a valid time (HHMMSS.FFFFFF).", tag_path(tag)),
+                _ => format!("Dicom element '{}' failed validation for VR 'DT': '{text}' is not a valid date-time (YYYYMMDDHHMMSS.FFFFFF&ZZXX).", tag_path(tag)),
+            });
     }
     Ok(Some(TagValue::Text(if vr == "PN" {
         fold_case_and_accents(&text)
@@ -261,8 +282,9 @@ pub enum TagCondition {
     Text(String),
     /// Equal number.
     Number(f64),
-    /// Inclusive range of `yyyymmdd` dates (either end open).
-    DateRange(Option<u32>, Option<u32>),
+    /// Inclusive range (either end open) of DA, TM or DT values as
+    /// [`TagValue::Number`]s; a single value is a range with equal ends.
+    Range(Option<f64>, Option<f64>),
 }
 
 /// Parses a QIDO value for an extended query tag of `vr`.
@@ -280,30 +302,43 @@ pub fn parse_condition(key: &str, value: &str, vr: &str) -> Result<TagCondition,
             .map(TagCondition::Number)
             .map_err(|_| invalid());
     }
-    if vr == "DA" {
-        let date = |s: &str| {
-            if s.is_empty() {
-                Ok(None)
+    if is_temporal(vr) {
+        // A partial TM or DT stands for its whole period (`2024` is the year).
+        let point = |s: &str| {
+            let s = s.trim();
+            if vr == "DA" {
+                temporal(vr, s).map(|n| (n, n))
             } else {
-                parse_date(s).map(Some).ok_or_else(invalid)
+                temporal_period(vr, s)
             }
         };
-        return match v.split_once('-') {
-            Some(("", "")) => Err(invalid()),
-            Some((a, b)) => {
-                let (from, to) = (date(a)?, date(b)?);
+        // A single value first: a DT with a UTC offset contains a '-' too.
+        if let Some((lo, hi)) = point(v) {
+            return Ok(TagCondition::Range(Some(lo), Some(hi)));
+        }
+        for (i, _) in v.match_indices('-') {
+            let (a, b) = (&v[..i], &v[i + 1..]);
+            if a.trim().is_empty() && b.trim().is_empty() {
+                continue;
+            }
+            let end = |s: &str| {
+                if s.trim().is_empty() {
+                    Some(None)
+                } else {
+                    point(s).map(Some)
+                }
+            };
+            if let (Some(from), Some(to)) = (end(a), end(b)) {
+                let (from, to) = (from.map(|p| p.0), to.map(|p| p.1));
                 if let (Some(f), Some(t)) = (from, to)
                     && f > t
                 {
                     return Err(invalid());
                 }
-                Ok(TagCondition::DateRange(from, to))
+                return Ok(TagCondition::Range(from, to));
             }
-            None => {
-                let d = date(v)?.ok_or_else(invalid)?;
-                Ok(TagCondition::DateRange(Some(d), Some(d)))
-            }
-        };
+        }
+        return Err(invalid());
     }
     Ok(TagCondition::Text(if vr == "PN" {
         fold_case_and_accents(v)
@@ -384,8 +419,64 @@ mod tests {
         );
         assert_eq!(
             parse_condition("k", "20200101-", "DA"),
-            Ok(TagCondition::DateRange(Some(20200101), None))
+            Ok(TagCondition::Range(Some(20200101.0), None))
         );
+        // Times: single, ranges, open ends.
+        // A partial time stands for its period (to the last microsecond).
+        assert_eq!(
+            parse_condition("k", "1015", "TM"),
+            Ok(TagCondition::Range(
+                Some(36_900.0),
+                Some(36_900.0 + 60.0 - 1e-6)
+            ))
+        );
+        assert_eq!(
+            parse_condition("k", "08-123000.5", "TM"),
+            Ok(TagCondition::Range(
+                Some(28_800.0),
+                Some(45_000.5 + 0.1 - 1e-6)
+            ))
+        );
+        assert_eq!(
+            parse_condition("k", "-0930", "TM"),
+            Ok(TagCondition::Range(None, Some(34_200.0 + 60.0 - 1e-6)))
+        );
+        assert!(parse_condition("k", "1200-0800", "TM").is_err());
+        assert!(parse_condition("k", "25", "TM").is_err());
+        // Date-times: a UTC offset is not a range.
+        let dt = |s| datetime_seconds(s);
+        let second = |s| dt(s).map(|n| n + 1.0 - 1e-6);
+        assert_eq!(
+            parse_condition("k", "20240229120000-0500", "DT"),
+            Ok(TagCondition::Range(
+                dt("20240229120000"),
+                second("20240229120000")
+            ))
+        );
+        assert_eq!(
+            parse_condition("k", "2023-20240229120000-0500", "DT"),
+            Ok(TagCondition::Range(dt("2023"), second("20240229120000")))
+        );
+        assert_eq!(
+            parse_condition("k", "202401-", "DT"),
+            Ok(TagCondition::Range(dt("202401"), None))
+        );
+        assert!(parse_condition("k", "2024-2023", "DT").is_err());
+        assert!(parse_condition("k", "yesterday", "DT").is_err());
+        let m = json!({
+            "00181200": {"vr": "TM", "Value": ["093000.5"]},
+            "0018A002": {"vr": "DT", "Value": ["19700102000000+0100"]},
+            "00181201": {"vr": "TM", "Value": ["99"]},
+        });
+        assert_eq!(
+            value_of(&m, Tag(0x0018, 0x1200), "TM"),
+            Ok(Some(TagValue::Number(34_200.5)))
+        );
+        assert_eq!(
+            value_of(&m, Tag(0x0018, 0xA002), "DT"),
+            Ok(Some(TagValue::Number(86_400.0)))
+        );
+        assert!(value_of(&m, Tag(0x0018, 0x1201), "TM").is_err());
         assert!(parse_condition("k", "-", "DA").is_err());
         assert!(parse_condition("k", "20200102-20200101", "DA").is_err());
         assert!(parse_condition("k", "abc", "IS").is_err());

@@ -217,6 +217,120 @@ fn is_datetime(v: &str) -> bool {
     }
 }
 
+/// A TM value as seconds since midnight (`HH`, `HHMM`, `HHMMSS[.F{1,6}]`;
+/// missing parts are zero), for range matching.
+pub fn time_seconds(v: &str) -> Option<f64> {
+    if !is_time(v) {
+        return None;
+    }
+    let (main, frac) = v.split_once('.').unwrap_or((v, ""));
+    let part = |r: std::ops::Range<usize>| main.get(r).map_or(Ok(0), str::parse::<u32>);
+    let (hh, mm, ss) = (part(0..2).ok()?, part(2..4).ok()?, part(4..6).ok()?);
+    let fraction = if frac.is_empty() {
+        0.0
+    } else {
+        format!("0.{frac}").parse::<f64>().ok()?
+    };
+    Some(f64::from(hh * 3600 + mm * 60 + ss) + fraction)
+}
+
+/// A DT value (`YYYY[MM[DD[HH[MM[SS[.F{1,6}]]]]]][&ZZXX]`) as seconds since
+/// 1970-01-01 00:00 as written: missing parts take their least value, and
+/// the UTC offset, when valid (-1200 to +1400), is ignored, so values
+/// compare as their wall-clock text does.
+pub fn datetime_seconds(v: &str) -> Option<f64> {
+    let (main, offset) = match v.rfind(['+', '-']) {
+        Some(i) if i >= 4 => (&v[..i], Some(&v[i + 1..])),
+        _ => (v, None),
+    };
+    if let Some(o) = offset {
+        let (hh, mm): (u32, u32) = (o.get(..2)?.parse().ok()?, o.get(2..)?.parse().ok()?);
+        if o.len() != 4 || hh > 14 || mm > 59 {
+            return None;
+        }
+    }
+    if !is_datetime(main) {
+        return None;
+    }
+    let (digits_part, frac) = main.split_once('.').unwrap_or((main, ""));
+    let field = |r: std::ops::Range<usize>, least: i64| {
+        digits_part
+            .get(r)
+            .map_or(Some(least), |s| s.parse::<i64>().ok())
+    };
+    let (y, mo, d) = (field(0..4, 0)?, field(4..6, 1)?, field(6..8, 1)?);
+    let (h, mi, sec) = (field(8..10, 0)?, field(10..12, 0)?, field(12..14, 0)?);
+    // Days from the civil date (proleptic Gregorian), Howard Hinnant's method.
+    let (yy, m) = if mo <= 2 {
+        (y - 1, mo + 9)
+    } else {
+        (y, mo - 3)
+    };
+    let era = yy.div_euclid(400);
+    let yoe = yy - era * 400;
+    let doy = (153 * m + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let fraction = if frac.is_empty() {
+        0.0
+    } else {
+        format!("0.{frac}").parse::<f64>().ok()?
+    };
+    Some((days * 86_400 + h * 3600 + mi * 60 + sec) as f64 + fraction)
+}
+
+/// The seconds a partial TM or DT value stands for when matching: from its
+/// value to the last microsecond of its period (`10` is 10:00:00 to
+/// 10:59:59.999999, `2024` the whole year).
+pub fn temporal_period(vr: &str, v: &str) -> Option<(f64, f64)> {
+    const MICRO: f64 = 1e-6;
+    let (main, frac) = v.split_once('.').unwrap_or((v, ""));
+    let fraction_period = || 10f64.powi(-(frac.len() as i32));
+    match vr {
+        "TM" => {
+            let from = time_seconds(v)?;
+            let period = match (main.len(), frac.len()) {
+                (2, _) => 3600.0,
+                (4, _) => 60.0,
+                (_, 0) => 1.0,
+                _ => fraction_period(),
+            };
+            Some((from, from + period - MICRO))
+        }
+        "DT" => {
+            let from = datetime_seconds(v)?;
+            let digits = main
+                .find(['+', '-'])
+                .filter(|i| *i >= 4)
+                .map_or(main, |i| &main[..i]);
+            let period = match digits.len() {
+                4 | 6 => {
+                    // Up to the first instant of the next year or month.
+                    let y: i64 = digits[..4].parse().ok()?;
+                    let next = if digits.len() == 4 {
+                        format!("{:04}", y + 1)
+                    } else {
+                        let m: i64 = digits[4..6].parse().ok()?;
+                        if m == 12 {
+                            format!("{:04}01", y + 1)
+                        } else {
+                            format!("{y:04}{:02}", m + 1)
+                        }
+                    };
+                    datetime_seconds(&next)? - from
+                }
+                8 => 86_400.0,
+                10 => 3600.0,
+                12 => 60.0,
+                _ if frac.is_empty() => 1.0,
+                _ => fraction_period(),
+            };
+            Some((from, from + period - MICRO))
+        }
+        _ => None,
+    }
+}
+
 fn is_decimal(v: &str) -> bool {
     let v = v.strip_prefix(['+', '-']).unwrap_or(v);
     let (mantissa, exp) = match v.find(['e', 'E']) {
@@ -235,6 +349,67 @@ fn is_decimal(v: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_and_datetimes_as_numbers() {
+        assert_eq!(time_seconds("10"), Some(36_000.0));
+        assert_eq!(time_seconds("1015"), Some(36_900.0));
+        assert_eq!(time_seconds("101530.25"), Some(36_930.25));
+        assert_eq!(time_seconds("2460"), None);
+        assert_eq!(time_seconds("10:15"), None);
+        assert_eq!(datetime_seconds("1970"), Some(0.0));
+        assert_eq!(datetime_seconds("19700102"), Some(86_400.0));
+        assert_eq!(datetime_seconds("20000301"), Some(951_868_800.0));
+        assert_eq!(datetime_seconds("20240229120000.5"), Some(1_709_208_000.5));
+        // The offset is ignored: values compare as written.
+        assert_eq!(
+            datetime_seconds("20240229120000-0500"),
+            datetime_seconds("20240229120000")
+        );
+        assert_eq!(datetime_seconds("20240229120000-2021"), None);
+        assert_eq!(datetime_seconds("20230229"), None);
+        assert_eq!(datetime_seconds("2024136"), None);
+        assert!(datetime_seconds("19991231235959").unwrap() < datetime_seconds("2000").unwrap());
+        let close =
+            |(a, b): (f64, f64), (c, d): (f64, f64)| (a - c).abs() < 1e-5 && (b - d).abs() < 1e-5;
+        assert!(close(
+            temporal_period("TM", "10").unwrap(),
+            (36_000.0, 39_599.999_999)
+        ));
+        assert!(close(
+            temporal_period("TM", "1015").unwrap(),
+            (36_900.0, 36_959.999_999)
+        ));
+        assert!(close(
+            temporal_period("TM", "101500.5").unwrap(),
+            (36_900.5, 36_900.599_999)
+        ));
+        let year_2024 = temporal_period("DT", "2024").unwrap();
+        assert!(close(
+            year_2024,
+            (
+                datetime_seconds("2024").unwrap(),
+                datetime_seconds("2025").unwrap() - 1e-6
+            )
+        ));
+        let december = temporal_period("DT", "202312-0500").unwrap();
+        assert!(close(
+            december,
+            (
+                datetime_seconds("202312").unwrap(),
+                datetime_seconds("2024").unwrap() - 1e-6
+            )
+        ));
+        let day = temporal_period("DT", "20240229").unwrap();
+        assert!(close(
+            day,
+            (
+                datetime_seconds("20240229").unwrap(),
+                datetime_seconds("20240301").unwrap() - 1e-6
+            )
+        ));
+        assert_eq!(temporal_period("DA", "20240229"), None);
+    }
 
     #[test]
     fn values() {

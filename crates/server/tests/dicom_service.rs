@@ -1126,8 +1126,8 @@ async fn compressed_instances_are_decoded_to_explicit_vr_little_endian() {
     const SOP: &str = "1.2.826.0.1.3680043.8.498.2.1.30";
     let mut spec = Spec::us_multiframe(ST2, SE3, SOP, 3);
     (spec.rows, spec.columns) = (16, 24);
-    let jpeg = dicomgen::jpeg_baseline(&spec);
-    let want = dicomgen::decoded_frames(&jpeg);
+    let jpeg = jpeg_baseline(&spec);
+    let want = decoded_frames(&jpeg);
     assert_eq!(want.len(), 3);
     let (status, body) = d.stow("v2/studies", &[&jpeg]).await;
     assert_eq!(status, 200, "{body}");
@@ -1181,7 +1181,7 @@ async fn compressed_instances_are_decoded_to_explicit_vr_little_endian() {
         .unwrap();
         assert_eq!(ing.transfer_syntax_uid, "1.2.840.10008.1.2.1", "{accept}");
         assert_eq!(ing.sop_instance_uid.as_str(), SOP);
-        assert_eq!(dicomgen::decoded_frames(&bytes), want, "{accept}");
+        assert_eq!(decoded_frames(&bytes), want, "{accept}");
     }
 
     // Frames: decoded unless the stored syntax is accepted.
@@ -1233,4 +1233,148 @@ async fn compressed_instances_are_decoded_to_explicit_vr_little_endian() {
             .0,
         406
     );
+}
+
+/// Extended query tags of VR TM and DT match single values and ranges
+/// (either end open; a partial value stands for its whole period), a DT's
+/// UTC offset is not taken for a range, and a value that is not a time is
+/// an indexing error, not a match.
+#[tokio::test]
+async fn extended_query_tags_match_time_and_datetime_ranges() {
+    use dicom_core::VR;
+    use dicom_dictionary_std::tags;
+    let d = Dicom::start().await;
+    let instance = |sop: &str, time: &str, datetime: &str| {
+        dicomgen::build(
+            &Spec::ct(ST1, SE1, sop)
+                .with(dicomgen::text(tags::ACQUISITION_TIME, VR::TM, time))
+                .with(dicomgen::text(
+                    tags::ACQUISITION_DATE_TIME,
+                    VR::DT,
+                    datetime,
+                )),
+        )
+    };
+    let early = instance(I1, "073000", "20240301073000");
+    let noon = instance(I2, "120000.5", "20240301120000.5-0500");
+    let late = instance(I3, "2359", "20240302");
+    let bad = instance(I4, "7.30am", "soon");
+    assert_eq!(d.stow("v2/studies", &[&early, &noon, &late]).await.0, 200);
+    let add = br#"[{"path":"AcquisitionTime","vr":"TM","level":"Instance"},
+                   {"path":"0008002A","vr":"DT","level":"Instance"}]"#;
+    let (status, _, body) = d
+        .send(
+            Method::POST,
+            "v2/extendedquerytags",
+            &d.owner,
+            &[("content-type", "application/json")],
+            Some(add.to_vec()),
+        )
+        .await;
+    assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
+    let id = serde_json::from_slice::<Value>(&body).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut status = Value::Null;
+    for _ in 0..100 {
+        status = d.get_json(&format!("v2/operations/{id}")).await.1["status"].clone();
+        if status == "succeeded" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, "succeeded");
+    // Stored after the tags are ready, through v1 (which keeps attributes
+    // that fail validation): indexed at STOW, where its values fail.
+    let (status, body) = d.stow("v1/studies", &[&bad]).await;
+    assert_eq!(status, 200, "{body}");
+
+    let d = &d;
+    let sops = |query: &'static str| async move {
+        let (status, found) = d.get_json(&format!("v2/instances?{query}")).await;
+        if status == 204 {
+            return Vec::new();
+        }
+        assert_eq!(status, 200, "{query}: {found}");
+        let mut sops: Vec<String> = found
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["00080018"]["Value"][0].as_str().unwrap().to_owned())
+            .collect();
+        sops.sort();
+        sops
+    };
+    let want = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(sops("AcquisitionTime=0730").await, want(&[I1]));
+    assert_eq!(sops("AcquisitionTime=0800-235900").await, want(&[I2, I3]));
+    assert_eq!(sops("AcquisitionTime=-120000.5").await, want(&[I1, I2]));
+    assert_eq!(sops("00080032=120001-").await, want(&[I3]));
+    assert_eq!(
+        sops("AcquisitionDateTime=2024030112-20240301235959").await,
+        want(&[I2])
+    );
+    assert_eq!(sops("AcquisitionDateTime=20240302-").await, want(&[I3]));
+    // A single value with a UTC offset: the offset is not the range's end.
+    assert_eq!(
+        sops("AcquisitionDateTime=20240301120000.5-0500").await,
+        want(&[I2])
+    );
+    // Partial values stand for their whole period: a day, two years.
+    assert_eq!(sops("AcquisitionDateTime=20240301").await, want(&[I1, I2]));
+    assert_eq!(
+        sops("AcquisitionDateTime=2023-2024").await,
+        want(&[I1, I2, I3])
+    );
+    assert_eq!(sops("AcquisitionDateTime=-202402").await, want(&[]));
+    for bad_query in [
+        "AcquisitionTime=1200-0800",
+        "AcquisitionTime=noon",
+        "AcquisitionDateTime=2025-2024",
+        "AcquisitionDateTime=-",
+    ] {
+        let (status, body) = d.get_json(&format!("v2/instances?{bad_query}")).await;
+        assert_eq!(status, 400, "{bad_query}: {body}");
+    }
+    assert_eq!(sops("AcquisitionTime=00-23").await, want(&[I1, I2, I3]));
+    for tag in ["00080032", "0008002A"] {
+        let (_, errors) = d
+            .get_json(&format!("v2/extendedquerytags/{tag}/errors"))
+            .await;
+        assert_eq!(errors.as_array().map(Vec::len), Some(1), "{tag}: {errors}");
+        assert_eq!(errors[0]["sopInstanceUid"], I4);
+    }
+}
+
+/// `spec` (native, 8 bits per sample) with its pixel data encoded as JPEG
+/// baseline by dicom-rs's own encoder: real compressed frames, for tests
+/// that decode them.
+fn jpeg_baseline(spec: &Spec) -> Vec<u8> {
+    use dicom_pixeldata::Transcode;
+    let native = dicomgen::build(spec);
+    let mut obj = dicom_object::OpenFileOptions::new()
+        .read_preamble(dicom_object::file::ReadPreamble::Always)
+        .from_reader(&native[..])
+        .expect("a generated file reads back");
+    obj.transcode(&dicom_transfer_syntax_registry::entries::JPEG_BASELINE.erased())
+        .expect("dicom-rs encodes 8-bit pixel data as JPEG baseline");
+    let mut out = Vec::new();
+    obj.write_all(&mut out).expect("write");
+    out
+}
+
+/// The native pixel data of each frame of the instance in `bytes`, decoded
+/// by dicom-rs (what a transcoded instance's frames must be).
+fn decoded_frames(bytes: &[u8]) -> Vec<Vec<u8>> {
+    use dicom_pixeldata::PixelDecoder;
+    let obj = dicom_object::OpenFileOptions::new()
+        .read_preamble(dicom_object::file::ReadPreamble::Always)
+        .from_reader(bytes)
+        .expect("reads back");
+    let decoded = obj.decode_pixel_data().expect("decodable");
+    let frames = decoded.number_of_frames() as usize;
+    let data = decoded.data();
+    let each = data.len() / frames;
+    data.chunks(each).map(<[u8]>::to_vec).collect()
 }

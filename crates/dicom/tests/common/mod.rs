@@ -367,35 +367,3 @@ pub fn corpus() -> Vec<(Spec, Vec<u8>)> {
 pub fn not_dicom() -> Vec<u8> {
     b"%PDF-1.4\n% this is not a DICOM file, just some bytes long enough to have a preamble..........................................................................\n".to_vec()
 }
-
-/// `spec` (native, 8 bits per sample) with its pixel data encoded as JPEG
-/// baseline by dicom-rs's own encoder: real compressed frames, for tests
-/// that decode them.
-pub fn jpeg_baseline(spec: &Spec) -> Vec<u8> {
-    use dicom_pixeldata::Transcode;
-    let native = build(spec);
-    let mut obj = dicom_object::OpenFileOptions::new()
-        .read_preamble(dicom_object::file::ReadPreamble::Always)
-        .from_reader(&native[..])
-        .expect("a generated file reads back");
-    obj.transcode(&dicom_transfer_syntax_registry::entries::JPEG_BASELINE.erased())
-        .expect("dicom-rs encodes 8-bit pixel data as JPEG baseline");
-    let mut out = Vec::new();
-    obj.write_all(&mut out).expect("write");
-    out
-}
-
-/// The native pixel data of each frame of the instance in `bytes`, decoded
-/// by dicom-rs (what a transcoded instance's frames must be).
-pub fn decoded_frames(bytes: &[u8]) -> Vec<Vec<u8>> {
-    use dicom_pixeldata::PixelDecoder;
-    let obj = dicom_object::OpenFileOptions::new()
-        .read_preamble(dicom_object::file::ReadPreamble::Always)
-        .from_reader(bytes)
-        .expect("reads back");
-    let decoded = obj.decode_pixel_data().expect("decodable");
-    let frames = decoded.number_of_frames() as usize;
-    let data = decoded.data();
-    let each = data.len() / frames;
-    data.chunks(each).map(<[u8]>::to_vec).collect()
-}
