@@ -143,6 +143,21 @@ impl Dicom {
         (status, parts)
     }
 
+    /// The operation `id` once it succeeded (five seconds at most).
+    async fn finished_operation(&self, id: &str) -> Value {
+        let mut last = Value::Null;
+        for _ in 0..100 {
+            let (status, body) = self.get_json(&format!("v2/operations/{id}")).await;
+            assert_eq!(status, 200, "{body}");
+            if body["status"] == "succeeded" {
+                return body;
+            }
+            last = body;
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("operation {id} did not succeed: {last}");
+    }
+
     async fn get_json(&self, path: &str) -> (u16, Value) {
         let (status, _, body) = self.send(Method::GET, path, &self.reader, &[], None).await;
         (
@@ -936,16 +951,7 @@ async fn extended_query_tags_are_added_reindexed_and_searched() {
     let id = op["id"].as_str().unwrap().to_owned();
     assert_eq!(op["href"], d.url(&format!("v2/operations/{id}")));
     // The operation finishes in the background.
-    let mut done = Value::Null;
-    for _ in 0..100 {
-        let (status, body) = d.get_json(&format!("v2/operations/{id}")).await;
-        assert_eq!(status, 200, "{body}");
-        if body["status"] == "succeeded" {
-            done = body;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let done = d.finished_operation(&id).await;
     assert_eq!(done["type"], "reindex", "{done}");
     assert_eq!(done["percentComplete"], 100);
     assert_eq!(done["operationId"], id.as_str());
@@ -1276,15 +1282,7 @@ async fn extended_query_tags_match_time_and_datetime_ranges() {
         .as_str()
         .unwrap()
         .to_owned();
-    let mut status = Value::Null;
-    for _ in 0..100 {
-        status = d.get_json(&format!("v2/operations/{id}")).await.1["status"].clone();
-        if status == "succeeded" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert_eq!(status, "succeeded");
+    assert_eq!(d.finished_operation(&id).await["status"], "succeeded");
     // Stored after the tags are ready, through v1 (which keeps attributes
     // that fail validation): indexed at STOW, where its values fail.
     let (status, body) = d.stow("v1/studies", &[&bad]).await;

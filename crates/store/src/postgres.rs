@@ -211,18 +211,24 @@ impl PgStore {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let pool = self.pool.clone().expect("pool present until drop");
-        blocking(move || {
-            let mut conn = pool
-                .get()
-                .map_err(|e| StoreError::Database(format!("no database connection: {e}")))?;
-            let PgConn { client, statements } = &mut *conn;
+        self.with_connection(move |PgConn { client, statements }| {
             f(&mut PgTx {
                 tx: client,
                 statements,
             })
         })
-        .await?
+        .await
+    }
+
+    /// Runs `f` on a pooled connection, on a blocking thread.
+    async fn with_connection<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut PgConn) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let pool = self.pool.clone().expect("pool present until drop");
+        blocking(move || f(&mut *checkout(&pool)?)).await?
     }
 
     async fn run<T, E, F>(&self, read_only: bool, f: F) -> Result<T, E>
@@ -231,12 +237,7 @@ impl PgStore {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let pool = self.pool.clone().expect("pool present until drop");
-        blocking(move || {
-            let mut conn = pool
-                .get()
-                .map_err(|e| StoreError::Database(format!("no database connection: {e}")))?;
-            let PgConn { client, statements } = &mut *conn;
+        self.with_connection(move |PgConn { client, statements }| {
             let mut tx = client
                 .build_transaction()
                 .read_only(read_only)
@@ -262,8 +263,14 @@ impl PgStore {
                 }
             }
         })
-        .await?
+        .await
     }
+}
+
+/// A connection from the pool, or why there is none.
+fn checkout(pool: &r2d2::Pool<Manager>) -> Result<r2d2::PooledConnection<Manager>, StoreError> {
+    pool.get()
+        .map_err(|e| StoreError::Database(format!("no database connection: {e}")))
 }
 
 /// Statements on a transaction, or (for short reads) on the bare connection.

@@ -366,7 +366,7 @@ pub(super) async fn frames(
     let read = if ts == inst.transfer_syntax || native(&inst.transfer_syntax) {
         read_frames(ctx, &inst, &frames).await
     } else {
-        decoded_frames(ctx, &inst, &ts, &frames).await
+        parsed_frames(ctx, &inst, &frames, Some(ts.clone())).await
     };
     let extracted = match read {
         Ok(parts) => parts,
@@ -399,33 +399,6 @@ pub(super) async fn frames(
         )
         .body(Body::from(body))
         .unwrap_or_default()
-}
-
-/// The requested frames of an encapsulated instance, decoded: the frames of
-/// the instance transcoded to `ts`.
-async fn decoded_frames(
-    ctx: &Ctx,
-    inst: &StoredInstance,
-    ts: &str,
-    frames: &[u32],
-) -> Result<Vec<Bytes>, Response> {
-    let bytes = ctx
-        .state
-        .blobs
-        .get(&inst.blob_key)
-        .await
-        .map_err(storage_error)?;
-    let (list, ts) = (frames.to_vec(), ts.to_owned());
-    let decoded = tokio::task::spawn_blocking(move || {
-        let native = transcode::transcode(&bytes, &ts)?;
-        hale_dicom::retrieve::extract_frames(&native, &list)
-    })
-    .await;
-    match decoded {
-        Ok(Ok(parts)) => Ok(parts),
-        Ok(Err(e)) => Err(dicom_error(&e)),
-        Err(e) => Err(storage_error(e)),
-    }
 }
 
 /// The requested frames of a stored instance: byte ranges of its blob when
@@ -465,6 +438,18 @@ async fn read_frames(
             })
             .collect());
     }
+    parsed_frames(ctx, inst, frames, None).await
+}
+
+/// The requested frames from the whole blob, parsed: as stored, or (an
+/// encapsulated instance asked for in `decode_to`) of the instance
+/// transcoded, i.e. decoded.
+async fn parsed_frames(
+    ctx: &Ctx,
+    inst: &StoredInstance,
+    frames: &[u32],
+    decode_to: Option<String>,
+) -> Result<Vec<Bytes>, Response> {
     let bytes = ctx
         .state
         .blobs
@@ -472,9 +457,15 @@ async fn read_frames(
         .await
         .map_err(storage_error)?;
     let list = frames.to_vec();
-    match tokio::task::spawn_blocking(move || hale_dicom::retrieve::extract_frames(&bytes, &list))
-        .await
-    {
+    let parsed = tokio::task::spawn_blocking(move || match decode_to {
+        Some(ts) => {
+            let native = transcode::transcode(&bytes, &ts)?;
+            hale_dicom::retrieve::extract_frames(&native, &list)
+        }
+        None => hale_dicom::retrieve::extract_frames(&bytes, &list),
+    })
+    .await;
+    match parsed {
         Ok(Ok(parts)) => Ok(parts),
         Ok(Err(e)) => Err(dicom_error(&e)),
         Err(e) => Err(storage_error(e)),
