@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use dicom_core::{Tag, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::{InMemDicomObject, OpenFileOptions, file::ReadPreamble};
@@ -178,8 +178,8 @@ impl Rejection {
 /// that arrived as one chunk is not copied at all).
 #[derive(Debug)]
 pub struct InstanceBuffer {
-    chunks: Vec<Bytes>,
-    len: u64,
+    /// The bytes so far: pieces split off one buffer join without a copy.
+    bytes: BytesMut,
     limit: u64,
 }
 
@@ -187,40 +187,48 @@ impl InstanceBuffer {
     /// A buffer accepting at most `limit` bytes ([`MAX_INSTANCE_BYTES`] for Azure's limit).
     pub fn new(limit: u64) -> InstanceBuffer {
         InstanceBuffer {
-            chunks: Vec::new(),
-            len: 0,
+            bytes: BytesMut::new(),
             limit,
         }
     }
 
-    /// Appends a chunk; fails with [`Error::PayloadTooLarge`] past the limit.
+    fn room_for(&self, n: usize) -> Result<(), Error> {
+        if self.len() + n as u64 > self.limit {
+            Err(Error::PayloadTooLarge { limit: self.limit })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Appends a chunk (copied); fails with [`Error::PayloadTooLarge`] past
+    /// the limit.
     pub fn push(&mut self, chunk: Bytes) -> Result<(), Error> {
-        if self.len + chunk.len() as u64 > self.limit {
-            return Err(Error::PayloadTooLarge { limit: self.limit });
-        }
-        self.len += chunk.len() as u64;
-        if !chunk.is_empty() {
-            self.chunks.push(chunk);
-        }
+        self.room_for(chunk.len())?;
+        self.bytes.extend_from_slice(&chunk);
+        Ok(())
+    }
+
+    /// Appends a piece split off a multipart parser's buffer: O(1) when it
+    /// follows the previous piece in the same block, else copied.
+    pub fn push_split(&mut self, piece: BytesMut) -> Result<(), Error> {
+        self.room_for(piece.len())?;
+        self.bytes.unsplit(piece);
         Ok(())
     }
 
     /// Bytes collected so far.
     pub fn len(&self) -> u64 {
-        self.len
+        self.bytes.len() as u64
     }
 
     /// Whether nothing was collected.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.bytes.is_empty()
     }
 
     /// The collected bytes.
-    pub fn into_bytes(mut self) -> Bytes {
-        match self.chunks.len() {
-            1 => self.chunks.remove(0),
-            _ => Bytes::from(self.chunks.concat()),
-        }
+    pub fn into_bytes(self) -> Bytes {
+        self.bytes.freeze()
     }
 }
 

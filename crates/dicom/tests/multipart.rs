@@ -170,3 +170,76 @@ fn writer_content_types_and_boundaries() {
     );
     let _ = Bytes::new();
 }
+
+/// Parts are assembled from the parser's buffer without copying: the pieces
+/// of a part that lie in one buffer block follow each other in memory, and
+/// `InstanceBuffer` joins them in place.
+#[test]
+fn parts_are_joined_in_place() {
+    use hale_dicom::InstanceBuffer;
+    let parts: Vec<Vec<u8>> = (0..3u8)
+        .map(|p| {
+            (0..300_000u32)
+                .map(|i| (i as u8) ^ p.wrapping_mul(37))
+                .collect()
+        })
+        .collect();
+    let body = body(
+        "hale-join",
+        &parts
+            .iter()
+            .map(|p| ("application/dicom", p.as_slice()))
+            .collect::<Vec<_>>(),
+    );
+    let mut p = MultipartParser::new(
+        "hale-join",
+        Limits {
+            max_part_bytes: 1 << 30,
+            max_body_bytes: 1 << 30,
+            max_header_bytes: 16 * 1024,
+        },
+    );
+    let mut chunks = body.chunks(16 * 1024);
+    let (mut got, mut current) = (Vec::new(), None::<InstanceBuffer>);
+    let (mut pieces, mut joined_in_place) = (0, 0);
+    let mut end: Option<*const u8> = None;
+    let mut first: Option<*const u8> = None;
+    loop {
+        match p.next_event().unwrap() {
+            None => match chunks.next() {
+                Some(c) => p.feed(c).unwrap(),
+                None => p.finish(),
+            },
+            Some(Event::PartStart(_)) => {
+                current = Some(InstanceBuffer::new(1 << 30));
+                (end, first) = (None, None);
+            }
+            Some(Event::Data(d)) => {
+                pieces += 1;
+                if end == Some(d.as_ptr()) {
+                    joined_in_place += 1;
+                }
+                first.get_or_insert(d.as_ptr());
+                end = Some(d.as_ptr().wrapping_add(d.len()));
+                current.as_mut().unwrap().push_split(d).unwrap();
+            }
+            Some(Event::PartEnd) => {
+                let part = current.take().unwrap().into_bytes();
+                assert_eq!(Some(part.as_ptr()), first, "the part was not copied");
+                got.push(part);
+            }
+            Some(Event::End) => break,
+        }
+    }
+    assert_eq!(
+        got,
+        parts
+            .iter()
+            .map(|p| Bytes::from(p.clone()))
+            .collect::<Vec<_>>()
+    );
+    // 900 KB fit in one 4 MiB block: every piece but each part's first follows
+    // the one before it.
+    assert!(pieces > 3 * 10, "{pieces} pieces");
+    assert_eq!(joined_in_place, pieces - 3);
+}

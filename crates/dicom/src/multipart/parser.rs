@@ -63,13 +63,22 @@ impl PartHeaders {
     }
 }
 
+/// The parser's buffer grows by blocks of at least this size, so that most
+/// parts lie whole in one block and are handed on without a copy. Larger
+/// blocks cost more than they save: 4 MiB blocks, each new memory the kernel
+/// must fault in and zero, dropped STOW from ~1,150 to ~950 instances/s
+/// (bench/dicom, 1 GB).
+const BUFFER_BLOCK: usize = 1024 * 1024;
+
 /// What the parser found next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// A part begins.
     PartStart(PartHeaders),
-    /// The next bytes of the current part's body (never empty).
-    Data(Bytes),
+    /// The next bytes of the current part's body (never empty). Split off
+    /// the parser's buffer without copying: consecutive pieces of a part that
+    /// lie in one buffer block join again in O(1) with [`BytesMut::unsplit`].
+    Data(BytesMut),
     /// The current part is complete.
     PartEnd,
     /// The closing delimiter was seen (or the body was empty); nothing follows.
@@ -131,6 +140,10 @@ impl MultipartParser {
             return Err(Error::PayloadTooLarge {
                 limit: self.limits.max_body_bytes,
             });
+        }
+        if self.buf.capacity() - self.buf.len() < chunk.len() {
+            // Whole blocks, so that a part's pieces are mostly contiguous.
+            self.buf.reserve(chunk.len().max(BUFFER_BLOCK));
         }
         self.buf.extend_from_slice(chunk);
         Ok(())
@@ -276,8 +289,7 @@ impl MultipartParser {
                 limit: self.limits.max_part_bytes,
             });
         }
-        let data = self.buf.split_to(n).freeze();
-        Ok(Event::Data(data))
+        Ok(Event::Data(self.buf.split_to(n)))
     }
 
     fn need_more(&self) -> Result<Option<Event>, Error> {

@@ -248,7 +248,7 @@ async fn read_parts(
                 }
                 Ok(Some(Event::Data(bytes))) => {
                     if let Some(buffer) = current.as_mut()
-                        && let Err(e) = buffer.push(bytes)
+                        && let Err(e) = buffer.push_split(bytes)
                     {
                         return Err(dicom_error(&e));
                     }
