@@ -11,6 +11,7 @@ mod health;
 mod names;
 mod resource_id;
 pub mod roles;
+pub mod smart;
 
 use std::collections::BTreeMap;
 

@@ -235,7 +235,9 @@ fn fhir_grants(role: &str) -> &'static [&'static str] {
         FHIR_DATA_EXPORTER => &["read", "export"],
         FHIR_DATA_IMPORTER => &["read", "import"],
         FHIR_DATA_CONVERTER => &["convertData"],
-        FHIR_SMART_USER => &["read"],
+        // The role alone grants nothing: SMART scopes decide
+        // (`smart_scopes_narrow_a_fhir_smart_user`).
+        FHIR_SMART_USER => &[],
         _ => &[],
     }
 }
@@ -602,6 +604,13 @@ async fn anonymous_endpoints_and_unknown_services() {
             .unwrap()
             .contains(&json!("launch-standalone"))
     );
+    // Patient-context scopes are not honoured, so not advertised.
+    assert!(
+        !smart.body["capabilities"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("permission-patient"))
+    );
 
     let health = h
         .data(Method::GET, &format!("{url}/health/check"), None)
@@ -753,4 +762,158 @@ async fn role_changes_count_on_every_replica_at_once() {
     h.unassign(&h.fhir_id("replicas", "fhir1"), &name).await;
     assert_eq!(on_b(b_url).await, 403);
     drop(b);
+}
+
+/// "FHIR SMART User" grants what the token's SMART clinical scopes name and
+/// nothing more: by resource type and permission (SMART v1 `read`/`write`,
+/// v2 letters), included resources of other types dropped from searches,
+/// interactions across types refused, `patient/` scopes (which need the
+/// `fhirUser` compartment) refused. Another role held alongside does not
+/// lift the scopes.
+#[tokio::test]
+async fn smart_scopes_narrow_a_fhir_smart_user() {
+    let h = Health::start().await;
+    h.create_workspace("smart").await;
+    h.create_fhir("smart", "fhir1").await;
+    let url = h.service_url("fhir", "smart", "fhir1");
+    let service = h.fhir_id("smart", "fhir1");
+    let writer = h.register_app("smart-writer").await;
+    h.assign(&service, FHIR_DATA_CONTRIBUTOR, &writer.principal_id)
+        .await;
+    let writer_token = h.token_v1(&writer, &url).await;
+    let client = h.server.client().clone();
+    let put = |path: &str, body: Value| {
+        let req = client
+            .put(format!("{url}/{path}"))
+            .bearer_auth(&writer_token)
+            .header("content-type", "application/fhir+json")
+            .body(body.to_string());
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(
+        put("Patient/p1", json!({"resourceType": "Patient", "id": "p1"})).await,
+        201
+    );
+    assert_eq!(
+        put(
+            "Observation/o1",
+            json!({"resourceType": "Observation", "id": "o1", "status": "final",
+                   "code": {"text": "pulse"}, "subject": {"reference": "Patient/p1"}})
+        )
+        .await,
+        201
+    );
+
+    let app = h.register_app("smart-app").await;
+    h.assign(&service, FHIR_SMART_USER, &app.principal_id).await;
+    let base = claims_of(&h.token_v1(&app, &url).await);
+    let with_scopes = |scp: &str| {
+        let mut claims = base.clone();
+        claims["scp"] = json!(scp);
+        sign(&h, claims)
+    };
+    let status = |token: String, method: Method, path: &'static str| {
+        let h = &h;
+        let url = &url;
+        async move {
+            h.data(method, &format!("{url}/{path}"), Some(&token))
+                .await
+                .status
+        }
+    };
+
+    // No clinical scope: nothing.
+    let none = with_scopes("openid fhirUser").await;
+    assert_eq!(status(none.clone(), Method::GET, "Patient/p1").await, 403);
+    assert_eq!(status(none, Method::GET, "Observation").await, 403);
+
+    let token = with_scopes("launch user/Observation.rs user.Patient.r").await;
+    for (method, path, want) in [
+        (Method::GET, "Observation", 200),
+        (Method::GET, "Observation/o1", 200),
+        (Method::GET, "Observation/o1/_history/1", 200),
+        (Method::GET, "Patient/p1", 200),
+        (Method::GET, "Patient/p1/Observation", 200),
+        // `r` is read by id; searching needs `s`.
+        (Method::GET, "Patient", 403),
+        (Method::DELETE, "Observation/o1", 403),
+        (Method::GET, "Encounter", 403),
+        (Method::GET, "_history", 403),
+        (Method::POST, "", 403),
+    ] {
+        assert_eq!(
+            status(token.clone(), method.clone(), path).await,
+            want,
+            "{method} {path}"
+        );
+    }
+    let create = |token: String| {
+        let req = client
+            .post(format!("{url}/Observation"))
+            .bearer_auth(token)
+            .header("content-type", "application/fhir+json")
+            .body(
+                json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"}})
+                    .to_string(),
+            );
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    // The role itself grants reads only, as Azure's definition does.
+    assert_eq!(
+        create(with_scopes("user/Observation.write").await).await,
+        403
+    );
+
+    // Included resources the scopes do not cover are left out.
+    let search = |token: String| {
+        let h = &h;
+        let url = &url;
+        async move {
+            h.data(
+                Method::GET,
+                &format!("{url}/Observation?_id=o1&_include=Observation:subject"),
+                Some(&token),
+            )
+            .await
+            .body
+        }
+    };
+    let types = |bundle: &Value| -> Vec<String> {
+        bundle["entry"]
+            .as_array()
+            .map(|e| {
+                e.iter()
+                    .map(|e| e["resource"]["resourceType"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        types(&search(token.clone()).await),
+        ["Observation", "Patient"]
+    );
+    let observations_only = with_scopes("user/Observation.read").await;
+    assert_eq!(types(&search(observations_only).await), ["Observation"]);
+
+    // Patient-context scopes need the fhirUser compartment: refused.
+    let patient = with_scopes("launch/patient patient/Observation.read").await;
+    assert_eq!(status(patient, Method::GET, "Observation").await, 403);
+
+    // Another role alongside does not lift the scopes; it may let them
+    // grant writes.
+    h.assign(&service, FHIR_DATA_WRITER, &app.principal_id)
+        .await;
+    let narrow = with_scopes("user/Observation.read").await;
+    assert_eq!(
+        status(narrow.clone(), Method::GET, "Observation").await,
+        200
+    );
+    assert_eq!(status(narrow.clone(), Method::GET, "Patient/p1").await, 403);
+    assert_eq!(create(narrow).await, 403);
+    assert_eq!(create(token).await, 403);
+    assert_eq!(
+        create(with_scopes("user/Observation.write").await).await,
+        201
+    );
+    assert_eq!(create(with_scopes("system/*.c").await).await, 201);
 }

@@ -87,9 +87,10 @@ pub(crate) struct Authorized {
     pub service: HealthService,
     pub action: DataAction,
     pub caller: ObjectId,
-    /// The caller holds FHIR's `smart` data action here: SMART on FHIR scopes
-    /// and the `fhirUser` compartment restrict what it may see (issue 7).
-    pub smart: bool,
+    /// The caller holds FHIR's `smart` data action here: its SMART on FHIR
+    /// clinical scopes (`scp`, and `roles` for applications) restrict every
+    /// request ([`hale_arm::smart`]).
+    pub smart: Option<hale_arm::smart::Scopes>,
 }
 
 /// How long authorization took, for `Server-Timing`.
@@ -198,12 +199,19 @@ async fn authorize(
             let grants = inputs.grants.as_deref().unwrap_or_default();
             let target = service.resource_id();
             if authz::permits_data_action(grants, &target, &action) {
-                let smart = kind == ServiceKind::Fhir
+                let smart = (kind == ServiceKind::Fhir
                     && authz::permits_data_action(
                         grants,
                         &target,
                         &DataAction::Fhir(FhirDataAction::Smart),
-                    );
+                    ))
+                .then(|| {
+                    let roles = bearer.claims.get("roles").and_then(|r| r.as_array());
+                    hale_arm::smart::Scopes::from_claims(
+                        bearer.text("scp"),
+                        roles.into_iter().flatten().filter_map(|r| r.as_str()),
+                    )
+                });
                 Ok(Authorized {
                     service,
                     action,

@@ -17,6 +17,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hale_arm::authz::{self, DataAction};
+use hale_arm::smart;
 use hale_arm::{HealthService, ServiceKind};
 use serde_json::json;
 
@@ -78,12 +79,22 @@ pub(crate) async fn dispatch(
     let action = DataAction::Fhir(authz::fhir_action(method.as_str(), &rest, &query));
     let (decision, timing) = authorize(&state, &headers, ServiceKind::Fhir, &path, action).await;
     let response = match decision {
+        Ok(authorized)
+            if authorized.smart.as_ref().is_some_and(|scopes| {
+                !scopes.permit_all(&smart::fhir_needs(method.as_str(), &rest))
+            }) =>
+        {
+            tracing::info!(caller = %authorized.caller, "FHIR request outside the caller's SMART scopes");
+            outcome(
+                &headers,
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "Authorization failed.",
+            )
+        }
         Ok(authorized) => {
-            // FIXME: SMART on FHIR scopes and the fhirUser compartment do not
-            // narrow what a `smart` caller sees yet; such callers get what
-            // their role grants.
-            tracing::debug!(smart = authorized.smart, "FHIR request authorized");
-            match axum::body::to_bytes(body, rest::MAX_BODY).await {
+            let scopes = authorized.smart.clone();
+            let response = match axum::body::to_bytes(body, rest::MAX_BODY).await {
                 Ok(body) => {
                     let base = authorized
                         .service
@@ -111,6 +122,10 @@ pub(crate) async fn dispatch(
                         rest::MAX_BODY / (1024 * 1024)
                     ),
                 ),
+            };
+            match scopes {
+                Some(scopes) => within_scopes(response, &scopes).await,
+                None => response,
             }
         }
         Err(Denied::UnknownService) => unknown_service(&headers, &raw),
@@ -144,6 +159,49 @@ pub(crate) async fn dispatch(
         }
     };
     with_timing(response, timing)
+}
+
+/// A SMART caller's search results without the resources its scopes do not
+/// let it read: `_include`d and `_revinclude`d entries of other types are
+/// dropped (the matches themselves are of a type the request was allowed
+/// to search).
+async fn within_scopes(response: Response, scopes: &smart::Scopes) -> Response {
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
+    if !is_json || !response.status().is_success() {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return Response::from_parts(parts, Body::empty());
+    };
+    let mut value: serde_json::Value = match serde_json::from_slice(&bytes) {
+        Ok(v) => v,
+        Err(_) => return Response::from_parts(parts, Body::from(bytes)),
+    };
+    let searchset = value["resourceType"] == "Bundle" && value["type"] == "searchset";
+    let Some(entries) = value.get_mut("entry").and_then(|e| e.as_array_mut()) else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    if !searchset {
+        return Response::from_parts(parts, Body::from(bytes));
+    }
+    let before = entries.len();
+    entries.retain(|e| {
+        e["search"]["mode"] != "include"
+            || e["resource"]["resourceType"].as_str().is_some_and(|t| {
+                scopes.permit(Some(t), smart::READ) || scopes.permit(Some(t), smart::SEARCH)
+            })
+    });
+    if entries.len() == before {
+        return Response::from_parts(parts, Body::from(bytes));
+    }
+    let mut parts = parts;
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(value.to_string()))
 }
 
 enum Anonymous {
@@ -180,12 +238,14 @@ fn anonymous_answer(state: &AppState, service: &HealthService, which: Anonymous)
                 "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
                 "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
                 "response_types_supported": ["code"],
-                "scopes_supported": ["openid", "profile", "offline_access", "fhirUser", "launch", "launch/patient"],
+                // Patient-context scopes and launch context are not
+                // honoured yet (no fhirUser compartment): not advertised.
+                "scopes_supported": ["openid", "profile", "offline_access", "user/*.read", "user/*.write", "system/*.read", "system/*.write"],
                 "code_challenge_methods_supported": ["S256"],
                 "capabilities": [
                     "launch-standalone", "client-public", "client-confidential-symmetric",
-                    "sso-openid-connect", "context-standalone-patient", "permission-offline",
-                    "permission-patient", "permission-user"
+                    "sso-openid-connect", "permission-offline", "permission-user",
+                    "permission-v1", "permission-v2"
                 ]
             })
             .to_string(),
