@@ -363,3 +363,104 @@ async fn conditional_create_update_and_delete() {
     );
     assert_eq!(ids(&f.get("Patient").await.body).len(), 1);
 }
+
+/// `Patient/[id]/$everything`: the patient first, then its compartment,
+/// paged by `next` links; `_type` and `_since` narrow it (the patient
+/// included); an unknown patient
+/// is 404, `start`/`end` (not supported) 400; the CapabilityStatement says so.
+#[tokio::test]
+async fn patient_everything() {
+    let f = Fhir::start().await;
+    let (patients, observations) = seed(&f).await;
+    let p0 = &patients[0];
+    let encounter = f
+        .create(&json!({
+            "resourceType": "Encounter",
+            "status": "finished",
+            "class": { "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB" },
+            "subject": { "reference": format!("Patient/{p0}") }
+        }))
+        .await;
+    let eid = encounter["id"].as_str().unwrap().to_owned();
+
+    let all = f.get(&format!("Patient/{p0}/$everything")).await;
+    assert_eq!(all.status, 200, "{}", all.body);
+    assert_eq!(all.body["type"], "searchset");
+    let got = ids(&all.body);
+    assert_eq!(got.first(), Some(p0), "the patient comes first: {got:?}");
+    let mut rest: Vec<String> = got[1..].to_vec();
+    rest.sort();
+    let mut want = vec![
+        observations[0].clone(),
+        observations[1].clone(),
+        eid.clone(),
+    ];
+    want.sort();
+    assert_eq!(rest, want, "its compartment, nobody else's");
+
+    // Paged: the patient once, every resource once.
+    let mut seen = Vec::new();
+    let mut page = f.get(&format!("Patient/{p0}/$everything?_count=1")).await;
+    loop {
+        assert_eq!(page.status, 200, "{}", page.body);
+        seen.extend(ids(&page.body));
+        let Some(next) = next_link(&page.body) else {
+            break;
+        };
+        let path = next
+            .split_once("/fhir1/")
+            .map(|(_, p)| p.to_owned())
+            .unwrap();
+        page = f.get(&path).await;
+    }
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    assert_eq!(seen.iter().filter(|i| *i == p0).count(), 1);
+
+    let only = f
+        .get(&format!("Patient/{p0}/$everything?_type=Encounter"))
+        .await;
+    assert_eq!(ids(&only.body), vec![eid]);
+    // `_since` applies to the patient too.
+    let future = f
+        .get(&format!(
+            "Patient/{p0}/$everything?_since=2999-01-01T00:00:00Z"
+        ))
+        .await;
+    assert_eq!(future.status, 200, "{}", future.body);
+    assert_eq!(ids(&future.body), Vec::<String>::new());
+    let past = f
+        .get(&format!(
+            "Patient/{p0}/$everything?_since=2000-01-01T00:00:00Z&_type=Patient"
+        ))
+        .await;
+    assert_eq!(ids(&past.body), vec![p0.clone()], "{}", past.body);
+    assert_outcome(
+        &f.get(&format!("Patient/{p0}/$everything?_since=yesterday"))
+            .await,
+        400,
+        "invalid",
+    );
+
+    assert_outcome(&f.get("Patient/nobody/$everything").await, 404, "not-found");
+    assert_outcome(
+        &f.get(&format!("Patient/{p0}/$everything?start=2024-01-01"))
+            .await,
+        400,
+        "not-supported",
+    );
+    let metadata = f.get("metadata").await;
+    let patient = metadata.body["rest"][0]["resource"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["type"] == "Patient")
+        .unwrap()
+        .clone();
+    assert!(
+        patient["operation"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["name"] == "everything")
+    );
+}

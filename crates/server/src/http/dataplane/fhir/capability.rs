@@ -42,6 +42,16 @@ static RESOURCES: LazyLock<Value> = LazyLock::new(|| {
                 })
                 .collect();
             params.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+            let mut operations = vec![json!({
+                "name": "validate",
+                "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"
+            })];
+            if t == "Patient" {
+                operations.push(json!({
+                    "name": "everything",
+                    "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"
+                }));
+            }
             json!({
                 "type": t,
                 "profile": format!("http://hl7.org/fhir/StructureDefinition/{t}"),
@@ -57,10 +67,7 @@ static RESOURCES: LazyLock<Value> = LazyLock::new(|| {
                 "searchInclude": ["*"],
                 "searchRevInclude": ["*"],
                 "searchParam": params,
-                "operation": [{
-                    "name": "validate",
-                    "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"
-                }],
+                "operation": operations,
             })
         })
         .collect();

@@ -183,6 +183,10 @@ async fn route(req: FhirRequest) -> FhirResult<Response> {
             check_id(id)?;
             vread(&req, t, id, v).await
         }
+        ["Patient", id, "$everything"] if get => {
+            check_id(id)?;
+            search::everything(&req, id).await
+        }
         [c, id, t] if get => {
             check_type(c)?;
             check_id(id)?;

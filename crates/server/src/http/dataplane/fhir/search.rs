@@ -240,6 +240,77 @@ pub(super) async fn search(
     Ok(searchset(req, &params, &query, page))
 }
 
+/// `GET [base]/Patient/[id]/$everything`: the patient, then the resources
+/// of its compartment, paged like a search. `_type` narrows the types,
+/// `_since` keeps resources changed since then (as `_lastUpdated=ge`),
+/// `_count`, `_elements`, `_summary` and `ct` work as in a search. `start`
+/// and `end` (clinical dates) are not supported: 400, rather than a bundle
+/// that would silently ignore them.
+pub(super) async fn everything(req: &FhirRequest, id: &str) -> FhirResult<Response> {
+    let mut params: Vec<(String, String)> = Vec::new();
+    let mut since: Option<i64> = None;
+    for (k, v) in &req.query {
+        match k.as_str() {
+            "_since" => {
+                since = Some(instant_param(k, v)?);
+                params.push(("_lastUpdated".into(), format!("ge{v}")));
+            }
+            "start" | "end" => {
+                return Err(FhirError::new(
+                    StatusCode::BAD_REQUEST,
+                    "not-supported",
+                    format!("The parameter '{k}' of $everything is not supported."),
+                ));
+            }
+            _ => params.push((k.clone(), v.clone())),
+        }
+    }
+    let prefer = Prefer::parse(&req.headers);
+    let query = parse_search(None, &params, prefer.strict)
+        .map_err(|issues| FhirError::from_issues(StatusCode::BAD_REQUEST, &issues))?;
+    let with_patient = !params.iter().any(|(k, _)| k == "ct")
+        && (query.types.is_empty() || query.types.iter().any(|t| t == "Patient"));
+    let scope = SearchScope {
+        resource_types: query.types.clone(),
+        compartment: Some(("Patient".to_owned(), id.to_owned())),
+    };
+    let (service, base, q, pid) = (
+        req.service.id,
+        req.base.clone(),
+        query.clone(),
+        id.to_owned(),
+    );
+    let (patient, mut page) = req
+        .state
+        .store
+        .read(
+            move |tx| -> FhirResult<(Option<StoredResource>, SearchPage)> {
+                let Some(svc) = write::partition(tx, service, false)? else {
+                    return Ok((None, SearchPage::default()));
+                };
+                let patient = resources::current(tx, svc, "Patient", &pid)?;
+                if patient.as_ref().is_none_or(|p| p.deleted) {
+                    return Ok((patient, SearchPage::default()));
+                }
+                let page = hale_fhir_store::search::search(tx, svc, &scope, &q, &base)?;
+                Ok((patient, page))
+            },
+        )
+        .await?;
+    let patient = match patient {
+        None => return Err(FhirError::resource_not_found("Patient", id)),
+        Some(p) if p.deleted => return Err(FhirError::gone("Patient", id, p.version)),
+        Some(p) => p,
+    };
+    if with_patient
+        && since.is_none_or(|t| patient.last_updated >= t)
+        && !page.matches.iter().any(|m| m.rid == patient.rid)
+    {
+        page.matches.insert(0, patient);
+    }
+    Ok(searchset(req, &params, &query, page))
+}
+
 fn searchset(
     req: &FhirRequest,
     params: &[(String, String)],
