@@ -364,7 +364,8 @@ async fn conditional_create_update_and_delete() {
     assert_eq!(ids(&f.get("Patient").await.body).len(), 1);
 }
 
-/// `Patient/[id]/$everything`: the patient first, then its compartment,
+/// `Patient/[id]/$everything`: the patient and what it refers to first, then
+/// its compartment,
 /// paged by `next` links; `_type` and `_since` narrow it (the patient
 /// included); an unknown patient
 /// is 404, `start`/`end` (not supported) 400; the CapabilityStatement says so.
@@ -440,6 +441,34 @@ async fn patient_everything() {
         400,
         "invalid",
     );
+
+    // What the patient refers to comes with it, on the first page.
+    let org = f
+        .create(&json!({"resourceType": "Organization", "name": "Ward 7"}))
+        .await;
+    let doc = f
+        .create(&json!({"resourceType": "Practitioner", "name": [{"family": "House"}]}))
+        .await;
+    let (oid, did) = (org["id"].as_str().unwrap(), doc["id"].as_str().unwrap());
+    let referring = f
+        .create(&json!({
+            "resourceType": "Patient",
+            "generalPractitioner": [{"reference": format!("Practitioner/{did}")}],
+            "managingOrganization": {"reference": format!("Organization/{oid}")}
+        }))
+        .await;
+    let rid = referring["id"].as_str().unwrap();
+    let with_refs = f.get(&format!("Patient/{rid}/$everything")).await;
+    assert_eq!(
+        ids(&with_refs.body),
+        vec![rid, did, oid],
+        "{}",
+        with_refs.body
+    );
+    let typed = f
+        .get(&format!("Patient/{rid}/$everything?_type=Organization"))
+        .await;
+    assert_eq!(ids(&typed.body), vec![oid]);
 
     assert_outcome(&f.get("Patient/nobody/$everything").await, 404, "not-found");
     assert_outcome(

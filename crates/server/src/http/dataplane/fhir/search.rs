@@ -240,8 +240,9 @@ pub(super) async fn search(
     Ok(searchset(req, &params, &query, page))
 }
 
-/// `GET [base]/Patient/[id]/$everything`: the patient, then the resources
-/// of its compartment, paged like a search. `_type` narrows the types,
+/// `GET [base]/Patient/[id]/$everything`: the patient and the resources it
+/// refers to (general practitioners, managing organization), then the
+/// resources of its compartment, paged like a search. `_type` narrows the types,
 /// `_since` keeps resources changed since then (as `_lastUpdated=ge`),
 /// `_count`, `_elements`, `_summary` and `ct` work as in a search. `start`
 /// and `end` (clinical dates) are not supported: 400, rather than a bundle
@@ -274,41 +275,88 @@ pub(super) async fn everything(req: &FhirRequest, id: &str) -> FhirResult<Respon
         resource_types: query.types.clone(),
         compartment: Some(("Patient".to_owned(), id.to_owned())),
     };
+    let first_page = !params.iter().any(|(k, _)| k == "ct");
     let (service, base, q, pid) = (
         req.service.id,
         req.base.clone(),
         query.clone(),
         id.to_owned(),
     );
-    let (patient, mut page) = req
+    let (patient, referenced, mut page) = req
         .state
         .store
-        .read(
-            move |tx| -> FhirResult<(Option<StoredResource>, SearchPage)> {
-                let Some(svc) = write::partition(tx, service, false)? else {
-                    return Ok((None, SearchPage::default()));
-                };
-                let patient = resources::current(tx, svc, "Patient", &pid)?;
-                if patient.as_ref().is_none_or(|p| p.deleted) {
-                    return Ok((patient, SearchPage::default()));
+        .read(move |tx| -> FhirResult<_> {
+            let Some(svc) = write::partition(tx, service, false)? else {
+                return Ok((None, Vec::new(), SearchPage::default()));
+            };
+            let patient = resources::current(tx, svc, "Patient", &pid)?;
+            let Some(found) = patient.as_ref().filter(|p| !p.deleted) else {
+                return Ok((patient, Vec::new(), SearchPage::default()));
+            };
+            // On the first page: what the patient refers to (its general
+            // practitioners, its managing organization), as Azure adds them.
+            let mut referenced: Vec<StoredResource> = Vec::new();
+            if first_page {
+                for (t, rid) in patient_references(found) {
+                    if let Some(r) = resources::current(tx, svc, &t, &rid)?
+                        && !r.deleted
+                        && !referenced.iter().any(|x| x.rid == r.rid)
+                    {
+                        referenced.push(r);
+                    }
                 }
-                let page = hale_fhir_store::search::search(tx, svc, &scope, &q, &base)?;
-                Ok((patient, page))
-            },
-        )
+            }
+            let page = hale_fhir_store::search::search(tx, svc, &scope, &q, &base)?;
+            Ok((patient, referenced, page))
+        })
         .await?;
     let patient = match patient {
         None => return Err(FhirError::resource_not_found("Patient", id)),
         Some(p) if p.deleted => return Err(FhirError::gone("Patient", id, p.version)),
         Some(p) => p,
     };
-    if with_patient
-        && since.is_none_or(|t| patient.last_updated >= t)
-        && !page.matches.iter().any(|m| m.rid == patient.rid)
-    {
-        page.matches.insert(0, patient);
+    // The compartment holds the patient itself: it goes first, on the
+    // first page only, whatever its place in the compartment's order.
+    page.matches.retain(|m| m.rid != patient.rid);
+    let wanted = |r: &StoredResource| {
+        (query.types.is_empty() || query.types.contains(&r.resource_type))
+            && since.is_none_or(|t| r.last_updated >= t)
+            && !page.matches.iter().any(|m| m.rid == r.rid)
+    };
+    let mut first: Vec<StoredResource> = Vec::new();
+    if with_patient && wanted(&patient) {
+        first.push(patient);
     }
+    first.extend(referenced.into_iter().filter(|r| wanted(r)));
+    page.matches.splice(0..0, first);
     Ok(searchset(req, &params, &query, page))
+}
+
+/// The local references of a patient's `generalPractitioner` and
+/// `managingOrganization`, as (type, id).
+fn patient_references(patient: &StoredResource) -> Vec<(String, String)> {
+    let Some(body) = patient
+        .body
+        .as_deref()
+        .and_then(|b| serde_json::from_slice::<Value>(b).ok())
+    else {
+        return Vec::new();
+    };
+    let mut refs: Vec<&Value> = body["generalPractitioner"]
+        .as_array()
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    refs.push(&body["managingOrganization"]);
+    refs.iter()
+        .filter_map(|r| r["reference"].as_str())
+        .filter_map(|r| {
+            let (t, id) = r.split_once('/')?;
+            let local = t.bytes().next().is_some_and(|b| b.is_ascii_uppercase())
+                && !id.is_empty()
+                && !id.contains('/');
+            local.then(|| (t.to_owned(), id.to_owned()))
+        })
+        .collect()
 }
 
 fn searchset(
