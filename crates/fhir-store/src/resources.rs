@@ -163,6 +163,10 @@ pub struct HistoryFilter {
     pub since: Option<i64>,
     /// `_before`: versions updated before this instant (µs).
     pub before: Option<i64>,
+    /// `_at`: versions that were current at some point of this period
+    /// `[start, end)` (µs): updated before its end, and not replaced by a
+    /// later version at or before its start.
+    pub at: Option<(i64, i64)>,
     /// Continue after this (last_updated, rid), newest first.
     pub after: Option<(i64, i64)>,
 }
@@ -191,6 +195,16 @@ pub fn history(
     }
     if let Some(before) = filter.before {
         bind(&mut sql, " AND last_updated < ?", before.into());
+    }
+    if let Some((start, end)) = filter.at {
+        bind(&mut sql, " AND last_updated < ?", end.into());
+        bind(
+            &mut sql,
+            " AND NOT EXISTS (SELECT 1 FROM fhir_resources n WHERE n.svc = fhir_resources.svc
+               AND n.resource_type = fhir_resources.resource_type AND n.id = fhir_resources.id
+               AND n.version > fhir_resources.version AND n.last_updated <= ?)",
+            start.into(),
+        );
     }
     if let Some((at, rid)) = filter.after {
         bind(&mut sql, " AND (last_updated < ?", at.into());

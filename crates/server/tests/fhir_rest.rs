@@ -556,3 +556,81 @@ async fn validate_and_capabilities() {
         json!(["application/fhir+json", "application/json-patch+json"])
     );
 }
+
+/// History `_at`: the versions that were current at some point of the
+/// period the value names (an instant to the millisecond, or a whole day).
+#[tokio::test]
+async fn history_at_a_point_in_time() {
+    let f = Fhir::start().await;
+    let created = f.create(&patient("Before")).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let mut stamps = vec![created["meta"]["lastUpdated"].as_str().unwrap().to_owned()];
+    for family in ["During", "After"] {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let mut body = patient(family);
+        body["id"] = json!(id);
+        let updated = f.put(&format!("Patient/{id}"), &body).await;
+        assert_eq!(updated.status, 200, "{}", updated.body);
+        stamps.push(
+            updated.body["meta"]["lastUpdated"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let versions_at = |at: String| {
+        let f = &f;
+        let id = id.clone();
+        async move {
+            let reply = f
+                .get(&format!(
+                    "Patient/{id}/_history?_at={}",
+                    at.replace('+', "%2B")
+                ))
+                .await;
+            assert_eq!(reply.status, 200, "{at}: {}", reply.body);
+            reply.body["entry"]
+                .as_array()
+                .map(|e| {
+                    e.iter()
+                        .map(|e| {
+                            e["resource"]["meta"]["versionId"]
+                                .as_str()
+                                .unwrap()
+                                .to_owned()
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        }
+    };
+    for (v, stamp) in stamps.iter().enumerate() {
+        assert_eq!(
+            versions_at(stamp.clone()).await,
+            vec![(v + 1).to_string()],
+            "at {stamp}"
+        );
+    }
+    let day = &stamps[0][..10];
+    assert_eq!(versions_at(day.to_owned()).await, ["3", "2", "1"]);
+    assert_eq!(versions_at("1999-01-01".into()).await, Vec::<String>::new());
+    assert_eq!(versions_at("2999-01-01".into()).await, ["3"]);
+    // Type history too.
+    let typed = f
+        .get(&format!(
+            "Patient/_history?_at={}",
+            stamps[1].replace('+', "%2B")
+        ))
+        .await;
+    assert_eq!(
+        typed.body["entry"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        typed.body
+    );
+    assert_outcome(
+        &f.get(&format!("Patient/{id}/_history?_at=soon")).await,
+        400,
+        "invalid",
+    );
+}

@@ -439,6 +439,10 @@ pub(super) async fn history(
             }
             "_since" => filter.since = Some(instant_param(k, v)?),
             "_before" => filter.before = Some(instant_param(k, v)?),
+            "_at" => {
+                let period = date_param(k, v)?;
+                filter.at = Some((period.start, period.end));
+            }
             "ct" => filter.after = Some(parse_history_token(v)?),
             _ => {}
         }
@@ -514,8 +518,14 @@ pub(super) async fn history(
 }
 
 fn instant_param(name: &str, value: &str) -> FhirResult<i64> {
+    date_param(name, value).map(|range| range.start)
+}
+
+/// A date parameter's value as the period it stands for (`2024-01` is the
+/// month).
+fn date_param(name: &str, value: &str) -> FhirResult<hale_fhir_model::primitives::DateRange> {
     hale_fhir_model::primitives::parse_date(value, hale_fhir_model::primitives::DateSyntax::Search)
-        .map(|d| d.range.start)
+        .map(|d| d.range)
         .ok_or_else(|| {
             FhirError::invalid(format!(
                 "The date time string '{value}' of '{name}' is not in a correct format."
