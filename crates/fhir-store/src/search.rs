@@ -1299,26 +1299,30 @@ fn fetch_targets(
 }
 
 /// Resources of `source_type` whose reference parameter `code` points at one of `targets`.
+/// Current resources whose reference parameters (keys `keys(target type)`)
+/// point at one of `targets`.
 fn fetch_referrers(
     tx: &mut dyn Tx,
     svc: i64,
-    source_type: &str,
-    code: &str,
+    keys: &dyn Fn(&str) -> Vec<i64>,
     targets: &[(String, String)],
 ) -> Result<Vec<StoredResource>, StoreError> {
-    let key = param_key(source_type, code);
     let mut rids: Vec<i64> = Vec::new();
     let mut by_type: HashMap<&str, Vec<String>> = HashMap::new();
     for (t, id) in targets {
         by_type.entry(t.as_str()).or_default().push(id.clone());
     }
     for (t, ids) in by_type {
+        let keys = keys(t);
+        if keys.is_empty() {
+            continue;
+        }
         for chunk in ids.chunks(100) {
             let mut q = Sql::new(tx.dialect());
             q.s("SELECT DISTINCT rid FROM fhir_ix_ref WHERE svc = ")
                 .v(svc)
-                .s(" AND p = ")
-                .v(key)
+                .s(" AND ")
+                .in_list("p", &keys)
                 .s(" AND ttype = ")
                 .v(t)
                 .s(" AND ")
@@ -1333,6 +1337,28 @@ fn fetch_referrers(
     let mut out = crate::resources::by_rids(tx, &rids)?;
     out.retain(|r| !r.deleted);
     Ok(out)
+}
+
+/// The keys of every reference parameter, of every resource type, that may
+/// point at a `target_type` resource (`_revinclude=*`).
+fn keys_referring_to(target_type: &str) -> Vec<i64> {
+    let defs = r4();
+    let mut keys: Vec<i64> = defs
+        .search_params()
+        .iter()
+        .filter(|sp| sp.kind == SearchParamType::Reference)
+        .filter(|sp| sp.targets.is_empty() || sp.targets.iter().any(|t| t == target_type))
+        .flat_map(|sp| {
+            sp.base
+                .iter()
+                .filter(|b| defs.is_resource_type(b))
+                .map(|b| param_key(b, &sp.code))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
 }
 
 fn include(
@@ -1405,12 +1431,18 @@ fn include(
                 })
                 .map(|r| (r.resource_type.clone(), r.id.clone()))
                 .collect();
-            if targets.is_empty() || inc.source_type == "*" {
+            if targets.is_empty() {
                 continue;
             }
-            for code in codes {
-                found.extend(fetch_referrers(tx, svc, &inc.source_type, &code, &targets)?);
+            if inc.source_type == "*" {
+                found.extend(fetch_referrers(tx, svc, &keys_referring_to, &targets)?);
+                continue;
             }
+            let keys: Vec<i64> = codes
+                .iter()
+                .map(|code| param_key(&inc.source_type, code))
+                .collect();
+            found.extend(fetch_referrers(tx, svc, &|_| keys.clone(), &targets)?);
         }
         let mut next = Vec::new();
         for r in found {

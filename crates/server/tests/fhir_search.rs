@@ -369,6 +369,7 @@ async fn conditional_create_update_and_delete() {
 /// paged by `next` links; `_type` and `_since` narrow it (the patient
 /// included); an unknown patient
 /// is 404, `start`/`end` (not supported) 400; the CapabilityStatement says so.
+/// Also `_revinclude=*` on the same data.
 #[tokio::test]
 async fn patient_everything() {
     let f = Fhir::start().await;
@@ -441,6 +442,20 @@ async fn patient_everything() {
         400,
         "invalid",
     );
+
+    // `_revinclude=*`: whatever refers to the matches, through any
+    // reference parameter of any type.
+    let rev = f.get(&format!("Patient?_id={p0}&_revinclude=*")).await;
+    assert_eq!(rev.status, 200, "{}", rev.body);
+    let mut included: Vec<String> = rev.body["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["search"]["mode"] == "include")
+        .map(|e| e["resource"]["id"].as_str().unwrap().to_owned())
+        .collect();
+    included.sort();
+    assert_eq!(included, want, "{}", rev.body);
 
     // What the patient refers to comes with it, on the first page.
     let org = f
