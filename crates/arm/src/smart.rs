@@ -154,9 +154,9 @@ fn need(resource_type: Option<&str>, permissions: u8) -> Need {
 
 /// What a FHIR request (`method`, path segments below the service URL)
 /// needs from SMART scopes. Interactions across types (batches and
-/// transactions, system search and history) need every permission or
-/// search on every type; operations other than `$validate` need every
-/// permission on their type.
+/// transactions, system search and history, `$everything`) need every
+/// permission, or read and search, on every type; operations other than
+/// `$validate` need every permission on their type.
 pub fn fhir_needs(method: &str, path: &[&str]) -> Vec<Need> {
     let method = method.to_ascii_uppercase();
     let reads = matches!(method.as_str(), "GET" | "HEAD");
@@ -170,6 +170,8 @@ pub fn fhir_needs(method: &str, path: &[&str]) -> Vec<Need> {
             let t = Some(*t);
             match (method.as_str(), rest) {
                 (_, [op]) | (_, [_, op]) if *op == "$validate" => vec![need(t, READ)],
+                // The patient and its whole compartment, of every type.
+                (_, [_, "$everything"]) => vec![need(None, READ | SEARCH)],
                 (_, [op]) | (_, [_, op]) if op.starts_with('$') => vec![need(t, ALL)],
                 ("GET" | "HEAD", []) | ("POST", ["_search"]) => vec![need(t, SEARCH)],
                 ("GET" | "HEAD", ["_history"]) => vec![need(t, SEARCH)],
@@ -280,6 +282,10 @@ mod tests {
         assert_eq!(n("GET", &[]), vec![need(None, SEARCH)]);
         assert_eq!(n("GET", &["_history"]), vec![need(None, SEARCH)]);
         assert_eq!(n("POST", &["$export"]), vec![need(None, ALL)]);
+        assert_eq!(
+            n("GET", &["Patient", "1", "$everything"]),
+            vec![need(None, READ | SEARCH)]
+        );
     }
 
     #[test]

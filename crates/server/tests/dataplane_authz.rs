@@ -839,6 +839,8 @@ async fn smart_scopes_narrow_a_fhir_smart_user() {
         (Method::DELETE, "Observation/o1", 403),
         (Method::GET, "Encounter", 403),
         (Method::GET, "_history", 403),
+        // The whole compartment, of every type: a wildcard scope only.
+        (Method::GET, "Patient/p1/$everything", 403),
         (Method::POST, "", 403),
     ] {
         assert_eq!(
@@ -894,6 +896,12 @@ async fn smart_scopes_narrow_a_fhir_smart_user() {
     );
     let observations_only = with_scopes("user/Observation.read").await;
     assert_eq!(types(&search(observations_only).await), ["Observation"]);
+
+    let everything = with_scopes("user/*.read").await;
+    assert_eq!(
+        status(everything, Method::GET, "Patient/p1/$everything").await,
+        200
+    );
 
     // Patient-context scopes need the fhirUser compartment: refused.
     let patient = with_scopes("launch/patient patient/Observation.read").await;
