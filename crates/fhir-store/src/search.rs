@@ -1264,6 +1264,40 @@ fn local_target(r: &ReferenceValue, own_base: &str) -> Option<(String, String)> 
 }
 
 /// Current, not deleted resources by (type, id).
+/// The current resources that the reference parameters `codes` of
+/// `resource` point at (local references, or absolute ones under
+/// `own_base`), in the order the references come.
+pub fn referenced_by(
+    tx: &mut dyn Tx,
+    svc: i64,
+    resource: &StoredResource,
+    codes: &[&str],
+    own_base: &str,
+) -> Result<Vec<StoredResource>, StoreError> {
+    let Some(body) = resource
+        .body
+        .as_deref()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
+    else {
+        return Ok(Vec::new());
+    };
+    let mut targets: Vec<(String, String)> = Vec::new();
+    for code in codes {
+        for t in references_of(&body, &resource.resource_type, Some(code), own_base) {
+            if !targets.contains(&t) {
+                targets.push(t);
+            }
+        }
+    }
+    let mut found = fetch_targets(tx, svc, &targets)?;
+    found.sort_by_key(|r| {
+        targets
+            .iter()
+            .position(|(t, id)| *t == r.resource_type && *id == r.id)
+    });
+    Ok(found)
+}
+
 fn fetch_targets(
     tx: &mut dyn Tx,
     svc: i64,
@@ -1298,7 +1332,6 @@ fn fetch_targets(
     Ok(out)
 }
 
-/// Resources of `source_type` whose reference parameter `code` points at one of `targets`.
 /// Current resources whose reference parameters (keys `keys(target type)`)
 /// point at one of `targets`.
 fn fetch_referrers(

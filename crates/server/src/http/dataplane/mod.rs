@@ -182,46 +182,39 @@ async fn authorize(
         token_us,
         rbac_us: rbac_started.elapsed().as_micros(),
     };
-    let read = read.map(|inputs| {
-        inputs
-            .service
-            .clone()
-            .map(|service| (service, inputs.clone()))
-    });
-    let outcome = match (read, verified) {
-        (Err(e), _) => Err(Denied::Storage(e)),
-        (Ok(None), _) => Err(Denied::UnknownService),
-        (Ok(Some((service, _))), Err(fault)) => Err(Denied::Unauthenticated(fault, service)),
-        (Ok(Some((service, inputs))), Ok(_)) if inputs.grants.is_none() => {
-            Err(Denied::OtherTenant(service))
-        }
-        (Ok(Some((service, inputs))), Ok(bearer)) => {
-            let grants = inputs.grants.as_deref().unwrap_or_default();
-            let target = service.resource_id();
-            if authz::permits_data_action(grants, &target, &action) {
-                let smart = (kind == ServiceKind::Fhir
-                    && authz::permits_data_action(
-                        grants,
-                        &target,
-                        &DataAction::Fhir(FhirDataAction::Smart),
-                    ))
-                .then(|| {
-                    let roles = bearer.claims.get("roles").and_then(|r| r.as_array());
-                    hale_arm::smart::Scopes::from_claims(
-                        bearer.text("scp"),
-                        roles.into_iter().flatten().filter_map(|r| r.as_str()),
-                    )
-                });
-                Ok(Authorized {
-                    service,
-                    action,
-                    caller: bearer.object_id,
-                    smart,
-                })
-            } else {
-                Err(Denied::Forbidden(service))
+    let outcome = match read {
+        Err(e) => Err(Denied::Storage(e)),
+        Ok(inputs) => match (&inputs.service, verified, &inputs.grants) {
+            (None, _, _) => Err(Denied::UnknownService),
+            (Some(service), Err(fault), _) => Err(Denied::Unauthenticated(fault, service.clone())),
+            (Some(service), Ok(_), None) => Err(Denied::OtherTenant(service.clone())),
+            (Some(service), Ok(bearer), Some(grants)) => {
+                let target = service.resource_id();
+                if authz::permits_data_action(grants, &target, &action) {
+                    let smart = (kind == ServiceKind::Fhir
+                        && authz::permits_data_action(
+                            grants,
+                            &target,
+                            &DataAction::Fhir(FhirDataAction::Smart),
+                        ))
+                    .then(|| {
+                        let roles = bearer.claims.get("roles").and_then(|r| r.as_array());
+                        hale_arm::smart::Scopes::from_claims(
+                            bearer.text("scp"),
+                            roles.into_iter().flatten().filter_map(|r| r.as_str()),
+                        )
+                    });
+                    Ok(Authorized {
+                        service: service.clone(),
+                        action,
+                        caller: bearer.object_id,
+                        smart,
+                    })
+                } else {
+                    Err(Denied::Forbidden(service.clone()))
+                }
             }
-        }
+        },
     };
     match &outcome {
         Ok(a) => {

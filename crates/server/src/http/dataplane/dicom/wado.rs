@@ -140,7 +140,7 @@ fn native(ts: &str) -> bool {
 }
 
 /// Whether an instance can be sent as `wanted` (`None`: as stored).
-fn can_send(stored: &StoredInstance, wanted: &Option<String>) -> Result<(), hale_dicom::Error> {
+fn can_send(stored: &StoredInstance, wanted: Option<&str>) -> Result<(), hale_dicom::Error> {
     match wanted {
         None => Ok(()),
         Some(w) => transcode::check(&stored.transfer_syntax, w, stored.size_bytes.max(0) as u64),
@@ -194,7 +194,7 @@ pub(super) async fn retrieve(ctx: &Ctx, target: Target, headers: &HeaderMap) -> 
         Err(r) => return r,
     };
     for inst in &found {
-        if let Err(e) = can_send(inst, &form.transfer_syntax) {
+        if let Err(e) = can_send(inst, form.transfer_syntax.as_deref()) {
             return dicom_error(&e);
         }
     }
@@ -330,7 +330,7 @@ pub(super) async fn frames(
             Some(w) if *w == inst.transfer_syntax => Some(w.clone()),
             Some(w) if w == EXPLICIT_LE && native(&inst.transfer_syntax) => Some(w.clone()),
             // Encapsulated: the frames of the instance decoded.
-            Some(w) if can_send(&inst, &Some(w.clone())).is_ok() => Some(w.clone()),
+            Some(w) if can_send(&inst, Some(w)).is_ok() => Some(w.clone()),
             _ => None,
         };
         let pick = match mt.essence.as_str() {

@@ -92,42 +92,36 @@ pub(crate) async fn dispatch(
                 "Authorization failed.",
             )
         }
-        Ok(authorized) => {
-            let scopes = authorized.smart.clone();
-            let response = match axum::body::to_bytes(body, rest::MAX_BODY).await {
-                Ok(body) => {
-                    let base = authorized
-                        .service
-                        .service_url(state.public_url.as_str())
-                        .trim_end_matches('/')
-                        .to_owned();
-                    rest::handle(rest::FhirRequest {
-                        state: state.clone(),
-                        service: authorized.service,
-                        base,
-                        method,
-                        rest: path.rest.clone(),
-                        query,
-                        headers: headers.clone(),
-                        body,
-                    })
-                    .await
-                }
-                Err(_) => outcome(
-                    &headers,
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "too-costly",
-                    &format!(
-                        "The request body is larger than the {} MiB the FHIR service accepts.",
-                        rest::MAX_BODY / (1024 * 1024)
-                    ),
-                ),
-            };
-            match scopes {
-                Some(scopes) => within_scopes(response, &scopes).await,
-                None => response,
+        Ok(authorized) => match axum::body::to_bytes(body, rest::MAX_BODY).await {
+            Ok(body) => {
+                let base = authorized
+                    .service
+                    .service_url(state.public_url.as_str())
+                    .trim_end_matches('/')
+                    .to_owned();
+                rest::handle(rest::FhirRequest {
+                    state: state.clone(),
+                    service: authorized.service,
+                    base,
+                    method,
+                    rest: path.rest.clone(),
+                    query,
+                    headers: headers.clone(),
+                    body,
+                    smart: authorized.smart,
+                })
+                .await
             }
-        }
+            Err(_) => outcome(
+                &headers,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-costly",
+                &format!(
+                    "The request body is larger than the {} MiB the FHIR service accepts.",
+                    rest::MAX_BODY / (1024 * 1024)
+                ),
+            ),
+        },
         Err(Denied::UnknownService) => unknown_service(&headers, &raw),
         Err(Denied::Unauthenticated(_, service) | Denied::OtherTenant(service)) => {
             let mut r = outcome(
@@ -159,49 +153,6 @@ pub(crate) async fn dispatch(
         }
     };
     with_timing(response, timing)
-}
-
-/// A SMART caller's search results without the resources its scopes do not
-/// let it read: `_include`d and `_revinclude`d entries of other types are
-/// dropped (the matches themselves are of a type the request was allowed
-/// to search).
-async fn within_scopes(response: Response, scopes: &smart::Scopes) -> Response {
-    let is_json = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("json"));
-    if !is_json || !response.status().is_success() {
-        return response;
-    }
-    let (parts, body) = response.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
-        return Response::from_parts(parts, Body::empty());
-    };
-    let mut value: serde_json::Value = match serde_json::from_slice(&bytes) {
-        Ok(v) => v,
-        Err(_) => return Response::from_parts(parts, Body::from(bytes)),
-    };
-    let searchset = value["resourceType"] == "Bundle" && value["type"] == "searchset";
-    let Some(entries) = value.get_mut("entry").and_then(|e| e.as_array_mut()) else {
-        return Response::from_parts(parts, Body::from(bytes));
-    };
-    if !searchset {
-        return Response::from_parts(parts, Body::from(bytes));
-    }
-    let before = entries.len();
-    entries.retain(|e| {
-        e["search"]["mode"] != "include"
-            || e["resource"]["resourceType"].as_str().is_some_and(|t| {
-                scopes.permit(Some(t), smart::READ) || scopes.permit(Some(t), smart::SEARCH)
-            })
-    });
-    if entries.len() == before {
-        return Response::from_parts(parts, Body::from(bytes));
-    }
-    let mut parts = parts;
-    parts.headers.remove(header::CONTENT_LENGTH);
-    Response::from_parts(parts, Body::from(value.to_string()))
 }
 
 enum Anonymous {

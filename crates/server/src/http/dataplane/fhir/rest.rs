@@ -33,6 +33,9 @@ pub(super) struct FhirRequest {
     pub query: Vec<(String, String)>,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// The SMART scopes that restrict a caller holding the `smart` data
+    /// action (already checked against the request itself).
+    pub smart: Option<hale_arm::smart::Scopes>,
 }
 
 /// `Prefer: return=…`.

@@ -269,13 +269,13 @@ pub(super) async fn everything(req: &FhirRequest, id: &str) -> FhirResult<Respon
     let prefer = Prefer::parse(&req.headers);
     let query = parse_search(None, &params, prefer.strict)
         .map_err(|issues| FhirError::from_issues(StatusCode::BAD_REQUEST, &issues))?;
-    let with_patient = !params.iter().any(|(k, _)| k == "ct")
-        && (query.types.is_empty() || query.types.iter().any(|t| t == "Patient"));
+    let first_page = !params.iter().any(|(k, _)| k == "ct");
+    let with_patient =
+        first_page && (query.types.is_empty() || query.types.iter().any(|t| t == "Patient"));
     let scope = SearchScope {
         resource_types: query.types.clone(),
         compartment: Some(("Patient".to_owned(), id.to_owned())),
     };
-    let first_page = !params.iter().any(|(k, _)| k == "ct");
     let (service, base, q, pid) = (
         req.service.id,
         req.base.clone(),
@@ -295,17 +295,17 @@ pub(super) async fn everything(req: &FhirRequest, id: &str) -> FhirResult<Respon
             };
             // On the first page: what the patient refers to (its general
             // practitioners, its managing organization), as Azure adds them.
-            let mut referenced: Vec<StoredResource> = Vec::new();
-            if first_page {
-                for (t, rid) in patient_references(found) {
-                    if let Some(r) = resources::current(tx, svc, &t, &rid)?
-                        && !r.deleted
-                        && !referenced.iter().any(|x| x.rid == r.rid)
-                    {
-                        referenced.push(r);
-                    }
-                }
-            }
+            let referenced = if first_page {
+                hale_fhir_store::search::referenced_by(
+                    tx,
+                    svc,
+                    found,
+                    &["general-practitioner", "organization"],
+                    &base,
+                )?
+            } else {
+                Vec::new()
+            };
             let page = hale_fhir_store::search::search(tx, svc, &scope, &q, &base)?;
             Ok((patient, referenced, page))
         })
@@ -332,33 +332,6 @@ pub(super) async fn everything(req: &FhirRequest, id: &str) -> FhirResult<Respon
     Ok(searchset(req, &params, &query, page))
 }
 
-/// The local references of a patient's `generalPractitioner` and
-/// `managingOrganization`, as (type, id).
-fn patient_references(patient: &StoredResource) -> Vec<(String, String)> {
-    let Some(body) = patient
-        .body
-        .as_deref()
-        .and_then(|b| serde_json::from_slice::<Value>(b).ok())
-    else {
-        return Vec::new();
-    };
-    let mut refs: Vec<&Value> = body["generalPractitioner"]
-        .as_array()
-        .map(|a| a.iter().collect())
-        .unwrap_or_default();
-    refs.push(&body["managingOrganization"]);
-    refs.iter()
-        .filter_map(|r| r["reference"].as_str())
-        .filter_map(|r| {
-            let (t, id) = r.split_once('/')?;
-            let local = t.bytes().next().is_some_and(|b| b.is_ascii_uppercase())
-                && !id.is_empty()
-                && !id.contains('/');
-            local.then(|| (t.to_owned(), id.to_owned()))
-        })
-        .collect()
-}
-
 fn searchset(
     req: &FhirRequest,
     params: &[(String, String)],
@@ -381,7 +354,17 @@ fn searchset(
     let projection = Projection::of(query);
     let mut entries: Vec<String> = Vec::new();
     if !count_only {
-        for (mode, list) in [("match", &page.matches), ("include", &page.included)] {
+        // A SMART caller sees included resources only of types its scopes
+        // let it read (the matches are of types the request could search).
+        let readable = |r: &&StoredResource| {
+            req.smart.as_ref().is_none_or(|scopes| {
+                scopes.permit(Some(&r.resource_type), hale_arm::smart::READ)
+                    || scopes.permit(Some(&r.resource_type), hale_arm::smart::SEARCH)
+            })
+        };
+        let included: Vec<&StoredResource> = page.included.iter().filter(readable).collect();
+        let matches: Vec<&StoredResource> = page.matches.iter().collect();
+        for (mode, list) in [("match", &matches), ("include", &included)] {
             for stored in list.iter() {
                 let Some(body) = &stored.body else { continue };
                 let body = projection.apply_bytes(body.clone());
