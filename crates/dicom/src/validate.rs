@@ -181,12 +181,25 @@ fn is_time(v: &str) -> bool {
     }
 }
 
-fn is_datetime(v: &str) -> bool {
-    // Optional UTC offset &ZZXX at the end.
-    let (v, offset) = match v.rfind(['+', '-']) {
+/// A DT value without its optional UTC offset `&ZZXX`, and the offset.
+fn split_offset(v: &str) -> (&str, Option<&str>) {
+    match v.rfind(['+', '-']) {
         Some(i) if i >= 4 => (&v[..i], Some(&v[i + 1..])),
         _ => (v, None),
-    };
+    }
+}
+
+/// The seconds of a fraction's digits (`"5"` is 0.5).
+fn fraction(digits: &str) -> Option<f64> {
+    if digits.is_empty() {
+        Some(0.0)
+    } else {
+        format!("0.{digits}").parse().ok()
+    }
+}
+
+fn is_datetime(v: &str) -> bool {
+    let (v, offset) = split_offset(v);
     if let Some(o) = offset
         && (o.len() != 4 || !digits(o))
     {
@@ -226,12 +239,7 @@ pub fn time_seconds(v: &str) -> Option<f64> {
     let (main, frac) = v.split_once('.').unwrap_or((v, ""));
     let part = |r: std::ops::Range<usize>| main.get(r).map_or(Ok(0), str::parse::<u32>);
     let (hh, mm, ss) = (part(0..2).ok()?, part(2..4).ok()?, part(4..6).ok()?);
-    let fraction = if frac.is_empty() {
-        0.0
-    } else {
-        format!("0.{frac}").parse::<f64>().ok()?
-    };
-    Some(f64::from(hh * 3600 + mm * 60 + ss) + fraction)
+    Some(f64::from(hh * 3600 + mm * 60 + ss) + fraction(frac)?)
 }
 
 /// A DT value (`YYYY[MM[DD[HH[MM[SS[.F{1,6}]]]]]][&ZZXX]`) as seconds since
@@ -239,10 +247,7 @@ pub fn time_seconds(v: &str) -> Option<f64> {
 /// the UTC offset, when valid (-1200 to +1400), is ignored, so values
 /// compare as their wall-clock text does.
 pub fn datetime_seconds(v: &str) -> Option<f64> {
-    let (main, offset) = match v.rfind(['+', '-']) {
-        Some(i) if i >= 4 => (&v[..i], Some(&v[i + 1..])),
-        _ => (v, None),
-    };
+    let (main, offset) = split_offset(v);
     if let Some(o) = offset {
         let (hh, mm): (u32, u32) = (o.get(..2)?.parse().ok()?, o.get(2..)?.parse().ok()?);
         if o.len() != 4 || hh > 14 || mm > 59 {
@@ -271,12 +276,7 @@ pub fn datetime_seconds(v: &str) -> Option<f64> {
     let doy = (153 * m + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
-    let fraction = if frac.is_empty() {
-        0.0
-    } else {
-        format!("0.{frac}").parse::<f64>().ok()?
-    };
-    Some((days * 86_400 + h * 3600 + mi * 60 + sec) as f64 + fraction)
+    Some((days * 86_400 + h * 3600 + mi * 60 + sec) as f64 + fraction(frac)?)
 }
 
 /// The seconds a partial TM or DT value stands for when matching: from its
@@ -284,7 +284,9 @@ pub fn datetime_seconds(v: &str) -> Option<f64> {
 /// 10:59:59.999999, `2024` the whole year).
 pub fn temporal_period(vr: &str, v: &str) -> Option<(f64, f64)> {
     const MICRO: f64 = 1e-6;
-    let (main, frac) = v.split_once('.').unwrap_or((v, ""));
+    // A DT's period is that of its digits: the UTC offset is not part of it.
+    let bare = split_offset(v).0;
+    let (main, frac) = bare.split_once('.').unwrap_or((bare, ""));
     let fraction_period = || 10f64.powi(-(frac.len() as i32));
     match vr {
         "TM" => {
@@ -299,18 +301,14 @@ pub fn temporal_period(vr: &str, v: &str) -> Option<(f64, f64)> {
         }
         "DT" => {
             let from = datetime_seconds(v)?;
-            let digits = main
-                .find(['+', '-'])
-                .filter(|i| *i >= 4)
-                .map_or(main, |i| &main[..i]);
-            let period = match digits.len() {
+            let period = match main.len() {
                 4 | 6 => {
                     // Up to the first instant of the next year or month.
-                    let y: i64 = digits[..4].parse().ok()?;
-                    let next = if digits.len() == 4 {
+                    let y: i64 = main[..4].parse().ok()?;
+                    let next = if main.len() == 4 {
                         format!("{:04}", y + 1)
                     } else {
-                        let m: i64 = digits[4..6].parse().ok()?;
+                        let m: i64 = main[4..6].parse().ok()?;
                         if m == 12 {
                             format!("{:04}01", y + 1)
                         } else {
@@ -392,6 +390,10 @@ mod tests {
                 datetime_seconds("2025").unwrap() - 1e-6
             )
         ));
+        // A fraction's period with a UTC offset after it: the fraction's.
+        let tenth = temporal_period("DT", "20240229120000.5-0500").unwrap();
+        let noon = datetime_seconds("20240229120000").unwrap();
+        assert!(close(tenth, (noon + 0.5, noon + 0.6 - 1e-6)), "{tenth:?}");
         let december = temporal_period("DT", "202312-0500").unwrap();
         assert!(close(
             december,
