@@ -167,44 +167,30 @@ impl BlobStore {
             .map_err(|e| BlobError::Storage(e.to_string()))
     }
 
-    /// Stores `bytes` under `path` and returns once they are durable: for a
-    /// local folder, the file and its folder are fsynced (object_store's
-    /// local backend renames into place without syncing); S3 and Azure Blob
-    /// acknowledge a put only once it is durable.
+    /// Stores `bytes` under `path`, a key never written before, and returns
+    /// once they are durable. S3 and Azure Blob acknowledge a put only once
+    /// it is durable. In a local folder the file is written in place and
+    /// synced, then its folder (and each folder made for it, up to the root),
+    /// all in one blocking task: object_store's local backend writes a
+    /// temporary file and renames it without syncing, which would take a
+    /// rename and two more thread hops. Writing in place is safe because the
+    /// key is new: no reader knows it until the caller records it, and a
+    /// crash mid-write leaves a partial file at a key the caller's sweep
+    /// removes.
     pub async fn put_durable(&self, path: &str, bytes: Bytes) -> Result<(), BlobError> {
-        self.put(path, bytes).await?;
-        let Some(root) = &self.local_root else {
-            return Ok(());
+        let Some(root) = self
+            .local_root
+            .clone()
+            .filter(|_| ObjectPath::from(path).as_ref() == path)
+        else {
+            return self.put(path, bytes).await;
         };
-        let (root, file) = (root.clone(), root.join(path));
+        let file = root.join(path);
         let known = self.durable_dirs.clone();
-        tokio::task::spawn_blocking(move || {
-            std::fs::File::open(&file)?.sync_all()?;
-            // The file's entry in its folder…
-            let Some(mut dir) = file.parent() else {
-                return Ok(());
-            };
-            std::fs::File::open(dir)?.sync_all()?;
-            // …and each folder made for it, in its parent, up to the root.
-            while dir != root && dir.starts_with(&root) {
-                if known.lock().is_ok_and(|k| k.contains(dir)) {
-                    break;
-                }
-                let Some(up) = dir.parent() else { break };
-                std::fs::File::open(up)?.sync_all()?;
-                if let Ok(mut k) = known.lock() {
-                    if k.len() >= MAX_DURABLE_DIRS {
-                        k.clear();
-                    }
-                    k.insert(dir.to_path_buf());
-                }
-                dir = up;
-            }
-            Ok::<_, std::io::Error>(())
-        })
-        .await
-        .map_err(|e| BlobError::Storage(e.to_string()))?
-        .map_err(|e| BlobError::Storage(format!("fsync: {e}")))
+        tokio::task::spawn_blocking(move || write_durable(&root, &file, &bytes, &known))
+            .await
+            .map_err(|e| BlobError::Storage(e.to_string()))?
+            .map_err(|e| BlobError::Storage(format!("durable write: {e}")))
     }
 
     /// The object at `path` as a stream of chunks (never whole in memory).
@@ -278,6 +264,44 @@ impl BlobStore {
 
 /// Bytes read from a local file per blocking read.
 const FILE_CHUNK: usize = 256 * 1024;
+
+/// Writes `bytes` to `file` under `root` and makes them durable: the file's
+/// data, its entry in its folder, and the entry of each folder made for it
+/// in its parent, up to `root` (folders in `known` already have theirs).
+fn write_durable(
+    root: &std::path::Path,
+    file: &std::path::Path,
+    bytes: &[u8],
+    known: &Mutex<HashSet<PathBuf>>,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = file
+        .parent()
+        .filter(|d| d.starts_with(root))
+        .ok_or_else(|| std::io::Error::other("a blob path outside the store"))?;
+    let is_known = |d: &std::path::Path| known.lock().is_ok_and(|k| k.contains(d));
+    if !is_known(dir) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut f = std::fs::File::create(file)?;
+    f.write_all(bytes)?;
+    f.sync_data()?;
+    drop(f);
+    std::fs::File::open(dir)?.sync_all()?;
+    let mut dir = dir;
+    while dir != root && !is_known(dir) {
+        let Some(up) = dir.parent() else { break };
+        std::fs::File::open(up)?.sync_all()?;
+        if let Ok(mut k) = known.lock() {
+            if k.len() >= MAX_DURABLE_DIRS {
+                k.clear();
+            }
+            k.insert(dir.to_path_buf());
+        }
+        dir = up;
+    }
+    Ok(())
+}
 
 /// `range` of `file` as a stream of chunks of at most [`FILE_CHUNK`] bytes.
 fn file_chunks(
@@ -354,6 +378,44 @@ mod tests {
         store.delete("a/b.bin").await.unwrap();
         assert!(matches!(
             store.get("a/b.bin").await,
+            Err(BlobError::NotFound(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn durable_puts_make_their_folders_and_read_back() {
+        let (_dir, store) = local_store().await;
+        let root = store.local_root.clone().unwrap();
+        store
+            .put_durable("a/b/c/one.bin", Bytes::from_static(b"one"))
+            .await
+            .unwrap();
+        store
+            .put_durable("a/b/c/two.bin", Bytes::from_static(b"two"))
+            .await
+            .unwrap();
+        store
+            .put_durable("a/d/three.bin", Bytes::new())
+            .await
+            .unwrap();
+        assert_eq!(&store.get("a/b/c/one.bin").await.unwrap()[..], b"one");
+        assert_eq!(&store.get("a/b/c/two.bin").await.unwrap()[..], b"two");
+        assert!(store.get("a/d/three.bin").await.unwrap().is_empty());
+        // Every folder made is remembered as durable in its parent.
+        let known = store.durable_dirs.lock().unwrap().clone();
+        for d in ["a", "a/b", "a/b/c", "a/d"] {
+            assert!(known.contains(&root.join(d)), "{d}");
+        }
+        // A key object_store would escape goes through object_store, and
+        // reads back under the same key.
+        store
+            .put_durable("odd/x y%.bin", Bytes::from_static(b"odd"))
+            .await
+            .unwrap();
+        assert_eq!(&store.get("odd/x y%.bin").await.unwrap()[..], b"odd");
+        store.delete("a/b/c/one.bin").await.unwrap();
+        assert!(matches!(
+            store.get("a/b/c/one.bin").await,
             Err(BlobError::NotFound(_))
         ));
     }

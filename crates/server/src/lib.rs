@@ -9,6 +9,7 @@
 //! this crate writes no SQL (the `store` crate does) and decides no domain rule.
 
 mod bootstrap;
+mod cpu;
 mod http;
 mod settings;
 mod signing;

@@ -296,11 +296,12 @@ async fn store_one(ctx: &Ctx, bytes: Bytes, options: &IngestOptions) -> Instance
     }
 }
 
-/// Parses an instance and checks it can be stored, off the async threads
-/// (parsing a large instance is CPU work).
+/// Parses an instance and checks it can be stored, on the CPU pool (parsing
+/// a large instance is CPU work, and its buffers are best reused by a few
+/// threads).
 async fn ingest(bytes: Bytes, options: &IngestOptions) -> Result<Ingested, InstanceOutcome> {
     let options = options.clone();
-    match tokio::task::spawn_blocking(move || hale_dicom::ingest(bytes, &options)).await {
+    match crate::cpu::run(move || hale_dicom::ingest(bytes, &options)).await {
         Ok(Ok(i)) => Ok(i),
         Ok(Err(rejection)) => Err(InstanceOutcome::Failed(rejection)),
         Err(e) => {
