@@ -176,15 +176,18 @@ pub fn commit_prepared(
     let series_key = uid_key(ingested.series_instance_uid.as_str());
 
     // Study first, then series: every writer locks in this order.
-    tx.execute(
-        "INSERT INTO dicom_studies (svc, study_key, study_uid, instances, latest, record) VALUES ($1, $2, $3, 0, 0, '{}')
-         ON CONFLICT (svc, study_key) DO NOTHING",
-        params![svc, study_key.as_str(), ingested.study_instance_uid.as_str()],
-    )?;
+    // One statement makes the study (or counts the instance in it).
     let row = one(tx.query(
-        "UPDATE dicom_studies SET instances = instances + 1, latest = CASE WHEN latest > $3 THEN latest ELSE $3 END
-         WHERE svc = $1 AND study_key = $2 RETURNING stid, record",
-        params![svc, study_key.as_str(), iid],
+        "INSERT INTO dicom_studies (svc, study_key, study_uid, instances, latest, record) VALUES ($1, $2, $3, 1, $4, '{}')
+         ON CONFLICT (svc, study_key) DO UPDATE SET instances = dicom_studies.instances + 1,
+             latest = CASE WHEN dicom_studies.latest > excluded.latest THEN dicom_studies.latest ELSE excluded.latest END
+         RETURNING stid, record",
+        params![
+            svc,
+            study_key.as_str(),
+            ingested.study_instance_uid.as_str(),
+            iid
+        ],
     )?)?;
     let stid: i64 = row.get(0)?;
     let old = LevelRecord::from_json(&parse(&row.get::<String>(1)?));
@@ -194,20 +197,18 @@ pub fn commit_prepared(
         write_study(tx, svc, stid, &merged)?;
     }
 
-    tx.execute(
-        "INSERT INTO dicom_series (svc, study_key, series_key, series_uid, instances, latest, record) VALUES ($1, $2, $3, $4, 0, 0, '{}')
-         ON CONFLICT (svc, study_key, series_key) DO NOTHING",
+    let row = one(tx.query(
+        "INSERT INTO dicom_series (svc, study_key, series_key, series_uid, instances, latest, record) VALUES ($1, $2, $3, $4, 1, $5, '{}')
+         ON CONFLICT (svc, study_key, series_key) DO UPDATE SET instances = dicom_series.instances + 1,
+             latest = CASE WHEN dicom_series.latest > excluded.latest THEN dicom_series.latest ELSE excluded.latest END
+         RETURNING sid, record",
         params![
             svc,
             study_key.as_str(),
             series_key.as_str(),
-            ingested.series_instance_uid.as_str()
+            ingested.series_instance_uid.as_str(),
+            iid
         ],
-    )?;
-    let row = one(tx.query(
-        "UPDATE dicom_series SET instances = instances + 1, latest = CASE WHEN latest > $4 THEN latest ELSE $4 END
-         WHERE svc = $1 AND study_key = $2 AND series_key = $3 RETURNING sid, record",
-        params![svc, study_key.as_str(), series_key.as_str(), iid],
     )?)?;
     let sid: i64 = row.get(0)?;
     let old = LevelRecord::from_json(&parse(&row.get::<String>(1)?));
