@@ -100,6 +100,7 @@ fn write_all(
             tx,
             svc,
             &hale_fhir_store::NewVersion {
+                stored: None,
                 resource_type: rtype,
                 id,
                 version: 1,

@@ -24,8 +24,9 @@ thread_local! {
     static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { RefCell::new(None) };
 }
 
-/// The stored form of a JSON body.
-pub(crate) fn encode(json: &[u8]) -> Vec<u8> {
+/// The stored form of a JSON body (CPU work: callers may do it before
+/// their write transaction and hand it over in [`crate::NewVersion::stored`]).
+pub fn encode(json: &[u8]) -> Vec<u8> {
     if json.len() < MIN_COMPRESSED {
         return json.to_vec();
     }

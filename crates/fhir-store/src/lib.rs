@@ -15,5 +15,6 @@ pub mod index;
 pub mod resources;
 pub mod search;
 
+pub use codec::encode as encode_body;
 pub use resources::{NewVersion, StoredResource};
 pub use search::{SearchError, SearchPage, SearchScope};

@@ -35,6 +35,9 @@ pub struct NewVersion<'a> {
     pub method: &'a str,
     /// `None` records a delete.
     pub body: Option<&'a [u8]>,
+    /// The body's stored form ([`crate::encode_body`] of `body`) when it was
+    /// encoded before the transaction; else it is encoded here.
+    pub stored: Option<&'a [u8]>,
 }
 
 pub(crate) const COLUMNS: &str =
@@ -118,6 +121,15 @@ pub fn version(
 /// caller has checked `version` follows the current one (inside the same
 /// transaction), and moves the search index rows.
 pub fn insert_version(tx: &mut dyn Tx, svc: i64, new: &NewVersion<'_>) -> Result<i64, StoreError> {
+    let encoded;
+    let stored = match (new.stored, new.body) {
+        (Some(s), _) => Some(s),
+        (None, Some(b)) => {
+            encoded = crate::codec::encode(b);
+            Some(encoded.as_slice())
+        }
+        (None, None) => None,
+    };
     if new.version > 1 {
         tx.execute(
             "UPDATE fhir_resources SET is_current = 0 WHERE svc = $1 AND resource_type = $2 AND id = $3 AND is_current = 1",
@@ -136,7 +148,7 @@ pub fn insert_version(tx: &mut dyn Tx, svc: i64, new: &NewVersion<'_>) -> Result
                 new.last_updated,
                 new.body.is_none(),
                 new.method,
-                new.body.map(crate::codec::encode)
+                stored
             ],
         )?
         .ok_or_else(|| StoreError::Decode("INSERT … RETURNING gave no row".into()))?;

@@ -11,7 +11,6 @@ use std::collections::HashMap;
 
 use axum::http::StatusCode;
 use axum::response::Response;
-use hale_fhir_model::IndexEntry;
 use hale_fhir_store::{SearchScope, StoredResource, resources};
 use hale_store::Tx;
 use serde_json::{Value, json};
@@ -82,9 +81,9 @@ struct Entry {
     label: String,
     full_url: Option<String>,
     op: Op,
-    /// Search index entries extracted before the transaction, when ids
-    /// could be assigned without it.
-    prepared: Option<Vec<IndexEntry>>,
+    /// Work done before the transaction (search index entries, a create's
+    /// stored body), when ids could be assigned without it.
+    prepared: Option<write::Prepared>,
 }
 
 /// One entry's answer.
@@ -327,10 +326,10 @@ fn run_entry(
     now: i64,
     op: Op,
     assigned_id: Option<String>,
-    prepared: Option<Vec<IndexEntry>>,
+    prepared: Option<write::Prepared>,
 ) -> FhirResult<Answer> {
     let upsert = |resource: Value| match prepared {
-        Some(entries) => ChangeKind::Prepared { resource, entries },
+        Some(prepared) => ChangeKind::Prepared { resource, prepared },
         None => ChangeKind::Upsert(resource),
     };
     let written = |tx: &mut dyn Tx, change: Change| -> FhirResult<Answer> {
@@ -516,14 +515,15 @@ fn needs_transaction(entries: &[Entry]) -> bool {
 fn prepare(entries: &mut [Entry], ids: &[Option<String>], now: i64) {
     for (entry, id) in entries.iter_mut().zip(ids) {
         let Some(id) = id else { continue };
+        let create = matches!(entry.op, Op::Create { .. });
         if let Op::Create { resource, .. } | Op::Update { resource, .. } = &mut entry.op
             && let ChangeKind::Prepared {
                 resource: r,
-                entries: e,
-            } = write::prepare(ChangeKind::Upsert(std::mem::take(resource)), id, now)
+                prepared,
+            } = write::prepare(ChangeKind::Upsert(std::mem::take(resource)), id, now, create)
         {
             *resource = r;
-            entry.prepared = Some(e);
+            entry.prepared = Some(prepared);
         }
     }
 }
@@ -623,16 +623,20 @@ async fn transaction_response(
             let mut slots: Vec<Option<Answer>> = vec![None; count];
             let mut indexes: Vec<usize> = (0..count).collect();
             indexes.sort_by_key(|&i| order(&entries[i].op));
+            // Each entry is run once: moved out, not copied.
+            let mut entries: Vec<Option<Entry>> = entries.into_iter().map(Some).collect();
             for i in indexes {
-                let entry = &entries[i];
+                let Some(entry) = entries[i].take() else {
+                    continue;
+                };
                 let answer = run_entry(
                     tx,
                     svc,
                     &base,
                     now,
-                    entry.op.clone(),
+                    entry.op,
                     ids[i].clone(),
-                    entry.prepared.clone(),
+                    entry.prepared,
                 )
                 .map_err(|e| in_entry(e, i, Some(&entry.label)))?;
                 slots[i] = Some(answer);

@@ -289,7 +289,8 @@ pub(super) async fn apply_one(req: &FhirRequest, mut change: Change) -> FhirResu
     let service = req.service.id;
     let base = req.base.clone();
     let now = now_micros() / 1000 * 1000;
-    change.kind = write::prepare(change.kind, &change.id, now);
+    let create = change.method == "POST";
+    change.kind = write::prepare(change.kind, &change.id, now, create);
     req.state
         .store
         .write(move |tx| {

@@ -40,16 +40,34 @@ pub(super) fn partition(tx: &mut dyn Tx, service: Uuid, create: bool) -> FhirRes
     Ok(svc)
 }
 
+/// An upsert's work done before its write transaction.
+#[derive(Debug, Clone)]
+pub(super) struct Prepared {
+    pub entries: Vec<IndexEntry>,
+    /// The body as its version 1 would be stored, for a change that is
+    /// expected to create: used when the transaction finds no resource, else
+    /// the body is made again with the version found.
+    pub first: Option<FirstVersion>,
+}
+
+/// A body stamped as version 1: its JSON and its stored form.
+#[derive(Debug, Clone)]
+pub(super) struct FirstVersion {
+    json: Vec<u8>,
+    stored: Vec<u8>,
+}
+
 /// What a change does.
 #[derive(Debug, Clone)]
 pub(super) enum ChangeKind {
     /// Create or update with this resource (`id` already set to the change's).
     Upsert(Value),
-    /// An upsert whose search index entries were extracted before the
-    /// transaction ([`prepare`]), keeping that work off the writer.
+    /// An upsert whose search index entries (and, for a create, stored
+    /// body) were made before the transaction ([`prepare`]), keeping that
+    /// work off the writer.
     Prepared {
         resource: Value,
-        entries: Vec<IndexEntry>,
+        prepared: Prepared,
     },
     /// Soft delete: a delete version, history kept.
     Delete,
@@ -170,6 +188,7 @@ pub(super) fn apply(
                 last_updated: now,
                 method: "DELETE",
                 body: None,
+                stored: None,
             };
             let rid = resources::insert_version(tx, svc, &new)?;
             Ok(Applied::Written {
@@ -187,15 +206,22 @@ pub(super) fn apply(
             })
         }
         kind @ (ChangeKind::Upsert(_) | ChangeKind::Prepared { .. }) => {
-            let (mut resource, entries) = match kind {
-                ChangeKind::Prepared { resource, entries } => (resource, Some(entries)),
+            let (mut resource, prepared) = match kind {
+                ChangeKind::Prepared { resource, prepared } => (resource, Some(prepared)),
                 ChangeKind::Upsert(resource) => (resource, None),
                 _ => unreachable!(),
             };
-            stamp(&mut resource, &change.id, version, now);
-            let entries = entries.unwrap_or_else(|| hale_fhir_model::index(&resource));
-            let body = serde_json::to_vec(&resource)
-                .map_err(|e| FhirError::internal("The resource could not be serialised", &e))?;
+            let (entries, first) = match prepared {
+                Some(p) => (p.entries, p.first.filter(|_| version == 1)),
+                None => (hale_fhir_model::index(&resource), None),
+            };
+            let (body, stored) = match first {
+                Some(f) => (f.json, Some(f.stored)),
+                None => {
+                    stamp(&mut resource, &change.id, version, now);
+                    (serialize(&resource)?, None)
+                }
+            };
             if let Some(c) = live {
                 index::remove(tx, svc, c.rid)?;
             }
@@ -206,6 +232,7 @@ pub(super) fn apply(
                 last_updated: now,
                 method: change.method,
                 body: Some(&body),
+                stored: stored.as_deref(),
             };
             let rid = resources::insert_version(tx, svc, &new)?;
             index::insert(tx, svc, rid, &change.resource_type, &entries, base)?;
@@ -226,17 +253,34 @@ pub(super) fn apply(
     }
 }
 
-/// Extracts an upsert's search index entries ahead of its transaction: the
-/// entries depend on `id` and `meta.lastUpdated`, never on the version.
-pub(super) fn prepare(kind: ChangeKind, id: &str, now: i64) -> ChangeKind {
+/// Does an upsert's CPU work ahead of its transaction: its search index
+/// entries (they depend on `id` and `meta.lastUpdated`, never on the
+/// version) and, when it is expected to `create`, its body as version 1,
+/// serialized and encoded for storage.
+pub(super) fn prepare(kind: ChangeKind, id: &str, now: i64, create: bool) -> ChangeKind {
     match kind {
         ChangeKind::Upsert(mut resource) => {
-            stamp(&mut resource, id, 0, now);
+            stamp(&mut resource, id, 1, now);
             let entries = hale_fhir_model::index(&resource);
-            ChangeKind::Prepared { resource, entries }
+            let first = create
+                .then(|| serialize(&resource).ok())
+                .flatten()
+                .map(|json| FirstVersion {
+                    stored: hale_fhir_store::encode_body(&json),
+                    json,
+                });
+            ChangeKind::Prepared {
+                resource,
+                prepared: Prepared { entries, first },
+            }
         }
         other => other,
     }
+}
+
+fn serialize(resource: &Value) -> FhirResult<Vec<u8>> {
+    serde_json::to_vec(resource)
+        .map_err(|e| FhirError::internal("The resource could not be serialised", &e))
 }
 
 /// Sets `id`, `meta.versionId` and `meta.lastUpdated`, keeping the rest of
