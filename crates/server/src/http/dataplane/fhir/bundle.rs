@@ -520,7 +520,12 @@ fn prepare(entries: &mut [Entry], ids: &[Option<String>], now: i64) {
             && let ChangeKind::Prepared {
                 resource: r,
                 prepared,
-            } = write::prepare(ChangeKind::Upsert(std::mem::take(resource)), id, now, create)
+            } = write::prepare(
+                ChangeKind::Upsert(std::mem::take(resource)),
+                id,
+                now,
+                create,
+            )
         {
             *resource = r;
             entry.prepared = Some(prepared);

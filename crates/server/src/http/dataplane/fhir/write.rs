@@ -65,10 +65,7 @@ pub(super) enum ChangeKind {
     /// An upsert whose search index entries (and, for a create, stored
     /// body) were made before the transaction ([`prepare`]), keeping that
     /// work off the writer.
-    Prepared {
-        resource: Value,
-        prepared: Prepared,
-    },
+    Prepared { resource: Value, prepared: Prepared },
     /// Soft delete: a delete version, history kept.
     Delete,
     /// Hard delete: every version gone.
