@@ -358,6 +358,48 @@ pub(super) fn parse_query(query: &str) -> Vec<(String, String)> {
 mod tests {
     use super::*;
 
+    /// The body made before the transaction is the one stored when the
+    /// change does create; when the resource turns out to exist, the version
+    /// found is stamped instead. Either way the stored form decodes to the
+    /// body answered.
+    #[tokio::test]
+    async fn a_prepared_body_is_used_only_for_a_first_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = hale_store::DatabaseUrl::Sqlite(dir.path().join("hale.db"));
+        let store = hale_store::Store::open(&url).await.unwrap();
+        let now = 1_700_000_000_123_000;
+        for (family, version) in [("First", "1"), ("Second", "2")] {
+            let resource = json!({ "resourceType": "Patient", "name": [{ "family": family }] });
+            let kind = prepare(ChangeKind::Upsert(resource), "p1", now, true);
+            assert!(matches!(
+                &kind,
+                ChangeKind::Prepared { prepared, .. } if prepared.first.is_some()
+            ));
+            let change = Change::new("Patient", "p1", kind, "POST");
+            let applied = store
+                .write(move |tx| apply(tx, 1, "https://hale.test/fhir/ws/f", now, change))
+                .await
+                .unwrap();
+            let Applied::Written { stored, created } = applied else {
+                panic!("not written");
+            };
+            assert_eq!(created, version == "1");
+            let body: Value = serde_json::from_slice(stored.body.as_deref().unwrap()).unwrap();
+            assert_eq!(body["meta"]["versionId"], version);
+            assert_eq!(body["id"], "p1");
+            assert_eq!(body["name"][0]["family"], family);
+            let current = store
+                .read(|tx| resources::current(tx, 1, "Patient", "p1"))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                current.body, stored.body,
+                "stored form decodes to the answer"
+            );
+        }
+    }
+
     #[test]
     fn etags() {
         assert_eq!(parse_etag("W/\"3\""), Some(3));
