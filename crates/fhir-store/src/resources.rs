@@ -121,14 +121,9 @@ pub fn version(
 /// caller has checked `version` follows the current one (inside the same
 /// transaction), and moves the search index rows.
 pub fn insert_version(tx: &mut dyn Tx, svc: i64, new: &NewVersion<'_>) -> Result<i64, StoreError> {
-    let encoded;
-    let stored = match (new.stored, new.body) {
-        (Some(s), _) => Some(s),
-        (None, Some(b)) => {
-            encoded = crate::codec::encode(b);
-            Some(encoded.as_slice())
-        }
-        (None, None) => None,
+    let stored: Option<std::borrow::Cow<'_, [u8]>> = match new.stored {
+        Some(s) => Some(s.into()),
+        None => new.body.map(|b| crate::codec::encode(b).into()),
     };
     if new.version > 1 {
         tx.execute(
@@ -148,7 +143,7 @@ pub fn insert_version(tx: &mut dyn Tx, svc: i64, new: &NewVersion<'_>) -> Result
                 new.last_updated,
                 new.body.is_none(),
                 new.method,
-                stored
+                stored.as_deref()
             ],
         )?
         .ok_or_else(|| StoreError::Decode("INSERT … RETURNING gave no row".into()))?;

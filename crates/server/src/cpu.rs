@@ -14,13 +14,14 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
-/// A job that ended without an answer (it panicked; the pool goes on).
+/// A job that ended without an answer: it panicked (the pool goes on), or
+/// no pool thread could be started.
 #[derive(Debug, thiserror::Error)]
-#[error("a CPU job panicked")]
+#[error("a CPU job ended without an answer")]
 pub(crate) struct Panicked;
 
 struct Pool {
-    jobs: Mutex<Sender<Job>>,
+    jobs: Sender<Job>,
 }
 
 fn pool() -> &'static Pool {
@@ -38,9 +39,7 @@ fn pool() -> &'static Pool {
                 tracing::error!(error = %e, "could not start a CPU thread");
             }
         }
-        Pool {
-            jobs: Mutex::new(tx),
-        }
+        Pool { jobs: tx }
     })
 }
 
@@ -68,10 +67,7 @@ where
     let job: Job = Box::new(move || {
         let _ = tx.send(f());
     });
-    let sent = pool().jobs.lock().map_err(|_| Panicked)?.send(job);
-    if sent.is_err() {
-        return Err(Panicked);
-    }
+    pool().jobs.send(job).map_err(|_| Panicked)?;
     rx.await.map_err(|_| Panicked)
 }
 

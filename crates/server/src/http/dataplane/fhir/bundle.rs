@@ -515,21 +515,14 @@ fn needs_transaction(entries: &[Entry]) -> bool {
 fn prepare(entries: &mut [Entry], ids: &[Option<String>], now: i64) {
     for (entry, id) in entries.iter_mut().zip(ids) {
         let Some(id) = id else { continue };
-        let create = matches!(entry.op, Op::Create { .. });
-        if let Op::Create { resource, .. } | Op::Update { resource, .. } = &mut entry.op
-            && let ChangeKind::Prepared {
-                resource: r,
-                prepared,
-            } = write::prepare(
-                ChangeKind::Upsert(std::mem::take(resource)),
-                id,
-                now,
-                create,
-            )
-        {
-            *resource = r;
-            entry.prepared = Some(prepared);
-        }
+        let (resource, create) = match &mut entry.op {
+            Op::Create { resource, .. } => (resource, true),
+            Op::Update { resource, .. } => (resource, false),
+            _ => continue,
+        };
+        let (stamped, prepared) = write::prepare_upsert(std::mem::take(resource), id, now, create);
+        *resource = stamped;
+        entry.prepared = Some(prepared);
     }
 }
 

@@ -256,23 +256,31 @@ pub(super) fn apply(
 /// serialized and encoded for storage.
 pub(super) fn prepare(kind: ChangeKind, id: &str, now: i64, create: bool) -> ChangeKind {
     match kind {
-        ChangeKind::Upsert(mut resource) => {
-            stamp(&mut resource, id, 1, now);
-            let entries = hale_fhir_model::index(&resource);
-            let first = create
-                .then(|| serialize(&resource).ok())
-                .flatten()
-                .map(|json| FirstVersion {
-                    stored: hale_fhir_store::encode_body(&json),
-                    json,
-                });
-            ChangeKind::Prepared {
-                resource,
-                prepared: Prepared { entries, first },
-            }
+        ChangeKind::Upsert(resource) => {
+            let (resource, prepared) = prepare_upsert(resource, id, now, create);
+            ChangeKind::Prepared { resource, prepared }
         }
         other => other,
     }
+}
+
+/// [`prepare`] for an upsert's resource: the resource stamped, and the work done.
+pub(super) fn prepare_upsert(
+    mut resource: Value,
+    id: &str,
+    now: i64,
+    create: bool,
+) -> (Value, Prepared) {
+    stamp(&mut resource, id, 1, now);
+    let entries = hale_fhir_model::index(&resource);
+    let first = create
+        .then(|| serialize(&resource).ok())
+        .flatten()
+        .map(|json| FirstVersion {
+            stored: hale_fhir_store::encode_body(&json),
+            json,
+        });
+    (resource, Prepared { entries, first })
 }
 
 fn serialize(resource: &Value) -> FhirResult<Vec<u8>> {
