@@ -186,6 +186,10 @@ pub fn fhir_action(method: &str, path: &[&str], query: &[(String, String)]) -> F
     let hard_delete = query
         .iter()
         .any(|(k, v)| k == "hardDelete" && v.eq_ignore_ascii_case("true"));
+    // An export job's status, cancellation and files are the exporter's.
+    if path.starts_with(&["_operations", "export"]) {
+        return FhirDataAction::Export;
+    }
     let operation = path.iter().rev().find_map(|s| s.strip_prefix('$'));
     let method = method.to_ascii_uppercase();
     let reads = matches!(method.as_str(), "GET" | "HEAD" | "OPTIONS");
@@ -468,6 +472,30 @@ mod tests {
             ),
             ("GET", vec!["$export"], none.clone(), F::Export),
             ("GET", vec!["Patient", "$export"], none.clone(), F::Export),
+            (
+                "GET",
+                vec!["Group", "g1", "$export"],
+                none.clone(),
+                F::Export,
+            ),
+            (
+                "GET",
+                vec!["_operations", "export", "j1"],
+                none.clone(),
+                F::Export,
+            ),
+            (
+                "DELETE",
+                vec!["_operations", "export", "j1"],
+                none.clone(),
+                F::Export,
+            ),
+            (
+                "GET",
+                vec!["_operations", "export", "j1", "Patient-1.ndjson"],
+                none.clone(),
+                F::Export,
+            ),
             ("POST", vec!["$import"], none.clone(), F::Import),
             (
                 "POST",

@@ -11,6 +11,7 @@
 //! always scoped by a service's partition number (`svc`).
 
 mod codec;
+pub mod export;
 pub mod index;
 pub mod resources;
 pub mod search;

@@ -87,6 +87,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0011_authz_epoch.sql"),
         postgres: Some(include_str!("../migrations/0011_authz_epoch.pg.sql")),
     },
+    Migration {
+        version: 12,
+        name: "FHIR bulk export jobs",
+        sql: include_str!("../migrations/0012_fhir_export.sql"),
+        postgres: None,
+    },
 ];
 
 /// The newest schema version this build knows.

@@ -52,6 +52,12 @@ static RESOURCES: LazyLock<Value> = LazyLock::new(|| {
                     "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"
                 }));
             }
+            if t == "Patient" || t == "Group" {
+                operations.push(json!({
+                    "name": "export",
+                    "definition": format!("http://hl7.org/fhir/uv/bulkdata/OperationDefinition/{}-export", t.to_ascii_lowercase())
+                }));
+            }
             json!({
                 "type": t,
                 "profile": format!("http://hl7.org/fhir/StructureDefinition/{t}"),
@@ -139,7 +145,11 @@ pub(super) fn statement(
                 { "name": "_revinclude", "type": "string" },
                 { "name": "_has", "type": "string" },
                 { "name": "ct", "type": "string" }
-            ]
+            ],
+            "operation": [{
+                "name": "export",
+                "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"
+            }]
         }]
     })
 }

@@ -6,6 +6,7 @@
 
 mod bundle;
 mod capability;
+mod export;
 mod outcome;
 mod patch;
 mod rest;

@@ -16,7 +16,7 @@ use super::outcome::{
     outcome,
 };
 use super::write::{self, Applied, Change, ChangeKind};
-use super::{bundle, patch, search};
+use super::{bundle, export, patch, search};
 use crate::http::AppState;
 
 /// Largest request body the FHIR service reads (a bundle of 500 entries).
@@ -126,6 +126,15 @@ async fn route(req: FhirRequest) -> FhirResult<Response> {
             search::search(&req, None, None, params).await
         }
         ["_history"] if get => search::history(&req, None, None).await,
+        ["$export"] if get => export::kick_off(&req, None, false).await,
+        ["Patient", "$export"] if get => export::kick_off(&req, None, true).await,
+        ["Group", id, "$export"] if get => {
+            check_id(id)?;
+            export::kick_off(&req, Some(id), false).await
+        }
+        ["_operations", "export", id] if get => export::status(&req, id).await,
+        ["_operations", "export", id] if m == Method::DELETE => export::cancel(&req, id).await,
+        ["_operations", "export", id, file] if get => export::file(&req, id, file).await,
         [t, "$validate"] if m == Method::POST => {
             check_type(t)?;
             validate_operation(&req, t, None)

@@ -500,7 +500,7 @@ pub(super) async fn history(
     Ok(fhir_bytes(StatusCode::OK, out.0.into_bytes()))
 }
 
-fn instant_param(name: &str, value: &str) -> FhirResult<i64> {
+pub(super) fn instant_param(name: &str, value: &str) -> FhirResult<i64> {
     date_param(name, value).map(|range| range.start)
 }
 

@@ -1,0 +1,200 @@
+//! Bulk export jobs (`$export`): the `fhir_export_jobs` table.
+//!
+//! A job row says what to export and how far it got; the files themselves
+//! are blobs under [`file_key`]. The replica that accepted a job runs it and
+//! moves its heartbeat; every replica answers its status from the row.
+
+use hale_store::{Row, StoreError, Tx, params};
+
+/// Where a job stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Status::Running => "running",
+            Status::Completed => "completed",
+            Status::Failed => "failed",
+            Status::Cancelled => "cancelled",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Status, StoreError> {
+        Ok(match s {
+            "running" => Status::Running,
+            "completed" => Status::Completed,
+            "failed" => Status::Failed,
+            "cancelled" => Status::Cancelled,
+            other => return Err(StoreError::Decode(format!("export status {other:?}"))),
+        })
+    }
+}
+
+/// One job as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub id: String,
+    pub svc: i64,
+    pub status: Status,
+    pub request: String,
+    /// Microseconds since the epoch.
+    pub transaction_time: i64,
+    /// What to export, as the caller encoded it (JSON).
+    pub spec: String,
+    pub exported: i64,
+    /// The files written so far (JSON array).
+    pub output: String,
+    pub error: Option<String>,
+    pub heartbeat: i64,
+}
+
+/// The blob key of one of a job's files.
+pub fn file_key(svc: i64, job: &str, file: &str) -> String {
+    format!("fhir-export/{svc}/{job}/{file}")
+}
+
+/// Records a new running job.
+pub fn create(tx: &mut dyn Tx, job: &Job, now: i64) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO fhir_export_jobs (id, svc, status, request, transaction_time, spec, exported, output, created, heartbeat)
+         VALUES ($1, $2, $3, $4, $5, $6, 0, '[]', $7, $7)",
+        params![
+            job.id.as_str(),
+            job.svc,
+            Status::Running.as_str(),
+            job.request.as_str(),
+            job.transaction_time,
+            job.spec.as_str(),
+            now
+        ],
+    )?;
+    Ok(())
+}
+
+/// The job `id` of service `svc`.
+pub fn get(tx: &mut dyn Tx, svc: i64, id: &str) -> Result<Option<Job>, StoreError> {
+    tx.query_opt(
+        "SELECT id, svc, status, request, transaction_time, spec, exported, output, error, heartbeat
+         FROM fhir_export_jobs WHERE svc = $1 AND id = $2",
+        params![svc, id],
+    )?
+    .as_ref()
+    .map(from_row)
+    .transpose()
+}
+
+fn from_row(row: &Row) -> Result<Job, StoreError> {
+    Ok(Job {
+        id: row.get(0)?,
+        svc: row.get(1)?,
+        status: Status::parse(&row.get::<String>(2)?)?,
+        request: row.get(3)?,
+        transaction_time: row.get(4)?,
+        spec: row.get(5)?,
+        exported: row.get(6)?,
+        output: row.get(7)?,
+        error: row.get(8)?,
+        heartbeat: row.get(9)?,
+    })
+}
+
+/// Records progress of a running job: `Ok(false)` when it is no longer
+/// running (cancelled), so the runner stops.
+pub fn progress(
+    tx: &mut dyn Tx,
+    svc: i64,
+    id: &str,
+    exported: i64,
+    output: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let n = tx.execute(
+        "UPDATE fhir_export_jobs SET exported = $3, output = $4, heartbeat = $5
+         WHERE svc = $1 AND id = $2 AND status = 'running'",
+        params![svc, id, exported, output, now],
+    )?;
+    Ok(n == 1)
+}
+
+/// Ends a running job (completed or failed); `Ok(false)` when it was not
+/// running any more.
+pub fn finish(
+    tx: &mut dyn Tx,
+    svc: i64,
+    id: &str,
+    status: Status,
+    error: Option<&str>,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let n = tx.execute(
+        "UPDATE fhir_export_jobs SET status = $3, error = $4, heartbeat = $5
+         WHERE svc = $1 AND id = $2 AND status = 'running'",
+        params![svc, id, status.as_str(), error, now],
+    )?;
+    Ok(n == 1)
+}
+
+/// Cancels a job, whatever it was doing; returns it as it was (its files are
+/// the caller's to remove), or `None` if there is no such job or it was
+/// already cancelled.
+pub fn cancel(tx: &mut dyn Tx, svc: i64, id: &str, now: i64) -> Result<Option<Job>, StoreError> {
+    let Some(job) = get(tx, svc, id)?.filter(|j| j.status != Status::Cancelled) else {
+        return Ok(None);
+    };
+    tx.execute(
+        "UPDATE fhir_export_jobs SET status = 'cancelled', heartbeat = $3 WHERE svc = $1 AND id = $2",
+        params![svc, id, now],
+    )?;
+    Ok(Some(job))
+}
+
+/// Where a [`page`] goes on from: the last resource's `(last_updated, rid)`.
+/// [`Cursor::start`] starts at `since` (exclusive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor(pub i64, pub i64);
+
+impl Cursor {
+    /// Before every resource changed after `since`.
+    pub fn start(since: i64) -> Cursor {
+        Cursor(since, i64::MAX)
+    }
+
+    /// Just after `r`.
+    pub fn after(r: &crate::StoredResource) -> Cursor {
+        Cursor(r.last_updated, r.rid)
+    }
+}
+
+/// One page of the current, not deleted resources of `resource_type`
+/// changed up to `till`, after `from`, in `(last_updated, rid)` order (the
+/// order of the type's history index, so each page starts where the last
+/// ended): what an export reads, `limit` at a time.
+pub fn page(
+    tx: &mut dyn Tx,
+    svc: i64,
+    resource_type: &str,
+    from: Cursor,
+    till: i64,
+    limit: i64,
+) -> Result<Vec<crate::StoredResource>, StoreError> {
+    tx.query(
+        &format!(
+            "SELECT {} FROM fhir_resources
+             WHERE svc = $1 AND resource_type = $2
+               AND (last_updated > $3 OR (last_updated = $3 AND rid > $4)) AND last_updated <= $5
+               AND is_current = 1 AND deleted = 0
+             ORDER BY last_updated, rid LIMIT $6",
+            crate::resources::COLUMNS
+        ),
+        params![svc, resource_type, from.0, from.1, till, limit],
+    )?
+    .iter()
+    .map(crate::resources::from_row)
+    .collect()
+}

@@ -1,0 +1,635 @@
+//! Bulk export (`$export`, FHIR Bulk Data Access), as Azure's FHIR service
+//! routes it: `GET [base]/$export`, `[base]/Patient/$export` and
+//! `[base]/Group/[id]/$export` with `Prefer: respond-async` start a job
+//! (202, `Content-Location: [base]/_operations/export/{id}`); polling that URL
+//! answers 202 with `X-Progress` while it runs, then 200 with the manifest;
+//! `DELETE` cancels it and removes its files.
+//!
+//! Azure writes the files to a storage account of the customer's; Hale writes
+//! them to its own blob store and serves them at
+//! `[base]/_operations/export/{id}/{file}` to the same callers
+//! (`requiresAccessToken: true`). Every file is NDJSON of one resource type,
+//! at most `_maxCount` resources each. A job belongs to the database, not to
+//! a process: any replica answers its status, and a job whose runner stops
+//! moving its heartbeat (its replica went away) is reported failed.
+
+use std::collections::{HashMap, HashSet};
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use hale_fhir_model::parse_search;
+use hale_fhir_model::r4;
+use hale_fhir_store::StoredResource;
+use hale_fhir_store::export::{self, Cursor, Job, Status};
+use hale_fhir_store::search::SearchScope;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::outcome::{FhirError, FhirResult, fhir_instant, fhir_json, now_micros};
+use super::rest::{FhirRequest, Prefer};
+use super::search::instant_param;
+use super::write;
+use crate::http::AppState;
+
+/// Resources per file unless `_maxCount` says otherwise.
+const DEFAULT_MAX_COUNT: usize = 10_000;
+/// The most resources per file a caller may ask for.
+const MAX_MAX_COUNT: usize = 100_000;
+/// Resources read per page (and between heartbeats).
+const PAGE: i64 = 1_000;
+/// A running job whose heartbeat is older than this has lost its runner.
+const STALE_MICROS: i64 = 120 * 1_000_000;
+
+/// Parameters Azure documents that Hale does not offer: refused, not ignored.
+const UNSUPPORTED: &[&str] = &[
+    "_typeFilter",
+    "_container",
+    "_anonymizationConfig",
+    "_anonymizationConfigCollectionReference",
+    "_anonymizationConfigEtag",
+    "includeAssociatedData",
+    "_elements",
+    "patient",
+];
+
+/// Which resources a job exports.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct Spec {
+    /// `system`, `patient` or `group`.
+    level: String,
+    /// The group's id (level `group`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    group: Option<String>,
+    /// Resource types to export; empty: every type.
+    types: Vec<String>,
+    /// Microseconds: only resources changed after this.
+    since: i64,
+    max_count: usize,
+}
+
+/// One written file, as the manifest lists it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct Output {
+    #[serde(rename = "type")]
+    resource_type: String,
+    file: String,
+    count: usize,
+}
+
+/// `GET [base]/$export`, `Patient/$export`, `Group/[id]/$export`: starts a job.
+pub(super) async fn kick_off(
+    req: &FhirRequest,
+    group: Option<&str>,
+    patient: bool,
+) -> FhirResult<Response> {
+    if !respond_async(req) {
+        return Err(FhirError::invalid(
+            "$export is asynchronous: send the header 'Prefer: respond-async'.",
+        ));
+    }
+    let strict = Prefer::parse(&req.headers).strict;
+    let mut spec = Spec {
+        level: match (group, patient) {
+            (Some(_), _) => "group",
+            (None, true) => "patient",
+            (None, false) => "system",
+        }
+        .to_owned(),
+        group: group.map(str::to_owned),
+        types: Vec::new(),
+        since: i64::MIN,
+        max_count: DEFAULT_MAX_COUNT,
+    };
+    let mut till: Option<i64> = None;
+    for (k, v) in &req.query {
+        match k.as_str() {
+            "_type" => {
+                for t in v.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+                    if !r4().is_resource_type(t) {
+                        return Err(FhirError::invalid(format!(
+                            "The resource type '{t}' in _type is not supported."
+                        )));
+                    }
+                    if !spec.types.iter().any(|x| x == t) {
+                        spec.types.push(t.to_owned());
+                    }
+                }
+            }
+            "_since" => spec.since = instant_param(k, v)?,
+            "_till" => till = Some(instant_param(k, v)?),
+            "_outputFormat"
+                if !matches!(
+                    v.as_str(),
+                    "application/fhir+ndjson" | "application/ndjson" | "ndjson"
+                ) =>
+            {
+                return Err(FhirError::invalid(format!(
+                    "The _outputFormat '{v}' is not supported; use application/fhir+ndjson."
+                )));
+            }
+            "_outputFormat" => {}
+            "_maxCount" => {
+                spec.max_count = v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=MAX_MAX_COUNT).contains(n))
+                    .ok_or_else(|| {
+                        FhirError::invalid(format!(
+                            "_maxCount must be a whole number from 1 to {MAX_MAX_COUNT}."
+                        ))
+                    })?;
+            }
+            // A hint about how to run the job, which Hale decides itself.
+            "_isParallel" => {}
+            k if UNSUPPORTED.contains(&k) => {
+                return Err(FhirError::new(
+                    StatusCode::BAD_REQUEST,
+                    "not-supported",
+                    format!("The $export parameter '{k}' is not supported."),
+                ));
+            }
+            k if strict => {
+                return Err(FhirError::new(
+                    StatusCode::BAD_REQUEST,
+                    "not-supported",
+                    format!("The $export parameter '{k}' is not known."),
+                ));
+            }
+            _ => {}
+        }
+    }
+    let now = now_micros();
+    let transaction_time = till.map_or(now, |t| t.min(now));
+    let id = Uuid::new_v4().simple().to_string();
+    let request = request_url(req);
+    let spec_text = serde_json::to_string(&spec)
+        .map_err(|e| FhirError::internal("The export could not be recorded", &e))?;
+    let service = req.service.id;
+    let job = {
+        let id = id.clone();
+        let group_id = group.map(str::to_owned);
+        req.state
+            .store
+            .write(move |tx| -> FhirResult<Job> {
+                let svc = write::partition(tx, service, true)?.unwrap_or_default();
+                if let Some(g) = &group_id
+                    && hale_fhir_store::resources::current(tx, svc, "Group", g)?
+                        .is_none_or(|r| r.deleted)
+                {
+                    return Err(FhirError::resource_not_found("Group", g));
+                }
+                let job = Job {
+                    id,
+                    svc,
+                    status: Status::Running,
+                    request,
+                    transaction_time,
+                    spec: spec_text,
+                    exported: 0,
+                    output: "[]".into(),
+                    error: None,
+                    heartbeat: now,
+                };
+                export::create(tx, &job, now)?;
+                Ok(job)
+            })
+            .await?
+    };
+    tokio::spawn(run(req.state.clone(), job, spec, req.base.clone()));
+    let location = format!("{}/_operations/export/{id}", req.base);
+    let mut response = StatusCode::ACCEPTED.into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::CONTENT_LOCATION, v);
+    }
+    Ok(response)
+}
+
+fn respond_async(req: &FhirRequest) -> bool {
+    req.headers.get_all("prefer").iter().any(|v| {
+        v.to_str().is_ok_and(|t| {
+            t.split([',', ';'])
+                .any(|p| p.trim().eq_ignore_ascii_case("respond-async"))
+        })
+    })
+}
+
+/// The kick-off URL as the client sent it (the manifest's `request`).
+fn request_url(req: &FhirRequest) -> String {
+    let path = req.rest.join("/");
+    let mut url = format!("{}/{path}", req.base);
+    if !req.query.is_empty() {
+        url.push('?');
+        url.push_str(
+            &url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(req.query.iter())
+                .finish(),
+        );
+    }
+    url
+}
+
+/// The job `id` of the request's service, if it exists and is not cancelled.
+async fn job_of(req: &FhirRequest, id: &str) -> FhirResult<Job> {
+    let (service, id_owned) = (req.service.id, id.to_owned());
+    let job = req
+        .state
+        .store
+        .read(move |tx| -> FhirResult<Option<Job>> {
+            let Some(svc) = write::partition(tx, service, false)? else {
+                return Ok(None);
+            };
+            Ok(export::get(tx, svc, &id_owned)?)
+        })
+        .await?;
+    job.filter(|j| j.status != Status::Cancelled)
+        .ok_or_else(|| FhirError::not_found(format!("The export job '{id}' was not found.")))
+}
+
+/// `GET [base]/_operations/export/{id}`: 202 while running, the manifest
+/// once done, 500 with the reason if it failed.
+pub(super) async fn status(req: &FhirRequest, id: &str) -> FhirResult<Response> {
+    let job = job_of(req, id).await?;
+    let stalled = job.status == Status::Running && now_micros() - job.heartbeat > STALE_MICROS;
+    match job.status {
+        Status::Running if !stalled => {
+            let mut response = StatusCode::ACCEPTED.into_response();
+            let progress = format!("Exported {} resources", job.exported);
+            if let Ok(v) = HeaderValue::from_str(&progress) {
+                response.headers_mut().insert("x-progress", v);
+            }
+            Ok(response)
+        }
+        Status::Completed => {
+            let outputs: Vec<Output> = serde_json::from_str(&job.output).unwrap_or_default();
+            let files_base = format!("{}/_operations/export/{}", req.base, job.id);
+            let output: Vec<Value> = outputs
+                .iter()
+                .map(|o| {
+                    json!({
+                        "type": o.resource_type,
+                        "url": format!("{files_base}/{}", o.file),
+                        "count": o.count,
+                    })
+                })
+                .collect();
+            Ok(fhir_json(
+                StatusCode::OK,
+                json!({
+                    "transactionTime": fhir_instant(job.transaction_time),
+                    "request": job.request,
+                    "requiresAccessToken": true,
+                    "output": output,
+                    "error": [],
+                }),
+            ))
+        }
+        _ => Err(FhirError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "exception",
+            match (&job.error, stalled) {
+                (_, true) => "The export stopped: the server running it went away.".to_owned(),
+                (Some(e), _) => format!("The export failed: {e}"),
+                (None, _) => "The export failed.".to_owned(),
+            },
+        )),
+    }
+}
+
+/// `DELETE [base]/_operations/export/{id}`: cancels the job (a running one
+/// stops at its next page) and removes its files.
+pub(super) async fn cancel(req: &FhirRequest, id: &str) -> FhirResult<Response> {
+    let (service, id_owned) = (req.service.id, id.to_owned());
+    let cancelled = req
+        .state
+        .store
+        .write(move |tx| -> FhirResult<Option<Job>> {
+            let Some(svc) = write::partition(tx, service, false)? else {
+                return Ok(None);
+            };
+            Ok(export::cancel(tx, svc, &id_owned, now_micros())?)
+        })
+        .await?;
+    let Some(job) = cancelled else {
+        return Err(FhirError::not_found(format!(
+            "The export job '{id}' was not found."
+        )));
+    };
+    remove_files(&req.state, &job).await;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+async fn remove_files(state: &AppState, job: &Job) {
+    let outputs: Vec<Output> = serde_json::from_str(&job.output).unwrap_or_default();
+    for o in outputs {
+        let key = export::file_key(job.svc, &job.id, &o.file);
+        if let Err(e) = state.blobs.delete(&key).await {
+            tracing::warn!(error = %e, "an export file could not be removed");
+        }
+    }
+}
+
+/// `GET [base]/_operations/export/{id}/{file}`: one file of a completed job.
+pub(super) async fn file(req: &FhirRequest, id: &str, name: &str) -> FhirResult<Response> {
+    let job = job_of(req, id).await?;
+    let outputs: Vec<Output> = serde_json::from_str(&job.output).unwrap_or_default();
+    if job.status != Status::Completed || !outputs.iter().any(|o| o.file == name) {
+        return Err(FhirError::not_found(format!(
+            "The export file '{name}' was not found."
+        )));
+    }
+    let stream = req
+        .state
+        .blobs
+        .get_stream(&export::file_key(job.svc, &job.id, name))
+        .await
+        .map_err(|e| FhirError::internal("The export file could not be read", &e))?;
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/fhir+ndjson")],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+/// Runs a job to its end, recording how it ended.
+async fn run(state: AppState, job: Job, spec: Spec, base: String) {
+    let mut writer = Writer {
+        state: state.clone(),
+        job: job.clone(),
+        spec,
+        base,
+        open: HashMap::new(),
+        outputs: Vec::new(),
+        exported: 0,
+    };
+    let ended = match writer.export().await {
+        Ok(true) => writer.flush_all().await.map(|()| true),
+        other => other,
+    };
+    let (svc, id) = (job.svc, job.id.clone());
+    let (status, error) = match &ended {
+        Ok(true) => (Status::Completed, None),
+        // Cancelled: the canceller removes the files it knew of; these
+        // may have been written since.
+        Ok(false) => {
+            remove_files(&state, &writer.as_job()).await;
+            return;
+        }
+        Err(e) => {
+            tracing::error!(job = %id, error = %e, "FHIR export failed");
+            (Status::Failed, Some(e.to_string()))
+        }
+    };
+    let output = serde_json::to_string(&writer.outputs).unwrap_or_else(|_| "[]".into());
+    let exported = writer.exported as i64;
+    let recorded = state
+        .store
+        .write(move |tx| {
+            let now = now_micros();
+            export::progress(tx, svc, &id, exported, &output, now)?;
+            export::finish(tx, svc, &id, status, error.as_deref(), now)
+        })
+        .await;
+    match recorded {
+        Ok(true) => {}
+        Ok(false) => remove_files(&state, &writer.as_job()).await,
+        Err(e) => tracing::error!(error = %e, "an export's end could not be recorded"),
+    }
+}
+
+/// Why a job failed, for its status.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// `Ok(false)`: the job was cancelled meanwhile.
+type RunResult = Result<bool, BoxError>;
+
+/// A running job's files: NDJSON per type, written out every `max_count`.
+struct Writer {
+    state: AppState,
+    job: Job,
+    spec: Spec,
+    /// The service's base URL (references are resolved against it).
+    base: String,
+    /// Per type: the lines not yet written, and how many.
+    open: HashMap<String, (Vec<u8>, usize)>,
+    outputs: Vec<Output>,
+    exported: usize,
+}
+
+impl Writer {
+    /// Exports everything the spec names; `Ok(false)` when the job was
+    /// cancelled meanwhile.
+    async fn export(&mut self) -> RunResult {
+        match self.spec.level.as_str() {
+            "system" => {
+                let types: Vec<String> = if self.spec.types.is_empty() {
+                    r4().resource_types()
+                        .into_iter()
+                        .map(str::to_owned)
+                        .collect()
+                } else {
+                    self.spec.types.clone()
+                };
+                for t in types {
+                    if !self.export_type(&t).await? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            "group" => {
+                let group = self.spec.group.clone().unwrap_or_default();
+                let patients = self.group_members(&group).await?;
+                let mut seen = HashSet::new();
+                for p in patients {
+                    if !self.export_compartment(&p, &mut seen).await? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            _ => {
+                // Every patient's compartment, each resource once.
+                let mut seen = HashSet::new();
+                let mut from = Cursor::start(i64::MIN);
+                loop {
+                    let patients = self.page("Patient", from).await?;
+                    let Some(last) = patients.last() else {
+                        return Ok(true);
+                    };
+                    from = Cursor::after(last);
+                    for p in &patients {
+                        if !self.export_compartment(&p.id, &mut seen).await? {
+                            return Ok(false);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn page(
+        &self,
+        t: &str,
+        from: Cursor,
+    ) -> Result<Vec<StoredResource>, hale_store::StoreError> {
+        let (svc, t, till) = (self.job.svc, t.to_owned(), self.job.transaction_time);
+        self.state
+            .store
+            .read(move |tx| export::page(tx, svc, &t, from, till, PAGE))
+            .await
+    }
+
+    /// Every current resource of type `t` changed in the job's period.
+    async fn export_type(&mut self, t: &str) -> RunResult {
+        let mut from = Cursor::start(self.spec.since);
+        loop {
+            let page = self.page(t, from).await?;
+            let Some(last) = page.last() else {
+                return Ok(true);
+            };
+            from = Cursor::after(last);
+            for r in &page {
+                self.add(r).await?;
+            }
+            if !self.heartbeat().await? {
+                return Ok(false);
+            }
+        }
+    }
+
+    /// The resources of patient `id`'s compartment (of the spec's types,
+    /// changed in the job's period), those in `seen` left out.
+    async fn export_compartment(&mut self, id: &str, seen: &mut HashSet<i64>) -> RunResult {
+        let mut params: Vec<(String, String)> = vec![
+            ("_count".into(), PAGE.to_string()),
+            (
+                "_lastUpdated".into(),
+                format!("le{}", fhir_instant(self.job.transaction_time)),
+            ),
+        ];
+        if self.spec.since > i64::MIN {
+            params.push((
+                "_lastUpdated".into(),
+                format!("gt{}", fhir_instant(self.spec.since)),
+            ));
+        }
+        let scope = SearchScope {
+            resource_types: self.spec.types.clone(),
+            compartment: Some(("Patient".to_owned(), id.to_owned())),
+        };
+        loop {
+            let query = parse_search(None, &params, true).map_err(|issues| {
+                format!("the compartment search could not be made: {issues:?}")
+            })?;
+            let (svc, scope_c, base) = (self.job.svc, scope.clone(), self.base.clone());
+            let page = self
+                .state
+                .store
+                .read(move |tx| hale_fhir_store::search::search(tx, svc, &scope_c, &query, &base))
+                .await?;
+            for r in &page.matches {
+                if seen.insert(r.rid) {
+                    self.add(r).await?;
+                }
+            }
+            if !self.heartbeat().await? {
+                return Ok(false);
+            }
+            match page.next {
+                Some(ct) => {
+                    params.retain(|(k, _)| k != "ct");
+                    params.push(("ct".into(), ct));
+                }
+                None => return Ok(true),
+            }
+        }
+    }
+
+    /// The patient ids a Group's `member.entity` refers to.
+    async fn group_members(&self, id: &str) -> Result<Vec<String>, BoxError> {
+        let (svc, id_owned) = (self.job.svc, id.to_owned());
+        let group = self
+            .state
+            .store
+            .read(move |tx| hale_fhir_store::resources::current(tx, svc, "Group", &id_owned))
+            .await?
+            .filter(|g| !g.deleted)
+            .ok_or_else(|| format!("the Group '{id}' does not exist"))?;
+        let body: Value = serde_json::from_slice(group.body.as_deref().unwrap_or_default())?;
+        let mut patients = Vec::new();
+        for m in body["member"].as_array().into_iter().flatten() {
+            let Some(reference) = m["entity"]["reference"].as_str() else {
+                continue;
+            };
+            let mut parts = reference.rsplit('/');
+            if let (Some(pid), Some("Patient")) = (parts.next(), parts.next())
+                && !patients.iter().any(|p| p == pid)
+            {
+                patients.push(pid.to_owned());
+            }
+        }
+        Ok(patients)
+    }
+
+    /// Adds one resource to its type's open file, writing the file out when full.
+    async fn add(&mut self, r: &StoredResource) -> Result<(), BoxError> {
+        let Some(body) = &r.body else { return Ok(()) };
+        let (lines, count) = self.open.entry(r.resource_type.clone()).or_default();
+        lines.extend_from_slice(body);
+        lines.push(b'\n');
+        *count += 1;
+        self.exported += 1;
+        if *count >= self.spec.max_count {
+            let t = r.resource_type.clone();
+            self.flush(&t).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes type `t`'s open file out.
+    async fn flush(&mut self, t: &str) -> Result<(), BoxError> {
+        let Some((lines, count)) = self.open.remove(t).filter(|(_, n)| *n > 0) else {
+            return Ok(());
+        };
+        let n = self.outputs.iter().filter(|o| o.resource_type == t).count() + 1;
+        let file = format!("{t}-{n}.ndjson");
+        let key = export::file_key(self.job.svc, &self.job.id, &file);
+        self.state.blobs.put(&key, lines.into()).await?;
+        self.outputs.push(Output {
+            resource_type: t.to_owned(),
+            file,
+            count,
+        });
+        Ok(())
+    }
+
+    async fn flush_all(&mut self) -> Result<(), BoxError> {
+        let mut types: Vec<String> = self.open.keys().cloned().collect();
+        types.sort();
+        for t in types {
+            self.flush(&t).await?;
+        }
+        Ok(())
+    }
+
+    /// Records progress; `Ok(false)` when the job was cancelled.
+    async fn heartbeat(&self) -> RunResult {
+        let (svc, id) = (self.job.svc, self.job.id.clone());
+        let output = serde_json::to_string(&self.outputs)?;
+        let exported = self.exported as i64;
+        Ok(self
+            .state
+            .store
+            .write(move |tx| export::progress(tx, svc, &id, exported, &output, now_micros()))
+            .await?)
+    }
+
+    /// The job with the files written so far (for removing them).
+    fn as_job(&self) -> Job {
+        Job {
+            output: serde_json::to_string(&self.outputs).unwrap_or_else(|_| "[]".into()),
+            ..self.job.clone()
+        }
+    }
+}

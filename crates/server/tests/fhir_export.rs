@@ -1,0 +1,316 @@
+//! Bulk export (`$export`) over HTTP: kick-off, polling, the manifest, the
+//! NDJSON files, the three levels, `_type`/`_since`/`_maxCount`, cancelling,
+//! and every refusal.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::fhir::{Fhir, assert_outcome};
+use common::health::FHIR_DATA_READER;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+const ASYNC: &[(&str, &str)] = &[("prefer", "respond-async")];
+
+/// Starts an export at `path` and returns its status URL (relative to the base).
+async fn kick_off(f: &Fhir, path: &str) -> String {
+    let r = f.call(Method::GET, path, None, ASYNC).await;
+    assert_eq!(r.status, 202, "{path}: {}", r.body);
+    let location = r.headers["content-location"].to_str().unwrap().to_owned();
+    let prefix = format!("{}/_operations/export/", f.base);
+    assert!(location.starts_with(&prefix), "{location}");
+    location[f.base.len() + 1..].to_owned()
+}
+
+/// Polls a job until it is done; returns its manifest.
+async fn manifest(f: &Fhir, status: &str) -> Value {
+    for _ in 0..400 {
+        let r = f.get(status).await;
+        match r.status {
+            202 => {
+                assert!(r.headers.contains_key("x-progress"));
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            200 => return r.body,
+            other => panic!("status {other}: {}", r.body),
+        }
+    }
+    panic!("the export did not finish");
+}
+
+/// The ids in the manifest's files of `resource_type`, each file checked
+/// against its `count`.
+async fn exported_ids(f: &Fhir, manifest: &Value, resource_type: &str) -> BTreeSet<String> {
+    let mut ids = BTreeSet::new();
+    for o in manifest["output"].as_array().unwrap() {
+        if o["type"] != resource_type {
+            continue;
+        }
+        let url = o["url"].as_str().unwrap();
+        let res =
+            f.h.server
+                .client()
+                .get(url)
+                .bearer_auth(&f.token)
+                .send()
+                .await
+                .unwrap();
+        assert_eq!(res.status(), 200, "{url}");
+        assert_eq!(res.headers()["content-type"], "application/fhir+ndjson");
+        let text = res.text().await.unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len() as u64, o["count"].as_u64().unwrap(), "{url}");
+        for line in lines {
+            let r: Value = serde_json::from_str(line).unwrap();
+            assert_eq!(r["resourceType"], resource_type);
+            assert!(
+                ids.insert(r["id"].as_str().unwrap().to_owned()),
+                "once: {line}"
+            );
+        }
+    }
+    ids
+}
+
+fn types(manifest: &Value) -> BTreeSet<String> {
+    manifest["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["type"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn set(ids: &[&Value]) -> BTreeSet<String> {
+    ids.iter()
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn observation(f: &Fhir, patient: &Value) -> Value {
+    let subject = format!("Patient/{}", patient["id"].as_str().unwrap());
+    f.create(&json!({
+        "resourceType": "Observation",
+        "status": "final",
+        "code": { "text": "weight" },
+        "subject": { "reference": subject },
+    }))
+    .await
+}
+
+#[tokio::test]
+async fn system_patient_and_group_exports() {
+    let f = Fhir::start().await;
+    let a = f
+        .create(&json!({ "resourceType": "Patient", "name": [{ "family": "A" }] }))
+        .await;
+    let a1 = observation(&f, &a).await;
+    let a2 = observation(&f, &a).await;
+    let b = f
+        .create(&json!({ "resourceType": "Patient", "name": [{ "family": "B" }] }))
+        .await;
+    let b1 = observation(&f, &b).await;
+    let org = f
+        .create(&json!({ "resourceType": "Organization", "name": "Clinic" }))
+        .await;
+    let group = f
+        .create(&json!({
+            "resourceType": "Group", "type": "person", "actual": true,
+            "member": [{ "entity": { "reference": format!("Patient/{}", a["id"].as_str().unwrap()) } }],
+        }))
+        .await;
+    // A deleted resource is not exported.
+    let gone = f
+        .create(&json!({ "resourceType": "Patient", "name": [{ "family": "Gone" }] }))
+        .await;
+    let del = f
+        .call(
+            Method::DELETE,
+            &format!("Patient/{}", gone["id"].as_str().unwrap()),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(del.status, 204);
+
+    // System level, two resources a file.
+    let status = kick_off(
+        &f,
+        "$export?_type=Patient,Observation,Organization&_maxCount=2",
+    )
+    .await;
+    let m = manifest(&f, &status).await;
+    assert_eq!(m["requiresAccessToken"], true);
+    assert!(
+        m["request"]
+            .as_str()
+            .unwrap()
+            .contains("/$export?_type=Patient"),
+        "{m}"
+    );
+    assert!(m["transactionTime"].as_str().unwrap().ends_with("+00:00"));
+    assert_eq!(m["error"], json!([]));
+    assert_eq!(
+        types(&m),
+        ["Observation", "Organization", "Patient"]
+            .map(String::from)
+            .into()
+    );
+    let files = |t: &str| {
+        m["output"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["type"] == t)
+            .count()
+    };
+    assert_eq!(files("Observation"), 2, "3 observations, 2 a file: {m}");
+    assert_eq!(exported_ids(&f, &m, "Patient").await, set(&[&a, &b]));
+    assert_eq!(
+        exported_ids(&f, &m, "Observation").await,
+        set(&[&a1, &a2, &b1])
+    );
+    assert_eq!(exported_ids(&f, &m, "Organization").await, set(&[&org]));
+
+    // _since: only what changed after B.
+    let c = f
+        .create(&json!({ "resourceType": "Patient", "name": [{ "family": "C" }] }))
+        .await;
+    let since = b["meta"]["lastUpdated"]
+        .as_str()
+        .unwrap()
+        .replace('+', "%2B");
+    let status = kick_off(&f, &format!("$export?_type=Patient&_since={since}")).await;
+    let m = manifest(&f, &status).await;
+    assert_eq!(exported_ids(&f, &m, "Patient").await, set(&[&c]));
+
+    // Patient level: the patients' compartments, not the organization.
+    let status = kick_off(&f, "Patient/$export?_type=Patient,Observation,Organization").await;
+    let m = manifest(&f, &status).await;
+    assert!(!types(&m).contains("Organization"), "{m}");
+    assert_eq!(exported_ids(&f, &m, "Patient").await, set(&[&a, &b, &c]));
+    assert_eq!(
+        exported_ids(&f, &m, "Observation").await,
+        set(&[&a1, &a2, &b1])
+    );
+
+    // Group level: its members' compartments only.
+    let gid = group["id"].as_str().unwrap();
+    let status = kick_off(
+        &f,
+        &format!("Group/{gid}/$export?_type=Patient,Observation"),
+    )
+    .await;
+    let m = manifest(&f, &status).await;
+    assert_eq!(exported_ids(&f, &m, "Patient").await, set(&[&a]));
+    assert_eq!(exported_ids(&f, &m, "Observation").await, set(&[&a1, &a2]));
+
+    // Cancelling removes the job and its files.
+    let file = m["output"][0]["url"].as_str().unwrap().to_owned();
+    let r = f.call(Method::DELETE, &status, None, &[]).await;
+    assert_eq!(r.status, 202);
+    assert_outcome(&f.get(&status).await, 404, "not-found");
+    assert_outcome(
+        &f.call(Method::DELETE, &status, None, &[]).await,
+        404,
+        "not-found",
+    );
+    let r =
+        f.h.server
+            .client()
+            .get(&file)
+            .bearer_auth(&f.token)
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test]
+async fn bad_exports_are_refused_and_start_nothing() {
+    let f = Fhir::start().await;
+    // The CapabilityStatement declares the three levels.
+    let cs = f.get("metadata").await.body;
+    assert_eq!(
+        cs["rest"][0]["operation"][0]["name"], "export",
+        "{}",
+        cs["rest"][0]["operation"]
+    );
+    for t in ["Patient", "Group"] {
+        let r = cs["rest"][0]["resource"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["type"] == t)
+            .unwrap();
+        assert!(
+            r["operation"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|o| o["name"] == "export"),
+            "{t}"
+        );
+    }
+    // Without Prefer: respond-async.
+    assert_outcome(&f.get("$export").await, 400, "invalid");
+    for (path, code) in [
+        ("$export?_type=Patient,Bogus", "invalid"),
+        ("$export?_outputFormat=text/csv", "invalid"),
+        ("$export?_maxCount=0", "invalid"),
+        ("$export?_since=yesterday", "invalid"),
+        (
+            "$export?_typeFilter=Patient%3Factive%3Dtrue",
+            "not-supported",
+        ),
+        ("$export?_container=mine", "not-supported"),
+        ("Group/no-such-group/$export", "not-found"),
+    ] {
+        let r = f.call(Method::GET, path, None, ASYNC).await;
+        assert_outcome(&r, if code == "not-found" { 404 } else { 400 }, code);
+        assert!(!r.headers.contains_key("content-location"), "{path}");
+    }
+    // Unknown parameters: ignored, unless handling is strict.
+    let r = f
+        .call(Method::GET, "$export?_whatever=1", None, ASYNC)
+        .await;
+    assert_eq!(r.status, 202);
+    let strict = [("prefer", "respond-async"), ("prefer", "handling=strict")];
+    assert_outcome(
+        &f.call(Method::GET, "$export?_whatever=1", None, &strict)
+            .await,
+        400,
+        "not-supported",
+    );
+    // An unknown job, or a file of it.
+    assert_outcome(&f.get("_operations/export/nope").await, 404, "not-found");
+    assert_outcome(
+        &f.get("_operations/export/nope/Patient-1.ndjson").await,
+        404,
+        "not-found",
+    );
+
+    // A reader may not export, nor look at an export.
+    let reader = f.h.register_app("export-reader").await;
+    f.h.assign(
+        &f.h.fhir_id("clinic", "fhir1"),
+        FHIR_DATA_READER,
+        &reader.principal_id,
+    )
+    .await;
+    let token = f.h.token_v2(&reader, &f.base).await;
+    for path in ["$export", "_operations/export/nope"] {
+        let r =
+            f.h.server
+                .client()
+                .get(f.url(path))
+                .header("prefer", "respond-async")
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+        assert_eq!(r.status(), 403, "{path}");
+    }
+}
