@@ -18,6 +18,10 @@
 //!    and `total`, when given, equal to the number of matches;
 //! 5. single creates (`--create-connections`): `POST Observation`, `201` with
 //!    a `Location`; afterwards a sample is read back and ids must be distinct;
+//! 7. (after 6, since it writes files) system `$export` with
+//!    `Prefer: respond-async`: the time from kick-off to the manifest, and to
+//!    download its files; the files must hold every stored resource exactly
+//!    once. A server that does not answer 202 is reported as not offering it;
 //! 6. disk bytes per resource at rest (`--disk`: the server's storage folder, two quiet seconds after the last write) and the
 //!    server's peak RSS (`--server-pid`).
 //!
@@ -120,6 +124,16 @@ impl Target {
         } else {
             format!("{}/{path}", self.base)
         };
+        self.request_url(client, method, &url)
+    }
+
+    /// A request to an absolute URL the server gave (e.g. an export's).
+    fn request_url(
+        &self,
+        client: &reqwest::Client,
+        method: Method,
+        url: &str,
+    ) -> reqwest::RequestBuilder {
         let mut r = client
             .request(method, url)
             .header("accept", "application/fhir+json");
@@ -968,6 +982,36 @@ pub async fn run(args: Args) -> Result<(), String> {
         );
     }
 
+    // 7. System export, after the footprint (it writes files).
+    let mut expected: HashSet<(String, String)> = ctx
+        .stored
+        .iter()
+        .map(|s| (s.resource_type.clone(), s.id.clone()))
+        .collect();
+    expected.extend(
+        created
+            .iter()
+            .map(|(id, _)| ("Observation".to_owned(), id.clone())),
+    );
+    let export = match export(&ctx.target, &expected).await {
+        Ok(Some(e)) => {
+            println!(
+                "system $export: {} resources in {:.2} s = {:.0} resources/s (kick-off to manifest); {} files downloaded in {:.2} s",
+                e.resources,
+                e.seconds,
+                e.resources as f64 / e.seconds,
+                e.files,
+                e.download_seconds
+            );
+            Some(e)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            ctx.fail("$export", e);
+            None
+        }
+    };
+
     let failures = ctx.failures.load(Ordering::Relaxed);
     let first_failures = ctx.first_failures.lock().expect("not poisoned").clone();
     let ingest_json = {
@@ -992,6 +1036,13 @@ pub async fn run(args: Args) -> Result<(), String> {
         "create": create.json(),
         "disk": disk.map(|bytes| json!({"bytes": bytes, "resources": total, "bytes_per_resource": bytes as f64 / total as f64})),
         "rss_kib": rss.map(|(peak, now)| json!({"peak": peak, "now": now})),
+        "export": export.map(|e| json!({
+            "resources": e.resources,
+            "files": e.files,
+            "seconds": e.seconds,
+            "per_s": e.resources as f64 / e.seconds,
+            "download_seconds": e.download_seconds,
+        })),
         "wrong_answers": failures,
         "first_wrong_answers": first_failures,
     });
@@ -1008,6 +1059,100 @@ pub async fn run(args: Args) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// What a system export took.
+struct Exported {
+    resources: usize,
+    files: usize,
+    seconds: f64,
+    download_seconds: f64,
+}
+
+/// Runs a system `$export` and checks its files hold exactly `expected`
+/// (type, id) once each. `Ok(None)`: the server does not offer it.
+async fn export(
+    target: &Target,
+    expected: &HashSet<(String, String)>,
+) -> Result<Option<Exported>, String> {
+    let client = target.client();
+    let started = Instant::now();
+    let kick = target
+        .request(&client, Method::GET, "$export")
+        .header("prefer", "respond-async");
+    let res = kick.send().await.map_err(|e| format!("$export: {e}"))?;
+    if res.status() != StatusCode::ACCEPTED {
+        println!("system $export: not offered (status {})", res.status());
+        return Ok(None);
+    }
+    let status_url = res
+        .headers()
+        .get("content-location")
+        .and_then(|v| v.to_str().ok())
+        .ok_or("$export: 202 without Content-Location")?
+        .to_owned();
+    let manifest = loop {
+        let reply = send(target.request_url(&client, Method::GET, &status_url)).await?;
+        match reply.status.as_u16() {
+            202 => tokio::time::sleep(Duration::from_millis(20)).await,
+            200 => break reply.body,
+            _ => return expect_status(&reply, 200, "export status").map(|()| None),
+        }
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    let downloading = Instant::now();
+    let outputs = manifest["output"]
+        .as_array()
+        .ok_or("export manifest: no output")?;
+    let mut seen: HashSet<(String, String)> = HashSet::new();
+    for o in outputs {
+        let url = o["url"]
+            .as_str()
+            .ok_or("export manifest: an output without url")?;
+        let res = target
+            .request_url(&client, Method::GET, url)
+            .send()
+            .await
+            .map_err(|e| format!("{url}: {e}"))?;
+        if res.status() != StatusCode::OK {
+            return Err(format!("{url}: status {}", res.status()));
+        }
+        let text = res.text().await.map_err(|e| format!("{url}: {e}"))?;
+        let mut count = 0;
+        for line in text.lines() {
+            let r: Value = serde_json::from_str(line).map_err(|e| format!("{url}: {e}"))?;
+            let key = (
+                r["resourceType"].as_str().unwrap_or_default().to_owned(),
+                r["id"].as_str().unwrap_or_default().to_owned(),
+            );
+            if key.0 != o["type"] || !seen.insert(key.clone()) {
+                return Err(format!(
+                    "{url}: {key:?} is of another type or exported twice"
+                ));
+            }
+            count += 1;
+        }
+        if Some(count) != o["count"].as_u64() {
+            return Err(format!(
+                "{url}: {count} lines, the manifest says {}",
+                o["count"]
+            ));
+        }
+    }
+    if seen != *expected {
+        return Err(format!(
+            "$export gave {} resources, {} expected ({} missing)",
+            seen.len(),
+            expected.len(),
+            expected.difference(&seen).count()
+        ));
+    }
+    Ok(Some(Exported {
+        resources: seen.len(),
+        files: outputs.len(),
+        seconds,
+        download_seconds: downloading.elapsed().as_secs_f64(),
+    }))
 }
 
 #[cfg(test)]

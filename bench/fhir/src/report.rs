@@ -76,6 +76,9 @@ const ROWS: &[(&str, Cell)] = &[
     }),
     ("chained search p50", |v| ms(v, "search_chained", "p50_ms")),
     ("chained search p99", |v| ms(v, "search_chained", "p99_ms")),
+    ("system $export (resources/s)", |v| {
+        Some(format!("{:.0}/s", num(v, &["export", "per_s"])?))
+    }),
     ("disk bytes per resource", |v| {
         Some(format!("{:.0}", num(v, &["disk", "bytes_per_resource"])?))
     }),
