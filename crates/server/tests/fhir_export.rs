@@ -196,6 +196,19 @@ async fn system_patient_and_group_exports() {
         set(&[&a1, &a2, &b1])
     );
 
+    // Without _type: every type of the compartments (the group, whose
+    // member is a patient, among them), still not the organization.
+    let status = kick_off(&f, "Patient/$export").await;
+    let m = manifest(&f, &status).await;
+    assert!(
+        types(&m).contains("Group") && !types(&m).contains("Organization"),
+        "{m}"
+    );
+    assert_eq!(
+        exported_ids(&f, &m, "Observation").await,
+        set(&[&a1, &a2, &b1])
+    );
+
     // Group level: its members' compartments only.
     let gid = group["id"].as_str().unwrap();
     let status = kick_off(
