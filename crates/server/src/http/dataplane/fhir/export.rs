@@ -261,7 +261,7 @@ pub(super) async fn status(req: &FhirRequest, id: &str) -> FhirResult<Response> 
             Ok(response)
         }
         Status::Completed => {
-            let outputs: Vec<Output> = serde_json::from_str(&job.output).unwrap_or_default();
+            let outputs = outputs(&job);
             let files_base = format!("{}/_operations/export/{}", req.base, job.id);
             let output: Vec<Value> = outputs
                 .iter()
@@ -315,12 +315,16 @@ pub(super) async fn cancel(req: &FhirRequest, id: &str) -> FhirResult<Response> 
             "The export job '{id}' was not found."
         )));
     };
-    remove_files(&req.state, &job).await;
+    remove_files(&req.state, &job, &outputs(&job)).await;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
-async fn remove_files(state: &AppState, job: &Job) {
-    let outputs: Vec<Output> = serde_json::from_str(&job.output).unwrap_or_default();
+/// The files a job recorded as written.
+fn outputs(job: &Job) -> Vec<Output> {
+    serde_json::from_str(&job.output).unwrap_or_default()
+}
+
+async fn remove_files(state: &AppState, job: &Job, outputs: &[Output]) {
     for o in outputs {
         let key = export::file_key(job.svc, &job.id, &o.file);
         if let Err(e) = state.blobs.delete(&key).await {
@@ -332,8 +336,7 @@ async fn remove_files(state: &AppState, job: &Job) {
 /// `GET [base]/_operations/export/{id}/{file}`: one file of a completed job.
 pub(super) async fn file(req: &FhirRequest, id: &str, name: &str) -> FhirResult<Response> {
     let job = job_of(req, id).await?;
-    let outputs: Vec<Output> = serde_json::from_str(&job.output).unwrap_or_default();
-    if job.status != Status::Completed || !outputs.iter().any(|o| o.file == name) {
+    if job.status != Status::Completed || !outputs(&job).iter().any(|o| o.file == name) {
         return Err(FhirError::not_found(format!(
             "The export file '{name}' was not found."
         )));
@@ -373,7 +376,7 @@ async fn run(state: AppState, job: Job, spec: Spec, base: String) {
         // Cancelled: the canceller removes the files it knew of; these
         // may have been written since.
         Ok(false) => {
-            remove_files(&state, &writer.as_job()).await;
+            remove_files(&state, &job, &writer.outputs).await;
             return;
         }
         Err(e) => {
@@ -391,10 +394,13 @@ async fn run(state: AppState, job: Job, spec: Spec, base: String) {
             export::finish(tx, svc, &id, status, error.as_deref(), now)
         })
         .await;
-    match recorded {
-        Ok(true) => {}
-        Ok(false) => remove_files(&state, &writer.as_job()).await,
-        Err(e) => tracing::error!(error = %e, "an export's end could not be recorded"),
+    if let Err(e) = &recorded {
+        tracing::error!(error = %e, "an export's end could not be recorded");
+    }
+    // Only a completed job's files are ever served: a failed job's, or
+    // those of a job cancelled while it ended, go.
+    if status != Status::Completed || !matches!(recorded, Ok(true)) {
+        remove_files(&state, &job, &writer.outputs).await;
     }
 }
 
@@ -623,13 +629,5 @@ impl Writer {
             .store
             .write(move |tx| export::progress(tx, svc, &id, exported, &output, now_micros()))
             .await?)
-    }
-
-    /// The job with the files written so far (for removing them).
-    fn as_job(&self) -> Job {
-        Job {
-            output: serde_json::to_string(&self.outputs).unwrap_or_else(|_| "[]".into()),
-            ..self.job.clone()
-        }
     }
 }
