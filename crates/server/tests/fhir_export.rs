@@ -209,6 +209,44 @@ async fn system_patient_and_group_exports() {
         set(&[&a1, &a2, &b1])
     );
 
+    // _typeFilter: a filtered type exports what any of its queries match;
+    // other types are whole.
+    let (aid, bid) = (a["id"].as_str().unwrap(), b["id"].as_str().unwrap());
+    let status = kick_off(
+        &f,
+        &format!(
+            "$export?_type=Patient,Observation&_typeFilter=Observation%3Fsubject%3DPatient%2F{aid}"
+        ),
+    )
+    .await;
+    let m = manifest(&f, &status).await;
+    assert_eq!(exported_ids(&f, &m, "Observation").await, set(&[&a1, &a2]));
+    assert_eq!(exported_ids(&f, &m, "Patient").await, set(&[&a, &b, &c]));
+    let status = kick_off(
+        &f,
+        &format!(
+            "$export?_type=Observation&_typeFilter=Observation%3Fsubject%3DPatient%2F{aid},Observation%3Fsubject%3DPatient%2F{bid}"
+        ),
+    )
+    .await;
+    let m = manifest(&f, &status).await;
+    assert_eq!(
+        exported_ids(&f, &m, "Observation").await,
+        set(&[&a1, &a2, &b1])
+    );
+    // In the compartments too: only patient A's own resource, everyone's observations.
+    let status = kick_off(
+        &f,
+        "Patient/$export?_type=Patient,Observation&_typeFilter=Patient%3Ffamily%3DA",
+    )
+    .await;
+    let m = manifest(&f, &status).await;
+    assert_eq!(exported_ids(&f, &m, "Patient").await, set(&[&a]));
+    assert_eq!(
+        exported_ids(&f, &m, "Observation").await,
+        set(&[&a1, &a2, &b1])
+    );
+
     // Group level: its members' compartments only.
     let gid = group["id"].as_str().unwrap();
     let status = kick_off(
@@ -274,9 +312,16 @@ async fn bad_exports_are_refused_and_start_nothing() {
         ("$export?_outputFormat=text/csv", "invalid"),
         ("$export?_maxCount=0", "invalid"),
         ("$export?_since=yesterday", "invalid"),
+        ("$export?_typeFilter=Bogus%3Factive%3Dtrue", "invalid"),
+        ("$export?_typeFilter=Observation", "invalid"),
+        ("$export?_typeFilter=Observation%3F_count%3D5", "invalid"),
         (
-            "$export?_typeFilter=Patient%3Factive%3Dtrue",
+            "$export?_typeFilter=Observation%3Fnonsense%3D1",
             "not-supported",
+        ),
+        (
+            "$export?_type=Patient&_typeFilter=Observation%3Fstatus%3Dfinal",
+            "invalid",
         ),
         ("$export?_container=mine", "not-supported"),
         ("Group/no-such-group/$export", "not-found"),

@@ -43,7 +43,6 @@ const STALE_MICROS: i64 = 120 * 1_000_000;
 
 /// Parameters Azure documents that Hale does not offer: refused, not ignored.
 const UNSUPPORTED: &[&str] = &[
-    "_typeFilter",
     "_container",
     "_anonymizationConfig",
     "_anonymizationConfigCollectionReference",
@@ -66,6 +65,69 @@ struct Spec {
     /// Microseconds: only resources changed after this.
     since: i64,
     max_count: usize,
+    /// `_typeFilter`: per type, searches (any of which) its resources must
+    /// match; types without one are exported whole.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    filters: Vec<TypeFilter>,
+}
+
+/// One `_typeFilter` query: `[type]?[search parameters]`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct TypeFilter {
+    resource_type: String,
+    params: Vec<(String, String)>,
+}
+
+/// Search parameters that shape results rather than select them: not
+/// allowed in a `_typeFilter` (the export pages and projects itself).
+const NOT_FILTERS: &[&str] = &[
+    "_count",
+    "ct",
+    "_sort",
+    "_include",
+    "_revinclude",
+    "_summary",
+    "_elements",
+    "_total",
+    "_contained",
+    "_containedType",
+];
+
+/// Parses one `_typeFilter` value: comma-separated `[type]?[query]`, each
+/// query URL-encoded (so its own commas are `%2C`).
+fn type_filters(value: &str, strict: bool) -> FhirResult<Vec<TypeFilter>> {
+    let mut filters = Vec::new();
+    for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (t, query) = part.split_once('?').unwrap_or((part, ""));
+        if !r4().is_resource_type(t) {
+            return Err(FhirError::invalid(format!(
+                "The resource type '{t}' in _typeFilter is not supported."
+            )));
+        }
+        let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        if params.is_empty() {
+            return Err(FhirError::invalid(format!(
+                "The _typeFilter '{part}' has no search parameters."
+            )));
+        }
+        if let Some((k, _)) = params
+            .iter()
+            .find(|(k, _)| NOT_FILTERS.contains(&k.as_str()))
+        {
+            return Err(FhirError::invalid(format!(
+                "The parameter '{k}' cannot be used in a _typeFilter."
+            )));
+        }
+        parse_search(Some(t), &params, strict)
+            .map_err(|issues| FhirError::from_issues(StatusCode::BAD_REQUEST, &issues))?;
+        filters.push(TypeFilter {
+            resource_type: t.to_owned(),
+            params,
+        });
+    }
+    Ok(filters)
 }
 
 /// One written file, as the manifest lists it.
@@ -100,6 +162,7 @@ pub(super) async fn kick_off(
         types: Vec::new(),
         since: i64::MIN,
         max_count: DEFAULT_MAX_COUNT,
+        filters: Vec::new(),
     };
     let mut till: Option<i64> = None;
     for (k, v) in &req.query {
@@ -117,6 +180,9 @@ pub(super) async fn kick_off(
                 }
             }
             "_since" => spec.since = instant_param(k, v)?,
+            // Unknown search parameters in a filter are always refused: a
+            // filter silently dropped would export more than was asked.
+            "_typeFilter" => spec.filters.extend(type_filters(v, true)?),
             "_till" => till = Some(instant_param(k, v)?),
             "_outputFormat"
                 if !matches!(
@@ -158,6 +224,16 @@ pub(super) async fn kick_off(
             }
             _ => {}
         }
+    }
+    if let Some(f) = spec
+        .filters
+        .iter()
+        .find(|f| !spec.types.is_empty() && !spec.types.contains(&f.resource_type))
+    {
+        return Err(FhirError::invalid(format!(
+            "The _typeFilter for '{}' names a type that _type leaves out.",
+            f.resource_type
+        )));
     }
     let now = now_micros();
     let transaction_time = till.map_or(now, |t| t.min(now));
@@ -437,7 +513,25 @@ impl Writer {
                     self.spec.types.clone()
                 };
                 for t in types {
-                    if !self.export_type(&t).await? {
+                    let filtered = self.filters_of(&t);
+                    let done = if filtered.is_empty() {
+                        self.export_type(&t).await?
+                    } else {
+                        let mut seen = HashSet::new();
+                        let mut done = true;
+                        for params in filtered {
+                            let scope = SearchScope {
+                                resource_types: vec![t.clone()],
+                                compartment: None,
+                            };
+                            done = self.export_search(scope, &params, &mut seen).await?;
+                            if !done {
+                                break;
+                            }
+                        }
+                        done
+                    };
+                    if !done {
                         return Ok(false);
                     }
                 }
@@ -504,30 +598,92 @@ impl Writer {
         }
     }
 
+    /// The `_typeFilter` queries of type `t`.
+    fn filters_of(&self, t: &str) -> Vec<Vec<(String, String)>> {
+        self.spec
+            .filters
+            .iter()
+            .filter(|f| f.resource_type == t)
+            .map(|f| f.params.clone())
+            .collect()
+    }
+
     /// The resources of patient `id`'s compartment (of the spec's types,
-    /// changed in the job's period), those in `seen` left out.
+    /// through their filters, changed in the job's period), those in `seen`
+    /// left out.
     async fn export_compartment(&mut self, id: &str, seen: &mut HashSet<i64>) -> RunResult {
-        let mut params: Vec<(String, String)> = vec![
+        let compartment = Some(("Patient".to_owned(), id.to_owned()));
+        let filtered: Vec<String> = self
+            .spec
+            .filters
+            .iter()
+            .map(|f| f.resource_type.clone())
+            .collect();
+        for f in self.spec.filters.clone() {
+            let scope = SearchScope {
+                resource_types: vec![f.resource_type],
+                compartment: compartment.clone(),
+            };
+            if !self.export_search(scope, &f.params, seen).await? {
+                return Ok(false);
+            }
+        }
+        // The types without a filter (all of them: an empty list).
+        let rest: Vec<String> = if filtered.is_empty() {
+            self.spec.types.clone()
+        } else if self.spec.types.is_empty() {
+            r4().resource_types()
+                .into_iter()
+                .filter(|t| !filtered.iter().any(|f| f == t))
+                .map(str::to_owned)
+                .collect()
+        } else {
+            self.spec
+                .types
+                .iter()
+                .filter(|t| !filtered.contains(t))
+                .cloned()
+                .collect()
+        };
+        if !filtered.is_empty() && rest.is_empty() {
+            return Ok(true);
+        }
+        let scope = SearchScope {
+            resource_types: rest,
+            compartment,
+        };
+        self.export_search(scope, &[], seen).await
+    }
+
+    /// Every resource a search finds (with `filter`'s parameters, in the
+    /// job's period), those in `seen` left out.
+    async fn export_search(
+        &mut self,
+        scope: SearchScope,
+        filter: &[(String, String)],
+        seen: &mut HashSet<i64>,
+    ) -> RunResult {
+        let mut params: Vec<(String, String)> = filter.to_vec();
+        params.extend([
             ("_count".into(), PAGE.to_string()),
             (
                 "_lastUpdated".into(),
                 format!("le{}", fhir_instant(self.job.transaction_time)),
             ),
-        ];
+        ]);
         if self.spec.since > i64::MIN {
             params.push((
                 "_lastUpdated".into(),
                 format!("gt{}", fhir_instant(self.spec.since)),
             ));
         }
-        let scope = SearchScope {
-            resource_types: self.spec.types.clone(),
-            compartment: Some(("Patient".to_owned(), id.to_owned())),
-        };
+        let one_type = scope
+            .resource_types
+            .first()
+            .filter(|_| scope.resource_types.len() == 1);
         loop {
-            let query = parse_search(None, &params, true).map_err(|issues| {
-                format!("the compartment search could not be made: {issues:?}")
-            })?;
+            let query = parse_search(one_type.map(String::as_str), &params, true)
+                .map_err(|issues| format!("the export's search could not be made: {issues:?}"))?;
             let (svc, scope_c, base) = (self.job.svc, scope.clone(), self.base.clone());
             let page = self
                 .state
