@@ -305,6 +305,10 @@ fn request_url(req: &FhirRequest) -> String {
     url
 }
 
+fn job_not_found(id: &str) -> FhirError {
+    FhirError::not_found(format!("The export job '{id}' was not found."))
+}
+
 /// The job `id` of the request's service, if it exists and is not cancelled.
 async fn job_of(req: &FhirRequest, id: &str) -> FhirResult<Job> {
     let (service, id_owned) = (req.service.id, id.to_owned());
@@ -319,7 +323,7 @@ async fn job_of(req: &FhirRequest, id: &str) -> FhirResult<Job> {
         })
         .await?;
     job.filter(|j| j.status != Status::Cancelled)
-        .ok_or_else(|| FhirError::not_found(format!("The export job '{id}' was not found.")))
+        .ok_or_else(|| job_not_found(id))
 }
 
 /// `GET [base]/_operations/export/{id}`: 202 while running, the manifest
@@ -387,9 +391,7 @@ pub(super) async fn cancel(req: &FhirRequest, id: &str) -> FhirResult<Response> 
         })
         .await?;
     let Some(job) = cancelled else {
-        return Err(FhirError::not_found(format!(
-            "The export job '{id}' was not found."
-        )));
+        return Err(job_not_found(id));
     };
     remove_files(&req.state, &job, &outputs(&job)).await;
     Ok(StatusCode::ACCEPTED.into_response())
