@@ -993,23 +993,39 @@ pub async fn run(args: Args) -> Result<(), String> {
             .iter()
             .map(|(id, _)| ("Observation".to_owned(), id.clone())),
     );
-    let export = match export(&ctx.target, &expected).await {
-        Ok(Some(e)) => {
-            println!(
-                "system $export: {} resources in {:.2} s = {:.0} resources/s (kick-off to manifest); {} files downloaded in {:.2} s",
-                e.resources,
-                e.seconds,
-                e.resources as f64 / e.seconds,
-                e.files,
-                e.download_seconds
-            );
-            Some(e)
+    // Every generated type is in the Patient compartment and refers to its
+    // patient, so the patient-level export must give the same resources.
+    let mut exports = Vec::new();
+    for (label, path) in [("system", "$export"), ("Patient", "Patient/$export")] {
+        match export(&ctx.target, path, &expected).await {
+            Ok(Some(e)) => {
+                println!(
+                    "{label} $export: {} resources in {:.2} s = {:.0} resources/s (kick-off to manifest); {} files downloaded in {:.2} s",
+                    e.resources,
+                    e.seconds,
+                    e.resources as f64 / e.seconds,
+                    e.files,
+                    e.download_seconds
+                );
+                exports.push(Some(e));
+            }
+            Ok(None) => exports.push(None),
+            Err(e) => {
+                ctx.fail(path, e);
+                exports.push(None);
+            }
         }
-        Ok(None) => None,
-        Err(e) => {
-            ctx.fail("$export", e);
-            None
-        }
+    }
+    let export_json = |e: &Option<Exported>| {
+        e.as_ref().map(|e| {
+            json!({
+                "resources": e.resources,
+                "files": e.files,
+                "seconds": e.seconds,
+                "per_s": e.resources as f64 / e.seconds,
+                "download_seconds": e.download_seconds,
+            })
+        })
     };
 
     let failures = ctx.failures.load(Ordering::Relaxed);
@@ -1036,13 +1052,8 @@ pub async fn run(args: Args) -> Result<(), String> {
         "create": create.json(),
         "disk": disk.map(|bytes| json!({"bytes": bytes, "resources": total, "bytes_per_resource": bytes as f64 / total as f64})),
         "rss_kib": rss.map(|(peak, now)| json!({"peak": peak, "now": now})),
-        "export": export.map(|e| json!({
-            "resources": e.resources,
-            "files": e.files,
-            "seconds": e.seconds,
-            "per_s": e.resources as f64 / e.seconds,
-            "download_seconds": e.download_seconds,
-        })),
+        "export": export_json(&exports[0]),
+        "export_patient": export_json(&exports[1]),
         "wrong_answers": failures,
         "first_wrong_answers": first_failures,
     });
@@ -1069,20 +1080,21 @@ struct Exported {
     download_seconds: f64,
 }
 
-/// Runs a system `$export` and checks its files hold exactly `expected`
+/// Runs an `$export` at `path` and checks its files hold exactly `expected`
 /// (type, id) once each. `Ok(None)`: the server does not offer it.
 async fn export(
     target: &Target,
+    path: &str,
     expected: &HashSet<(String, String)>,
 ) -> Result<Option<Exported>, String> {
     let client = target.client();
     let started = Instant::now();
     let kick = target
-        .request(&client, Method::GET, "$export")
+        .request(&client, Method::GET, path)
         .header("prefer", "respond-async");
-    let res = kick.send().await.map_err(|e| format!("$export: {e}"))?;
+    let res = kick.send().await.map_err(|e| format!("{path}: {e}"))?;
     if res.status() != StatusCode::ACCEPTED {
-        println!("system $export: not offered (status {})", res.status());
+        println!("{path}: not offered (status {})", res.status());
         return Ok(None);
     }
     let status_url = res
@@ -1141,7 +1153,7 @@ async fn export(
     }
     if seen != *expected {
         return Err(format!(
-            "$export gave {} resources, {} expected ({} missing)",
+            "{path} gave {} resources, {} expected ({} missing)",
             seen.len(),
             expected.len(),
             expected.difference(&seen).count()

@@ -79,6 +79,9 @@ const ROWS: &[(&str, Cell)] = &[
     ("system $export (resources/s)", |v| {
         Some(format!("{:.0}/s", num(v, &["export", "per_s"])?))
     }),
+    ("Patient $export (resources/s)", |v| {
+        Some(format!("{:.0}/s", num(v, &["export_patient", "per_s"])?))
+    }),
     ("disk bytes per resource", |v| {
         Some(format!("{:.0}", num(v, &["disk", "bytes_per_resource"])?))
     }),

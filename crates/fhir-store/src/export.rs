@@ -198,3 +198,56 @@ pub fn page(
     .map(crate::resources::from_row)
     .collect()
 }
+
+/// The rids of the current resources of type `t` in the Patient compartment
+/// of `patients` (of every patient: `None`), ascending: the reference index
+/// rows of the type's compartment parameters that point at a Patient.
+/// Resources of types outside the compartment have none.
+pub fn compartment_rids(
+    tx: &mut dyn Tx,
+    svc: i64,
+    t: &str,
+    patients: Option<&[String]>,
+) -> Result<Vec<i64>, StoreError> {
+    let keys: Vec<String> = hale_fhir_model::r4()
+        .patient_compartment()
+        .get(t)
+        .into_iter()
+        .flatten()
+        .map(|code| crate::index::param_key(t, code).to_string())
+        .collect();
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT DISTINCT rid FROM fhir_ix_ref WHERE svc = $1 AND p IN ({}) AND ttype = 'Patient'",
+        keys.join(", ")
+    );
+    let mut rids: Vec<i64> = Vec::new();
+    let mut collect = |rows: Vec<Row>| -> Result<(), StoreError> {
+        for row in rows {
+            rids.push(row.get(0)?);
+        }
+        Ok(())
+    };
+    match patients {
+        None => collect(tx.query(&sql, params![svc])?)?,
+        Some(ids) => {
+            for chunk in ids.chunks(500) {
+                let mut values: Vec<hale_store::Value> = vec![svc.into()];
+                let marks: Vec<String> = chunk
+                    .iter()
+                    .map(|id| {
+                        values.push(id.as_str().into());
+                        format!("${}", values.len())
+                    })
+                    .collect();
+                let sql = format!("{sql} AND tid IN ({})", marks.join(", "));
+                collect(tx.query(&sql, &values)?)?;
+            }
+        }
+    }
+    rids.sort_unstable();
+    rids.dedup();
+    Ok(rids)
+}

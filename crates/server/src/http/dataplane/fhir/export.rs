@@ -504,70 +504,119 @@ impl Writer {
     /// Exports everything the spec names; `Ok(false)` when the job was
     /// cancelled meanwhile.
     async fn export(&mut self) -> RunResult {
-        match self.spec.level.as_str() {
-            "system" => {
-                let types: Vec<String> = if self.spec.types.is_empty() {
-                    r4().resource_types()
-                        .into_iter()
-                        .map(str::to_owned)
-                        .collect()
-                } else {
-                    self.spec.types.clone()
-                };
+        let mut types: Vec<String> = if self.spec.types.is_empty() {
+            r4().resource_types()
+                .into_iter()
+                .map(str::to_owned)
+                .collect()
+        } else {
+            self.spec.types.clone()
+        };
+        // Patients whose compartments are exported: all (`None`), or a
+        // group's members.
+        let members = match (self.spec.level.as_str(), &self.spec.group) {
+            ("system", _) => {
                 for t in types {
-                    let filtered = self.filters_of(&t);
-                    let done = if filtered.is_empty() {
-                        self.export_type(&t).await?
-                    } else {
-                        let mut seen = HashSet::new();
-                        let mut done = true;
-                        for params in filtered {
-                            let scope = SearchScope {
-                                resource_types: vec![t.clone()],
-                                compartment: None,
-                            };
-                            done = self.export_search(scope, &params, &mut seen).await?;
-                            if !done {
-                                break;
-                            }
-                        }
-                        done
-                    };
-                    if !done {
+                    if !self.export_whole_or_filtered(&t, None).await? {
                         return Ok(false);
                     }
                 }
-                Ok(true)
+                return Ok(true);
             }
-            "group" => {
-                let group = self.spec.group.clone().unwrap_or_default();
-                let patients = self.group_members(&group).await?;
-                let mut seen = HashSet::new();
-                for p in patients {
-                    if !self.export_compartment(&p, &mut seen).await? {
-                        return Ok(false);
-                    }
+            ("group", Some(group)) => Some(self.group_members(group).await?),
+            _ => None,
+        };
+        types.retain(|t| r4().patient_compartment().contains_key(t.as_str()));
+        for t in types {
+            let allowed = match (&members, t.as_str()) {
+                // Every patient is in its own compartment.
+                (None, "Patient") => None,
+                (Some(ids), "Patient") => Some(self.patient_rids(ids).await?),
+                (ids, _) => {
+                    let (svc, t, ids) = (self.job.svc, t.clone(), ids.clone());
+                    Some(
+                        self.state
+                            .store
+                            .read(move |tx| export::compartment_rids(tx, svc, &t, ids.as_deref()))
+                            .await?,
+                    )
                 }
-                Ok(true)
-            }
-            _ => {
-                // Every patient's compartment, each resource once.
-                let mut seen = HashSet::new();
-                let mut from = Cursor::start(i64::MIN);
-                loop {
-                    let patients = self.page("Patient", from).await?;
-                    let Some(last) = patients.last() else {
-                        return Ok(true);
-                    };
-                    from = Cursor::after(last);
-                    for p in &patients {
-                        if !self.export_compartment(&p.id, &mut seen).await? {
-                            return Ok(false);
-                        }
-                    }
-                }
+            };
+            if !self.export_whole_or_filtered(&t, allowed).await? {
+                return Ok(false);
             }
         }
+        Ok(true)
+    }
+
+    /// Exports type `t`: through its `_typeFilter` searches if it has any,
+    /// else whole; only the resources of `allowed` (rids, ascending) when given.
+    async fn export_whole_or_filtered(&mut self, t: &str, allowed: Option<Vec<i64>>) -> RunResult {
+        let filters = self.filters_of(t);
+        if filters.is_empty() {
+            return match allowed {
+                None => self.export_type(t).await,
+                Some(rids) => self.export_rids(&rids).await,
+            };
+        }
+        let allowed: Option<HashSet<i64>> = allowed.map(|v| v.into_iter().collect());
+        let mut seen = HashSet::new();
+        for params in filters {
+            let scope = SearchScope {
+                resource_types: vec![t.to_owned()],
+                compartment: None,
+            };
+            if !self
+                .export_search(scope, &params, &mut seen, allowed.as_ref())
+                .await?
+            {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The rids of the current versions of Patients `ids`.
+    async fn patient_rids(&self, ids: &[String]) -> Result<Vec<i64>, BoxError> {
+        let (svc, ids) = (self.job.svc, ids.to_vec());
+        let mut rids: Vec<i64> = self
+            .state
+            .store
+            .read(move |tx| -> Result<Vec<i64>, hale_store::StoreError> {
+                let mut rids = Vec::new();
+                for id in &ids {
+                    if let Some(p) = hale_fhir_store::resources::current(tx, svc, "Patient", id)? {
+                        rids.push(p.rid);
+                    }
+                }
+                Ok(rids)
+            })
+            .await?;
+        rids.sort_unstable();
+        Ok(rids)
+    }
+
+    /// The resources `rids` (current versions) that are not deleted and
+    /// changed in the job's period, a page at a time.
+    async fn export_rids(&mut self, rids: &[i64]) -> RunResult {
+        let (since, till) = (self.spec.since, self.job.transaction_time);
+        for chunk in rids.chunks(PAGE as usize) {
+            let chunk = chunk.to_vec();
+            let page = self
+                .state
+                .store
+                .read(move |tx| hale_fhir_store::resources::by_rids(tx, &chunk))
+                .await?;
+            for r in &page {
+                if !r.deleted && r.last_updated > since && r.last_updated <= till {
+                    self.add(r).await?;
+                }
+            }
+            if !self.heartbeat().await? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     async fn page(
@@ -610,60 +659,15 @@ impl Writer {
             .collect()
     }
 
-    /// The resources of patient `id`'s compartment (of the spec's types,
-    /// through their filters, changed in the job's period), those in `seen`
-    /// left out.
-    async fn export_compartment(&mut self, id: &str, seen: &mut HashSet<i64>) -> RunResult {
-        let compartment = Some(("Patient".to_owned(), id.to_owned()));
-        let filtered: Vec<String> = self
-            .spec
-            .filters
-            .iter()
-            .map(|f| f.resource_type.clone())
-            .collect();
-        for f in self.spec.filters.clone() {
-            let scope = SearchScope {
-                resource_types: vec![f.resource_type],
-                compartment: compartment.clone(),
-            };
-            if !self.export_search(scope, &f.params, seen).await? {
-                return Ok(false);
-            }
-        }
-        // The types without a filter (all of them: an empty list).
-        let rest: Vec<String> = if filtered.is_empty() {
-            self.spec.types.clone()
-        } else if self.spec.types.is_empty() {
-            r4().resource_types()
-                .into_iter()
-                .filter(|t| !filtered.iter().any(|f| f == t))
-                .map(str::to_owned)
-                .collect()
-        } else {
-            self.spec
-                .types
-                .iter()
-                .filter(|t| !filtered.contains(t))
-                .cloned()
-                .collect()
-        };
-        if !filtered.is_empty() && rest.is_empty() {
-            return Ok(true);
-        }
-        let scope = SearchScope {
-            resource_types: rest,
-            compartment,
-        };
-        self.export_search(scope, &[], seen).await
-    }
-
     /// Every resource a search finds (with `filter`'s parameters, in the
-    /// job's period), those in `seen` left out.
+    /// job's period), those in `seen` left out, and only those in `allowed`
+    /// when given.
     async fn export_search(
         &mut self,
         scope: SearchScope,
         filter: &[(String, String)],
         seen: &mut HashSet<i64>,
+        allowed: Option<&HashSet<i64>>,
     ) -> RunResult {
         let mut params: Vec<(String, String)> = filter.to_vec();
         params.extend([
@@ -693,7 +697,7 @@ impl Writer {
                 .read(move |tx| hale_fhir_store::search::search(tx, svc, &scope_c, &query, &base))
                 .await?;
             for r in &page.matches {
-                if seen.insert(r.rid) {
+                if allowed.is_none_or(|a| a.contains(&r.rid)) && seen.insert(r.rid) {
                     self.add(r).await?;
                 }
             }
