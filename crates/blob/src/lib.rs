@@ -260,6 +260,26 @@ impl BlobStore {
             Err(e) => Err(BlobError::Storage(e.to_string())),
         }
     }
+
+    /// Removes every object under the folder `prefix` (a whole path segment
+    /// or several: `a/b` takes `a/b/c`, not `a/bc`), and returns how many.
+    pub async fn delete_prefix(&self, prefix: &str) -> Result<usize, BlobError> {
+        use futures::TryStreamExt;
+        let listed: Vec<ObjectPath> = self
+            .inner
+            .list(Some(&ObjectPath::from(prefix)))
+            .map_ok(|meta| meta.location)
+            .try_collect()
+            .await
+            .map_err(|e| BlobError::Storage(e.to_string()))?;
+        for path in &listed {
+            match self.inner.delete(path).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(BlobError::Storage(e.to_string())),
+            }
+        }
+        Ok(listed.len())
+    }
 }
 
 /// Bytes read from a local file per blocking read.
@@ -380,6 +400,39 @@ mod tests {
             store.get("a/b.bin").await,
             Err(BlobError::NotFound(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn a_prefix_takes_its_folder_and_nothing_beside_it() {
+        let (_dir, store) = local_store().await;
+        for key in [
+            "jobs/a/1.ndjson",
+            "jobs/a/deep/2.ndjson",
+            "jobs/ab/3.ndjson",
+            "other/4",
+        ] {
+            store.put(key, Bytes::from_static(b"x")).await.unwrap();
+        }
+        assert_eq!(store.delete_prefix("jobs/a").await.unwrap(), 2);
+        assert!(matches!(
+            store.get("jobs/a/1.ndjson").await,
+            Err(BlobError::NotFound(_))
+        ));
+        assert!(matches!(
+            store.get("jobs/a/deep/2.ndjson").await,
+            Err(BlobError::NotFound(_))
+        ));
+        assert_eq!(
+            store.get("jobs/ab/3.ndjson").await.unwrap(),
+            Bytes::from_static(b"x")
+        );
+        assert_eq!(
+            store.get("other/4").await.unwrap(),
+            Bytes::from_static(b"x")
+        );
+        // Nothing there: nothing to do, no error.
+        assert_eq!(store.delete_prefix("jobs/a").await.unwrap(), 0);
+        assert_eq!(store.delete_prefix("never").await.unwrap(), 0);
     }
 
     #[tokio::test]

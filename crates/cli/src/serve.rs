@@ -122,6 +122,11 @@ pub struct ServeArgs {
     #[arg(long, env = "HALE_SHUTDOWN_GRACE", value_name = "SECONDS")]
     shutdown_grace: Option<u64>,
 
+    /// Seconds a finished FHIR `$export` job and its files are kept before
+    /// they are removed. [default: 86400, a day]
+    #[arg(long, env = "HALE_EXPORT_RETENTION", value_name = "SECONDS")]
+    export_retention: Option<u64>,
+
     /// Print the effective settings (secrets masked) and exit.
     #[arg(long)]
     print_config: bool,
@@ -159,6 +164,7 @@ struct FileSettings {
     log_format: Option<LogFormat>,
     log: Option<String>,
     shutdown_grace: Option<u64>,
+    export_retention: Option<u64>,
 }
 
 /// Environment variables read directly (secrets) rather than through flags.
@@ -409,6 +415,18 @@ fn resolve(
         settings.shutdown_grace = Duration::from_secs(secs);
     }
 
+    source(
+        "export-retention",
+        "export_retention",
+        file.export_retention.is_some(),
+    );
+    if let Some(secs) = args.export_retention.or(file.export_retention) {
+        if secs == 0 {
+            return Err("export-retention must be at least 1 second".into());
+        }
+        settings.export_retention = Duration::from_secs(secs);
+    }
+
     source("log-format", "log_format", file.log_format.is_some());
     source("log", "log", file.log.is_some());
     let log_format = args
@@ -530,6 +548,7 @@ fn print_config(resolved: &Resolved) -> String {
         }),
     ));
     values.push(("shutdown-grace", s.shutdown_grace.as_secs().to_string()));
+    values.push(("export-retention", s.export_retention.as_secs().to_string()));
     values.push((
         "log-format",
         q(match resolved.log_format {

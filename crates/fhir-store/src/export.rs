@@ -56,7 +56,7 @@ pub struct Job {
 
 /// The blob key of one of a job's files.
 pub fn file_key(svc: i64, job: &str, file: &str) -> String {
-    format!("fhir-export/{svc}/{job}/{file}")
+    format!("{}/{file}", files_prefix(svc, job))
 }
 
 /// Records a new running job.
@@ -152,6 +152,61 @@ pub fn cancel(tx: &mut dyn Tx, svc: i64, id: &str, now: i64) -> Result<Option<Jo
         params![svc, id, now],
     )?;
     Ok(Some(job))
+}
+
+/// The folder of a job's files (every [`file_key`] of it is under it).
+pub fn files_prefix(svc: i64, job: &str) -> String {
+    format!("fhir-export/{svc}/{job}")
+}
+
+/// Marks failed the running jobs whose heartbeat is older than `stale_before`
+/// (the replica running them went away) and returns them as `(svc, id)`: their
+/// partial files are the caller's to remove.
+pub fn fail_abandoned(
+    tx: &mut dyn Tx,
+    stale_before: i64,
+    now: i64,
+) -> Result<Vec<(i64, String)>, StoreError> {
+    tx.query(
+        "UPDATE fhir_export_jobs SET status = 'failed', error = $2, heartbeat = $3
+         WHERE status = 'running' AND heartbeat < $1
+         RETURNING svc, id",
+        params![stale_before, ABANDONED, now],
+    )?
+    .iter()
+    .map(|row| Ok((row.get(0)?, row.get(1)?)))
+    .collect()
+}
+
+/// Why [`fail_abandoned`] failed a job.
+pub const ABANDONED: &str = "The export stopped: the server running it went away.";
+
+/// Up to `limit` jobs that ended (completed, failed or cancelled) before
+/// `ended_before`, as `(svc, id)`: to be removed, files first, then
+/// [`forget`].
+pub fn ended_before(
+    tx: &mut dyn Tx,
+    ended_before: i64,
+    limit: i64,
+) -> Result<Vec<(i64, String)>, StoreError> {
+    tx.query(
+        "SELECT svc, id FROM fhir_export_jobs
+         WHERE status <> 'running' AND heartbeat < $1
+         ORDER BY heartbeat LIMIT $2",
+        params![ended_before, limit],
+    )?
+    .iter()
+    .map(|row| Ok((row.get(0)?, row.get(1)?)))
+    .collect()
+}
+
+/// Removes a job's row (its files first: see [`ended_before`]).
+pub fn forget(tx: &mut dyn Tx, svc: i64, id: &str) -> Result<(), StoreError> {
+    tx.execute(
+        "DELETE FROM fhir_export_jobs WHERE svc = $1 AND id = $2 AND status <> 'running'",
+        params![svc, id],
+    )?;
+    Ok(())
 }
 
 /// Where a [`page`] goes on from: the last resource's `(last_updated, rid)`.

@@ -80,7 +80,13 @@ pub struct Settings {
     /// 2 GB). One instance is held in memory at a time while it is stored.
     /// Not a command-line setting.
     pub dicom_max_request_bytes: u64,
+    /// How long a finished FHIR `$export` job (completed, failed or
+    /// cancelled) and its files are kept.
+    pub export_retention: Duration,
 }
+
+/// How long finished `$export` jobs and their files are kept by default: a day.
+pub const DEFAULT_EXPORT_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 
 impl Settings {
     /// The defaults, with data kept in `data_dir`.
@@ -101,6 +107,7 @@ impl Settings {
             signing_key_refresh: Duration::from_secs(30),
             strict_refresh_token_rotation: false,
             dicom_max_request_bytes: hale_dicom::MAX_INSTANCE_BYTES,
+            export_retention: DEFAULT_EXPORT_RETENTION,
         }
     }
 

@@ -241,8 +241,10 @@ async fn prepare(
         verified_tokens: std::sync::Arc::new(crate::http::auth::VerifiedTokens::new()),
         authz_cache: std::sync::Arc::new(crate::http::dataplane::AuthzCache::new()),
         dicom_max_request_bytes: settings.dicom_max_request_bytes,
+        export_retention: settings.export_retention,
     };
     crate::http::start_dicom_sweeper(&state).await;
+    crate::http::start_export_sweeper(&state);
     Ok((info, state, tls_config))
 }
 

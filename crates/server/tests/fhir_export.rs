@@ -372,3 +372,99 @@ async fn bad_exports_are_refused_and_start_nothing() {
         assert_eq!(r.status(), 403, "{path}");
     }
 }
+
+/// A job that ended is kept, status and files, for the retention, then
+/// removed (its URLs answer 404). A running job whose replica went away is
+/// reported failed at once, then marked failed and its partial files
+/// removed by the sweeper.
+#[tokio::test]
+async fn ended_jobs_expire_and_abandoned_ones_fail() {
+    let retention = Duration::from_secs(2);
+    let server = hale_testkit::TestServer::start_with(|s| s.export_retention = retention).await;
+    let f = Fhir::on(server).await;
+    f.create(&json!({ "resourceType": "Patient", "name": [{ "family": "Kept" }] }))
+        .await;
+    let status = kick_off(&f, "$export?_type=Patient").await;
+    let m = manifest(&f, &status).await;
+    let url = m["output"][0]["url"].as_str().unwrap().to_owned();
+    let file = url[f.base.len() + 1..].to_owned();
+    assert_eq!(f.get(&file).await.status, 200);
+    let exports = f.h.server.settings().data_dir.join("blobs/fhir-export");
+    assert_eq!(walk(&exports), 1);
+
+    // A job some replica started and then left, with a file half written.
+    let store = hale_store::Store::open(&f.h.server.settings().effective_database_url())
+        .await
+        .unwrap();
+    let svc: i64 = store
+        .read(|tx| tx.query("SELECT svc FROM data_partitions", &[])?[0].get(0))
+        .await
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64;
+    let long_ago = now - 600_000_000;
+    let abandoned = hale_fhir_store::export::Job {
+        id: "0f0e0d0c-0b0a-4908-8706-050403020100".into(),
+        svc,
+        status: hale_fhir_store::export::Status::Running,
+        request: format!("{}/$export", f.base),
+        transaction_time: long_ago,
+        spec: "{}".into(),
+        exported: 0,
+        output: "[]".into(),
+        error: None,
+        heartbeat: long_ago,
+    };
+    let job = abandoned.clone();
+    store
+        .write(move |tx| hale_fhir_store::export::create(tx, &job, long_ago))
+        .await
+        .unwrap();
+    let partial = exports.join(format!("{svc}/{}/Patient-1.ndjson", abandoned.id));
+    std::fs::create_dir_all(partial.parent().unwrap()).unwrap();
+    std::fs::write(&partial, b"{\"resourceType\":\"Patient\"}\n").unwrap();
+    let abandoned_status = format!("_operations/export/{}", abandoned.id);
+    let r = f.get(&abandoned_status).await;
+    assert_outcome(&r, 500, "exception");
+    assert!(r.body.to_string().contains("went away"), "{}", r.body);
+
+    // Within a few sweeps: the abandoned job's file is gone (it stays
+    // reported failed until its retention ends), and the ended job with it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let gone = f.get(&status).await.status == 404
+            && f.get(&file).await.status == 404
+            && f.get(&abandoned_status).await.status == 404;
+        if gone {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "jobs not removed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!partial.exists(), "the abandoned job's file is removed");
+    assert_eq!(walk(&exports), 0);
+    let rows: i64 = store
+        .read(|tx| tx.query("SELECT count(*) FROM fhir_export_jobs", &[])?[0].get(0))
+        .await
+        .unwrap();
+    assert_eq!(rows, 0);
+    // A job started now is not touched by the sweeps that removed those.
+    let fresh = kick_off(&f, "$export?_type=Patient").await;
+    manifest(&f, &fresh).await;
+}
+
+/// Files under `dir`, at any depth (none when it does not exist).
+fn walk(dir: &std::path::Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| {
+            let path = e.path();
+            if path.is_dir() { walk(&path) } else { 1 }
+        })
+        .sum()
+}

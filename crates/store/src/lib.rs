@@ -209,7 +209,22 @@ impl Store {
         };
         let target = store.target.clone();
         store.write(move |tx| migrate::run(tx, &target)).await?;
+        if let Backend::Postgres(p) = &*store.backend {
+            p.watch_epoch()?;
+        }
         Ok(store)
+    }
+
+    /// The current authorization epoch ([`arm::authz_epoch`]) when this
+    /// process knows it without reading: on PostgreSQL, while its listener
+    /// for the epoch's announcements is connected (a change committed through
+    /// this process is known before its `write` returns; one from another
+    /// replica a round trip after its commit). `None` means read it.
+    pub fn known_authz_epoch(&self) -> Option<i64> {
+        match &*self.backend {
+            Backend::Sqlite(_) => None,
+            Backend::Postgres(p) => p.known_epoch(),
+        }
     }
 
     /// `sqlite` or `postgres`.

@@ -93,6 +93,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0012_fhir_export.sql"),
         postgres: None,
     },
+    Migration {
+        version: 13,
+        name: "authorization epoch announced to replicas",
+        sql: include_str!("../migrations/0013_authz_notify.sql"),
+        postgres: Some(include_str!("../migrations/0013_authz_notify.pg.sql")),
+    },
 ];
 
 /// The newest schema version this build knows.

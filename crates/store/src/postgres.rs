@@ -5,11 +5,13 @@
 
 use std::collections::HashMap;
 use std::error::Error as StdError;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use postgres::error::SqlState;
+use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 use postgres::{Client, GenericClient, IsolationLevel, NoTls, Statement};
 
@@ -21,8 +23,143 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub(crate) struct PgStore {
     /// Always `Some` until dropped.
     pool: Option<r2d2::Pool<Manager>>,
-    /// Tells the statistics keeper to stop.
+    /// Tells the statistics keeper and the epoch watcher to stop.
     keeper: Arc<(Mutex<bool>, Condvar)>,
+    /// The authorization epoch as PostgreSQL announces it.
+    epoch: Arc<EpochWatch>,
+    /// How to open the epoch watcher's own connection.
+    config: postgres::Config,
+}
+
+/// The channel the schema-13 trigger announces each new authorization epoch
+/// on, its payload the new value.
+const EPOCH_CHANNEL: &str = "hale_authz_epoch";
+/// How long the watcher waits for an announcement before looking at its stop
+/// flag; and how often it reads the epoch itself, which also proves its
+/// connection alive (a silently dead connection would otherwise look quiet).
+const EPOCH_WAIT: Duration = Duration::from_millis(500);
+const EPOCH_CHECK_EVERY: Duration = Duration::from_secs(2);
+/// How long the watcher waits before reconnecting after a failure.
+const EPOCH_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// What this process knows of the authorization epoch without asking.
+///
+/// A dedicated connection LISTENs on [`EPOCH_CHANNEL`], so changes made by
+/// any replica arrive within a round trip of their commit. Every pooled
+/// connection listens too, and is drained after each use: a change committed
+/// through this process is known before its `write` returns, so a request
+/// that follows it on this replica is decided on the new epoch.
+#[derive(Debug, Default)]
+pub(crate) struct EpochWatch {
+    /// The highest epoch announced or read.
+    value: AtomicI64,
+    /// Whether the dedicated connection is listening and was alive at its
+    /// last check: while it is not, [`EpochWatch::current`] knows nothing.
+    live: AtomicBool,
+}
+
+impl EpochWatch {
+    fn saw(&self, n: i64) {
+        self.value.fetch_max(n, Ordering::AcqRel);
+    }
+
+    fn saw_payload(&self, payload: &str) {
+        if let Ok(n) = payload.parse() {
+            self.saw(n);
+        }
+    }
+
+    /// The current epoch, if the watcher is live.
+    pub(crate) fn current(&self) -> Option<i64> {
+        self.live
+            .load(Ordering::Acquire)
+            .then(|| self.value.load(Ordering::Acquire))
+    }
+
+    /// Takes the announcements a pooled connection has buffered.
+    fn drain(&self, client: &mut Client) {
+        let mut notes = client.notifications();
+        if notes.is_empty() {
+            return;
+        }
+        let mut pending = notes.iter();
+        while let Ok(Some(note)) = FallibleIterator::next(&mut pending) {
+            if note.channel() == EPOCH_CHANNEL {
+                self.saw_payload(note.payload());
+            }
+        }
+    }
+}
+
+/// Whether the keeper flag says stop, waiting up to `wait` for it.
+fn stop_requested(stop: &(Mutex<bool>, Condvar), wait: Duration) -> bool {
+    let (lock, signal) = stop;
+    let Ok(stopped) = lock.lock() else {
+        return true;
+    };
+    match signal.wait_timeout_while(stopped, wait, |s| !*s) {
+        Ok((stopped, _)) => *stopped,
+        Err(_) => true,
+    }
+}
+
+/// The epoch watcher's thread: listens, and reconnects after failures until
+/// the store is dropped.
+fn watch_epoch(
+    config: postgres::Config,
+    watch: Arc<EpochWatch>,
+    stop: Arc<(Mutex<bool>, Condvar)>,
+) {
+    loop {
+        let outcome = listen_for_epochs(&config, &watch, &stop);
+        watch.live.store(false, Ordering::Release);
+        match outcome {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(error = %describe(&e), "authorization epoch watcher lost its connection; reading the epoch per request until it is back");
+            }
+        }
+        if stop_requested(&stop, EPOCH_RETRY_AFTER) {
+            return;
+        }
+    }
+}
+
+/// One connection's life: LISTEN, read the epoch (after LISTEN, so nothing
+/// committed in between is missed), then take announcements. Returns `Ok`
+/// when asked to stop.
+fn listen_for_epochs(
+    config: &postgres::Config,
+    watch: &EpochWatch,
+    stop: &(Mutex<bool>, Condvar),
+) -> Result<(), postgres::Error> {
+    let mut client = config.connect(NoTls)?;
+    client.batch_execute(&format!("LISTEN {EPOCH_CHANNEL}"))?;
+    let read = |client: &mut Client| -> Result<i64, postgres::Error> {
+        Ok(client
+            .query_one("SELECT n FROM authz_epoch WHERE id = 1", &[])?
+            .get(0))
+    };
+    watch.saw(read(&mut client)?);
+    watch.live.store(true, Ordering::Release);
+    let mut checked = Instant::now();
+    loop {
+        if stop_requested(stop, Duration::ZERO) {
+            return Ok(());
+        }
+        {
+            let mut notes = client.notifications();
+            let mut waiting = notes.timeout_iter(EPOCH_WAIT);
+            while let Some(note) = FallibleIterator::next(&mut waiting)? {
+                watch.saw_payload(note.payload());
+            }
+        }
+        // A closed connection ends the wait at once: the read reports it.
+        if client.is_closed() || checked.elapsed() >= EPOCH_CHECK_EVERY {
+            watch.saw(read(&mut client)?);
+            checked = Instant::now();
+        }
+    }
 }
 
 /// How often the statistics keeper looks at the tables' change counters.
@@ -39,17 +176,9 @@ const STATISTICS_LOCK: i64 = 0x4841_4c45_5354_4154;
 /// their last analysis are analyzed, by one replica at a time. ANALYZE reads a
 /// fixed-size sample, and invalidates the plans prepared before it.
 fn keep_statistics(pool: r2d2::Pool<Manager>, stop: Arc<(Mutex<bool>, Condvar)>) {
-    let (lock, signal) = &*stop;
     loop {
-        {
-            let Ok(stopped) = lock.lock() else { return };
-            let Ok((stopped, _)) = signal.wait_timeout_while(stopped, STATISTICS_EVERY, |s| !*s)
-            else {
-                return;
-            };
-            if *stopped {
-                return;
-            }
+        if stop_requested(&stop, STATISTICS_EVERY) {
+            return;
         }
         let Some(mut conn) = pool.try_get() else {
             continue;
@@ -126,8 +255,12 @@ impl r2d2::ManageConnection for Manager {
     type Error = postgres::Error;
 
     fn connect(&self) -> Result<PgConn, postgres::Error> {
+        let mut client = self.config.connect(NoTls)?;
+        // See [`EpochWatch`]: the commits of this connection announce
+        // their epoch to it.
+        client.batch_execute(&format!("LISTEN {EPOCH_CHANNEL}"))?;
         Ok(PgConn {
-            client: self.config.connect(NoTls)?,
+            client,
             statements: HashMap::new(),
         })
     }
@@ -157,7 +290,9 @@ impl PgStore {
         if config.get_application_name().is_none() {
             config.application_name("hale");
         }
-        let manager = Manager { config };
+        let manager = Manager {
+            config: config.clone(),
+        };
         blocking(move || {
             // Connect once up front so an unreachable server is reported at start,
             // clearly, instead of as a pool timeout on the first request.
@@ -178,9 +313,27 @@ impl PgStore {
             Ok(PgStore {
                 pool: Some(pool),
                 keeper,
+                epoch: Arc::default(),
+                config,
             })
         })
         .await?
+    }
+
+    /// Starts the authorization epoch watcher (once the schema has the
+    /// announcing trigger).
+    pub(crate) fn watch_epoch(&self) -> Result<(), StoreError> {
+        let (config, watch, stop) = (self.config.clone(), self.epoch.clone(), self.keeper.clone());
+        std::thread::Builder::new()
+            .name("hale-pg-epoch".into())
+            .spawn(move || watch_epoch(config, watch, stop))
+            .map(drop)
+            .map_err(|e| StoreError::Database(format!("cannot start a thread: {e}")))
+    }
+
+    /// The authorization epoch, when the watcher knows it.
+    pub(crate) fn known_epoch(&self) -> Option<i64> {
+        self.epoch.current()
     }
 
     pub(crate) async fn read<T, E, F>(&self, f: F) -> Result<T, E>
@@ -228,7 +381,14 @@ impl PgStore {
         E: From<StoreError> + Send + 'static,
     {
         let pool = self.pool.clone().expect("pool present until drop");
-        blocking(move || f(&mut *checkout(&pool)?)).await?
+        let epoch = self.epoch.clone();
+        blocking(move || {
+            let mut conn = checkout(&pool)?;
+            let result = f(&mut conn);
+            epoch.drain(&mut conn.client);
+            result
+        })
+        .await?
     }
 
     async fn run<T, E, F>(&self, read_only: bool, f: F) -> Result<T, E>

@@ -546,6 +546,84 @@ async fn the_authorization_epoch_rises_with_every_change_a_decision_reads() {
     rises(epoch().await, "resource group deleted with its workspace");
 }
 
+/// PostgreSQL: every replica knows the authorization epoch without reading
+/// it. A change committed through a replica is known to it when its write
+/// returns; one committed through another replica, soon after (announced at
+/// commit). SQLite always reads it.
+#[tokio::test]
+async fn replicas_hear_of_each_new_authorization_epoch() {
+    use hale_directory::Group;
+    use hale_directory::membership::{Member, MemberKind};
+    use hale_store::{arm, groups};
+    let (a, db) = fresh().await;
+    if a.dialect() != hale_store::Dialect::Postgres {
+        assert_eq!(a.known_authz_epoch(), None);
+        return;
+    }
+    let b = Store::open(&db.url).await.expect("a second replica");
+    let read = |store: &Store| {
+        let store = store.clone();
+        async move { store.read_short(arm::authz_epoch).await.unwrap() }
+    };
+    // Waits (at most 10 s) until `store` knows the epoch is `n`.
+    let hears = |store: &Store, n: i64, what: &'static str| {
+        let store = store.clone();
+        async move {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while store.known_authz_epoch() != Some(n) {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{what}: knows {:?}, the epoch is {n}",
+                    store.known_authz_epoch()
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+    };
+    let start = read(&a).await;
+    hears(&a, start, "replica a at start").await;
+    hears(&b, start, "replica b at start").await;
+
+    let t = tenant("announce.example");
+    let tid = t.id;
+    let group = Group {
+        id: ObjectId::new(),
+        tenant_id: tid,
+        display_name: "G".into(),
+        description: None,
+        mail_nickname: "g".into(),
+        mail_enabled: false,
+        security_enabled: true,
+        group_types: vec![],
+        mail: None,
+        visibility: None,
+        created_date_time: OffsetDateTime::now_utc(),
+    };
+    let gid = group.id;
+    a.write(move |tx| {
+        tenants::insert(tx, &t)?;
+        groups::insert(tx, &group)
+    })
+    .await
+    .unwrap();
+    for (round, (writer, other)) in [(&a, &b), (&b, &a), (&a, &b)].into_iter().enumerate() {
+        let member = Member {
+            id: ObjectId::new(),
+            kind: MemberKind::User,
+        };
+        writer
+            .write(move |tx| groups::add_member(tx, tid, gid, member))
+            .await
+            .unwrap();
+        // The writing replica knows when its write returns: no waiting.
+        let known = writer.known_authz_epoch();
+        let now = read(writer).await;
+        assert!(now > start, "the epoch rose");
+        assert_eq!(known, Some(now), "round {round}: the writer");
+        hears(other, now, "the other replica").await;
+    }
+}
+
 /// PostgreSQL: a table that changed a lot is analyzed within seconds, not
 /// at autovacuum's next round a minute later, so that plans see the data.
 #[tokio::test]

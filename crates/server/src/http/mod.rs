@@ -52,12 +52,20 @@ pub(crate) struct AppState {
     pub dicom_max_request_bytes: u64,
     /// Data-plane authorization inputs, valid per authorization epoch.
     pub authz_cache: std::sync::Arc<dataplane::AuthzCache>,
+    /// How long finished FHIR `$export` jobs and their files are kept.
+    pub export_retention: std::time::Duration,
 }
 
 /// Finishes what crashed DICOM writes left behind (at start, then every
 /// minute): see `dataplane::dicom::sweep`.
 pub(crate) async fn start_dicom_sweeper(state: &AppState) {
     dataplane::dicom_sweeper(state).await
+}
+
+/// Removes FHIR `$export` jobs past their retention, and fails those whose
+/// replica went away: see `dataplane::fhir::export::sweep`.
+pub(crate) fn start_export_sweeper(state: &AppState) {
+    dataplane::export_sweeper(state)
 }
 
 pub(crate) use token::TokenSigner;

@@ -4,10 +4,12 @@
 //!
 //! The epoch is raised by triggers in the same transaction as any change to
 //! role assignments, group members, workspaces or services, on whichever
-//! replica (or tool) makes it. Every request still reads the epoch, one keyed
-//! row, so a revoked role counts from the next request everywhere; what it
-//! saves is the service join and the recursive group walk. Decisions are not
-//! cached: they are taken from the inputs on every request.
+//! replica (or tool) makes it. On SQLite every request reads the epoch, one
+//! keyed row; on PostgreSQL each raise is announced to every replica, which
+//! then needs no read at all while its listener is connected (see
+//! [`hale_store::Store::known_authz_epoch`]). What the cache saves is the
+//! service join and the recursive group walk. Decisions are not cached: they
+//! are taken from the inputs on every request.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

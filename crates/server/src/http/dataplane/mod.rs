@@ -9,8 +9,12 @@
 //! group it is in at the service, its workspace, resource group and
 //! subscription, and decides the one data action the request needs. Those
 //! inputs are kept in memory while the database's authorization epoch is
-//! unchanged ([`authz_cache`]); the epoch is read on every request, so a role
-//! assignment made or removed on any replica counts from the next request.
+//! unchanged ([`authz_cache`]). On SQLite the epoch is read on every request;
+//! on PostgreSQL it is announced to every replica at each commit that raises
+//! it ([`hale_store::Store::known_authz_epoch`]), and read only while that
+//! announcement channel is down. Either way a role assignment made or removed
+//! through a replica counts from that replica's next request, and on the
+//! others a round trip after the commit.
 //! Verified token signatures are remembered too
 //! ([`super::auth::VerifiedTokens`]); decisions never are. Each response says what
 //! authorization cost in a `Server-Timing` header.
@@ -32,6 +36,7 @@ pub(crate) use authz_cache::AuthzCache;
 pub(crate) use dicom::dispatch as dicom;
 pub(crate) use dicom::start_sweeper as dicom_sweeper;
 pub(crate) use fhir::dispatch as fhir;
+pub(crate) use fhir::start_export_sweeper as export_sweeper;
 pub(crate) use fhir::warm as warm_fhir;
 
 use super::AppState;
@@ -146,38 +151,16 @@ async fn authorize(
         name: path.name.to_ascii_lowercase(),
         caller,
     };
-    let cache = state.authz_cache.clone();
-    let read = state
+    // With the epoch known without asking (PostgreSQL's announcements), a
+    // cached decision's inputs cost no database round trip at all.
+    let known = state
         .store
-        .read_short(move |tx| {
-            let epoch = arm::authz_epoch(tx)?;
-            if let Some(inputs) = cache.get(&key, epoch) {
-                return Ok::<_, StoreError>(inputs);
-            }
-            let service = health::service_by_path(tx, kind, &key.workspace, &key.name)?;
-            let grants = match (&service, caller) {
-                (Some(service), Some((tenant, oid))) if tenant == service.tenant_id => {
-                    let scopes: Vec<String> = service
-                        .resource_id()
-                        .self_and_ancestors()
-                        .iter()
-                        .map(ResourceId::key)
-                        .collect();
-                    Some(arm::grants(tx, tenant, oid, Some(&scopes))?)
-                }
-                _ => None,
-            };
-            // Tagged with the epoch read before them: if a change committed
-            // in between, the next request sees a newer epoch and reads again.
-            let inputs = Arc::new(authz_cache::Inputs {
-                epoch,
-                service,
-                grants,
-            });
-            cache.put(key, inputs.clone());
-            Ok(inputs)
-        })
-        .await;
+        .known_authz_epoch()
+        .and_then(|epoch| state.authz_cache.get(&key, epoch));
+    let read = match known {
+        Some(inputs) => Ok(inputs),
+        None => read_inputs(state, kind, key, caller).await,
+    };
     let timing = Timing {
         token_us,
         rbac_us: rbac_started.elapsed().as_micros(),
@@ -315,4 +298,46 @@ mod tests {
             assert_eq!(accepts_audience(kind, url, aud), expected, "{kind:?} {aud}");
         }
     }
+}
+
+/// Reads (or takes from the cache, when the epoch read says they are
+/// current) the inputs of a decision.
+async fn read_inputs(
+    state: &AppState,
+    kind: ServiceKind,
+    key: authz_cache::Key,
+    caller: Option<(TenantId, ObjectId)>,
+) -> Result<Arc<authz_cache::Inputs>, StoreError> {
+    let cache = state.authz_cache.clone();
+    state
+        .store
+        .read_short(move |tx| {
+            let epoch = arm::authz_epoch(tx)?;
+            if let Some(inputs) = cache.get(&key, epoch) {
+                return Ok::<_, StoreError>(inputs);
+            }
+            let service = health::service_by_path(tx, kind, &key.workspace, &key.name)?;
+            let grants = match (&service, caller) {
+                (Some(service), Some((tenant, oid))) if tenant == service.tenant_id => {
+                    let scopes: Vec<String> = service
+                        .resource_id()
+                        .self_and_ancestors()
+                        .iter()
+                        .map(ResourceId::key)
+                        .collect();
+                    Some(arm::grants(tx, tenant, oid, Some(&scopes))?)
+                }
+                _ => None,
+            };
+            // Tagged with the epoch read before them: if a change committed
+            // in between, the next request sees a newer epoch and reads again.
+            let inputs = Arc::new(authz_cache::Inputs {
+                epoch,
+                service,
+                grants,
+            });
+            cache.put(key, inputs.clone());
+            Ok(inputs)
+        })
+        .await
 }

@@ -11,9 +11,14 @@
 //! (`requiresAccessToken: true`). Every file is NDJSON of one resource type,
 //! at most `_maxCount` resources each. A job belongs to the database, not to
 //! a process: any replica answers its status, and a job whose runner stops
-//! moving its heartbeat (its replica went away) is reported failed.
+//! moving its heartbeat (its replica went away) is reported failed, then
+//! marked failed and its partial files removed by the sweeper. A job that
+//! ended (completed, failed or cancelled) is kept, files and status, for the
+//! retention (`--export-retention`, a day by default), then removed: its
+//! status URL answers 404 from then on.
 
 use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -368,7 +373,8 @@ pub(super) async fn status(req: &FhirRequest, id: &str) -> FhirResult<Response> 
             StatusCode::INTERNAL_SERVER_ERROR,
             "exception",
             match (&job.error, stalled) {
-                (_, true) => "The export stopped: the server running it went away.".to_owned(),
+                (_, true) => export::ABANDONED.to_owned(),
+                (Some(e), _) if e == export::ABANDONED => e.clone(),
                 (Some(e), _) => format!("The export failed: {e}"),
                 (None, _) => "The export failed.".to_owned(),
             },
@@ -393,7 +399,7 @@ pub(super) async fn cancel(req: &FhirRequest, id: &str) -> FhirResult<Response> 
     let Some(job) = cancelled else {
         return Err(job_not_found(id));
     };
-    remove_files(&req.state, &job, &outputs(&job)).await;
+    remove_files(&req.state, job.svc, &job.id).await;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
@@ -402,11 +408,96 @@ fn outputs(job: &Job) -> Vec<Output> {
     serde_json::from_str(&job.output).unwrap_or_default()
 }
 
-async fn remove_files(state: &AppState, job: &Job, outputs: &[Output]) {
-    for o in outputs {
-        let key = export::file_key(job.svc, &job.id, &o.file);
-        if let Err(e) = state.blobs.delete(&key).await {
-            tracing::warn!(error = %e, "an export file could not be removed");
+/// Removes a job's files, those it recorded and any written since.
+async fn remove_files(state: &AppState, svc: i64, id: &str) -> bool {
+    match state
+        .blobs
+        .delete_prefix(&export::files_prefix(svc, id))
+        .await
+    {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::warn!(job = %id, error = %e, "an export's files could not be removed");
+            false
+        }
+    }
+}
+
+/// How often the sweeper runs at most (more often when the retention is
+/// shorter than four times this).
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// Jobs removed per sweep transaction.
+const SWEEP_BATCH: i64 = 100;
+
+/// Starts the export sweeper: see [`sweep`].
+pub(crate) fn start_sweeper(state: &AppState) {
+    let state = state.clone();
+    let every = (state.export_retention / 4).clamp(Duration::from_millis(100), SWEEP_EVERY);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            sweep(&state).await;
+        }
+    });
+}
+
+/// Fails the running jobs whose heartbeat stopped (their replica went away)
+/// and removes their partial files; removes the jobs that ended more than the
+/// retention ago, files first, then the row (a job whose files could not be
+/// removed is kept, and tried again next time). Every replica sweeps; what
+/// they do twice is harmless.
+async fn sweep(state: &AppState) {
+    let now = now_micros();
+    let abandoned = state
+        .store
+        .write(move |tx| export::fail_abandoned(tx, now - STALE_MICROS, now))
+        .await;
+    match abandoned {
+        Ok(jobs) => {
+            for (svc, id) in jobs {
+                tracing::warn!(job = %id, "FHIR export abandoned by its replica marked failed");
+                remove_files(state, svc, &id).await;
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "export sweep: failing abandoned jobs failed"),
+    }
+    let cutoff = now.saturating_sub(state.export_retention.as_micros() as i64);
+    loop {
+        let ended = match state
+            .store
+            .read(move |tx| export::ended_before(tx, cutoff, SWEEP_BATCH))
+            .await
+        {
+            Ok(ended) => ended,
+            Err(e) => {
+                tracing::warn!(error = %e, "export sweep: reading ended jobs failed");
+                return;
+            }
+        };
+        let full = ended.len() as i64 == SWEEP_BATCH;
+        let mut removed = Vec::with_capacity(ended.len());
+        for (svc, id) in ended {
+            if remove_files(state, svc, &id).await {
+                removed.push((svc, id));
+            }
+        }
+        let forgotten = state
+            .store
+            .write(move |tx| {
+                for (svc, id) in &removed {
+                    export::forget(tx, *svc, id)?;
+                }
+                Ok::<_, hale_store::StoreError>(removed.len())
+            })
+            .await;
+        match forgotten {
+            Ok(n) if full && n > 0 => continue,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "export sweep: removing ended jobs failed");
+                return;
+            }
         }
     }
 }
@@ -454,7 +545,7 @@ async fn run(state: AppState, job: Job, spec: Spec, base: String) {
         // Cancelled: the canceller removes the files it knew of; these
         // may have been written since.
         Ok(false) => {
-            remove_files(&state, &job, &writer.outputs).await;
+            remove_files(&state, job.svc, &job.id).await;
             return;
         }
         Err(e) => {
@@ -478,7 +569,7 @@ async fn run(state: AppState, job: Job, spec: Spec, base: String) {
     // Only a completed job's files are ever served: a failed job's, or
     // those of a job cancelled while it ended, go.
     if status != Status::Completed || !matches!(recorded, Ok(true)) {
-        remove_files(&state, &job, &writer.outputs).await;
+        remove_files(&state, job.svc, &job.id).await;
     }
 }
 

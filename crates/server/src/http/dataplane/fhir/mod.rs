@@ -26,6 +26,8 @@ use self::outcome::{fhir_json, now_rfc3339, outcome};
 use super::{Denied, ServicePath, authorize, find_service, with_timing, www_authenticate};
 use crate::http::AppState;
 
+pub(crate) use self::export::start_sweeper as start_export_sweeper;
+
 /// Loads the R4 tables before the first request needs them.
 pub(crate) fn warm() {
     let _ = hale_fhir_model::r4();

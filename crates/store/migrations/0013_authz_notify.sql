@@ -1,0 +1,3 @@
+-- Hale schema version 13: on PostgreSQL, raises of the authorization epoch are
+-- announced to listening replicas (0013_authz_notify.pg.sql). SQLite has no
+-- notifications, and reads the epoch in-process: nothing to change here.
