@@ -322,7 +322,7 @@ mod tests {
             (0..self.frame_len() * self.frames as usize)
                 .map(|i| {
                     let i = i as u32;
-                    (i.wrapping_mul(2_654_435_761) >> 13 ^ i / 7) as u8
+                    ((i.wrapping_mul(2_654_435_761) >> 13) ^ (i / 7)) as u8
                 })
                 .collect()
         }
