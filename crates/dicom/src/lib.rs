@@ -14,6 +14,8 @@
 //! - [`retrieve`]: `/metadata` JSON and `/frames/{list}` extraction.
 //! - [`eqt`]: extended query tags: validation, values, QIDO conditions.
 //! - [`render`]: `/rendered` frames as JPEG or PNG (dicom-pixeldata).
+//! - [`transcode`]: WADO-RS instances and frames in another transfer syntax
+//!   (Explicit VR Little Endian, JPEG 2000 lossless).
 //!
 //! DICOM parsing and the DICOM JSON model come from dicom-rs.
 
@@ -22,6 +24,7 @@ pub mod eqt;
 mod error;
 mod index;
 mod ingest;
+mod j2k;
 mod json;
 pub mod multipart;
 pub mod qido;

@@ -2,30 +2,43 @@
 //! than the one it was stored in.
 //!
 //! Azure transcodes to Explicit VR Little Endian (the default when a request
-//! names no syntax) and to JPEG 2000 lossless. Hale produces Explicit VR
-//! Little Endian from every syntax dicom-rs can decode here: the native ones,
-//! JPEG baseline, extended and lossless, RLE lossless, and JPEG 2000 lossless
-//! and lossy (the pure-Rust `openjp2` decoder). dicom-rs has no JPEG 2000
-//! encoder, so JPEG 2000 is only sent when it is the stored syntax; other
-//! requests are answered 406 with the reason, as Azure answers what it cannot
-//! produce. Frames of a transcoded instance are the frames of its native
-//! pixel data.
+//! names no syntax) and to JPEG 2000 lossless; so does Hale, from every
+//! syntax dicom-rs can decode here: the native ones, JPEG baseline, extended
+//! and lossless, RLE lossless, and JPEG 2000 lossless and lossy (the
+//! pure-Rust `openjp2` decoder). Pixel data is decoded to native form first;
+//! for JPEG 2000 lossless each frame is then encoded by [`crate::j2k`]
+//! (dicom-rs has no JPEG 2000 encoder). Other targets, stored syntaxes
+//! without a decoder, instances over [`MAX_TRANSCODE_BYTES`] and pixel data
+//! the decoder or the encoder refuses are answered 406 with the reason, as
+//! Azure answers what it cannot produce. Frames of a transcoded instance are
+//! the frames of its new pixel data: native bytes, or one JPEG 2000
+//! codestream per frame.
 
-use dicom_dictionary_std::uids;
+use dicom_core::value::PixelFragmentSequence;
+use dicom_core::{DataElement, Length, PrimitiveValue, VR};
+use dicom_dictionary_std::{tags, uids};
+use dicom_object::DefaultDicomObject;
 use dicom_pixeldata::Transcode;
 use dicom_transfer_syntax_registry::TransferSyntaxIndex;
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
-use dicom_transfer_syntax_registry::entries::EXPLICIT_VR_LITTLE_ENDIAN;
+use dicom_transfer_syntax_registry::entries::{
+    EXPLICIT_VR_LITTLE_ENDIAN, JPEG_2000_IMAGE_COMPRESSION_LOSSLESS_ONLY,
+};
 
 use crate::Error;
 use crate::ingest::parse_part10;
+use crate::j2k::{FrameLayout, encode_lossless};
 
 /// The largest stored instance Azure transcodes (100 MB); larger ones are
 /// answered 406.
 pub const MAX_TRANSCODE_BYTES: u64 = 100 * 1024 * 1024;
 
-/// Explicit VR Little Endian, the syntax Hale transcodes to.
+/// Explicit VR Little Endian, the default syntax of WADO-RS.
 pub const EXPLICIT_VR_LE: &str = uids::EXPLICIT_VR_LITTLE_ENDIAN;
+
+/// JPEG 2000 Image Compression (Lossless Only), the other syntax Azure (and
+/// Hale) transcode to.
+pub const JPEG2000_LOSSLESS: &str = uids::JPEG2000_LOSSLESS;
 
 /// Whether pixel data in `ts` can be decoded here (native syntaxes included).
 pub fn decodable(ts: &str) -> bool {
@@ -34,13 +47,19 @@ pub fn decodable(ts: &str) -> bool {
         .is_some_and(|ts| !ts.is_unsupported() && ts.can_decode_all())
 }
 
+/// Whether Hale produces `ts` from decoded pixel data.
+fn producible(ts: &str) -> bool {
+    ts == EXPLICIT_VR_LE || ts == JPEG2000_LOSSLESS
+}
+
 /// Whether an instance of `size` bytes stored in `stored` can be sent in
-/// `wanted`; the reason (Azure's 406 message) when not.
+/// `wanted`; the reason (Azure's 406 message) when not. Pixel data the
+/// decoder or the encoder refuses is only found out by [`transcode`].
 pub fn check(stored: &str, wanted: &str, size: u64) -> Result<(), Error> {
     if stored == wanted {
         return Ok(());
     }
-    if wanted != EXPLICIT_VR_LE {
+    if !producible(wanted) {
         return Err(Error::NotTranscodable(format!(
             "The requested transfer syntax '{wanted}' is not supported for an instance stored in '{stored}'."
         )));
@@ -59,10 +78,10 @@ pub fn check(stored: &str, wanted: &str, size: u64) -> Result<(), Error> {
 }
 
 /// The Part-10 bytes of the instance in `bytes`, re-encoded in `wanted`
-/// (checked with [`check`] first): pixel data decoded to native form, the
-/// attributes that describe it (photometric interpretation, planar
-/// configuration, ...) updated to match, the file meta group naming the new
-/// syntax.
+/// (checked with [`check`] first): pixel data decoded to native form and,
+/// for JPEG 2000 lossless, encoded again frame by frame; the attributes that
+/// describe it (photometric interpretation, planar configuration, ...)
+/// updated to match, the file meta group naming the new syntax.
 pub fn transcode(bytes: &[u8], wanted: &str) -> Result<Vec<u8>, Error> {
     let mut obj = parse_part10(bytes).map_err(Error::UnreadableInstance)?;
     let stored = obj
@@ -72,12 +91,16 @@ pub fn transcode(bytes: &[u8], wanted: &str) -> Result<Vec<u8>, Error> {
         .to_owned();
     check(&stored, wanted, bytes.len() as u64)?;
     if stored != wanted {
+        let failed = |e: &dyn std::fmt::Display| {
+            Error::NotTranscodable(format!(
+                "The instance could not be transcoded from '{stored}' to '{wanted}': {e}."
+            ))
+        };
         obj.transcode(&EXPLICIT_VR_LITTLE_ENDIAN.erased())
-            .map_err(|e| {
-                Error::NotTranscodable(format!(
-                    "The instance could not be transcoded from '{stored}' to '{wanted}': {e}."
-                ))
-            })?;
+            .map_err(|e| failed(&e))?;
+        if wanted == JPEG2000_LOSSLESS {
+            encode_jpeg2000_lossless(&mut obj).map_err(|e| failed(&e))?;
+        }
     }
     let mut out = Vec::with_capacity(bytes.len() + 1024);
     obj.write_all(&mut out).map_err(|e| {
@@ -86,6 +109,103 @@ pub fn transcode(bytes: &[u8], wanted: &str) -> Result<Vec<u8>, Error> {
         ))
     })?;
     Ok(out)
+}
+
+/// Re-encodes the native (Explicit VR Little Endian) pixel data of `obj` as
+/// JPEG 2000 lossless: one fragment per frame, each a J2K codestream, after
+/// a Basic Offset Table that locates them. An instance without pixel data
+/// only changes syntax.
+fn encode_jpeg2000_lossless(obj: &mut DefaultDicomObject) -> Result<(), String> {
+    if obj.get(tags::PIXEL_DATA).is_some() {
+        let uint = |tag, name: &str| -> Result<u32, String> {
+            obj.get(tag)
+                .ok_or_else(|| format!("{name} is missing"))?
+                .value()
+                .to_int::<u32>()
+                .map_err(|_| format!("{name} is not a number"))
+        };
+        let small = |tag, name: &str| -> Result<u16, String> {
+            u16::try_from(uint(tag, name)?).map_err(|_| format!("{name} is out of range"))
+        };
+        let optional = |tag, name: &str| obj.get(tag).map(|_| small(tag, name)).transpose();
+        let bits_allocated = small(tags::BITS_ALLOCATED, "Bits Allocated")?;
+        let layout = FrameLayout {
+            width: uint(tags::COLUMNS, "Columns")?,
+            height: uint(tags::ROWS, "Rows")?,
+            samples_per_pixel: small(tags::SAMPLES_PER_PIXEL, "Samples per Pixel")?,
+            bits_allocated,
+            bits_stored: optional(tags::BITS_STORED, "Bits Stored")?.unwrap_or(bits_allocated),
+            signed: optional(tags::PIXEL_REPRESENTATION, "Pixel Representation")? == Some(1),
+            planar: optional(tags::PLANAR_CONFIGURATION, "Planar Configuration")? == Some(1),
+        };
+        let frames = match obj.get(tags::NUMBER_OF_FRAMES) {
+            Some(_) => uint(tags::NUMBER_OF_FRAMES, "Number of Frames")?,
+            None => 1,
+        };
+        let frame_len = layout.frame_len()?;
+        let data = native_bytes(obj)?;
+        let needed = frame_len
+            .checked_mul(frames as usize)
+            .ok_or("the pixel data is too large")?;
+        if frames == 0 || data.len() < needed {
+            return Err(format!(
+                "the pixel data has {} bytes, not the {needed} of {frames} frames",
+                data.len()
+            ));
+        }
+        let mut fragments = Vec::with_capacity(frames as usize);
+        let mut offsets = Vec::with_capacity(frames as usize);
+        let mut offset = 0u32;
+        for frame in data.chunks_exact(frame_len).take(frames as usize) {
+            let mut codestream = encode_lossless(frame, &layout)?;
+            // Items hold an even number of bytes; a codestream ends at its
+            // EOC marker, so a trailing pad byte is ignored by decoders.
+            if codestream.len() % 2 == 1 {
+                codestream.push(0);
+            }
+            offsets.push(offset);
+            offset = u32::try_from(codestream.len())
+                .ok()
+                .and_then(|n| offset.checked_add(8)?.checked_add(n))
+                .ok_or("the encoded pixel data is too large")?;
+            fragments.push(codestream);
+        }
+        obj.put(DataElement::new_with_len(
+            tags::PIXEL_DATA,
+            VR::OB,
+            Length::UNDEFINED,
+            PixelFragmentSequence::new(offsets, fragments),
+        ));
+        // A JPEG 2000 codestream has no sample interleaving; DICOM says 0
+        // (PS3.5 §8.2.4), which is also how decoders hand the samples back.
+        if layout.samples_per_pixel > 1 {
+            obj.put(DataElement::new(
+                tags::PLANAR_CONFIGURATION,
+                VR::US,
+                PrimitiveValue::from(0u16),
+            ));
+        }
+    }
+    obj.update_meta(|meta| meta.set_transfer_syntax(&JPEG_2000_IMAGE_COMPRESSION_LOSSLESS_ONLY));
+    Ok(())
+}
+
+/// The native pixel data of `obj` as little-endian bytes (dicom-rs keeps
+/// 16-bit values as numbers in memory).
+fn native_bytes(obj: &DefaultDicomObject) -> Result<Vec<u8>, String> {
+    let value = obj
+        .get(tags::PIXEL_DATA)
+        .ok_or("the pixel data is missing")?
+        .value()
+        .primitive()
+        .ok_or("the pixel data is not native")?;
+    Ok(match value {
+        PrimitiveValue::U8(v) => v.to_vec(),
+        PrimitiveValue::U16(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        PrimitiveValue::I16(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        PrimitiveValue::Empty => Vec::new(),
+        _ => return Err("the pixel data has an unexpected value type".into()),
+    })
 }
 
 #[cfg(test)]
@@ -121,9 +241,25 @@ mod tests {
             Err(406)
         );
         assert_eq!(check(JPEG_LS, JPEG_LS, 1000), Ok(()));
-        // No JPEG 2000 encoder.
+        // JPEG 2000 lossless is produced from every decodable syntax, JPEG-LS
+        // still not; other targets are not produced at all.
+        for stored in [IMPLICIT, BIG, EXPLICIT_VR_LE, JPEG, RLE, J2K] {
+            assert_eq!(check(stored, J2K_LOSSLESS, 1000), Ok(()), "{stored}");
+        }
         assert_eq!(
-            check(EXPLICIT_VR_LE, J2K_LOSSLESS, 1000).map_err(|e| e.status()),
+            check(JPEG_LS, J2K_LOSSLESS, 1000).map_err(|e| e.status()),
+            Err(406)
+        );
+        assert_eq!(
+            check(EXPLICIT_VR_LE, J2K, 1000).map_err(|e| e.status()),
+            Err(406)
+        );
+        assert_eq!(
+            check(EXPLICIT_VR_LE, IMPLICIT, 1000).map_err(|e| e.status()),
+            Err(406)
+        );
+        assert_eq!(
+            check(RLE, J2K_LOSSLESS, MAX_TRANSCODE_BYTES + 1).map_err(|e| e.status()),
             Err(406)
         );
         assert_eq!(
@@ -136,5 +272,304 @@ mod tests {
             check("1.2.3.4", EXPLICIT_VR_LE, 10).map_err(|e| e.status()),
             Err(406)
         );
+    }
+
+    use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
+    use dicom_pixeldata::PixelDecoder;
+
+    /// The pixel attributes of a generated instance.
+    #[derive(Clone, Copy)]
+    struct Pixels {
+        rows: u16,
+        columns: u16,
+        samples: u16,
+        bits_allocated: u16,
+        bits_stored: u16,
+        signed: bool,
+        planar: bool,
+        frames: u32,
+    }
+
+    impl Pixels {
+        fn mono(bits: u16) -> Pixels {
+            Pixels {
+                rows: 17,
+                columns: 33,
+                samples: 1,
+                bits_allocated: bits,
+                bits_stored: bits,
+                signed: false,
+                planar: false,
+                frames: 1,
+            }
+        }
+        fn rgb(planar: bool) -> Pixels {
+            Pixels {
+                samples: 3,
+                planar,
+                ..Pixels::mono(8)
+            }
+        }
+        fn frame_len(&self) -> usize {
+            self.rows as usize
+                * self.columns as usize
+                * self.samples as usize
+                * (self.bits_allocated as usize / 8)
+        }
+        /// Deterministic, irregular pixel bytes: every byte value occurs,
+        /// neighbours differ, so the wavelet has real work to do.
+        fn data(&self) -> Vec<u8> {
+            (0..self.frame_len() * self.frames as usize)
+                .map(|i| {
+                    let i = i as u32;
+                    ((i.wrapping_mul(2_654_435_761) >> 13) ^ (i / 7)) as u8
+                })
+                .collect()
+        }
+    }
+
+    /// A Part-10 instance in `ts` with `data` as its pixel data.
+    fn instance(p: &Pixels, data: &[u8], ts: &str) -> Vec<u8> {
+        let mut obj = InMemDicomObject::new_empty();
+        let us = |v: u16| PrimitiveValue::from(v);
+        obj.put(DataElement::new(
+            tags::SOP_CLASS_UID,
+            VR::UI,
+            uids::SECONDARY_CAPTURE_IMAGE_STORAGE,
+        ));
+        obj.put(DataElement::new(
+            tags::SOP_INSTANCE_UID,
+            VR::UI,
+            "1.2.3.4.5",
+        ));
+        obj.put(DataElement::new(
+            tags::SAMPLES_PER_PIXEL,
+            VR::US,
+            us(p.samples),
+        ));
+        let photometric = if p.samples == 3 { "RGB" } else { "MONOCHROME2" };
+        obj.put(DataElement::new(
+            tags::PHOTOMETRIC_INTERPRETATION,
+            VR::CS,
+            photometric,
+        ));
+        if p.samples == 3 {
+            obj.put(DataElement::new(
+                tags::PLANAR_CONFIGURATION,
+                VR::US,
+                us(u16::from(p.planar)),
+            ));
+        }
+        if p.frames > 1 {
+            obj.put(DataElement::new(
+                tags::NUMBER_OF_FRAMES,
+                VR::IS,
+                p.frames.to_string(),
+            ));
+        }
+        obj.put(DataElement::new(tags::ROWS, VR::US, us(p.rows)));
+        obj.put(DataElement::new(tags::COLUMNS, VR::US, us(p.columns)));
+        obj.put(DataElement::new(
+            tags::BITS_ALLOCATED,
+            VR::US,
+            us(p.bits_allocated),
+        ));
+        obj.put(DataElement::new(
+            tags::BITS_STORED,
+            VR::US,
+            us(p.bits_stored),
+        ));
+        obj.put(DataElement::new(
+            tags::HIGH_BIT,
+            VR::US,
+            us(p.bits_stored - 1),
+        ));
+        obj.put(DataElement::new(
+            tags::PIXEL_REPRESENTATION,
+            VR::US,
+            us(u16::from(p.signed)),
+        ));
+        let value = if p.bits_allocated == 8 {
+            PrimitiveValue::from(data.to_vec())
+        } else {
+            PrimitiveValue::U16(
+                data.chunks_exact(2)
+                    .map(|b| u16::from_le_bytes([b[0], b[1]]))
+                    .collect(),
+            )
+        };
+        let vr = if p.bits_allocated == 8 {
+            VR::OB
+        } else {
+            VR::OW
+        };
+        obj.put(DataElement::new(tags::PIXEL_DATA, vr, value));
+        let meta = FileMetaTableBuilder::new()
+            .transfer_syntax(ts)
+            .media_storage_sop_class_uid(uids::SECONDARY_CAPTURE_IMAGE_STORAGE)
+            .media_storage_sop_instance_uid("1.2.3.4.5");
+        let mut out = Vec::new();
+        obj.with_meta(meta).unwrap().write_all(&mut out).unwrap();
+        out
+    }
+
+    /// `data` (planar configuration 1) with its samples interleaved.
+    fn interleaved(p: &Pixels, data: &[u8]) -> Vec<u8> {
+        let plane = p.rows as usize * p.columns as usize;
+        data.chunks_exact(plane * 3)
+            .flat_map(|frame| (0..plane).flat_map(move |i| [0, 1, 2].map(|c| frame[c * plane + i])))
+            .collect()
+    }
+
+    /// Transcodes `bytes` to JPEG 2000 lossless and checks the result is
+    /// such an instance, one codestream per frame; the instance and its
+    /// pixel data as dicom-rs decodes it.
+    fn to_jpeg2000(bytes: &[u8], frames: u32) -> (DefaultDicomObject, Vec<u8>) {
+        let out = transcode(bytes, JPEG2000_LOSSLESS).unwrap();
+        let obj = parse_part10(&out).unwrap();
+        assert_eq!(
+            obj.meta().transfer_syntax().trim_end_matches('\0'),
+            JPEG2000_LOSSLESS
+        );
+        let fragments = obj.get(tags::PIXEL_DATA).unwrap().fragments().unwrap();
+        assert_eq!(fragments.len(), frames as usize);
+        for f in fragments {
+            assert!(f.starts_with(&[0xFF, 0x4F, 0xFF, 0x51]), "SOC, SIZ");
+            assert_eq!(f.len() % 2, 0);
+        }
+        let offsets = obj.get(tags::PIXEL_DATA).unwrap().offset_table().unwrap();
+        assert_eq!(offsets.len(), frames as usize);
+        assert_eq!(offsets[0], 0);
+        let decoded = obj.decode_pixel_data().unwrap().data().to_vec();
+        (obj, decoded)
+    }
+
+    fn round_trip(p: Pixels, ts: &str) {
+        let data = p.data();
+        let (_, decoded) = to_jpeg2000(&instance(&p, &data, ts), p.frames);
+        assert!(decoded == data, "{ts}: the decoded pixels differ");
+    }
+
+    #[test]
+    fn jpeg2000_lossless_round_trips_mono() {
+        round_trip(Pixels::mono(8), EXPLICIT_VR_LE);
+        round_trip(Pixels::mono(16), EXPLICIT_VR_LE);
+        round_trip(Pixels::mono(16), uids::IMPLICIT_VR_LITTLE_ENDIAN);
+        let signed = Pixels {
+            signed: true,
+            ..Pixels::mono(16)
+        };
+        round_trip(signed, EXPLICIT_VR_LE);
+        // Larger than a code block, five wavelet decompositions.
+        round_trip(
+            Pixels {
+                rows: 70,
+                columns: 96,
+                ..signed
+            },
+            EXPLICIT_VR_LE,
+        );
+        round_trip(
+            Pixels {
+                frames: 3,
+                ..Pixels::mono(16)
+            },
+            EXPLICIT_VR_LE,
+        );
+        // Single pixel, single row.
+        round_trip(
+            Pixels {
+                rows: 1,
+                columns: 1,
+                ..Pixels::mono(8)
+            },
+            EXPLICIT_VR_LE,
+        );
+        round_trip(
+            Pixels {
+                rows: 1,
+                ..Pixels::mono(16)
+            },
+            EXPLICIT_VR_LE,
+        );
+    }
+
+    #[test]
+    fn jpeg2000_lossless_round_trips_colour() {
+        let (p, data) = (Pixels::rgb(false), Pixels::rgb(false).data());
+        let (obj, decoded) = to_jpeg2000(&instance(&p, &data, EXPLICIT_VR_LE), 1);
+        assert!(decoded == data, "the decoded pixels differ");
+        assert_eq!(
+            obj.get(tags::PHOTOMETRIC_INTERPRETATION)
+                .unwrap()
+                .to_str()
+                .unwrap(),
+            "RGB"
+        );
+        assert!(obj.get(tags::LOSSY_IMAGE_COMPRESSION).is_none());
+        // Planar configuration 1: the codestream has no interleaving, the
+        // instance says 0 and decodes to the samples interleaved.
+        for frames in [1, 4] {
+            let p = Pixels {
+                frames,
+                ..Pixels::rgb(true)
+            };
+            let data = p.data();
+            let (obj, decoded) = to_jpeg2000(&instance(&p, &data, EXPLICIT_VR_LE), frames);
+            assert!(
+                decoded == interleaved(&p, &data),
+                "the decoded pixels differ"
+            );
+            assert_eq!(
+                obj.get(tags::PLANAR_CONFIGURATION)
+                    .unwrap()
+                    .to_int::<u16>()
+                    .unwrap(),
+                0
+            );
+        }
+    }
+
+    #[test]
+    fn jpeg2000_keeps_the_bits_stored() {
+        // 12 bits stored, unsigned: bits above them are not pixel value.
+        let p = Pixels {
+            bits_stored: 12,
+            ..Pixels::mono(16)
+        };
+        let clean: Vec<u8> = p
+            .data()
+            .chunks_exact(2)
+            .flat_map(|b| (u16::from_le_bytes([b[0], b[1]]) & 0x0FFF).to_le_bytes())
+            .collect();
+        let dirty: Vec<u8> = clean
+            .chunks_exact(2)
+            .flat_map(|b| (u16::from_le_bytes([b[0], b[1]]) | 0xA000).to_le_bytes())
+            .collect();
+        let (_, decoded) = to_jpeg2000(&instance(&p, &dirty, EXPLICIT_VR_LE), 1);
+        assert!(decoded == clean, "masked to 12 bits");
+        // 12 bits stored, signed, sign-extended to 16 as usual.
+        let p = Pixels { signed: true, ..p };
+        let signed: Vec<u8> = clean
+            .chunks_exact(2)
+            .flat_map(|b| ((u16::from_le_bytes([b[0], b[1]]) << 4) as i16 >> 4).to_le_bytes())
+            .collect();
+        let (_, decoded) = to_jpeg2000(&instance(&p, &signed, EXPLICIT_VR_LE), 1);
+        assert!(decoded == signed, "negative values survive");
+    }
+
+    #[test]
+    fn what_cannot_be_encoded_is_a_406_with_the_reason() {
+        let p = Pixels::mono(32);
+        let e = transcode(&instance(&p, &p.data(), EXPLICIT_VR_LE), JPEG2000_LOSSLESS).unwrap_err();
+        assert_eq!(e.status(), 406);
+        assert!(e.to_string().contains("32 bits allocated"), "{e}");
+        // Pixel data shorter than its attributes say.
+        let p = Pixels::mono(8);
+        let short = instance(&p, &p.data()[..100], EXPLICIT_VR_LE);
+        let e = transcode(&short, JPEG2000_LOSSLESS).unwrap_err();
+        assert_eq!(e.status(), 406, "{e}");
+        // Explicit VR Little Endian still works for both.
+        assert!(transcode(&short, EXPLICIT_VR_LE).is_ok());
     }
 }

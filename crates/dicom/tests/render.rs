@@ -96,6 +96,31 @@ fn jpeg_frames_of_a_multiframe_colour_instance() {
     );
 }
 
+/// Real JPEG 2000 lossless pixel data (Hale's own transcoding) renders
+/// exactly like the native instance it came from.
+#[test]
+fn a_jpeg_2000_instance_renders_like_its_native_original() {
+    let colour = Spec {
+        rows: 16,
+        columns: 16,
+        ..Spec::us_multiframe(STUDY_A, SERIES_A1, "1.2.3.9", 2)
+    };
+    for spec in [Spec::ct(STUDY_A, SERIES_A1, "1.2.3.8"), colour] {
+        let native = build(&spec);
+        let j2k =
+            hale_dicom::transcode::transcode(&native, hale_dicom::transcode::JPEG2000_LOSSLESS)
+                .unwrap();
+        assert_ne!(j2k, native);
+        for frame in 1..=spec.frames {
+            assert_eq!(
+                render(&j2k, frame, RenderedType::Png, 100).unwrap(),
+                render(&native, frame, RenderedType::Png, 100).unwrap(),
+                "frame {frame}"
+            );
+        }
+    }
+}
+
 #[test]
 fn refusals() {
     let sr = build(&Spec::sr(STUDY_A, SERIES_A1, "1.2.3.4"));

@@ -389,13 +389,49 @@ async fn stow_qido_wado_delete_and_the_change_feed() {
     .unwrap();
     assert_eq!(ing.transfer_syntax_uid, "1.2.840.10008.1.2.1");
     assert_eq!(ing.sop_instance_uid.as_str(), I3);
+    // JPEG 2000 lossless: every instance of the study (Explicit and
+    // Implicit VR, 16-bit) encoded, decoding to the same pixels.
+    let (status, headers, body) = d
+        .send(
+            Method::GET,
+            &format!("v2/studies/{ST1}"),
+            &d.reader,
+            &[("accept", "multipart/related; type=\"application/dicom\"; transfer-syntax=1.2.840.10008.1.2.4.90")],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let parts = parts_of(headers["content-type"].to_str().unwrap(), &body);
+    assert_eq!(parts.len(), 3);
+    for (content_type, bytes) in &parts {
+        assert_eq!(
+            content_type,
+            "application/dicom; transfer-syntax=1.2.840.10008.1.2.4.90"
+        );
+        let ing = hale_dicom::ingest(
+            bytes::Bytes::from(bytes.clone()),
+            &hale_dicom::IngestOptions {
+                api: hale_dicom::ApiVersion::V2,
+                study_in_path: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(ing.transfer_syntax_uid, "1.2.840.10008.1.2.4.90");
+        let original = match ing.sop_instance_uid.as_str() {
+            I1 => &ct1,
+            I2 => &ct2,
+            I3 => &mr,
+            other => panic!("unexpected instance {other}"),
+        };
+        assert_eq!(decoded_frames(bytes), decoded_frames(original));
+    }
     // A syntax we cannot produce → 406.
     let (status, _, _) = d
         .send(
             Method::GET,
             &format!("v2/studies/{ST1}"),
             &d.reader,
-            &[("accept", "multipart/related; type=\"application/dicom\"; transfer-syntax=1.2.840.10008.1.2.4.90")],
+            &[("accept", "multipart/related; type=\"application/dicom\"; transfer-syntax=1.2.840.10008.1.2.4.91")],
             None,
         )
         .await;
@@ -1125,9 +1161,11 @@ async fn frames_are_read_by_range_where_the_index_knows_them() {
 
 /// A compressed instance asked for in Explicit VR Little Endian (what a
 /// request naming no syntax gets) is decoded: the instance with native pixel
-/// data, and its frames decoded; a syntax Hale cannot encode is a 406.
+/// data, and its frames decoded. Asked for in JPEG 2000 lossless it is
+/// decoded and encoded again, frames included (as octet streams or
+/// `image/jp2`). A stored syntax Hale cannot decode is a 406.
 #[tokio::test]
-async fn compressed_instances_are_decoded_to_explicit_vr_little_endian() {
+async fn compressed_instances_are_transcoded() {
     let d = Dicom::start().await;
     const SOP: &str = "1.2.826.0.1.3680043.8.498.2.1.30";
     let mut spec = Spec::us_multiframe(ST2, SE3, SOP, 3);
@@ -1218,8 +1256,9 @@ async fn compressed_instances_are_decoded_to_explicit_vr_little_endian() {
         404
     );
 
-    // JPEG 2000 cannot be encoded here: 406 with the reason, in Azure's plain text.
-    let (status, _, body) = d
+    // JPEG 2000 lossless: the instance decoded and encoded again, one
+    // codestream per frame, decoding to the same pixels.
+    let (status, h, transcoded) = d
         .send(
             Method::GET,
             &path,
@@ -1231,14 +1270,185 @@ async fn compressed_instances_are_decoded_to_explicit_vr_little_endian() {
             None,
         )
         .await;
-    assert_eq!(status, 406);
-    assert!(String::from_utf8_lossy(&body).contains("1.2.840.10008.1.2.4.90"));
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&transcoded));
     assert_eq!(
-        d.frames_as(SOP, "1", "multipart/related; type=\"application/octet-stream\"; transfer-syntax=1.2.840.10008.1.2.4.90")
+        h["content-type"],
+        "application/dicom; transfer-syntax=1.2.840.10008.1.2.4.90"
+    );
+    let ing = hale_dicom::ingest(
+        bytes::Bytes::from(transcoded.clone()),
+        &hale_dicom::IngestOptions {
+            api: hale_dicom::ApiVersion::V2,
+            study_in_path: None,
+        },
+    )
+    .unwrap();
+    assert_eq!(ing.transfer_syntax_uid, "1.2.840.10008.1.2.4.90");
+    assert_eq!(ing.sop_instance_uid.as_str(), SOP);
+    assert_eq!(decoded_frames(&transcoded), want);
+
+    // Frames as JPEG 2000: codestreams, each decoding to its frame; asked
+    // for as octet streams or as image/jp2 (whose default syntax it is).
+    for accept in [
+        "multipart/related; type=\"application/octet-stream\"; transfer-syntax=1.2.840.10008.1.2.4.90",
+        "multipart/related; type=\"image/jp2\"",
+        "multipart/related; type=\"image/jp2\"; transfer-syntax=1.2.840.10008.1.2.4.90",
+    ] {
+        let (status, h, body) = d
+            .send(
+                Method::GET,
+                &format!("{path}/frames/3,1"),
+                &d.reader,
+                &[("accept", accept)],
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{accept}: {}", String::from_utf8_lossy(&body));
+        let content_type = h["content-type"].to_str().unwrap();
+        assert!(
+            content_type.contains("transfer-syntax=1.2.840.10008.1.2.4.90"),
+            "{content_type}"
+        );
+        let jp2 = accept.contains("image/jp2");
+        assert_eq!(
+            content_type.contains("type=\"image/jp2\""),
+            jp2,
+            "{content_type}"
+        );
+        let parts = parts_of(content_type, &body);
+        assert_eq!(parts.len(), 2);
+        for ((part_type, codestream), frame) in parts.iter().zip([2, 0]) {
+            let essence = if jp2 {
+                "image/jp2"
+            } else {
+                "application/octet-stream"
+            };
+            assert_eq!(
+                *part_type,
+                format!("{essence}; transfer-syntax=1.2.840.10008.1.2.4.90")
+            );
+            assert!(
+                codestream.starts_with(&[0xFF, 0x4F, 0xFF, 0x51]),
+                "{accept}: a J2K codestream (SOC, SIZ)"
+            );
+            assert_eq!(
+                decode_j2k_frame(&transcoded, codestream),
+                want[frame],
+                "{accept}: frame {}",
+                frame + 1
+            );
+        }
+    }
+    // One frame, single part.
+    let (status, h, body) = d
+        .send(
+            Method::GET,
+            &format!("{path}/frames/2"),
+            &d.reader,
+            &[(
+                "accept",
+                "application/octet-stream; transfer-syntax=1.2.840.10008.1.2.4.90",
+            )],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        h["content-type"],
+        "application/octet-stream; transfer-syntax=1.2.840.10008.1.2.4.90"
+    );
+    assert_eq!(decode_j2k_frame(&transcoded, &body), want[1]);
+    // image/jp2 is JPEG 2000 lossless only.
+    assert_eq!(
+        d.frames_as(
+            SOP,
+            "1",
+            "multipart/related; type=\"image/jp2\"; transfer-syntax=1.2.840.10008.1.2.1"
+        )
+        .await
+        .0,
+        406
+    );
+
+    // Pixel data the encoder cannot take (32 bits allocated): 406 with the
+    // reason, single part or multipart, not a failed response.
+    const WIDE_SOP: &str = "1.2.826.0.1.3680043.8.498.2.1.32";
+    let wide = dicomgen::build(&Spec {
+        bits_allocated: 32,
+        ..Spec::ct(ST2, SE3, WIDE_SOP)
+    });
+    let (status, body) = d.stow("v2/studies", &[&wide]).await;
+    assert_eq!(status, 200, "{body}");
+    for accept in [
+        "application/dicom; transfer-syntax=1.2.840.10008.1.2.4.90",
+        "multipart/related; type=\"application/dicom\"; transfer-syntax=1.2.840.10008.1.2.4.90",
+    ] {
+        let (status, _, body) = d
+            .send(
+                Method::GET,
+                &format!("v2/studies/{ST2}/series/{SE3}/instances/{WIDE_SOP}"),
+                &d.reader,
+                &[("accept", accept)],
+                None,
+            )
+            .await;
+        let reason = String::from_utf8_lossy(&body);
+        assert_eq!(status, 406, "{accept}: {reason}");
+        assert!(reason.contains("32 bits allocated"), "{accept}: {reason}");
+    }
+    assert_eq!(
+        d.frames_as(WIDE_SOP, "1", "multipart/related; type=\"image/jp2\"")
             .await
             .0,
         406
     );
+
+    // A stored syntax Hale cannot decode (JPEG-LS needs CharLS, a C
+    // library Hale does not link) cannot be transcoded: 406 with the
+    // reason, in Azure's plain text; as stored it is still sent.
+    const JPEG_LS_SOP: &str = "1.2.826.0.1.3680043.8.498.2.1.31";
+    let jpeg_ls = dicomgen::build(&Spec {
+        transfer_syntax: "1.2.840.10008.1.2.4.80",
+        encapsulated: true,
+        ..Spec::us_multiframe(ST2, SE3, JPEG_LS_SOP, 2)
+    });
+    let (status, body) = d.stow("v2/studies", &[&jpeg_ls]).await;
+    assert_eq!(status, 200, "{body}");
+    let jpeg_ls_path = format!("v2/studies/{ST2}/series/{SE3}/instances/{JPEG_LS_SOP}");
+    let (status, _, body) = d
+        .send(
+            Method::GET,
+            &jpeg_ls_path,
+            &d.reader,
+            &[(
+                "accept",
+                "application/dicom; transfer-syntax=1.2.840.10008.1.2.4.90",
+            )],
+            None,
+        )
+        .await;
+    assert_eq!(status, 406);
+    let reason = String::from_utf8_lossy(&body);
+    assert!(
+        reason.contains("1.2.840.10008.1.2.4.80") && reason.contains("1.2.840.10008.1.2.4.90"),
+        "{reason}"
+    );
+    assert_eq!(
+        d.frames_as(JPEG_LS_SOP, "1", "multipart/related; type=\"image/jp2\"")
+            .await
+            .0,
+        406
+    );
+    let (status, _, body) = d
+        .send(
+            Method::GET,
+            &jpeg_ls_path,
+            &d.reader,
+            &[("accept", "application/dicom; transfer-syntax=*")],
+            None,
+        )
+        .await;
+    assert_eq!((status, body), (200, jpeg_ls));
 }
 
 /// Extended query tags of VR TM and DT match single values and ranges
@@ -1375,4 +1585,29 @@ fn decoded_frames(bytes: &[u8]) -> Vec<Vec<u8>> {
     let data = decoded.data();
     let each = data.len() / frames;
     data.chunks(each).map(<[u8]>::to_vec).collect()
+}
+
+/// The native pixels of one JPEG 2000 codestream, decoded by dicom-rs: the
+/// codestream put as the only frame of `instance` (a JPEG 2000 lossless
+/// Part-10 file, which gives the image attributes).
+fn decode_j2k_frame(instance: &[u8], codestream: &[u8]) -> Vec<u8> {
+    use dicom_core::value::PixelFragmentSequence;
+    use dicom_core::{DataElement, Length, VR};
+    use dicom_dictionary_std::tags;
+    let mut obj = dicom_object::OpenFileOptions::new()
+        .read_preamble(dicom_object::file::ReadPreamble::Always)
+        .from_reader(instance)
+        .expect("reads back");
+    obj.put(DataElement::new(tags::NUMBER_OF_FRAMES, VR::IS, "1"));
+    obj.put(DataElement::new_with_len(
+        tags::PIXEL_DATA,
+        VR::OB,
+        Length::UNDEFINED,
+        PixelFragmentSequence::new(vec![0], vec![codestream.to_vec()]),
+    ));
+    let mut out = Vec::new();
+    obj.write_all(&mut out).expect("write");
+    let mut frames = decoded_frames(&out);
+    assert_eq!(frames.len(), 1);
+    frames.remove(0)
 }

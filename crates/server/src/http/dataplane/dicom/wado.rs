@@ -5,9 +5,11 @@
 //! Original bytes (`transfer-syntax=*`, or a requested syntax equal to the
 //! stored one) are streamed from the blob store, never whole in memory.
 //! Transcoding ([`hale_dicom::transcode`]): to Explicit VR Little Endian, the
-//! default syntax, from native syntaxes and from every compressed one
-//! dicom-rs decodes here (JPEG, RLE, JPEG 2000), frames included; anything
-//! else is answered 406 with the reason, as Azure does for syntaxes it cannot
+//! default syntax, and to JPEG 2000 lossless, from native syntaxes and from
+//! every compressed one dicom-rs decodes here (JPEG, RLE, JPEG 2000), frames
+//! included (as `application/octet-stream` or, for JPEG 2000, `image/jp2`
+//! parts); anything else, and pixel data that cannot be decoded or encoded,
+//! is answered 406 with the reason, as Azure does for syntaxes it cannot
 //! produce.
 
 use axum::body::Body;
@@ -28,6 +30,7 @@ use super::{Ctx, accept_list, dicom_error, json_response, not_found, storage_err
 const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
 const IMPLICIT_LE: &str = "1.2.840.10008.1.2";
 const EXPLICIT_BE: &str = "1.2.840.10008.1.2.2";
+const JPEG2000_LOSSLESS: &str = transcode::JPEG2000_LOSSLESS;
 
 /// What a WADO-RS (or delete) path names.
 pub(super) struct Target {
@@ -149,13 +152,42 @@ fn can_send(stored: &StoredInstance, wanted: Option<&str>) -> Result<(), hale_di
 
 type PartStream = futures::stream::BoxStream<'static, Result<Bytes, std::io::Error>>;
 
+/// Why an instance's bytes could not be had.
+#[derive(Debug)]
+enum BodyError {
+    /// The blob store failed (503).
+    Storage(String),
+    /// The instance cannot be sent as asked: pixel data the decoder or the
+    /// encoder refuses (406, with the reason).
+    Dicom(hale_dicom::Error),
+}
+
+impl std::fmt::Display for BodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BodyError::Storage(e) => f.write_str(e),
+            BodyError::Dicom(e) => e.fmt(f),
+        }
+    }
+}
+
+impl BodyError {
+    fn response(&self) -> Response {
+        match self {
+            BodyError::Storage(e) => storage_error(e),
+            BodyError::Dicom(e) => dicom_error(e),
+        }
+    }
+}
+
 /// One instance's bytes as sent: streamed from the blob store when sent as
 /// stored, else transcoded.
 async fn instance_body(
     ctx: &Ctx,
     inst: &StoredInstance,
     wanted: &Option<String>,
-) -> Result<(PartStream, String), String> {
+) -> Result<(PartStream, String), BodyError> {
+    let storage = |e: &dyn std::fmt::Display| BodyError::Storage(e.to_string());
     let transcode = matches!(wanted, Some(w) if *w != inst.transfer_syntax);
     if !transcode {
         let stream = ctx
@@ -163,7 +195,7 @@ async fn instance_body(
             .blobs
             .get_stream(&inst.blob_key)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| storage(&e))?;
         let stream = stream.map(|r| r.map_err(std::io::Error::other)).boxed();
         return Ok((stream, inst.transfer_syntax.clone()));
     }
@@ -172,13 +204,13 @@ async fn instance_body(
         .blobs
         .get(&inst.blob_key)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| storage(&e))?;
     let ts = wanted.clone().unwrap_or_default();
     let target = ts.clone();
     let out = tokio::task::spawn_blocking(move || transcode::transcode(&bytes, &target))
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| storage(&e))?
+        .map_err(BodyError::Dicom)?;
     Ok((
         futures::stream::once(async move { Ok(Bytes::from(out)) }).boxed(),
         ts,
@@ -209,7 +241,7 @@ pub(super) async fn retrieve(ctx: &Ctx, target: Target, headers: &HeaderMap) -> 
                 )
                 .body(Body::from_stream(stream))
                 .unwrap_or_default(),
-            Err(e) => storage_error(e),
+            Err(e) => e.response(),
         };
     }
     let writer = MultipartWriter::new(new_boundary());
@@ -217,30 +249,43 @@ pub(super) async fn retrieve(ctx: &Ctx, target: Target, headers: &HeaderMap) -> 
         "application/dicom",
         Some(form.transfer_syntax.as_deref().unwrap_or("*")),
     );
+    let part = |w: &MultipartWriter, stream: PartStream, ts: &str| -> PartStream {
+        let head = w.part_header(&dicom_part_type(ts));
+        let tail = w.part_end();
+        futures::stream::once(async move { Ok(head) })
+            .chain(stream)
+            .chain(futures::stream::once(async move { Ok(tail) }))
+            .boxed()
+    };
+    // The first instance before the response starts, so that an instance
+    // that cannot be transcoded (a lone one, or the first) is a 406 with
+    // the reason rather than a response cut short.
+    let mut found = found.into_iter();
+    let Some(first) = found.next() else {
+        return target.not_found();
+    };
+    let first = match instance_body(ctx, &first, &form.transfer_syntax).await {
+        Ok((stream, ts)) => part(&writer, stream, &ts),
+        Err(e) => return e.response(),
+    };
     let ctx2 = ctx.clone();
     let wanted = form.transfer_syntax.clone();
     let w = writer.clone();
-    let parts = futures::stream::iter(found)
+    let rest = futures::stream::iter(found)
         .then(move |inst| {
             let (ctx, wanted, w) = (ctx2.clone(), wanted.clone(), w.clone());
             async move {
                 match instance_body(&ctx, &inst, &wanted).await {
-                    Ok((stream, ts)) => {
-                        let head = w.part_header(&dicom_part_type(&ts));
-                        let tail = w.part_end();
-                        futures::stream::once(async move { Ok(head) })
-                            .chain(stream)
-                            .chain(futures::stream::once(async move { Ok(tail) }))
-                            .boxed()
-                    }
+                    Ok((stream, ts)) => part(&w, stream, &ts),
                     Err(e) => {
-                        tracing::error!(error = %e, "DICOM retrieve: reading a blob failed");
-                        futures::stream::once(async move { Err(std::io::Error::other(e)) }).boxed()
+                        tracing::error!(error = %e, "DICOM retrieve: an instance could not be read or transcoded");
+                        futures::stream::once(async move { Err(std::io::Error::other(e.to_string())) }).boxed()
                     }
                 }
             }
         })
         .flatten();
+    let parts = first.chain(rest);
     let finish = writer.finish();
     let body = parts.chain(futures::stream::once(async move { Ok(finish) }));
     Response::builder()
@@ -318,7 +363,7 @@ pub(super) async fn frames(
     let inst = found[0].clone();
     // Frames of native pixel data are the same bytes in every native
     // syntax, so they can be labelled with the default one.
-    let mut chosen: Option<(bool, String)> = None;
+    let mut chosen: Option<FrameForm> = None;
     for mt in accept_list(headers) {
         let wanted = match mt.param("transfer-syntax").map(str::trim) {
             Some("*") => None,
@@ -333,20 +378,31 @@ pub(super) async fn frames(
             Some(w) if can_send(&inst, Some(w)).is_ok() => Some(w.clone()),
             _ => None,
         };
+        let form = |multipart, ts, part_type| FrameForm {
+            multipart,
+            transfer_syntax: ts,
+            part_type,
+        };
         let pick = match mt.essence.as_str() {
-            "*/*" | "multipart/*" => Some((true, inst.transfer_syntax.clone())),
+            "*/*" | "multipart/*" => Some(form(true, inst.transfer_syntax.clone(), OCTET_STREAM)),
             "multipart/related" => {
-                let part = mt
-                    .param("type")
-                    .map(str::trim)
-                    .unwrap_or("application/octet-stream");
-                if part.eq_ignore_ascii_case("application/octet-stream") {
-                    ok(&wanted).map(|ts| (true, ts))
+                let part = mt.param("type").map(str::trim).unwrap_or(OCTET_STREAM);
+                if part.eq_ignore_ascii_case(OCTET_STREAM) {
+                    ok(&wanted).map(|ts| form(true, ts, OCTET_STREAM))
+                } else if part.eq_ignore_ascii_case(JP2) {
+                    // JPEG 2000 codestreams: the lossless syntax, named or not.
+                    let jp2 = match mt.param("transfer-syntax").map(str::trim) {
+                        None | Some(JPEG2000_LOSSLESS) => Some(JPEG2000_LOSSLESS.to_owned()),
+                        Some(_) => None,
+                    };
+                    jp2.and_then(|w| ok(&Some(w))).map(|ts| form(true, ts, JP2))
                 } else {
                     None
                 }
             }
-            "application/octet-stream" if frames.len() == 1 => ok(&wanted).map(|ts| (false, ts)),
+            "application/octet-stream" if frames.len() == 1 => {
+                ok(&wanted).map(|ts| form(false, ts, OCTET_STREAM))
+            }
             _ => None,
         };
         if pick.is_some() {
@@ -354,7 +410,12 @@ pub(super) async fn frames(
             break;
         }
     }
-    let Some((multipart, ts)) = chosen else {
+    let Some(FrameForm {
+        multipart,
+        transfer_syntax: ts,
+        part_type,
+    }) = chosen
+    else {
         return text(
             StatusCode::NOT_ACCEPTABLE,
             format!(
@@ -363,7 +424,8 @@ pub(super) async fn frames(
             ),
         );
     };
-    let read = if ts == inst.transfer_syntax || native(&inst.transfer_syntax) {
+    let as_stored = ts == inst.transfer_syntax || (native(&inst.transfer_syntax) && native(&ts));
+    let read = if as_stored {
         read_frames(ctx, &inst, &frames).await
     } else {
         parsed_frames(ctx, &inst, &frames, Some(ts.clone())).await
@@ -383,10 +445,14 @@ pub(super) async fn frames(
             .unwrap_or_default();
     }
     let writer = MultipartWriter::new(new_boundary());
-    let part_type = frame_part_type(&ts);
+    let part_content_type = if part_type == JP2 {
+        format!("{JP2}; transfer-syntax={ts}")
+    } else {
+        frame_part_type(&ts)
+    };
     let mut body = Vec::with_capacity(extracted.iter().map(|f| f.len() + 128).sum());
     for f in &extracted {
-        body.extend_from_slice(&writer.part_header(&part_type));
+        body.extend_from_slice(&writer.part_header(&part_content_type));
         body.extend_from_slice(f);
         body.extend_from_slice(&writer.part_end());
     }
@@ -395,10 +461,23 @@ pub(super) async fn frames(
         .status(StatusCode::OK)
         .header(
             header::CONTENT_TYPE,
-            writer.content_type("application/octet-stream", Some(&ts)),
+            writer.content_type(part_type, Some(&ts)),
         )
         .body(Body::from(body))
         .unwrap_or_default()
+}
+
+/// `application/octet-stream`, the media type of frames.
+const OCTET_STREAM: &str = "application/octet-stream";
+/// `image/jp2`, the media type of JPEG 2000 frames.
+const JP2: &str = "image/jp2";
+
+/// The response form chosen for frames.
+struct FrameForm {
+    multipart: bool,
+    transfer_syntax: String,
+    /// [`OCTET_STREAM`] or [`JP2`].
+    part_type: &'static str,
 }
 
 /// The requested frames of a stored instance: byte ranges of its blob when
@@ -442,8 +521,8 @@ async fn read_frames(
 }
 
 /// The requested frames from the whole blob, parsed: as stored, or (an
-/// encapsulated instance asked for in `decode_to`) of the instance
-/// transcoded, i.e. decoded.
+/// instance asked for in another syntax, `decode_to`) of the instance
+/// transcoded: decoded, and encoded again for JPEG 2000.
 async fn parsed_frames(
     ctx: &Ctx,
     inst: &StoredInstance,
