@@ -25,6 +25,8 @@ use dicom_transfer_syntax_registry::entries::{
     EXPLICIT_VR_LITTLE_ENDIAN, JPEG_2000_IMAGE_COMPRESSION_LOSSLESS_ONLY,
 };
 
+use bytes::Bytes;
+
 use crate::Error;
 use crate::ingest::parse_part10;
 use crate::j2k::{FrameLayout, encode_lossless};
@@ -111,12 +113,60 @@ pub fn transcode(bytes: &[u8], wanted: &str) -> Result<Vec<u8>, Error> {
     Ok(out)
 }
 
-/// Re-encodes the native (Explicit VR Little Endian) pixel data of `obj` as
-/// JPEG 2000 lossless: one fragment per frame, each a J2K codestream, after
-/// a Basic Offset Table that locates them. An instance without pixel data
-/// only changes syntax.
-fn encode_jpeg2000_lossless(obj: &mut DefaultDicomObject) -> Result<(), String> {
-    if obj.get(tags::PIXEL_DATA).is_some() {
+/// The frames `list` (1-based, as `/frames/{list}` names them) of the
+/// instance in `bytes`, in `wanted` ([`check`]ed first). For JPEG 2000
+/// lossless only the frames asked for are encoded (a frame of a large
+/// multi-frame instance costs one frame's encoding, not the instance's).
+pub fn transcode_frames(bytes: &[u8], wanted: &str, list: &[u32]) -> Result<Vec<Bytes>, Error> {
+    if wanted != JPEG2000_LOSSLESS {
+        return crate::retrieve::extract_frames(&transcode(bytes, wanted)?, list);
+    }
+    if list.is_empty() || list.contains(&0) {
+        return Err(Error::InvalidFrames);
+    }
+    let mut obj = parse_part10(bytes).map_err(Error::UnreadableInstance)?;
+    let stored = obj
+        .meta()
+        .transfer_syntax()
+        .trim_end_matches('\0')
+        .to_owned();
+    check(&stored, wanted, bytes.len() as u64)?;
+    if stored == wanted {
+        return crate::retrieve::extract_frames(bytes, list);
+    }
+    let failed = |e: &dyn std::fmt::Display| {
+        Error::NotTranscodable(format!(
+            "The instance could not be transcoded from '{stored}' to '{wanted}': {e}."
+        ))
+    };
+    if obj.get(tags::PIXEL_DATA).is_none() {
+        return Err(Error::NoPixelData);
+    }
+    obj.transcode(&EXPLICIT_VR_LITTLE_ENDIAN.erased())
+        .map_err(|e| failed(&e))?;
+    let native = NativeFrames::of(&obj).map_err(|e| failed(&e))?;
+    list.iter()
+        .map(|&f| {
+            let frame = native.frame(f).ok_or(Error::FrameNotFound)?;
+            encode_lossless(frame, &native.layout)
+                .map(Bytes::from)
+                .map_err(|e| failed(&e))
+        })
+        .collect()
+}
+
+/// The native (Explicit VR Little Endian) pixel data of an instance, cut
+/// into frames.
+struct NativeFrames {
+    layout: FrameLayout,
+    frames: usize,
+    /// Bytes per frame.
+    frame_len: usize,
+    data: Vec<u8>,
+}
+
+impl NativeFrames {
+    fn of(obj: &DefaultDicomObject) -> Result<NativeFrames, String> {
         let uint = |tag, name: &str| -> Result<u32, String> {
             obj.get(tag)
                 .ok_or_else(|| format!("{name} is missing"))?
@@ -141,11 +191,11 @@ fn encode_jpeg2000_lossless(obj: &mut DefaultDicomObject) -> Result<(), String> 
         let frames = match obj.get(tags::NUMBER_OF_FRAMES) {
             Some(_) => uint(tags::NUMBER_OF_FRAMES, "Number of Frames")?,
             None => 1,
-        };
+        } as usize;
         let frame_len = layout.frame_len()?;
         let data = native_bytes(obj)?;
         let needed = frame_len
-            .checked_mul(frames as usize)
+            .checked_mul(frames)
             .ok_or("the pixel data is too large")?;
         if frames == 0 || data.len() < needed {
             return Err(format!(
@@ -153,11 +203,37 @@ fn encode_jpeg2000_lossless(obj: &mut DefaultDicomObject) -> Result<(), String> 
                 data.len()
             ));
         }
-        let mut fragments = Vec::with_capacity(frames as usize);
-        let mut offsets = Vec::with_capacity(frames as usize);
+        Ok(NativeFrames {
+            layout,
+            frames,
+            frame_len,
+            data,
+        })
+    }
+
+    /// Frame `n` (1-based), if there is one.
+    fn frame(&self, n: u32) -> Option<&[u8]> {
+        let n = usize::try_from(n).ok()?.checked_sub(1)?;
+        if n >= self.frames {
+            return None;
+        }
+        self.data.get(n * self.frame_len..)?.get(..self.frame_len)
+    }
+}
+
+/// Re-encodes the native (Explicit VR Little Endian) pixel data of `obj` as
+/// JPEG 2000 lossless: one fragment per frame, each a J2K codestream, after
+/// a Basic Offset Table that locates them. An instance without pixel data
+/// only changes syntax.
+fn encode_jpeg2000_lossless(obj: &mut DefaultDicomObject) -> Result<(), String> {
+    if obj.get(tags::PIXEL_DATA).is_some() {
+        let native = NativeFrames::of(obj)?;
+        let mut fragments = Vec::with_capacity(native.frames);
+        let mut offsets = Vec::with_capacity(native.frames);
         let mut offset = 0u32;
-        for frame in data.chunks_exact(frame_len).take(frames as usize) {
-            let mut codestream = encode_lossless(frame, &layout)?;
+        for n in 1..=native.frames as u32 {
+            let frame = native.frame(n).ok_or("a frame is missing")?;
+            let mut codestream = encode_lossless(frame, &native.layout)?;
             // Items hold an even number of bytes; a codestream ends at its
             // EOC marker, so a trailing pad byte is ignored by decoders.
             if codestream.len() % 2 == 1 {
@@ -178,7 +254,7 @@ fn encode_jpeg2000_lossless(obj: &mut DefaultDicomObject) -> Result<(), String> 
         ));
         // A JPEG 2000 codestream has no sample interleaving; DICOM says 0
         // (PS3.5 §8.2.4), which is also how decoders hand the samples back.
-        if layout.samples_per_pixel > 1 {
+        if native.layout.samples_per_pixel > 1 {
             obj.put(DataElement::new(
                 tags::PLANAR_CONFIGURATION,
                 VR::US,
@@ -528,6 +604,40 @@ mod tests {
                 0
             );
         }
+    }
+
+    #[test]
+    fn frames_asked_for_are_the_frames_of_the_whole_instance_transcoded() {
+        let p = Pixels {
+            frames: 4,
+            ..Pixels::mono(16)
+        };
+        let bytes = instance(&p, &p.data(), EXPLICIT_VR_LE);
+        let whole = transcode(&bytes, JPEG2000_LOSSLESS).unwrap();
+        let all = crate::retrieve::extract_frames(&whole, &[1, 2, 3, 4]).unwrap();
+        let some = transcode_frames(&bytes, JPEG2000_LOSSLESS, &[3, 1]).unwrap();
+        assert_eq!(some.len(), 2);
+        // The instance's fragments are padded to an even length; a frame
+        // asked for alone is the codestream as the encoder wrote it.
+        for (got, n) in some.iter().zip([3usize, 1]) {
+            let full = &all[n - 1];
+            assert!(full.starts_with(got), "frame {n}");
+            assert!(full.len() - got.len() <= 1, "frame {n}");
+        }
+        // Explicit VR Little Endian: the native frames.
+        let native = transcode_frames(&bytes, EXPLICIT_VR_LE, &[2]).unwrap();
+        assert_eq!(
+            native[0].as_ref(),
+            &p.data()[p.frame_len()..2 * p.frame_len()]
+        );
+        assert_eq!(
+            transcode_frames(&bytes, JPEG2000_LOSSLESS, &[5]),
+            Err(Error::FrameNotFound)
+        );
+        assert_eq!(
+            transcode_frames(&bytes, JPEG2000_LOSSLESS, &[0]),
+            Err(Error::InvalidFrames)
+        );
     }
 
     #[test]

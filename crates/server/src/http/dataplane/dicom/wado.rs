@@ -537,10 +537,7 @@ async fn parsed_frames(
         .map_err(storage_error)?;
     let list = frames.to_vec();
     let parsed = tokio::task::spawn_blocking(move || match decode_to {
-        Some(ts) => {
-            let native = transcode::transcode(&bytes, &ts)?;
-            hale_dicom::retrieve::extract_frames(&native, &list)
-        }
+        Some(ts) => transcode::transcode_frames(&bytes, &ts, &list),
         None => hale_dicom::retrieve::extract_frames(&bytes, &list),
     })
     .await;
