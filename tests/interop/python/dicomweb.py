@@ -307,6 +307,68 @@ def main():
 
     check("wado transcodes compressed instances", transcoded)
 
+    # WADO-RS to JPEG 2000 lossless, Azure's other transcoding target:
+    # pydicom (through Pillow's OpenJPEG) decodes what Hale encoded to exactly
+    # the original pixels, native and RLE sources alike; a frame asked for as
+    # image/jp2 (the media type dicomweb-client pairs with that syntax) is a
+    # J2K codestream Pillow reads; 32-bit dose data cannot be encoded
+    # in JPEG 2000 by Hale: 406.
+    def jpeg2000():
+        import io
+
+        import numpy as np
+        from PIL import Image
+
+        j2k = "1.2.840.10008.1.2.4.90"
+        checked = []
+        for name, ds, _ in instances:
+            if name not in ("CT_small.dcm", "MR_small_RLE.dcm", "SC_rgb_rle_2frame.dcm"):
+                continue
+            got = client.retrieve_instance(
+                ds.StudyInstanceUID,
+                ds.SeriesInstanceUID,
+                ds.SOPInstanceUID,
+                media_types=(("application/dicom", j2k),),
+            )
+            expect(got.file_meta.TransferSyntaxUID == j2k, f"{name}: {got.file_meta.TransferSyntaxUID}")
+            want, have = ds.pixel_array, got.pixel_array
+            expect(want.shape == have.shape, f"{name}: shape {have.shape}, expected {want.shape}")
+            expect(np.array_equal(want, have), f"{name}: the pixels differ")
+            checked.append(name)
+        for name, ds, _ in instances:
+            if name != "SC_rgb_rle_2frame.dcm":
+                continue
+            got = client.retrieve_instance_frames(
+                ds.StudyInstanceUID,
+                ds.SeriesInstanceUID,
+                ds.SOPInstanceUID,
+                frame_numbers=[2],
+                media_types=(("image/jp2", j2k),),
+            )
+            expect(got[0][:4] == b"\xff\x4f\xff\x51", f"{name}: frame 2 is not a J2K codestream")
+            frame = np.asarray(Image.open(io.BytesIO(got[0])))
+            expect(np.array_equal(frame, ds.pixel_array[1]), f"{name}: frame 2 differs")
+            checked.append(f"{name} frame 2")
+        for name, ds, _ in instances:
+            if name != "rtdose.dcm":
+                continue
+            try:
+                client.retrieve_instance(
+                    ds.StudyInstanceUID,
+                    ds.SeriesInstanceUID,
+                    ds.SOPInstanceUID,
+                    media_types=(("application/dicom", j2k),),
+                )
+            except requests.HTTPError as e:
+                expect(e.response.status_code == 406, f"{name}: {e.response.status_code}")
+                checked.append(f"{name} 406")
+                continue
+            raise AssertionError(f"{name}: 32-bit pixel data sent in JPEG 2000")
+        expect(len(checked) == 5, f"checked {checked}")
+        return checked
+
+    check("wado transcodes to JPEG 2000 lossless", jpeg2000)
+
     def retrieve_study_and_series():
         for study, series in by_study.items():
             got = client.retrieve_study(study, media_types=(("application/dicom", "*"),))

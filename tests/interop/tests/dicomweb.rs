@@ -218,6 +218,7 @@ async fn dicomweb_client_and_pydicom_store_search_and_retrieve() {
         "qido series and instances",
         "wado instances byte for byte",
         "wado transcodes compressed instances",
+        "wado transcodes to JPEG 2000 lossless",
         "wado study and series",
         "metadata",
         "frames",
@@ -243,6 +244,12 @@ async fn dicomweb_client_and_pydicom_store_search_and_retrieve() {
             .as_array()
             .map(Vec::len),
         Some(6)
+    );
+    assert_eq!(
+        by_name("wado transcodes to JPEG 2000 lossless")
+            .as_array()
+            .map(Vec::len),
+        Some(5)
     );
 
     // What the clients stored, seen by a plain HTTP client: every study, and
