@@ -27,8 +27,9 @@ pub(crate) struct PgStore {
     keeper: Arc<(Mutex<bool>, Condvar)>,
     /// The authorization epoch as PostgreSQL announces it.
     epoch: Arc<EpochWatch>,
-    /// How to open the epoch watcher's own connection.
-    config: postgres::Config,
+    /// How to open the epoch watcher's own connection (boxed: it is large,
+    /// and the store's backend enum holds it inline).
+    config: Box<postgres::Config>,
 }
 
 /// The channel the schema-13 trigger announces each new authorization epoch
@@ -314,7 +315,7 @@ impl PgStore {
                 pool: Some(pool),
                 keeper,
                 epoch: Arc::default(),
-                config,
+                config: Box::new(config),
             })
         })
         .await?
@@ -323,7 +324,11 @@ impl PgStore {
     /// Starts the authorization epoch watcher (once the schema has the
     /// announcing trigger).
     pub(crate) fn watch_epoch(&self) -> Result<(), StoreError> {
-        let (config, watch, stop) = (self.config.clone(), self.epoch.clone(), self.keeper.clone());
+        let (config, watch, stop) = (
+            (*self.config).clone(),
+            self.epoch.clone(),
+            self.keeper.clone(),
+        );
         std::thread::Builder::new()
             .name("hale-pg-epoch".into())
             .spawn(move || watch_epoch(config, watch, stop))

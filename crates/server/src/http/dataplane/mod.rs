@@ -248,6 +248,48 @@ fn with_timing<B>(mut response: Response<B>, timing: Timing) -> Response<B> {
     response
 }
 
+/// Reads (or takes from the cache, when the epoch read says they are
+/// current) the inputs of a decision.
+async fn read_inputs(
+    state: &AppState,
+    kind: ServiceKind,
+    key: authz_cache::Key,
+    caller: Option<(TenantId, ObjectId)>,
+) -> Result<Arc<authz_cache::Inputs>, StoreError> {
+    let cache = state.authz_cache.clone();
+    state
+        .store
+        .read_short(move |tx| {
+            let epoch = arm::authz_epoch(tx)?;
+            if let Some(inputs) = cache.get(&key, epoch) {
+                return Ok::<_, StoreError>(inputs);
+            }
+            let service = health::service_by_path(tx, kind, &key.workspace, &key.name)?;
+            let grants = match (&service, caller) {
+                (Some(service), Some((tenant, oid))) if tenant == service.tenant_id => {
+                    let scopes: Vec<String> = service
+                        .resource_id()
+                        .self_and_ancestors()
+                        .iter()
+                        .map(ResourceId::key)
+                        .collect();
+                    Some(arm::grants(tx, tenant, oid, Some(&scopes))?)
+                }
+                _ => None,
+            };
+            // Tagged with the epoch read before them: if a change committed
+            // in between, the next request sees a newer epoch and reads again.
+            let inputs = Arc::new(authz_cache::Inputs {
+                epoch,
+                service,
+                grants,
+            });
+            cache.put(key, inputs.clone());
+            Ok(inputs)
+        })
+        .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,46 +340,4 @@ mod tests {
             assert_eq!(accepts_audience(kind, url, aud), expected, "{kind:?} {aud}");
         }
     }
-}
-
-/// Reads (or takes from the cache, when the epoch read says they are
-/// current) the inputs of a decision.
-async fn read_inputs(
-    state: &AppState,
-    kind: ServiceKind,
-    key: authz_cache::Key,
-    caller: Option<(TenantId, ObjectId)>,
-) -> Result<Arc<authz_cache::Inputs>, StoreError> {
-    let cache = state.authz_cache.clone();
-    state
-        .store
-        .read_short(move |tx| {
-            let epoch = arm::authz_epoch(tx)?;
-            if let Some(inputs) = cache.get(&key, epoch) {
-                return Ok::<_, StoreError>(inputs);
-            }
-            let service = health::service_by_path(tx, kind, &key.workspace, &key.name)?;
-            let grants = match (&service, caller) {
-                (Some(service), Some((tenant, oid))) if tenant == service.tenant_id => {
-                    let scopes: Vec<String> = service
-                        .resource_id()
-                        .self_and_ancestors()
-                        .iter()
-                        .map(ResourceId::key)
-                        .collect();
-                    Some(arm::grants(tx, tenant, oid, Some(&scopes))?)
-                }
-                _ => None,
-            };
-            // Tagged with the epoch read before them: if a change committed
-            // in between, the next request sees a newer epoch and reads again.
-            let inputs = Arc::new(authz_cache::Inputs {
-                epoch,
-                service,
-                grants,
-            });
-            cache.put(key, inputs.clone());
-            Ok(inputs)
-        })
-        .await
 }
