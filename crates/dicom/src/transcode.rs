@@ -85,19 +85,9 @@ pub fn check(stored: &str, wanted: &str, size: u64) -> Result<(), Error> {
 /// describe it (photometric interpretation, planar configuration, ...)
 /// updated to match, the file meta group naming the new syntax.
 pub fn transcode(bytes: &[u8], wanted: &str) -> Result<Vec<u8>, Error> {
-    let mut obj = parse_part10(bytes).map_err(Error::UnreadableInstance)?;
-    let stored = obj
-        .meta()
-        .transfer_syntax()
-        .trim_end_matches('\0')
-        .to_owned();
-    check(&stored, wanted, bytes.len() as u64)?;
+    let (mut obj, stored) = open_checked(bytes, wanted)?;
     if stored != wanted {
-        let failed = |e: &dyn std::fmt::Display| {
-            Error::NotTranscodable(format!(
-                "The instance could not be transcoded from '{stored}' to '{wanted}': {e}."
-            ))
-        };
+        let failed = |e: &dyn std::fmt::Display| failure(&stored, wanted, e);
         obj.transcode(&EXPLICIT_VR_LITTLE_ENDIAN.erased())
             .map_err(|e| failed(&e))?;
         if wanted == JPEG2000_LOSSLESS {
@@ -124,21 +114,11 @@ pub fn transcode_frames(bytes: &[u8], wanted: &str, list: &[u32]) -> Result<Vec<
     if list.is_empty() || list.contains(&0) {
         return Err(Error::InvalidFrames);
     }
-    let mut obj = parse_part10(bytes).map_err(Error::UnreadableInstance)?;
-    let stored = obj
-        .meta()
-        .transfer_syntax()
-        .trim_end_matches('\0')
-        .to_owned();
-    check(&stored, wanted, bytes.len() as u64)?;
+    let (mut obj, stored) = open_checked(bytes, wanted)?;
     if stored == wanted {
         return crate::retrieve::extract_frames(bytes, list);
     }
-    let failed = |e: &dyn std::fmt::Display| {
-        Error::NotTranscodable(format!(
-            "The instance could not be transcoded from '{stored}' to '{wanted}': {e}."
-        ))
-    };
+    let failed = |e: &dyn std::fmt::Display| failure(&stored, wanted, e);
     if obj.get(tags::PIXEL_DATA).is_none() {
         return Err(Error::NoPixelData);
     }
@@ -153,6 +133,26 @@ pub fn transcode_frames(bytes: &[u8], wanted: &str, list: &[u32]) -> Result<Vec<
                 .map_err(|e| failed(&e))
         })
         .collect()
+}
+
+/// The instance in `bytes`, parsed, and its stored syntax, once [`check`]
+/// says it can be sent in `wanted`.
+fn open_checked(bytes: &[u8], wanted: &str) -> Result<(DefaultDicomObject, String), Error> {
+    let obj = parse_part10(bytes).map_err(Error::UnreadableInstance)?;
+    let stored = obj
+        .meta()
+        .transfer_syntax()
+        .trim_end_matches('\0')
+        .to_owned();
+    check(&stored, wanted, bytes.len() as u64)?;
+    Ok((obj, stored))
+}
+
+/// Why transcoding from `stored` to `wanted` failed (406).
+fn failure(stored: &str, wanted: &str, why: &dyn std::fmt::Display) -> Error {
+    Error::NotTranscodable(format!(
+        "The instance could not be transcoded from '{stored}' to '{wanted}': {why}."
+    ))
 }
 
 /// The native (Explicit VR Little Endian) pixel data of an instance, cut

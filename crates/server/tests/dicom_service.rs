@@ -379,14 +379,7 @@ async fn stow_qido_wado_delete_and_the_change_feed() {
     let parts = parts_of(headers["content-type"].to_str().unwrap(), &body);
     assert_eq!(parts.len(), 1);
     assert!(parts[0].0.contains("1.2.840.10008.1.2.1"), "{}", parts[0].0);
-    let ing = hale_dicom::ingest(
-        bytes::Bytes::from(parts[0].1.clone()),
-        &hale_dicom::IngestOptions {
-            api: hale_dicom::ApiVersion::V2,
-            study_in_path: None,
-        },
-    )
-    .unwrap();
+    let ing = ingest_v2(parts[0].1.clone());
     assert_eq!(ing.transfer_syntax_uid, "1.2.840.10008.1.2.1");
     assert_eq!(ing.sop_instance_uid.as_str(), I3);
     // JPEG 2000 lossless: every instance of the study (Explicit and
@@ -408,14 +401,7 @@ async fn stow_qido_wado_delete_and_the_change_feed() {
             content_type,
             "application/dicom; transfer-syntax=1.2.840.10008.1.2.4.90"
         );
-        let ing = hale_dicom::ingest(
-            bytes::Bytes::from(bytes.clone()),
-            &hale_dicom::IngestOptions {
-                api: hale_dicom::ApiVersion::V2,
-                study_in_path: None,
-            },
-        )
-        .unwrap();
+        let ing = ingest_v2(bytes.clone());
         assert_eq!(ing.transfer_syntax_uid, "1.2.840.10008.1.2.4.90");
         let original = match ing.sop_instance_uid.as_str() {
             I1 => &ct1,
@@ -749,14 +735,7 @@ async fn a_crash_during_stow_leaves_nothing_after_restart() {
     assert_eq!(d.stow("v2/studies", &[&ct]).await.0, 200);
     // Simulate the crashed writer: a reservation made long ago and its blob.
     let orphan = dicomgen::build(&Spec::ct(ST1, SE1, I2));
-    let ingested = hale_dicom::ingest(
-        bytes::Bytes::from(orphan.clone()),
-        &hale_dicom::IngestOptions {
-            api: hale_dicom::ApiVersion::V2,
-            study_in_path: None,
-        },
-    )
-    .unwrap();
+    let ingested = ingest_v2(orphan.clone());
     let store = hale_store::Store::open(&d.h.server.settings().effective_database_url())
         .await
         .unwrap();
@@ -1215,14 +1194,7 @@ async fn compressed_instances_are_transcoded() {
             );
             body
         };
-        let ing = hale_dicom::ingest(
-            bytes::Bytes::from(bytes.clone()),
-            &hale_dicom::IngestOptions {
-                api: hale_dicom::ApiVersion::V2,
-                study_in_path: None,
-            },
-        )
-        .unwrap();
+        let ing = ingest_v2(bytes.clone());
         assert_eq!(ing.transfer_syntax_uid, "1.2.840.10008.1.2.1", "{accept}");
         assert_eq!(ing.sop_instance_uid.as_str(), SOP);
         assert_eq!(decoded_frames(&bytes), want, "{accept}");
@@ -1275,14 +1247,7 @@ async fn compressed_instances_are_transcoded() {
         h["content-type"],
         "application/dicom; transfer-syntax=1.2.840.10008.1.2.4.90"
     );
-    let ing = hale_dicom::ingest(
-        bytes::Bytes::from(transcoded.clone()),
-        &hale_dicom::IngestOptions {
-            api: hale_dicom::ApiVersion::V2,
-            study_in_path: None,
-        },
-    )
-    .unwrap();
+    let ing = ingest_v2(transcoded.clone());
     assert_eq!(ing.transfer_syntax_uid, "1.2.840.10008.1.2.4.90");
     assert_eq!(ing.sop_instance_uid.as_str(), SOP);
     assert_eq!(decoded_frames(&transcoded), want);
@@ -1610,4 +1575,16 @@ fn decode_j2k_frame(instance: &[u8], codestream: &[u8]) -> Vec<u8> {
     let mut frames = decoded_frames(&out);
     assert_eq!(frames.len(), 1);
     frames.remove(0)
+}
+
+/// What STOW-RS (v2) makes of `bytes`: the instance as Hale reads it.
+fn ingest_v2(bytes: Vec<u8>) -> hale_dicom::Ingested {
+    hale_dicom::ingest(
+        bytes::Bytes::from(bytes),
+        &hale_dicom::IngestOptions {
+            api: hale_dicom::ApiVersion::V2,
+            study_in_path: None,
+        },
+    )
+    .unwrap()
 }
