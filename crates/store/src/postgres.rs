@@ -27,9 +27,8 @@ pub(crate) struct PgStore {
     keeper: Arc<(Mutex<bool>, Condvar)>,
     /// The authorization epoch as PostgreSQL announces it.
     epoch: Arc<EpochWatch>,
-    /// How to open the epoch watcher's own connection (boxed: it is large,
-    /// and the store's backend enum holds it inline).
-    config: Box<postgres::Config>,
+    /// Opens connections as the pool does, for the epoch watcher's own.
+    manager: Manager,
 }
 
 /// The channel the schema-13 trigger announces each new authorization epoch
@@ -106,18 +105,14 @@ fn stop_requested(stop: &(Mutex<bool>, Condvar), wait: Duration) -> bool {
 
 /// The epoch watcher's thread: listens, and reconnects after failures until
 /// the store is dropped.
-fn watch_epoch(
-    config: postgres::Config,
-    watch: Arc<EpochWatch>,
-    stop: Arc<(Mutex<bool>, Condvar)>,
-) {
+fn watch_epoch(manager: Manager, watch: Arc<EpochWatch>, stop: Arc<(Mutex<bool>, Condvar)>) {
     loop {
-        let outcome = listen_for_epochs(&config, &watch, &stop);
+        let outcome = listen_for_epochs(&manager, &watch, &stop);
         watch.live.store(false, Ordering::Release);
         match outcome {
             Ok(()) => return,
             Err(e) => {
-                tracing::warn!(error = %describe(&e), "authorization epoch watcher lost its connection; reading the epoch per request until it is back");
+                tracing::warn!(error = %e, "authorization epoch watcher lost its connection; reading the epoch per request until it is back");
             }
         }
         if stop_requested(&stop, EPOCH_RETRY_AFTER) {
@@ -126,20 +121,24 @@ fn watch_epoch(
     }
 }
 
-/// One connection's life: LISTEN, read the epoch (after LISTEN, so nothing
-/// committed in between is missed), then take announcements. Returns `Ok`
-/// when asked to stop.
+/// One connection's life (its own, outside the pool, opened as the pool's
+/// are, so already listening): read the epoch (after LISTEN, so nothing committed in
+/// between is missed), then take announcements. Returns `Ok` when asked to
+/// stop.
 fn listen_for_epochs(
-    config: &postgres::Config,
+    manager: &Manager,
     watch: &EpochWatch,
     stop: &(Mutex<bool>, Condvar),
-) -> Result<(), postgres::Error> {
-    let mut client = config.connect(NoTls)?;
-    client.batch_execute(&format!("LISTEN {EPOCH_CHANNEL}"))?;
-    let read = |client: &mut Client| -> Result<i64, postgres::Error> {
-        Ok(client
-            .query_one("SELECT n FROM authz_epoch WHERE id = 1", &[])?
-            .get(0))
+) -> Result<(), StoreError> {
+    let PgConn {
+        mut client,
+        mut statements,
+    } = r2d2::ManageConnection::connect(manager).map_err(map_err)?;
+    let mut read = |client: &mut Client| {
+        crate::arm::authz_epoch(&mut PgTx {
+            tx: client,
+            statements: &mut statements,
+        })
     };
     watch.saw(read(&mut client)?);
     watch.live.store(true, Ordering::Release);
@@ -151,7 +150,7 @@ fn listen_for_epochs(
         {
             let mut notes = client.notifications();
             let mut waiting = notes.timeout_iter(EPOCH_WAIT);
-            while let Some(note) = FallibleIterator::next(&mut waiting)? {
+            while let Some(note) = FallibleIterator::next(&mut waiting).map_err(map_err)? {
                 watch.saw_payload(note.payload());
             }
         }
@@ -247,8 +246,9 @@ pub(crate) struct PgConn {
     statements: HashMap<String, Statement>,
 }
 
+#[derive(Clone)]
 struct Manager {
-    config: postgres::Config,
+    config: Arc<postgres::Config>,
 }
 
 impl r2d2::ManageConnection for Manager {
@@ -292,8 +292,9 @@ impl PgStore {
             config.application_name("hale");
         }
         let manager = Manager {
-            config: config.clone(),
+            config: Arc::new(config),
         };
+        let for_watcher = manager.clone();
         blocking(move || {
             // Connect once up front so an unreachable server is reported at start,
             // clearly, instead of as a pool timeout on the first request.
@@ -315,7 +316,7 @@ impl PgStore {
                 pool: Some(pool),
                 keeper,
                 epoch: Arc::default(),
-                config: Box::new(config),
+                manager: for_watcher,
             })
         })
         .await?
@@ -324,14 +325,14 @@ impl PgStore {
     /// Starts the authorization epoch watcher (once the schema has the
     /// announcing trigger).
     pub(crate) fn watch_epoch(&self) -> Result<(), StoreError> {
-        let (config, watch, stop) = (
-            (*self.config).clone(),
+        let (manager, watch, stop) = (
+            self.manager.clone(),
             self.epoch.clone(),
             self.keeper.clone(),
         );
         std::thread::Builder::new()
             .name("hale-pg-epoch".into())
-            .spawn(move || watch_epoch(config, watch, stop))
+            .spawn(move || watch_epoch(manager, watch, stop))
             .map(drop)
             .map_err(|e| StoreError::Database(format!("cannot start a thread: {e}")))
     }
