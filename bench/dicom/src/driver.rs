@@ -333,7 +333,28 @@ fn rss_kb(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
-type Batch = Vec<(InstanceRef, Instance)>;
+/// One STOW request, made ready by the generator before it is handed to a
+/// client: its multipart body and the fingerprints to check reads against.
+/// So the timed requests cost the load generator a send, not a copy of the
+/// batch and a hash of every instance (which, on the same cores, would be
+/// taken from the server under test).
+struct Batch {
+    body: bytes::Bytes,
+    stored: Vec<Stored>,
+}
+
+impl Batch {
+    fn of(items: &[(InstanceRef, Instance)]) -> Batch {
+        Batch {
+            body: multipart::stow_body(items.iter().map(|(_, i)| i.bytes.as_slice())).into(),
+            stored: items.iter().map(|(at, i)| Stored::of(*at, i)).collect(),
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        self.stored.iter().map(|s| s.len).sum()
+    }
+}
 
 /// Stores the corpus; returns the STOW phase, RSS samples, what was stored
 /// and its total size.
@@ -348,21 +369,22 @@ async fn stow(
     let (tx, rx) = tokio::sync::mpsc::channel::<Batch>(clients.len() * 2);
     let corpus = ctx.corpus.clone();
     let make_batches = move |tx: tokio::sync::mpsc::Sender<Batch>| {
-        let mut batch: Batch = Vec::new();
+        let mut batch = Vec::new();
         let mut size = 0;
         for at in refs {
             let instance = corpus.build(at);
             size += instance.bytes.len();
             batch.push((at, instance));
             if size >= batch_bytes || batch.len() >= 64 {
-                if tx.blocking_send(std::mem::take(&mut batch)).is_err() {
+                if tx.blocking_send(Batch::of(&batch)).is_err() {
                     return;
                 }
+                batch.clear();
                 size = 0;
             }
         }
         if !batch.is_empty() {
-            let _ = tx.blocking_send(batch);
+            let _ = tx.blocking_send(Batch::of(&batch));
         }
     };
     let rx = if pregenerate {
@@ -376,7 +398,7 @@ async fn stow(
         println!(
             "[{}] generated {} instances in memory in {:.1} s",
             args.name,
-            all.iter().map(Vec::len).sum::<usize>(),
+            all.iter().map(|b| b.stored.len()).sum::<usize>(),
             started.elapsed().as_secs_f64()
         );
         tokio::spawn(async move {
@@ -431,7 +453,7 @@ async fn stow(
                 let Some(batch) = rx.lock().await.recv().await else {
                     break;
                 };
-                let body = multipart::stow_body(batch.iter().map(|(_, i)| i.bytes.as_slice()));
+                let body = batch.body.clone();
                 let mut req = client
                     .post(&url)
                     .header("content-type", multipart::stow_content_type())
@@ -446,10 +468,9 @@ async fn stow(
                 let text = res.text().await?;
                 latencies.push(t.elapsed());
                 check_stow(status.as_u16(), &text, &batch)?;
-                let bytes: usize = batch.iter().map(|(_, i)| i.bytes.len()).sum();
-                stored_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
-                done.fetch_add(batch.len(), Ordering::Relaxed);
-                stored.extend(batch.iter().map(|(at, i)| Stored::of(*at, i)));
+                stored_bytes.fetch_add(batch.bytes() as u64, Ordering::Relaxed);
+                done.fetch_add(batch.stored.len(), Ordering::Relaxed);
+                stored.extend(batch.stored);
             }
             anyhow::Ok((latencies, stored))
         }));
@@ -559,10 +580,7 @@ fn check_stow(status: u16, text: &str, batch: &Batch) -> anyhow::Result<()> {
         .iter()
         .filter_map(|item| first_string(item, "00081155"))
         .collect();
-    let sent: BTreeSet<String> = batch
-        .iter()
-        .map(|(_, i)| i.sop_instance_uid.clone())
-        .collect();
+    let sent: BTreeSet<String> = batch.stored.iter().map(|s| s.sop.clone()).collect();
     ensure!(
         referenced == sent,
         "STOW referenced {} instances, {} were sent",

@@ -3,7 +3,7 @@
 
 use hale_dicom::{Ingested, Level, SearchValue, Tag, person_name_words};
 use hale_store::{Row, StoreError, Tx, Value, params};
-use serde_json::{Value as Json, json};
+use serde_json::Value as Json;
 
 use crate::records::LevelRecord;
 use crate::{changefeed, uid_key};
@@ -100,6 +100,11 @@ pub struct Prepared {
     metadata: String,
     study: LevelRecord,
     series: LevelRecord,
+    /// `study` and `series` in their stored form: when the row already holds
+    /// exactly this text (every instance of a series after the first), the
+    /// merge would change nothing and the row's record is not parsed.
+    study_text: String,
+    series_text: String,
 }
 
 impl Prepared {
@@ -109,16 +114,21 @@ impl Prepared {
         let study = LevelRecord::of(&la.study, &ingested.index, Level::Study);
         let series = LevelRecord::of(&la.series, &ingested.index, Level::Series);
         let instance = LevelRecord::of(&la.instance, &ingested.index, Level::Instance);
-        let record = json!({
-            "study": study.to_json(),
-            "series": series.to_json(),
-            "instance": instance.to_json(),
-        });
+        let study_text = study.to_json().to_string();
+        let series_text = series.to_json().to_string();
+        // The same text as `json!({"study": …, "series": …, "instance": …})`
+        // serializes to, without rebuilding the level values.
+        let record = format!(
+            r#"{{"study":{study_text},"series":{series_text},"instance":{}}}"#,
+            instance.to_json()
+        );
         Prepared {
-            record: record.to_string(),
+            record,
             metadata: ingested.metadata.to_string(),
             study,
             series,
+            study_text,
+            series_text,
         }
     }
 }
@@ -190,11 +200,14 @@ pub fn commit_prepared(
         ],
     )?)?;
     let stid: i64 = row.get(0)?;
-    let old = LevelRecord::from_json(&parse(&row.get::<String>(1)?));
-    let mut merged = old.clone();
-    merged.merge(&prepared.study);
-    if merged != old {
-        write_study(tx, svc, stid, &merged)?;
+    let stored: String = row.get(1)?;
+    if stored != prepared.study_text {
+        let old = LevelRecord::from_json(&parse(&stored));
+        let mut merged = old.clone();
+        merged.merge(&prepared.study);
+        if merged != old {
+            write_study(tx, svc, stid, &merged)?;
+        }
     }
 
     let row = one(tx.query(
@@ -211,11 +224,14 @@ pub fn commit_prepared(
         ],
     )?)?;
     let sid: i64 = row.get(0)?;
-    let old = LevelRecord::from_json(&parse(&row.get::<String>(1)?));
-    let mut merged = old.clone();
-    merged.merge(&prepared.series);
-    if merged != old {
-        write_series(tx, sid, &merged)?;
+    let stored: String = row.get(1)?;
+    if stored != prepared.series_text {
+        let old = LevelRecord::from_json(&parse(&stored));
+        let mut merged = old.clone();
+        merged.merge(&prepared.series);
+        if merged != old {
+            write_series(tx, sid, &merged)?;
+        }
     }
 
     changefeed::append(

@@ -79,6 +79,42 @@ pub fn check(stored: &str, wanted: &str, size: u64) -> Result<(), Error> {
     Ok(())
 }
 
+/// Whether the pixel attributes of an instance (its DICOM JSON metadata, as
+/// stored at STOW) fit what the encoder of `wanted` takes, before any byte
+/// is read: a study or series retrieval checks every instance this way, so
+/// that one the JPEG 2000 encoder would refuse is a 406 with the reason, not
+/// a multipart response cut short after the instances before it. Pixel data
+/// that the decoder refuses is still only found out by [`transcode`].
+pub fn check_attributes(
+    stored: &str,
+    wanted: &str,
+    attrs: &serde_json::Value,
+) -> Result<(), Error> {
+    if stored == wanted || wanted != JPEG2000_LOSSLESS {
+        return Ok(());
+    }
+    let number = |tag: &str| -> Option<u64> { attrs.get(tag)?.get("Value")?.get(0)?.as_u64() };
+    let Some(rows) = number("00280010") else {
+        // No pixel data: the instance only changes syntax.
+        return Ok(());
+    };
+    let small = |tag: &str| number(tag).map(|n| u16::try_from(n).unwrap_or(u16::MAX));
+    let bits_allocated = small("00280100").unwrap_or(0);
+    let layout = FrameLayout {
+        width: number("00280011").map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)),
+        height: u32::try_from(rows).unwrap_or(u32::MAX),
+        samples_per_pixel: small("00280002").unwrap_or(1),
+        bits_allocated,
+        bits_stored: small("00280101").unwrap_or(bits_allocated),
+        signed: small("00280103") == Some(1),
+        planar: small("00280006") == Some(1),
+    };
+    layout
+        .frame_len()
+        .map(|_| ())
+        .map_err(|e| failure(stored, wanted, &e))
+}
+
 /// The Part-10 bytes of the instance in `bytes`, re-encoded in `wanted`
 /// (checked with [`check`] first): pixel data decoded to native form and,
 /// for JPEG 2000 lossless, encoded again frame by frame; the attributes that
@@ -681,5 +717,48 @@ mod tests {
         assert_eq!(e.status(), 406, "{e}");
         // Explicit VR Little Endian still works for both.
         assert!(transcode(&short, EXPLICIT_VR_LE).is_ok());
+    }
+
+    #[test]
+    fn what_the_encoder_refuses_is_known_from_the_attributes() {
+        let attrs = |samples: u16, bits: u16| {
+            serde_json::json!({
+                "00280002": {"vr": "US", "Value": [samples]},
+                "00280010": {"vr": "US", "Value": [64]},
+                "00280011": {"vr": "US", "Value": [32]},
+                "00280100": {"vr": "US", "Value": [bits]},
+                "00280101": {"vr": "US", "Value": [bits]},
+            })
+        };
+        const RLE: &str = uids::RLE_LOSSLESS;
+        assert_eq!(
+            check_attributes(RLE, JPEG2000_LOSSLESS, &attrs(1, 16)),
+            Ok(())
+        );
+        assert_eq!(
+            check_attributes(RLE, JPEG2000_LOSSLESS, &attrs(3, 8)),
+            Ok(())
+        );
+        let e = check_attributes(RLE, JPEG2000_LOSSLESS, &attrs(1, 32)).unwrap_err();
+        assert_eq!(e.status(), 406);
+        assert!(e.to_string().contains("32 bits allocated"), "{e}");
+        // The same words as the encoder's own refusal.
+        let p = Pixels::mono(32);
+        let encoded = transcode(&instance(&p, &p.data(), EXPLICIT_VR_LE), JPEG2000_LOSSLESS);
+        let from_attrs = check_attributes(EXPLICIT_VR_LE, JPEG2000_LOSSLESS, &attrs(1, 32));
+        assert_eq!(encoded.unwrap_err(), from_attrs.unwrap_err());
+        let e = check_attributes(RLE, JPEG2000_LOSSLESS, &attrs(4, 8)).unwrap_err();
+        assert!(e.to_string().contains("4 samples per pixel"), "{e}");
+        // Explicit VR Little Endian takes any layout, the stored syntax
+        // needs no encoder, and an instance without pixel data has no layout.
+        assert_eq!(check_attributes(RLE, EXPLICIT_VR_LE, &attrs(1, 32)), Ok(()));
+        assert_eq!(
+            check_attributes(JPEG2000_LOSSLESS, JPEG2000_LOSSLESS, &attrs(1, 32)),
+            Ok(())
+        );
+        assert_eq!(
+            check_attributes(RLE, JPEG2000_LOSSLESS, &serde_json::json!({})),
+            Ok(())
+        );
     }
 }

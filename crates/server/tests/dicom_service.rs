@@ -1361,6 +1361,48 @@ async fn compressed_instances_are_transcoded() {
         assert_eq!(status, 406, "{accept}: {reason}");
         assert!(reason.contains("32 bits allocated"), "{accept}: {reason}");
     }
+    // The series and the study hold the JPEG instance first, which encodes,
+    // then the wide one: the whole retrieval is a 406 naming the wide one,
+    // not a multipart response cut short after the first part.
+    for path in [
+        format!("v2/studies/{ST2}/series/{SE3}"),
+        format!("v2/studies/{ST2}"),
+    ] {
+        let (status, _, body) = d
+            .send(
+                Method::GET,
+                &path,
+                &d.reader,
+                &[(
+                    "accept",
+                    "multipart/related; type=\"application/dicom\"; transfer-syntax=1.2.840.10008.1.2.4.90",
+                )],
+                None,
+            )
+            .await;
+        let reason = String::from_utf8_lossy(&body);
+        assert_eq!(status, 406, "{path}: {reason}");
+        assert!(reason.contains("32 bits allocated"), "{path}: {reason}");
+        // Explicit VR Little Endian takes 32 bits: both parts are sent.
+        let (status, h, body) = d
+            .send(
+                Method::GET,
+                &path,
+                &d.reader,
+                &[(
+                    "accept",
+                    "multipart/related; type=\"application/dicom\"; transfer-syntax=1.2.840.10008.1.2.1",
+                )],
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{path}");
+        assert_eq!(
+            parts_of(h["content-type"].to_str().unwrap(), &body).len(),
+            2,
+            "{path}"
+        );
+    }
     assert_eq!(
         d.frames_as(WIDE_SOP, "1", "multipart/related; type=\"image/jp2\"")
             .await

@@ -150,6 +150,49 @@ fn can_send(stored: &StoredInstance, wanted: Option<&str>) -> Result<(), hale_di
     }
 }
 
+/// For a retrieval of several instances that encodes some of them, whether
+/// the encoder takes each one's pixel layout, read from the stored metadata:
+/// a 406 naming the first it would refuse, before any part is sent (once the
+/// multipart response has started, a failure can only cut it short).
+async fn check_layouts(
+    ctx: &Ctx,
+    target: &Target,
+    found: &[StoredInstance],
+    wanted: Option<&str>,
+) -> Result<(), Response> {
+    let Some(wanted) = wanted else {
+        return Ok(());
+    };
+    let encoded: std::collections::HashMap<&str, &str> = found
+        .iter()
+        .filter(|i| i.transfer_syntax != wanted)
+        .map(|i| (i.sop_uid.as_str(), i.transfer_syntax.as_str()))
+        .collect();
+    if found.len() < 2 || encoded.is_empty() || wanted != JPEG2000_LOSSLESS {
+        return Ok(());
+    }
+    let (svc, scope) = (ctx.svc, target.scope.clone());
+    let texts = ctx
+        .state
+        .store
+        .read(move |tx| instances::metadata(tx, svc, &scope))
+        .await
+        .map_err(storage_error)?;
+    for text in texts {
+        let Ok(attrs) = serde_json::from_str::<serde_json::Value>(&text) else {
+            continue;
+        };
+        let sop = attrs
+            .pointer("/00080018/Value/0")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default();
+        if let Some(stored) = encoded.get(sop) {
+            transcode::check_attributes(stored, wanted, &attrs).map_err(|e| dicom_error(&e))?;
+        }
+    }
+    Ok(())
+}
+
 type PartStream = futures::stream::BoxStream<'static, Result<Bytes, std::io::Error>>;
 
 /// Why an instance's bytes could not be had.
@@ -229,6 +272,9 @@ pub(super) async fn retrieve(ctx: &Ctx, target: Target, headers: &HeaderMap) -> 
         if let Err(e) = can_send(inst, form.transfer_syntax.as_deref()) {
             return dicom_error(&e);
         }
+    }
+    if let Err(r) = check_layouts(ctx, &target, &found, form.transfer_syntax.as_deref()).await {
+        return r;
     }
     if !form.multipart {
         let inst = &found[0];
