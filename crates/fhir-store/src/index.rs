@@ -436,45 +436,80 @@ pub fn insert(
     entries: &[IndexEntry],
     own_base: &str,
 ) -> Result<(), StoreError> {
-    let rows = rows_of(resource_type, entries, Some(own_base));
-    // Group by table, preserving order.
-    let mut groups: Vec<(&'static str, &'static str, Vec<Vec<Value>>)> = Vec::new();
-    for row in &rows {
-        let (table, cols, values) = row_values(row, svc, rid);
-        match groups.iter_mut().find(|g| g.0 == table) {
-            Some(g) => g.2.push(values),
-            None => groups.push((table, cols, vec![values])),
+    let mut pending = Pending::default();
+    pending.add(svc, rid, resource_type, entries, own_base);
+    pending.flush(tx)
+}
+
+/// Index rows not written yet: those of the versions a transaction writes,
+/// gathered so that they go to the database in a few multi-row `INSERT`s per
+/// table, not a few per resource (on PostgreSQL each statement is a round
+/// trip). [`Pending::flush`] them before anything in the same transaction
+/// reads the index (a search, a conditional match) or removes rows from it
+/// ([`remove`]), and before the transaction commits.
+#[derive(Debug, Default)]
+pub struct Pending {
+    /// Rows by table, in the order tables were first met.
+    groups: Vec<(&'static str, &'static str, Vec<Vec<Value>>)>,
+}
+
+impl Pending {
+    /// Adds the index rows of version `rid` (see [`insert`]).
+    pub fn add(
+        &mut self,
+        svc: i64,
+        rid: i64,
+        resource_type: &str,
+        entries: &[IndexEntry],
+        own_base: &str,
+    ) {
+        for row in &rows_of(resource_type, entries, Some(own_base)) {
+            let (table, cols, values) = row_values(row, svc, rid);
+            match self.groups.iter_mut().find(|g| g.0 == table) {
+                Some(g) => g.2.push(values),
+                None => self.groups.push((table, cols, vec![values])),
+            }
         }
     }
-    for (table, cols, all) in groups {
-        let width = all[0].len();
-        let mut rest = &all[..];
-        while !rest.is_empty() {
-            // Chunks of 64, 32, 16 … rows: few distinct statements to prepare.
-            let n = chunk_size(rest.len());
-            let (chunk, tail) = rest.split_at(n);
-            rest = tail;
-            let mut sql = format!("INSERT INTO {table} ({cols}) VALUES ");
-            let mut params = Vec::with_capacity(n * width);
-            for (i, values) in chunk.iter().enumerate() {
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push('(');
-                for j in 0..width {
-                    if j > 0 {
+
+    /// Whether no row is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+
+    /// Writes every waiting row; none is left waiting, even on error (the
+    /// transaction is then rolled back by its caller).
+    pub fn flush(&mut self, tx: &mut dyn Tx) -> Result<(), StoreError> {
+        for (table, cols, all) in std::mem::take(&mut self.groups) {
+            let width = all[0].len();
+            let mut left = all.len();
+            let mut rows = all.into_iter();
+            while left > 0 {
+                // Chunks of 64, 32, 16 … rows: few distinct statements to prepare.
+                let n = chunk_size(left);
+                left -= n;
+                let mut sql = format!("INSERT INTO {table} ({cols}) VALUES ");
+                let mut params = Vec::with_capacity(n * width);
+                for (i, values) in rows.by_ref().take(n).enumerate() {
+                    if i > 0 {
                         sql.push(',');
                     }
-                    sql.push('$');
-                    sql.push_str(&(i * width + j + 1).to_string());
+                    sql.push('(');
+                    for j in 0..width {
+                        if j > 0 {
+                            sql.push(',');
+                        }
+                        sql.push('$');
+                        sql.push_str(&(i * width + j + 1).to_string());
+                    }
+                    sql.push(')');
+                    params.extend(values);
                 }
-                sql.push(')');
-                params.extend(values.iter().cloned());
+                tx.execute(&sql, &params)?;
             }
-            tx.execute(&sql, &params)?;
         }
+        Ok(())
     }
-    Ok(())
 }
 
 fn chunk_size(n: usize) -> usize {

@@ -412,6 +412,47 @@ async fn transactions_are_atomic_and_resolve_references() {
         format!("Patient/{patient_id}")
     );
 
+    // A transaction's searches see its own writes, and an update moves the
+    // search index: the index rows of all entries are written together,
+    // before any entry searches and before the commit.
+    let moving = json!({
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            { "resource": { "resourceType": "Patient", "id": patient_id, "name": [{ "family": "Moved" }] },
+              "request": { "method": "PUT", "url": format!("Patient/{patient_id}") } },
+            { "resource": { "resourceType": "Observation", "status": "final",
+                            "code": { "coding": [{ "system": "http://loinc.org", "code": "2339-0" }] },
+                            "subject": { "reference": format!("Patient/{patient_id}") } },
+              "request": { "method": "POST", "url": "Observation" } },
+            { "request": { "method": "GET", "url": "Patient?family=Moved" } },
+            { "request": { "method": "GET", "url": "Patient?family=Tx" } },
+            { "request": { "method": "GET", "url": format!("Observation?subject=Patient/{patient_id}&code=2339-0") } }
+        ]
+    });
+    let reply = f.post("", &moving).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let found = |i: usize| {
+        reply.body["entry"][i]["resource"]["entry"]
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    assert_eq!((found(2), found(3), found(4)), (1, 0, 1), "{}", reply.body);
+    for (query, n) in [
+        ("Patient?family=Moved", 1),
+        ("Patient?family=Tx", 0),
+        ("Observation?code=2339-0", 1),
+        ("Observation?code=8867-4", 1),
+    ] {
+        let page = f.get(query).await;
+        assert_eq!(
+            page.body["entry"].as_array().map_or(0, Vec::len),
+            n,
+            "{query}: {}",
+            page.body
+        );
+    }
+
     // One bad entry (a stale ifMatch) rolls back the whole transaction.
     let failing = json!({
         "resourceType": "Bundle",
@@ -427,8 +468,8 @@ async fn transactions_are_atomic_and_resolve_references() {
     let history = f.get("Patient/_history").await;
     assert_eq!(
         history.body["entry"].as_array().unwrap().len(),
-        1,
-        "nothing of the failed transaction: {}",
+        2,
+        "nothing of the failed transaction (the patient has two versions): {}",
         history.body
     );
 
@@ -453,7 +494,7 @@ async fn transactions_are_atomic_and_resolve_references() {
             .as_array()
             .unwrap()
             .len(),
-        1
+        2
     );
 
     // Over 500 entries is refused.

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use axum::http::StatusCode;
 use axum::response::Response;
-use hale_fhir_store::{SearchScope, StoredResource, resources};
+use hale_fhir_store::{SearchScope, StoredResource, index, resources};
 use hale_store::Tx;
 use serde_json::{Value, json};
 
@@ -317,8 +317,9 @@ fn rewrite_references(value: &mut Value, map: &HashMap<String, String>) {
     }
 }
 
-/// Runs one entry in `tx`. Create and conditional update ids were assigned
-/// (and references rewritten) by the caller.
+/// Runs one entry in `tx`, its search index rows written. Create and
+/// conditional update ids were assigned (and references rewritten) by the
+/// caller.
 fn run_entry(
     tx: &mut dyn Tx,
     svc: i64,
@@ -328,12 +329,43 @@ fn run_entry(
     assigned_id: Option<String>,
     prepared: Option<write::Prepared>,
 ) -> FhirResult<Answer> {
+    let mut pending = index::Pending::default();
+    let answer = run_entry_deferred(tx, svc, base, now, op, assigned_id, prepared, &mut pending)?;
+    pending.flush(tx)?;
+    Ok(answer)
+}
+
+/// [`run_entry`], leaving the search index rows of what it writes in
+/// `pending` (a transaction writes them all together); flushed first when
+/// the entry reads the index.
+#[allow(clippy::too_many_arguments)]
+fn run_entry_deferred(
+    tx: &mut dyn Tx,
+    svc: i64,
+    base: &str,
+    now: i64,
+    op: Op,
+    assigned_id: Option<String>,
+    prepared: Option<write::Prepared>,
+    pending: &mut index::Pending,
+) -> FhirResult<Answer> {
     let upsert = |resource: Value| match prepared {
         Some(prepared) => ChangeKind::Prepared { resource, prepared },
         None => ChangeKind::Upsert(resource),
     };
-    let written = |tx: &mut dyn Tx, change: Change| -> FhirResult<Answer> {
-        match write::apply(tx, svc, base, now, change)? {
+    // Searches below see every version written before them.
+    if matches!(
+        op,
+        Op::Create {
+            if_none_exist: Some(_),
+            ..
+        } | Op::ConditionalDelete { .. }
+            | Op::Search { .. }
+    ) {
+        pending.flush(tx)?;
+    }
+    let mut written = |tx: &mut dyn Tx, change: Change| -> FhirResult<Answer> {
+        match write::apply_deferred(tx, svc, base, now, change, pending)? {
             Applied::Written { stored, created } if !stored.deleted => {
                 Ok(Answer::Written { stored, created })
             }
@@ -349,6 +381,7 @@ fn run_entry(
             resource,
             if_none_exist,
         } => {
+            let conditional = if_none_exist.is_some();
             if let Some(criteria) = if_none_exist {
                 let found = write::conditional_matches(tx, Some(svc), base, &t, &criteria, 1)?;
                 match found.len() {
@@ -364,7 +397,11 @@ fn run_entry(
                 }
             }
             let id = assigned_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-            written(tx, Change::new(t, id, upsert(resource), "POST"))
+            let change = Change::new(t, id, upsert(resource), "POST");
+            // Without If-None-Exist the id is a v4 UUID just made; with it,
+            // it may be that of a match resolve_ids found and an earlier
+            // entry deleted, whose versions exist.
+            written(tx, if conditional { change } else { change.fresh() })
         }
         Op::Update {
             t,
@@ -399,11 +436,8 @@ fn run_entry(
                 return Err(multiple_matches());
             }
             for m in found {
-                write::apply(
+                written(
                     tx,
-                    svc,
-                    base,
-                    now,
                     Change::new(
                         t.clone(),
                         m.id,
@@ -623,11 +657,13 @@ async fn transaction_response(
             indexes.sort_by_key(|&i| order(&entries[i].op));
             // Each entry is run once: moved out, not copied.
             let mut entries: Vec<Option<Entry>> = entries.into_iter().map(Some).collect();
+            // The index rows of every entry, written together.
+            let mut pending = index::Pending::default();
             for i in indexes {
                 let Some(entry) = entries[i].take() else {
                     continue;
                 };
-                let answer = run_entry(
+                let answer = run_entry_deferred(
                     tx,
                     svc,
                     &base,
@@ -635,10 +671,12 @@ async fn transaction_response(
                     entry.op,
                     ids[i].clone(),
                     entry.prepared,
+                    &mut pending,
                 )
                 .map_err(|e| in_entry(e, i, Some(&entry.label)))?;
                 slots[i] = Some(answer);
             }
+            pending.flush(tx)?;
             Ok(slots.into_iter().flatten().collect())
         })
         .await?;

@@ -452,7 +452,7 @@ fn if_match(req: &FhirRequest) -> Option<String> {
 async fn create(req: &FhirRequest, t: &str) -> FhirResult<Response> {
     let resource = resource_from_body(req, t)?;
     let id = uuid::Uuid::new_v4().to_string();
-    let change = Change::new(t.to_owned(), id, ChangeKind::Upsert(resource), "POST");
+    let change = Change::new(t.to_owned(), id, ChangeKind::Upsert(resource), "POST").fresh();
     let condition = req
         .headers
         .get("if-none-exist")

@@ -83,6 +83,9 @@ pub(super) struct Change {
     pub if_match: Option<String>,
     /// Refuse to create: the resource must exist (PATCH).
     pub must_exist: bool,
+    /// The id is a new server-assigned UUID: no version of it can exist, so
+    /// none is looked up.
+    pub fresh: bool,
 }
 
 impl Change {
@@ -100,7 +103,15 @@ impl Change {
             method,
             if_match: None,
             must_exist: false,
+            fresh: false,
         }
+    }
+
+    /// A create under an id the server has just made (a v4 UUID): there is
+    /// no current version to look up.
+    pub fn fresh(mut self) -> Change {
+        self.fresh = true;
+        self
     }
 
     /// With the client's `If-Match`.
@@ -138,8 +149,8 @@ pub(super) fn parse_etag(value: &str) -> Option<i64> {
     v.trim_matches('"').parse().ok()
 }
 
-/// Applies one change in `tx`. `now` is the version's lastUpdated (µs,
-/// whole milliseconds).
+/// Applies one change in `tx`, its search index rows included. `now` is the
+/// version's lastUpdated (µs, whole milliseconds).
 pub(super) fn apply(
     tx: &mut dyn Tx,
     svc: i64,
@@ -147,7 +158,28 @@ pub(super) fn apply(
     now: i64,
     change: Change,
 ) -> FhirResult<Applied> {
-    let current = resources::current(tx, svc, &change.resource_type, &change.id)?;
+    let mut pending = index::Pending::default();
+    let applied = apply_deferred(tx, svc, base, now, change, &mut pending)?;
+    pending.flush(tx)?;
+    Ok(applied)
+}
+
+/// Applies one change in `tx`, leaving the new version's search index rows
+/// in `pending`, to be written with those of the transaction's other
+/// changes ([`index::Pending`]; flushed here before rows are removed).
+pub(super) fn apply_deferred(
+    tx: &mut dyn Tx,
+    svc: i64,
+    base: &str,
+    now: i64,
+    change: Change,
+    pending: &mut index::Pending,
+) -> FhirResult<Applied> {
+    let current = if change.fresh {
+        None
+    } else {
+        resources::current(tx, svc, &change.resource_type, &change.id)?
+    };
     if let Some(expected) = &change.if_match {
         let matches = match (&current, parse_etag(expected)) {
             (Some(c), Some(v)) => !c.deleted && c.version == v,
@@ -168,6 +200,7 @@ pub(super) fn apply(
     match change.kind {
         ChangeKind::Purge => {
             if let Some(c) = live {
+                pending.flush(tx)?;
                 index::remove(tx, svc, c.rid)?;
             }
             resources::purge(tx, svc, &change.resource_type, &change.id)?;
@@ -177,6 +210,7 @@ pub(super) fn apply(
             let Some(c) = live else {
                 return Ok(Applied::NothingToDelete);
             };
+            pending.flush(tx)?;
             index::remove(tx, svc, c.rid)?;
             let new = NewVersion {
                 resource_type: &change.resource_type,
@@ -220,6 +254,7 @@ pub(super) fn apply(
                 }
             };
             if let Some(c) = live {
+                pending.flush(tx)?;
                 index::remove(tx, svc, c.rid)?;
             }
             let new = NewVersion {
@@ -232,7 +267,7 @@ pub(super) fn apply(
                 stored: stored.as_deref(),
             };
             let rid = resources::insert_version(tx, svc, &new)?;
-            index::insert(tx, svc, rid, &change.resource_type, &entries, base)?;
+            pending.add(svc, rid, &change.resource_type, &entries, base);
             Ok(Applied::Written {
                 stored: StoredResource {
                     rid,
