@@ -377,6 +377,20 @@ async fn json_patch_and_fhirpath_patch() {
     assert_eq!(now.body["meta"]["versionId"], "3");
 }
 
+/// The checks after a failed transaction: the patient still has its two
+/// versions, and the patient the transaction would have created is not there.
+async fn nothing_of_failed(f: &Fhir, patient_id: &str) {
+    let history = f.get(&format!("Patient/{patient_id}/_history")).await;
+    assert_eq!(
+        history.body["entry"].as_array().unwrap().len(),
+        2,
+        "nothing of the failed transaction (the patient has two versions): {}",
+        history.body
+    );
+    let never = f.get("Patient?family=Never&_total=accurate").await;
+    assert_eq!(never.body["total"], 0, "{}", never.body);
+}
+
 #[tokio::test]
 async fn transactions_are_atomic_and_resolve_references() {
     let f = Fhir::start().await;
@@ -453,6 +467,36 @@ async fn transactions_are_atomic_and_resolve_references() {
         );
     }
 
+    // Plain creates are written 64 to a statement: each answer, each stored
+    // version and each index row belongs to its own entry.
+    let many: Vec<Value> = (0..130)
+        .map(|n| json!({ "resource": patient(&format!("Many{n}")), "request": { "method": "POST", "url": "Patient" } }))
+        .collect();
+    let reply = f
+        .post(
+            "",
+            &json!({ "resourceType": "Bundle", "type": "transaction", "entry": many }),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    for n in [0usize, 63, 64, 65, 127, 128, 129] {
+        let entry = &reply.body["entry"][n];
+        assert_eq!(entry["response"]["status"], "201 Created");
+        assert_eq!(entry["resource"]["name"][0]["family"], format!("Many{n}"));
+        let id = entry["resource"]["id"].as_str().unwrap();
+        let found = f.get(&format!("Patient?family:exact=Many{n}")).await;
+        assert_eq!(
+            found.body["entry"][0]["resource"]["id"], id,
+            "{n}: {}",
+            found.body
+        );
+        assert_eq!(found.body["entry"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            f.get(&format!("Patient/{id}")).await.body["name"][0]["family"],
+            format!("Many{n}")
+        );
+    }
+
     // One bad entry (a stale ifMatch) rolls back the whole transaction.
     let failing = json!({
         "resourceType": "Bundle",
@@ -465,13 +509,7 @@ async fn transactions_are_atomic_and_resolve_references() {
     });
     let reply = f.post("", &failing).await;
     assert_outcome(&reply, 412, "conflict");
-    let history = f.get("Patient/_history").await;
-    assert_eq!(
-        history.body["entry"].as_array().unwrap().len(),
-        2,
-        "nothing of the failed transaction (the patient has two versions): {}",
-        history.body
-    );
+    nothing_of_failed(&f, patient_id).await;
 
     // A structurally invalid entry fails before anything is written.
     let invalid = json!({
@@ -489,13 +527,7 @@ async fn transactions_are_atomic_and_resolve_references() {
             .unwrap()
             .contains("entry 1")
     );
-    assert_eq!(
-        f.get("Patient/_history").await.body["entry"]
-            .as_array()
-            .unwrap()
-            .len(),
-        2
-    );
+    nothing_of_failed(&f, patient_id).await;
 
     // Over 500 entries is refused.
     let big: Vec<Value> = (0..501)

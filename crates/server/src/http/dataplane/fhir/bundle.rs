@@ -659,10 +659,53 @@ async fn transaction_response(
             let mut entries: Vec<Option<Entry>> = entries.into_iter().map(Some).collect();
             // The index rows of every entry, written together.
             let mut pending = index::Pending::default();
+            // Runs of plain creates (no If-None-Exist, prepared before the
+            // transaction) are written together, at the place of the run in
+            // the order, so that what the other entries see is unchanged.
+            let mut run: Vec<(usize, write::FreshCreate)> = Vec::new();
+            let write_run = |tx: &mut dyn Tx,
+                             run: &mut Vec<(usize, write::FreshCreate)>,
+                             slots: &mut Vec<Option<Answer>>,
+                             pending: &mut index::Pending|
+             -> FhirResult<()> {
+                let Some(&(first, _)) = run.first() else {
+                    return Ok(());
+                };
+                let (at, creates): (Vec<usize>, Vec<write::FreshCreate>) =
+                    std::mem::take(run).into_iter().unzip();
+                let stored = write::create_fresh(tx, svc, &base, now, creates, pending)
+                    .map_err(|e| in_entry(e, first, None))?;
+                for (i, stored) in at.into_iter().zip(stored) {
+                    slots[i] = Some(Answer::Written {
+                        stored,
+                        created: true,
+                    });
+                }
+                Ok(())
+            };
             for i in indexes {
-                let Some(entry) = entries[i].take() else {
+                let Some(mut entry) = entries[i].take() else {
                     continue;
                 };
+                if let (
+                    Op::Create {
+                        t,
+                        if_none_exist: None,
+                        ..
+                    },
+                    Some(id),
+                    Some(prepared),
+                ) = (&entry.op, &ids[i], entry.prepared.take())
+                {
+                    match write::FreshCreate::of(t.clone(), id.clone(), prepared) {
+                        Ok(create) => {
+                            run.push((i, create));
+                            continue;
+                        }
+                        Err(prepared) => entry.prepared = Some(prepared),
+                    }
+                }
+                write_run(tx, &mut run, &mut slots, &mut pending)?;
                 let answer = run_entry_deferred(
                     tx,
                     svc,
@@ -676,6 +719,7 @@ async fn transaction_response(
                 .map_err(|e| in_entry(e, i, Some(&entry.label)))?;
                 slots[i] = Some(answer);
             }
+            write_run(tx, &mut run, &mut slots, &mut pending)?;
             pending.flush(tx)?;
             Ok(slots.into_iter().flatten().collect())
         })
