@@ -200,14 +200,12 @@ pub fn commit_prepared(
         ],
     )?)?;
     let stid: i64 = row.get(0)?;
-    let stored: String = row.get(1)?;
-    if stored != prepared.study_text {
-        let old = LevelRecord::from_json(&parse(&stored));
-        let mut merged = old.clone();
-        merged.merge(&prepared.study);
-        if merged != old {
-            write_study(tx, svc, stid, &merged)?;
-        }
+    if let Some(merged) = merged_record(
+        &row.get::<String>(1)?,
+        &prepared.study_text,
+        &prepared.study,
+    ) {
+        write_study(tx, svc, stid, &merged)?;
     }
 
     let row = one(tx.query(
@@ -224,14 +222,12 @@ pub fn commit_prepared(
         ],
     )?)?;
     let sid: i64 = row.get(0)?;
-    let stored: String = row.get(1)?;
-    if stored != prepared.series_text {
-        let old = LevelRecord::from_json(&parse(&stored));
-        let mut merged = old.clone();
-        merged.merge(&prepared.series);
-        if merged != old {
-            write_series(tx, sid, &merged)?;
-        }
+    if let Some(merged) = merged_record(
+        &row.get::<String>(1)?,
+        &prepared.series_text,
+        &prepared.series,
+    ) {
+        write_series(tx, sid, &merged)?;
     }
 
     changefeed::append(
@@ -368,6 +364,20 @@ pub struct StoredInstance {
     /// Where the frames are in the blob ([`hale_dicom::retrieve::FrameIndex`]
     /// text), when known.
     pub frame_index: Option<String>,
+}
+
+/// The record a study or series row holds once `newer` (whose stored text
+/// is `newer_text`) is merged into the `stored` one; `None` when the merge
+/// changes nothing. A row already holding exactly `newer_text` (every
+/// instance of a series after the first) is not even parsed.
+fn merged_record(stored: &str, newer_text: &str, newer: &LevelRecord) -> Option<LevelRecord> {
+    if stored == newer_text {
+        return None;
+    }
+    let old = LevelRecord::from_json(&parse(stored));
+    let mut merged = old.clone();
+    merged.merge(newer);
+    (merged != old).then_some(merged)
 }
 
 /// The stored instances in `scope`, in series then storage order.

@@ -92,6 +92,12 @@ impl Dicom {
         (status, headers, res.bytes().await.unwrap().to_vec())
     }
 
+    /// `GET path` as the reader, accepting `accept`.
+    async fn get_as(&self, path: &str, accept: &str) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+        self.send(Method::GET, path, &self.reader, &[("accept", accept)], None)
+            .await
+    }
+
     async fn stow(&self, path: &str, parts: &[&[u8]]) -> (u16, Value) {
         let w = MultipartWriter::new("hale-test-boundary");
         let body = w.body(parts.iter().map(|p| ("application/dicom", *p)));
@@ -332,12 +338,9 @@ async fn stow_qido_wado_delete_and_the_change_feed() {
 
     // WADO: the original bytes, byte for byte.
     let (status, headers, body) = d
-        .send(
-            Method::GET,
+        .get_as(
             &format!("v2/studies/{ST1}/series/{SE1}/instances/{I1}"),
-            &d.reader,
-            &[("accept", "application/dicom; transfer-syntax=*")],
-            None,
+            "application/dicom; transfer-syntax=*",
         )
         .await;
     assert_eq!(status, 200);
@@ -349,15 +352,9 @@ async fn stow_qido_wado_delete_and_the_change_feed() {
     );
     assert_eq!(body, ct1);
     let (status, headers, body) = d
-        .send(
-            Method::GET,
+        .get_as(
             &format!("v2/studies/{ST1}"),
-            &d.reader,
-            &[(
-                "accept",
-                "multipart/related; type=\"application/dicom\"; transfer-syntax=*",
-            )],
-            None,
+            "multipart/related; type=\"application/dicom\"; transfer-syntax=*",
         )
         .await;
     assert_eq!(status, 200);
@@ -367,12 +364,9 @@ async fn stow_qido_wado_delete_and_the_change_feed() {
     assert!(bodies.contains(&&ct1) && bodies.contains(&&ct2) && bodies.contains(&&mr));
     // Default syntax (Explicit VR LE): the implicit MR is transcoded, parsable, same UIDs.
     let (status, headers, body) = d
-        .send(
-            Method::GET,
+        .get_as(
             &format!("v2/studies/{ST1}/series/{SE2}"),
-            &d.reader,
-            &[("accept", "multipart/related; type=\"application/dicom\"")],
-            None,
+            "multipart/related; type=\"application/dicom\"",
         )
         .await;
     assert_eq!(status, 200);
@@ -385,12 +379,9 @@ async fn stow_qido_wado_delete_and_the_change_feed() {
     // JPEG 2000 lossless: every instance of the study (Explicit and
     // Implicit VR, 16-bit) encoded, decoding to the same pixels.
     let (status, headers, body) = d
-        .send(
-            Method::GET,
+        .get_as(
             &format!("v2/studies/{ST1}"),
-            &d.reader,
-            &[("accept", "multipart/related; type=\"application/dicom\"; transfer-syntax=1.2.840.10008.1.2.4.90")],
-            None,
+            "multipart/related; type=\"application/dicom\"; transfer-syntax=1.2.840.10008.1.2.4.90",
         )
         .await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
@@ -413,24 +404,13 @@ async fn stow_qido_wado_delete_and_the_change_feed() {
     }
     // A syntax we cannot produce → 406.
     let (status, _, _) = d
-        .send(
-            Method::GET,
+        .get_as(
             &format!("v2/studies/{ST1}"),
-            &d.reader,
-            &[("accept", "multipart/related; type=\"application/dicom\"; transfer-syntax=1.2.840.10008.1.2.4.91")],
-            None,
+            "multipart/related; type=\"application/dicom\"; transfer-syntax=1.2.840.10008.1.2.4.91",
         )
         .await;
     assert_eq!(status, 406);
-    let (status, _, _) = d
-        .send(
-            Method::GET,
-            &format!("v2/studies/{ST1}"),
-            &d.reader,
-            &[("accept", "image/png")],
-            None,
-        )
-        .await;
+    let (status, _, _) = d.get_as(&format!("v2/studies/{ST1}"), "image/png").await;
     assert_eq!(status, 406);
     let (status, _, _) = d
         .send(Method::GET, "v2/studies/1.2.3.404", &d.reader, &[], None)
@@ -1158,13 +1138,7 @@ async fn compressed_instances_are_transcoded() {
 
     // As stored, byte for byte.
     let (status, h, stored) = d
-        .send(
-            Method::GET,
-            &path,
-            &d.reader,
-            &[("accept", "application/dicom; transfer-syntax=*")],
-            None,
-        )
+        .get_as(&path, "application/dicom; transfer-syntax=*")
         .await;
     assert_eq!(status, 200);
     assert_eq!(
@@ -1178,9 +1152,7 @@ async fn compressed_instances_are_transcoded() {
         "application/dicom",
         "multipart/related; type=\"application/dicom\"; transfer-syntax=1.2.840.10008.1.2.1",
     ] {
-        let (status, h, body) = d
-            .send(Method::GET, &path, &d.reader, &[("accept", accept)], None)
-            .await;
+        let (status, h, body) = d.get_as(&path, accept).await;
         assert_eq!(status, 200, "{accept}: {}", String::from_utf8_lossy(&body));
         let content_type = h["content-type"].to_str().unwrap();
         let bytes = if content_type.starts_with("multipart/") {
@@ -1231,15 +1203,9 @@ async fn compressed_instances_are_transcoded() {
     // JPEG 2000 lossless: the instance decoded and encoded again, one
     // codestream per frame, decoding to the same pixels.
     let (status, h, transcoded) = d
-        .send(
-            Method::GET,
+        .get_as(
             &path,
-            &d.reader,
-            &[(
-                "accept",
-                "application/dicom; transfer-syntax=1.2.840.10008.1.2.4.90",
-            )],
-            None,
+            "application/dicom; transfer-syntax=1.2.840.10008.1.2.4.90",
         )
         .await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&transcoded));
@@ -1306,15 +1272,9 @@ async fn compressed_instances_are_transcoded() {
     }
     // One frame, single part.
     let (status, h, body) = d
-        .send(
-            Method::GET,
+        .get_as(
             &format!("{path}/frames/2"),
-            &d.reader,
-            &[(
-                "accept",
-                "application/octet-stream; transfer-syntax=1.2.840.10008.1.2.4.90",
-            )],
-            None,
+            "application/octet-stream; transfer-syntax=1.2.840.10008.1.2.4.90",
         )
         .await;
     assert_eq!(status, 200);
@@ -1349,12 +1309,9 @@ async fn compressed_instances_are_transcoded() {
         "multipart/related; type=\"application/dicom\"; transfer-syntax=1.2.840.10008.1.2.4.90",
     ] {
         let (status, _, body) = d
-            .send(
-                Method::GET,
+            .get_as(
                 &format!("v2/studies/{ST2}/series/{SE3}/instances/{WIDE_SOP}"),
-                &d.reader,
-                &[("accept", accept)],
-                None,
+                accept,
             )
             .await;
         let reason = String::from_utf8_lossy(&body);
@@ -1368,34 +1325,12 @@ async fn compressed_instances_are_transcoded() {
         format!("v2/studies/{ST2}/series/{SE3}"),
         format!("v2/studies/{ST2}"),
     ] {
-        let (status, _, body) = d
-            .send(
-                Method::GET,
-                &path,
-                &d.reader,
-                &[(
-                    "accept",
-                    "multipart/related; type=\"application/dicom\"; transfer-syntax=1.2.840.10008.1.2.4.90",
-                )],
-                None,
-            )
-            .await;
+        let (status, _, body) = d.get_as(&path, "multipart/related; type=\"application/dicom\"; transfer-syntax=1.2.840.10008.1.2.4.90").await;
         let reason = String::from_utf8_lossy(&body);
         assert_eq!(status, 406, "{path}: {reason}");
         assert!(reason.contains("32 bits allocated"), "{path}: {reason}");
         // Explicit VR Little Endian takes 32 bits: both parts are sent.
-        let (status, h, body) = d
-            .send(
-                Method::GET,
-                &path,
-                &d.reader,
-                &[(
-                    "accept",
-                    "multipart/related; type=\"application/dicom\"; transfer-syntax=1.2.840.10008.1.2.1",
-                )],
-                None,
-            )
-            .await;
+        let (status, h, body) = d.get_as(&path, "multipart/related; type=\"application/dicom\"; transfer-syntax=1.2.840.10008.1.2.1").await;
         assert_eq!(status, 200, "{path}");
         assert_eq!(
             parts_of(h["content-type"].to_str().unwrap(), &body).len(),
@@ -1423,15 +1358,9 @@ async fn compressed_instances_are_transcoded() {
     assert_eq!(status, 200, "{body}");
     let jpeg_ls_path = format!("v2/studies/{ST2}/series/{SE3}/instances/{JPEG_LS_SOP}");
     let (status, _, body) = d
-        .send(
-            Method::GET,
+        .get_as(
             &jpeg_ls_path,
-            &d.reader,
-            &[(
-                "accept",
-                "application/dicom; transfer-syntax=1.2.840.10008.1.2.4.90",
-            )],
-            None,
+            "application/dicom; transfer-syntax=1.2.840.10008.1.2.4.90",
         )
         .await;
     assert_eq!(status, 406);
@@ -1447,13 +1376,7 @@ async fn compressed_instances_are_transcoded() {
         406
     );
     let (status, _, body) = d
-        .send(
-            Method::GET,
-            &jpeg_ls_path,
-            &d.reader,
-            &[("accept", "application/dicom; transfer-syntax=*")],
-            None,
-        )
+        .get_as(&jpeg_ls_path, "application/dicom; transfer-syntax=*")
         .await;
     assert_eq!((status, body), (200, jpeg_ls));
 }
