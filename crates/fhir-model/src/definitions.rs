@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
+use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
 use crate::fhirpath::{self, Expr};
@@ -126,7 +127,14 @@ pub struct TypeDef {
     pub base: Option<String>,
     /// Elements in snapshot order (inherited ones included).
     pub elements: Vec<ElementDef>,
-    by_path: HashMap<String, usize>,
+    /// Element index by path. Fx hashing: these lookups run for every node
+    /// FHIRPath and validation visit, and the table is fixed (built from the
+    /// definitions, never from input), so SipHash's flooding defence buys
+    /// nothing here.
+    by_path: FxHashMap<String, usize>,
+    /// The direct children of each element (`""`: of the root), as indexes
+    /// in snapshot order.
+    children_of: FxHashMap<String, Vec<usize>>,
 }
 
 impl TypeDef {
@@ -140,12 +148,11 @@ impl TypeDef {
         &'a self,
         parent: &'p str,
     ) -> impl Iterator<Item = &'a ElementDef> + use<'a, 'p> {
-        self.elements
-            .iter()
-            .filter(move |e| match e.path.rsplit_once('.') {
-                Some((p, _)) => p == parent,
-                None => parent.is_empty(),
-            })
+        self.children_of
+            .get(parent)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.elements[i])
     }
 }
 
@@ -305,7 +312,7 @@ pub struct Definitions {
     /// `4.0.1`.
     pub fhir_version: String,
     primitives: HashMap<String, PrimitiveDef>,
-    types: HashMap<String, TypeDef>,
+    types: FxHashMap<String, TypeDef>,
     search_params: Vec<SearchParamDef>,
     by_id: HashMap<String, usize>,
     /// resource type (or `Resource`/`DomainResource`) → code → parameter index.
@@ -346,7 +353,7 @@ impl Definitions {
     /// Parses a generated definitions file (the format `tools/generate.py` writes).
     pub fn from_json(text: &str) -> Result<Self, String> {
         let raw: RawFile = serde_json::from_str(text).map_err(|e| e.to_string())?;
-        let mut types = HashMap::new();
+        let mut types = FxHashMap::default();
         for (name, t) in raw.types {
             let elements = t
                 .elements
@@ -358,6 +365,11 @@ impl Definitions {
                 .enumerate()
                 .map(|(i, e)| (e.path.clone(), i))
                 .collect();
+            let mut children_of: FxHashMap<String, Vec<usize>> = FxHashMap::default();
+            for (i, e) in elements.iter().enumerate() {
+                let parent = e.path.rsplit_once('.').map_or("", |(p, _)| p);
+                children_of.entry(parent.to_owned()).or_default().push(i);
+            }
             types.insert(
                 name.clone(),
                 TypeDef {
@@ -367,6 +379,7 @@ impl Definitions {
                     base: t.base,
                     elements,
                     by_path,
+                    children_of,
                 },
             );
         }

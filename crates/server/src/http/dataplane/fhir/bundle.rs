@@ -668,13 +668,15 @@ async fn transaction_response(
                              slots: &mut Vec<Option<Answer>>,
                              pending: &mut index::Pending|
              -> FhirResult<()> {
-                let Some(&(first, _)) = run.first() else {
+                if run.is_empty() {
                     return Ok(());
-                };
+                }
                 let (at, creates): (Vec<usize>, Vec<write::FreshCreate>) =
                     std::mem::take(run).into_iter().unzip();
-                let stored = write::create_fresh(tx, svc, &base, now, creates, pending)
-                    .map_err(|e| in_entry(e, first, None))?;
+                // What fails here is the database, for the run as a whole
+                // (the entries were checked before the transaction): the
+                // error names no entry.
+                let stored = write::create_fresh(tx, svc, &base, now, creates, pending)?;
                 for (i, stored) in at.into_iter().zip(stored) {
                     slots[i] = Some(Answer::Written {
                         stored,
