@@ -472,11 +472,6 @@ impl Pending {
         }
     }
 
-    /// Whether no row is waiting.
-    pub fn is_empty(&self) -> bool {
-        self.groups.is_empty()
-    }
-
     /// Writes every waiting row; none is left waiting, even on error (the
     /// transaction is then rolled back by its caller).
     pub fn flush(&mut self, tx: &mut dyn Tx) -> Result<(), StoreError> {
@@ -486,37 +481,15 @@ impl Pending {
             let mut rows = all.into_iter();
             while left > 0 {
                 // Chunks of 64, 32, 16 … rows: few distinct statements to prepare.
-                let n = chunk_size(left);
+                let n = crate::chunk_size(left);
                 left -= n;
                 let mut sql = format!("INSERT INTO {table} ({cols}) VALUES ");
-                let mut params = Vec::with_capacity(n * width);
-                for (i, values) in rows.by_ref().take(n).enumerate() {
-                    if i > 0 {
-                        sql.push(',');
-                    }
-                    sql.push('(');
-                    for j in 0..width {
-                        if j > 0 {
-                            sql.push(',');
-                        }
-                        sql.push('$');
-                        sql.push_str(&(i * width + j + 1).to_string());
-                    }
-                    sql.push(')');
-                    params.extend(values);
-                }
+                crate::push_value_rows(&mut sql, n, width);
+                let params: Vec<Value> = rows.by_ref().take(n).flatten().collect();
                 tx.execute(&sql, &params)?;
             }
         }
         Ok(())
-    }
-}
-
-fn chunk_size(n: usize) -> usize {
-    if n >= 64 {
-        64
-    } else {
-        1 << (usize::BITS - 1 - n.leading_zeros())
     }
 }
 
@@ -600,10 +573,10 @@ mod tests {
 
     #[test]
     fn chunks_are_powers_of_two() {
-        assert_eq!(chunk_size(1), 1);
-        assert_eq!(chunk_size(3), 2);
-        assert_eq!(chunk_size(63), 32);
-        assert_eq!(chunk_size(64), 64);
-        assert_eq!(chunk_size(500), 64);
+        assert_eq!(crate::chunk_size(1), 1);
+        assert_eq!(crate::chunk_size(3), 2);
+        assert_eq!(crate::chunk_size(63), 32);
+        assert_eq!(crate::chunk_size(64), 64);
+        assert_eq!(crate::chunk_size(500), 64);
     }
 }

@@ -152,50 +152,37 @@ pub fn insert_version(tx: &mut dyn Tx, svc: i64, new: &NewVersion<'_>) -> Result
 
 /// Appends version 1 of resources that have no version yet (ids the server
 /// has just made), as current, with multi-row `INSERT`s: one statement for
-/// up to 64 resources instead of one each. Each body must come in its
+/// up to 64 resources instead of one each (in chunks sized as the index
+/// rows' are). Each body must come in its
 /// stored form. Returns the rids, in the order of `news`.
 pub fn insert_first_versions(
     tx: &mut dyn Tx,
     svc: i64,
     news: &[NewVersion<'_>],
 ) -> Result<Vec<i64>, StoreError> {
-    const WIDTH: usize = 8;
     let mut rids = Vec::with_capacity(news.len());
-    for chunk in news.chunks(64) {
+    let mut rest = news;
+    while !rest.is_empty() {
+        let (chunk, tail) = rest.split_at(crate::chunk_size(rest.len()));
+        rest = tail;
         let mut sql = String::from(
             "INSERT INTO fhir_resources (svc, resource_type, id, version, last_updated, is_current, deleted, method, body) VALUES ",
         );
-        let mut values = Vec::with_capacity(chunk.len() * WIDTH);
-        for (i, new) in chunk.iter().enumerate() {
-            let stored = match (new.version, new.body, new.stored) {
-                (1, Some(_), Some(stored)) => stored,
-                _ => {
-                    return Err(StoreError::Decode(
-                        "a first version to insert has no stored body".into(),
-                    ));
-                }
+        crate::push_value_rows(&mut sql, chunk.len(), 9);
+        let mut values = Vec::with_capacity(chunk.len() * 9);
+        for new in chunk {
+            let (1, Some(_), Some(stored)) = (new.version, new.body, new.stored) else {
+                return Err(StoreError::Decode(
+                    "a first version to insert has no stored body".into(),
+                ));
             };
-            let n = i * WIDTH;
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!(
-                "(${},${},${},${},${},1,${},${},${})",
-                n + 1,
-                n + 2,
-                n + 3,
-                n + 4,
-                n + 5,
-                n + 6,
-                n + 7,
-                n + 8
-            ));
             values.extend([
                 Value::from(svc),
                 Value::from(new.resource_type),
                 Value::from(new.id),
                 Value::from(1i64),
                 Value::from(new.last_updated),
+                Value::from(1i64),
                 Value::from(false),
                 Value::from(new.method),
                 Value::from(stored),

@@ -160,15 +160,15 @@ async fn check_layouts(
     found: &[StoredInstance],
     wanted: Option<&str>,
 ) -> Result<(), Response> {
-    let Some(wanted) = wanted else {
+    if wanted != Some(JPEG2000_LOSSLESS) || found.len() < 2 {
         return Ok(());
-    };
+    }
     let encoded: std::collections::HashMap<&str, &str> = found
         .iter()
-        .filter(|i| i.transfer_syntax != wanted)
+        .filter(|i| i.transfer_syntax != JPEG2000_LOSSLESS)
         .map(|i| (i.sop_uid.as_str(), i.transfer_syntax.as_str()))
         .collect();
-    if found.len() < 2 || encoded.is_empty() || wanted != JPEG2000_LOSSLESS {
+    if encoded.is_empty() {
         return Ok(());
     }
     let (svc, scope) = (ctx.svc, target.scope.clone());
@@ -187,7 +187,8 @@ async fn check_layouts(
             .and_then(|v| v.as_str())
             .unwrap_or_default();
         if let Some(stored) = encoded.get(sop) {
-            transcode::check_attributes(stored, wanted, &attrs).map_err(|e| dicom_error(&e))?;
+            transcode::check_attributes(stored, JPEG2000_LOSSLESS, &attrs)
+                .map_err(|e| dicom_error(&e))?;
         }
     }
     Ok(())

@@ -288,8 +288,8 @@ pub(super) fn apply_deferred(
 /// A create under an id the server has just made, prepared before its
 /// transaction (index entries and stored body as version 1).
 pub(super) struct FreshCreate {
-    pub resource_type: String,
-    pub id: String,
+    resource_type: String,
+    id: String,
     entries: Vec<IndexEntry>,
     first: FirstVersion,
 }
