@@ -101,7 +101,7 @@ pub fn encode_lossless(frame: &[u8], layout: &FrameLayout) -> Result<Vec<u8>, St
         ));
     }
     let mut image = image_of(frame, layout)?;
-    let mut params = lossless_parameters(layout.resolutions());
+    let mut params = lossless_parameters(layout.resolutions())?;
     encode(&mut image, &mut params)
 }
 
@@ -110,16 +110,31 @@ pub fn encode_lossless(frame: &[u8], layout: &FrameLayout) -> Result<Vec<u8>, St
 // `opj_cparameters_t` implements `Drop`, so struct update syntax, which
 // the lint asks for, cannot be used.
 #[allow(clippy::field_reassign_with_default)]
-fn lossless_parameters(resolutions: i32) -> opj_cparameters_t {
+fn lossless_parameters(resolutions: i32) -> Result<opj_cparameters_t, String> {
     let mut params = opj_cparameters_t::default();
+    // Without a comment of ours the encoder makes its own with Rust's
+    // allocator and releases it with C's `free`: with any other global
+    // allocator than the system's (Hale's binary runs mimalloc) that frees
+    // foreign memory and corrupts the heap. Both the encoder's copy of this
+    // string and, when `params` drops, this one are released with `free`,
+    // so it is made by C's allocator.
+    // SAFETY: `strdup` reads a NUL-terminated string and returns a copy
+    // from `malloc`, or null, which is refused here.
+    params.cp_comment = unsafe { libc::strdup(ENCODER_COMMENT.as_ptr()) };
+    if params.cp_comment.is_null() {
+        return Err("the JPEG 2000 encoder could not allocate its comment".into());
+    }
     params.tcp_numlayers = 1;
     params.tcp_rates[0] = 0.0; // no rate limit: every bit plane, lossless
     params.cp_disto_alloc = 1;
     params.irreversible = 0; // the reversible 5/3 wavelet
     params.tcp_mct = 0; // no colour transform: components are the samples
     params.numresolution = resolutions;
-    params
+    Ok(params)
 }
+
+/// The codestream's comment (its COM marker).
+const ENCODER_COMMENT: &CStr = c"Hale";
 
 /// The frame's samples as an OpenJPEG image: one component per sample,
 /// each an `i32` per pixel.

@@ -19,6 +19,11 @@
 //!
 //! DICOM parsing and the DICOM JSON model come from dicom-rs.
 
+/// The allocator of Hale's binary (see the dev-dependency in Cargo.toml).
+#[cfg(test)]
+#[global_allocator]
+static TEST_ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod attributes;
 pub mod eqt;
 mod error;

@@ -15,6 +15,10 @@ use hale_server::{RunningServer, Secret, Settings, StartError, StartInfo};
 use hale_store::test_support::TestDatabase;
 use url::Url;
 
+/// Every test binary that runs a server runs it on Hale's own allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The administrator password every test server is created with.
 pub const ADMIN_PASSWORD: &str = "Test-Admin-Password-1";
 
