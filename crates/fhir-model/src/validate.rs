@@ -554,6 +554,20 @@ impl<'a> Validator<'a> {
         let target_type = if r.contains("://") {
             // Absolute: the type check applies when it ends in Type/id.
             crate::fhirpath::reference_type(r).map(str::to_owned)
+        } else if let Some((t, criteria)) = r.split_once('?') {
+            // A conditional reference (`Patient?identifier=…`), which a bundle
+            // or a write resolves to the one resource its search matches.
+            if !defs.is_resource_type(t) || criteria.is_empty() {
+                self.err(
+                    IssueCode::Value,
+                    &at,
+                    format!(
+                        "The conditional reference '{r}' needs a resource type and search criteria"
+                    ),
+                );
+                return;
+            }
+            Some(t.to_owned())
         } else {
             let segs: Vec<&str> = r.split('/').collect();
             let ok = match segs.as_slice() {

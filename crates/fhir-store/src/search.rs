@@ -439,38 +439,33 @@ impl Compiler<'_> {
         // `_id` and `_lastUpdated` live in fhir_resources.
         if code == "_id" || code == "_lastUpdated" {
             q.s("(");
-            for (i, v) in values.iter().enumerate() {
-                if i > 0 {
-                    q.s(" OR ");
+            or_balanced(q, values, &mut |q, v| match v {
+                SearchValue::Missing(m) => {
+                    q.s(if *m { "1 = 0" } else { "1 = 1" });
                 }
-                match v {
-                    SearchValue::Missing(m) => {
-                        q.s(if *m { "1 = 0" } else { "1 = 1" });
-                    }
-                    SearchValue::Token { code: Some(id), .. } if code == "_id" => {
-                        if modifier == Some(&Modifier::Not) {
-                            q.s(&format!("{a}.id <> ")).v(id);
-                        } else {
-                            q.s(&format!("{a}.id = ")).v(id);
-                        }
-                    }
-                    SearchValue::Date { prefix, range, .. } => {
-                        q.s("(");
-                        date_test(
-                            q,
-                            &format!("{a}.last_updated"),
-                            &format!("({a}.last_updated + 1)"),
-                            *prefix,
-                            range.start,
-                            range.end,
-                        );
-                        q.s(")");
-                    }
-                    _ => {
-                        q.s("1 = 0");
+                SearchValue::Token { code: Some(id), .. } if code == "_id" => {
+                    if modifier == Some(&Modifier::Not) {
+                        q.s(&format!("{a}.id <> ")).v(id);
+                    } else {
+                        q.s(&format!("{a}.id = ")).v(id);
                     }
                 }
-            }
+                SearchValue::Date { prefix, range, .. } => {
+                    q.s("(");
+                    date_test(
+                        q,
+                        &format!("{a}.last_updated"),
+                        &format!("({a}.last_updated + 1)"),
+                        *prefix,
+                        range.start,
+                        range.end,
+                    );
+                    q.s(")");
+                }
+                _ => {
+                    q.s("1 = 0");
+                }
+            });
             q.s(")");
             return Ok(());
         }
@@ -483,14 +478,11 @@ impl Compiler<'_> {
         // :missing
         if modifier == Some(&Modifier::Missing) {
             q.s("(");
-            for (i, v) in values.iter().enumerate() {
-                if i > 0 {
-                    q.s(" OR ");
-                }
+            or_balanced(q, values, &mut |q, v| {
                 let missing = matches!(v, SearchValue::Missing(true));
                 self.open_set(q, a, missing, table, &keys);
                 q.s("1 = 1))");
-            }
+            });
             q.s(")");
             return Ok(());
         }
@@ -699,14 +691,7 @@ impl Compiler<'_> {
         if values.is_empty() {
             q.s("1 = 0");
         }
-        for (i, v) in values.iter().enumerate() {
-            if i > 0 {
-                q.s(" OR ");
-            }
-            q.s("(");
-            each(q, v);
-            q.s(")");
-        }
+        or_balanced(q, values, &mut each);
     }
 
     /// Folded prefix match on a bytes column: a range, so the index is used.
@@ -1511,4 +1496,26 @@ fn include(
         ));
     }
     Ok(())
+}
+
+/// `(a) OR (b) OR …` for each item, nested as a balanced tree: a list of
+/// hundreds of values (`_id=a,b,…`) nests a few levels deep, not one level
+/// per value (SQLite refuses expressions nested over 1,000 deep).
+fn or_balanced<T>(q: &mut Sql, items: &[T], each: &mut impl FnMut(&mut Sql, &T)) {
+    match items {
+        [] => {}
+        [one] => {
+            q.s("(");
+            each(q, one);
+            q.s(")");
+        }
+        _ => {
+            let (left, right) = items.split_at(items.len() / 2);
+            q.s("(");
+            or_balanced(q, left, each);
+            q.s(" OR ");
+            or_balanced(q, right, each);
+            q.s(")");
+        }
+    }
 }

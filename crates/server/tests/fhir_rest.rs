@@ -707,3 +707,255 @@ async fn history_at_a_point_in_time() {
         "invalid",
     );
 }
+
+/// Conditional references (`Patient?identifier=…`) name the one resource
+/// their search matches, in transactions, batches and single writes; none or
+/// several matches refuse the write. A transaction changes each resource
+/// once, and a bundle's fullUrls are its own.
+#[tokio::test]
+async fn conditional_references_and_bundle_identities() {
+    let f = Fhir::start().await;
+    let mut one = patient("Cref");
+    one["identifier"] = json!([{ "system": "urn:cref", "value": "1" }]);
+    let target = f.create(&one).await;
+    let target_id = target["id"].as_str().unwrap();
+    for _ in 0..2 {
+        let mut twin = patient("Twin");
+        twin["identifier"] = json!([{ "system": "urn:cref", "value": "twin" }]);
+        f.create(&twin).await;
+    }
+    let observation = |reference: &str| {
+        json!({ "resourceType": "Observation", "status": "final",
+                "code": { "coding": [{ "system": "http://loinc.org", "code": "8867-4" }] },
+                "subject": { "reference": reference } })
+    };
+    let entry = |reference: &str| json!({ "resource": observation(reference), "request": { "method": "POST", "url": "Observation" } });
+    let bundle = |kind: &str, entries: Vec<Value>| json!({ "resourceType": "Bundle", "type": kind, "entry": entries });
+
+    // A transaction: the reference is rewritten, and so is the index.
+    let reply = f
+        .post(
+            "",
+            &bundle("transaction", vec![entry("Patient?identifier=urn:cref|1")]),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let wanted = format!("Patient/{target_id}");
+    assert_eq!(
+        reply.body["entry"][0]["resource"]["subject"]["reference"],
+        wanted
+    );
+    let found = f
+        .get(&format!("Observation?subject={wanted}&_total=accurate"))
+        .await;
+    assert_eq!(found.body["total"], 1, "{}", found.body);
+
+    // A single create does the same.
+    let reply = f
+        .post("Observation", &observation("Patient?identifier=urn:cref|1"))
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    assert_eq!(reply.body["subject"]["reference"], wanted);
+
+    // No match, several matches: refused, nothing stored.
+    for (reference, words) in [
+        ("Patient?identifier=urn:cref|none", "does not resolve"),
+        ("Patient?identifier=urn:cref|twin", "multiple resources"),
+    ] {
+        let reply = f
+            .post(
+                "",
+                &bundle(
+                    "transaction",
+                    vec![
+                        json!({ "resource": patient("Never"), "request": { "method": "POST", "url": "Patient" } }),
+                        entry(reference),
+                    ],
+                ),
+            )
+            .await;
+        assert_outcome(&reply, 400, "invalid");
+        let said = reply.body["issue"][0]["diagnostics"].as_str().unwrap();
+        assert!(said.contains(words) && said.contains(reference), "{said}");
+        let reply = f.post("Observation", &observation(reference)).await;
+        assert_outcome(&reply, 400, "invalid");
+        // A batch answers the entry alone.
+        let reply = f.post("", &bundle("batch", vec![entry(reference)])).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(
+            reply.body["entry"][0]["response"]["status"], "400 Bad Request",
+            "{}",
+            reply.body
+        );
+    }
+    let never = f.get("Patient?family=Never&_total=accurate").await;
+    assert_eq!(never.body["total"], 0, "{}", never.body);
+    let all = f.get("Observation?_total=accurate").await;
+    assert_eq!(all.body["total"], 2, "{}", all.body);
+
+    // A criterion naming an unknown type is refused by validation.
+    let reply = f.post("Observation", &observation("Nothing?x=1")).await;
+    assert_outcome(&reply, 400, "value");
+
+    // One resource written twice in a transaction: refused, nothing written.
+    let same = |second: Value| {
+        bundle(
+            "transaction",
+            vec![
+                json!({ "resource": { "resourceType": "Patient", "id": "same1", "gender": "male" },
+                        "request": { "method": "PUT", "url": "Patient/same1" } }),
+                second,
+            ],
+        )
+    };
+    for second in [
+        json!({ "resource": { "resourceType": "Patient", "id": "same1", "gender": "female" },
+                "request": { "method": "PUT", "url": "Patient/same1" } }),
+        json!({ "request": { "method": "DELETE", "url": "Patient/same1" } }),
+    ] {
+        let reply = f.post("", &same(second)).await;
+        assert_outcome(&reply, 400, "invalid");
+        assert!(
+            reply.body["issue"][0]["diagnostics"]
+                .as_str()
+                .unwrap()
+                .contains("Patient/same1"),
+            "{}",
+            reply.body
+        );
+        assert_eq!(f.get("Patient/same1").await.status, 404);
+    }
+
+    // Two entries with one fullUrl: refused, in batches too.
+    for kind in ["transaction", "batch"] {
+        let twice = json!({ "fullUrl": "urn:uuid:0c3bbd8c-59de-4ba5-9e53-4d1b4ed8ec52",
+                            "resource": patient("Never"), "request": { "method": "POST", "url": "Patient" } });
+        let reply = f.post("", &bundle(kind, vec![twice.clone(), twice])).await;
+        assert_outcome(&reply, 400, "invalid");
+    }
+    let never = f.get("Patient?family=Never&_total=accurate").await;
+    assert_eq!(never.body["total"], 0, "{}", never.body);
+}
+
+/// What the FHIR service answers around the edges of its formats and
+/// preconditions: only JSON is spoken (406 for XML and other formats, by
+/// `Accept` or `_format`), a stored resource can be `$validate`d by GET, an
+/// `If-Match` that is no ETag is a 400 and one on an unknown resource a 404,
+/// history with `_count=0` lists nothing, and a client's `X-Request-Id`
+/// that is no FHIR id is echoed but not used as the OperationOutcome's id.
+#[tokio::test]
+async fn formats_validation_of_stored_resources_and_preconditions() {
+    let f = Fhir::start().await;
+    let p = f.create(&patient("Edge")).await;
+    let id = p["id"].as_str().unwrap();
+
+    for (path, headers) in [
+        (
+            format!("Patient/{id}"),
+            vec![("accept", "application/fhir+xml")],
+        ),
+        (format!("Patient/{id}?_format=xml"), vec![]),
+        ("Patient?_format=application/fhir%2Bxml".into(), vec![]),
+        ("metadata?_format=ttl".into(), vec![]),
+        (
+            "metadata".into(),
+            vec![("accept", "application/xml, text/turtle;q=0.5")],
+        ),
+    ] {
+        let reply = f.call(Method::GET, &path, None, &headers).await;
+        assert_outcome(&reply, 406, "not-supported");
+    }
+    for (path, headers) in [
+        (
+            format!("Patient/{id}"),
+            vec![("accept", "application/json")],
+        ),
+        (format!("Patient/{id}?_format=json"), vec![]),
+        (
+            format!("Patient/{id}?_format=application/fhir%2Bjson"),
+            vec![("accept", "application/fhir+xml")],
+        ),
+        (
+            "metadata".into(),
+            vec![("accept", "text/html,application/xml;q=0.9,*/*;q=0.8")],
+        ),
+        (
+            "Patient".into(),
+            vec![("accept", "application/fhir+json; fhirVersion=4.0")],
+        ),
+    ] {
+        let reply = f.call(Method::GET, &path, None, &headers).await;
+        assert_eq!(reply.status, 200, "{path} {headers:?}: {}", reply.body);
+    }
+
+    // $validate of the stored resource.
+    let reply = f.get(&format!("Patient/{id}/$validate")).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["resourceType"], "OperationOutcome");
+    assert_eq!(reply.body["issue"][0]["severity"], "information");
+    assert_outcome(
+        &f.get("Patient/missing-one/$validate").await,
+        404,
+        "not-found",
+    );
+
+    // If-Match that is not an ETag; If-Match on a resource that does not exist.
+    let mut changed = p.clone();
+    changed["gender"] = json!("female");
+    let reply = f
+        .call(
+            Method::PUT,
+            &format!("Patient/{id}"),
+            Some(&changed),
+            &[("if-match", "garbage")],
+        )
+        .await;
+    assert_outcome(&reply, 400, "invalid");
+    let mut fresh = patient("Fresh");
+    fresh["id"] = json!("not-there-yet");
+    let reply = f
+        .call(
+            Method::PUT,
+            "Patient/not-there-yet",
+            Some(&fresh),
+            &[("if-match", "W/\"1\"")],
+        )
+        .await;
+    assert_outcome(&reply, 404, "not-found");
+    assert_eq!(f.get("Patient/not-there-yet").await.status, 404);
+    assert_eq!(
+        f.get(&format!("Patient/{id}")).await.body["meta"]["versionId"],
+        "1"
+    );
+
+    // History with _count=0: no entries, no next link.
+    let reply = f.get(&format!("Patient/{id}/_history?_count=0")).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(
+        reply.body["entry"].as_array().is_none_or(Vec::is_empty),
+        "{}",
+        reply.body
+    );
+    assert!(
+        !reply.body["link"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["relation"] == "next"),
+        "{}",
+        reply.body
+    );
+
+    // A request id that is no FHIR id: echoed, not the outcome's id.
+    let reply = f
+        .call(
+            Method::GET,
+            "Patient/missing-one",
+            None,
+            &[("x-request-id", "a b/c!")],
+        )
+        .await;
+    assert_outcome(&reply, 404, "not-found");
+    assert_eq!(reply.header("x-request-id"), "a b/c!");
+    assert!(reply.body.get("id").is_none(), "{}", reply.body);
+}

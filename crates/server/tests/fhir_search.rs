@@ -508,3 +508,51 @@ async fn patient_everything() {
             .any(|o| o["name"] == "everything")
     );
 }
+
+/// A parameter with hundreds of ORed values (`_id=a,b,…`, `name=…`) is one
+/// search, not a database error.
+#[tokio::test]
+async fn long_lists_of_values() {
+    let f = Fhir::start().await;
+    let (patients, observations) = seed(&f).await;
+    let mut many: Vec<String> = (0..1200).map(|i| format!("no-such-{i}")).collect();
+    many.push(patients[2].clone());
+    for (path, params, wanted) in [
+        ("Patient/_search", format!("_id={}", many.join(",")), 1),
+        (
+            "Patient/_search",
+            format!(
+                "name={},Jones",
+                (0..800)
+                    .map(|i| format!("Nobody{i}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            1,
+        ),
+        (
+            "Observation/_search",
+            format!(
+                "code={},http://loinc.org|8867-4",
+                (0..800)
+                    .map(|i| format!("http://loinc.org|0-{i}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            4,
+        ),
+    ] {
+        let reply = f
+            .raw(
+                Method::POST,
+                path,
+                Some(format!("{params}&_count=100").into_bytes()),
+                "application/x-www-form-urlencoded",
+                &[],
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{path}: {}", reply.body);
+        assert_eq!(ids(&reply.body).len(), wanted, "{path}: {}", reply.body);
+    }
+    assert_eq!(observations.len(), 8);
+}

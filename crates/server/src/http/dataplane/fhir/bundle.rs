@@ -137,6 +137,7 @@ pub(super) async fn process(req: &FhirRequest) -> FhirResult<Response> {
             "The number of entries in the bundle exceeded the configured limit of {MAX_ENTRIES}."
         )));
     }
+    check_full_urls(&raw_entries)?;
     let parsed: Vec<FhirResult<Entry>> = raw_entries
         .iter()
         .map(|e| parse_entry(e, &req.base))
@@ -295,26 +296,6 @@ fn parse_entry(entry: &Value, base: &str) -> FhirResult<Entry> {
         op,
         prepared: None,
     })
-}
-
-/// Replaces every `reference` found in `map` (urn:uuid and other fullUrls).
-fn rewrite_references(value: &mut Value, map: &HashMap<String, String>) {
-    match value {
-        Value::Object(obj) => {
-            for (k, v) in obj.iter_mut() {
-                if k == "reference"
-                    && let Value::String(s) = v
-                    && let Some(to) = map.get(s.as_str())
-                {
-                    *s = to.clone();
-                    continue;
-                }
-                rewrite_references(v, map);
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(|v| rewrite_references(v, map)),
-        _ => {}
-    }
 }
 
 /// Runs one entry in `tx`, its search index rows written. Create and
@@ -540,8 +521,69 @@ fn needs_transaction(entries: &[Entry]) -> bool {
                 if_none_exist: Some(_),
                 ..
             } | Op::ConditionalUpdate { .. }
-        )
+        ) || written_resource(&e.op).is_some_and(|r| !write::conditional_references(r).is_empty())
     })
+}
+
+/// The resource a create or update entry writes.
+fn written_resource(op: &Op) -> Option<&Value> {
+    match op {
+        Op::Create { resource, .. }
+        | Op::Update { resource, .. }
+        | Op::ConditionalUpdate { resource, .. } => Some(resource),
+        _ => None,
+    }
+}
+
+/// The resource an entry writes or deletes, by type and id, when known
+/// before it runs.
+fn written_identity<'a>(op: &'a Op, id: Option<&'a str>) -> Option<(&'a str, &'a str)> {
+    match op {
+        Op::Create { t, .. } | Op::Update { t, .. } | Op::ConditionalUpdate { t, .. } => {
+            id.map(|id| (t.as_str(), id))
+        }
+        Op::Delete { t, id, .. } | Op::Patch { t, id, .. } => Some((t, id)),
+        _ => None,
+    }
+}
+
+/// A transaction may change each resource once (R4 http.html: identities
+/// that overlap in the DELETE, POST and PUT/PATCH steps fail it).
+fn check_distinct(entries: &[Entry], ids: &[Option<String>]) -> FhirResult<()> {
+    let mut seen = std::collections::HashSet::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let id = ids.get(i).and_then(Option::as_deref);
+        if let Some((t, id)) = written_identity(&entry.op, id)
+            && !seen.insert((t, id))
+        {
+            return Err(in_entry(
+                FhirError::invalid(format!(
+                    "Bundle contains multiple entries that refers to the same resource '{t}/{id}'."
+                )),
+                i,
+                Some(&entry.label),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Entries' `fullUrl`s are unique within a bundle (bdl-7), but for versions
+/// of one resource.
+fn check_full_urls(raw_entries: &[Value]) -> FhirResult<()> {
+    let mut seen = std::collections::HashSet::new();
+    for entry in raw_entries {
+        let Some(full_url) = entry["fullUrl"].as_str() else {
+            continue;
+        };
+        let version = entry["resource"]["meta"]["versionId"].as_str();
+        if !seen.insert((full_url, version)) {
+            return Err(FhirError::invalid(format!(
+                "Bundle contains multiple entries with the fullUrl '{full_url}'."
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Extracts the index entries of creates and updates whose ids are known
@@ -612,12 +654,27 @@ fn resolve_ids(
         }
         ids.push(id.map(|(_, id)| id));
     }
+    // Conditional references name what was stored before the bundle.
+    if let Some(tx) = tx {
+        for (i, entry) in entries.iter().enumerate() {
+            let Some(resource) = written_resource(&entry.op) else {
+                continue;
+            };
+            let mut references = write::conditional_references(resource);
+            references.retain(|r| !map.contains_key(r));
+            let resolved = write::resolve_conditional_references(tx, Some(svc), base, &references)
+                .map_err(|e| in_entry(e, i, Some(&entry.label)))?;
+            map.extend(resolved);
+        }
+    }
     if !map.is_empty() {
         for entry in entries.iter_mut() {
             match &mut entry.op {
                 Op::Create { resource, .. }
                 | Op::Update { resource, .. }
-                | Op::ConditionalUpdate { resource, .. } => rewrite_references(resource, &map),
+                | Op::ConditionalUpdate { resource, .. } => {
+                    write::rewrite_references(resource, &map)
+                }
                 _ => {}
             }
         }
@@ -652,6 +709,7 @@ async fn transaction_response(
                 Some(ids) => ids,
                 None => resolve_ids(Some(&mut *tx), svc, &base, &mut entries)?,
             };
+            check_distinct(&entries, &ids)?;
             let mut slots: Vec<Option<Answer>> = vec![None; count];
             let mut indexes: Vec<usize> = (0..count).collect();
             indexes.sort_by_key(|&i| order(&entries[i].op));
@@ -870,7 +928,7 @@ mod tests {
             ("urn:uuid:1".to_owned(), "Patient/a".to_owned()),
             ("urn:uuid:2".to_owned(), "Practitioner/b".to_owned()),
         ]);
-        rewrite_references(&mut r, &map);
+        write::rewrite_references(&mut r, &map);
         assert_eq!(r["subject"]["reference"], "Patient/a");
         assert_eq!(r["performer"][0]["reference"], "Practitioner/b");
         assert_eq!(r["performer"][1]["reference"], "Practitioner/x");

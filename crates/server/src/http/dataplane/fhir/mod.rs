@@ -34,6 +34,40 @@ pub(crate) fn warm() {
     capability::warm();
 }
 
+/// The format a request asks for that is not JSON, if it accepts only
+/// such: `_format` (which overrides `Accept`, R4 http.html §3.1.0.1.10) or
+/// every media range of `Accept` (XML, Turtle, …). Bulk export's NDJSON
+/// files count as JSON.
+fn unsupported_format(headers: &HeaderMap, query: &[(String, String)]) -> Option<String> {
+    const JSON: [&str; 7] = [
+        "json",
+        "application/json",
+        "application/fhir+json",
+        "application/json+fhir",
+        "application/fhir+ndjson",
+        "application/ndjson",
+        "application/x-ndjson",
+    ];
+    let media = |range: &str| {
+        range
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase()
+    };
+    if let Some((_, format)) = query.iter().rev().find(|(k, _)| k == "_format") {
+        let wanted = media(format);
+        return (!JSON.contains(&wanted.as_str())).then(|| format.clone());
+    }
+    let accept = headers.get(header::ACCEPT)?.to_str().ok()?;
+    let ranges: Vec<String> = accept.split(',').map(media).collect();
+    let acceptable = ranges
+        .iter()
+        .any(|r| r.is_empty() || r == "*/*" || r == "application/*" || JSON.contains(&r.as_str()));
+    (!acceptable).then(|| accept.to_owned())
+}
+
 fn unknown_service(headers: &HeaderMap, path: &str) -> Response {
     outcome(
         headers,
@@ -55,6 +89,16 @@ pub(crate) async fn dispatch(
     let Some(path) = ServicePath::parse(&raw) else {
         return unknown_service(&headers, &raw);
     };
+    if let Some(unsupported) = unsupported_format(&headers, &query) {
+        return outcome(
+            &headers,
+            StatusCode::NOT_ACCEPTABLE,
+            "not-supported",
+            &format!(
+                "The requested format '{unsupported}' is not supported; the FHIR service speaks application/fhir+json."
+            ),
+        );
+    }
     let rest = path.rest();
     if matches!(method, Method::GET | Method::HEAD) {
         let anonymous = match rest.as_slice() {

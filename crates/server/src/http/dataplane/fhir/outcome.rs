@@ -133,14 +133,20 @@ pub(super) fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
-/// An OperationOutcome with the given issues, its `id` the request's ID.
+/// An OperationOutcome with the given issues, its `id` the request's ID
+/// when that is a valid FHIR id (a client's `X-Request-Id` may be anything;
+/// it is still echoed in the header).
 pub(super) fn operation_outcome(headers: &HeaderMap, issues: &[Value]) -> Value {
-    json!({
+    let mut outcome = json!({
         "resourceType": "OperationOutcome",
-        "id": request_id(headers),
         "meta": { "lastUpdated": now_rfc3339() },
         "issue": issues,
-    })
+    });
+    let id = request_id(headers);
+    if hale_fhir_model::primitives::is_id(id) {
+        outcome["id"] = Value::String(id.to_owned());
+    }
+    outcome
 }
 
 /// A single-issue OperationOutcome response.

@@ -144,6 +144,11 @@ async fn route(req: FhirRequest) -> FhirResult<Response> {
             check_id(id)?;
             validate_operation(&req, t, Some(id))
         }
+        [t, id, "$validate"] if get => {
+            check_type(t)?;
+            check_id(id)?;
+            validate_stored(&req, t, id).await
+        }
         [t] => {
             check_type(t)?;
             if get {
@@ -367,7 +372,9 @@ pub(super) fn version_url(base: &str, stored: &StoredResource) -> String {
     )
 }
 
-async fn read(req: &FhirRequest, t: &str, id: &str) -> FhirResult<Response> {
+/// The current version of a resource: 404 when it never existed, 410 when
+/// it is deleted.
+async fn current_version(req: &FhirRequest, t: &str, id: &str) -> FhirResult<StoredResource> {
     let service = req.service.id;
     let (ty, idc) = (t.to_owned(), id.to_owned());
     let current = req
@@ -380,11 +387,15 @@ async fn read(req: &FhirRequest, t: &str, id: &str) -> FhirResult<Response> {
             Ok(resources::current(tx, svc, &ty, &idc)?)
         })
         .await?;
-    let stored = match current {
-        None => return Err(FhirError::resource_not_found(t, id)),
-        Some(s) if s.deleted => return Err(FhirError::gone(t, id, s.version)),
-        Some(s) => s,
-    };
+    match current {
+        None => Err(FhirError::resource_not_found(t, id)),
+        Some(s) if s.deleted => Err(FhirError::gone(t, id, s.version)),
+        Some(s) => Ok(s),
+    }
+}
+
+async fn read(req: &FhirRequest, t: &str, id: &str) -> FhirResult<Response> {
+    let stored = current_version(req, t, id).await?;
     if let Some(tag) = req
         .headers
         .get(header::IF_NONE_MATCH)
@@ -434,11 +445,25 @@ async fn vread(req: &FhirRequest, t: &str, id: &str, v: &str) -> FhirResult<Resp
 }
 
 /// Reads and checks the body of a create or update: JSON, the URL's type,
-/// structurally valid.
-fn resource_from_body(req: &FhirRequest, t: &str) -> FhirResult<Value> {
+/// structurally valid; its conditional references resolved.
+async fn resource_from_body(req: &FhirRequest, t: &str) -> FhirResult<Value> {
     check_json_content_type(&req.headers)?;
-    let resource = parse_body(&req.body, Some(t))?;
+    let mut resource = parse_body(&req.body, Some(t))?;
     check_valid(&resource)?;
+    let references = write::conditional_references(&resource);
+    if !references.is_empty() {
+        let service = req.service.id;
+        let base = req.base.clone();
+        let map = req
+            .state
+            .store
+            .read(move |tx| {
+                let svc = write::partition(tx, service, false)?;
+                write::resolve_conditional_references(tx, svc, &base, &references)
+            })
+            .await?;
+        write::rewrite_references(&mut resource, &map);
+    }
     Ok(resource)
 }
 
@@ -450,7 +475,7 @@ fn if_match(req: &FhirRequest) -> Option<String> {
 }
 
 async fn create(req: &FhirRequest, t: &str) -> FhirResult<Response> {
-    let resource = resource_from_body(req, t)?;
+    let resource = resource_from_body(req, t).await?;
     let id = uuid::Uuid::new_v4().to_string();
     let change = Change::new(t.to_owned(), id, ChangeKind::Upsert(resource), "POST").fresh();
     let condition = req
@@ -498,7 +523,7 @@ pub(super) fn multiple_matches() -> FhirError {
 }
 
 async fn update(req: &FhirRequest, t: &str, id: &str) -> FhirResult<Response> {
-    let resource = resource_from_body(req, t)?;
+    let resource = resource_from_body(req, t).await?;
     match resource.get("id").and_then(Value::as_str) {
         None => return Err(FhirError::invalid("Resource id is required for an update.")),
         Some(body_id) if body_id != id => {
@@ -522,7 +547,7 @@ async fn update(req: &FhirRequest, t: &str, id: &str) -> FhirResult<Response> {
 }
 
 async fn conditional_update(req: &FhirRequest, t: &str) -> FhirResult<Response> {
-    let resource = resource_from_body(req, t)?;
+    let resource = resource_from_body(req, t).await?;
     let criteria = req.query.clone();
     let service = req.service.id;
     let base = req.base.clone();
@@ -678,14 +703,24 @@ fn validate_operation(req: &FhirRequest, t: &str, id: Option<&str>) -> FhirResul
     {
         issues.push(json!({ "severity": "error", "code": "invalid", "diagnostics": format!("Id in the URL ('{id}') must match the id in the resource.") }));
     }
-    issues.extend(validate(&resource).iter().map(|i| i.to_json()));
+    Ok(validation_outcome(req, issues, &resource))
+}
+
+/// `GET [type]/[id]/$validate`: the stored resource against the same checks.
+async fn validate_stored(req: &FhirRequest, t: &str, id: &str) -> FhirResult<Response> {
+    let stored = current_version(req, t, id).await?;
+    let resource: Value = serde_json::from_slice(stored.body.as_deref().unwrap_or_default())
+        .map_err(|e| FhirError::internal("a stored resource is not JSON", &e))?;
+    Ok(validation_outcome(req, Vec::new(), &resource))
+}
+
+/// `$validate`'s answer: 200 with the issues found, or "All OK".
+fn validation_outcome(req: &FhirRequest, mut issues: Vec<Value>, resource: &Value) -> Response {
+    issues.extend(validate(resource).iter().map(|i| i.to_json()));
     if issues.is_empty() {
         issues.push(
             json!({ "severity": "information", "code": "informational", "diagnostics": "All OK" }),
         );
     }
-    Ok(fhir_json(
-        StatusCode::OK,
-        operation_outcome(&req.headers, &issues),
-    ))
+    fhir_json(StatusCode::OK, operation_outcome(&req.headers, &issues))
 }

@@ -418,7 +418,7 @@ pub(super) async fn history(
                     .map_err(|_| {
                         FhirError::invalid(format!("The '_count' value '{v}' is not a number."))
                     })?
-                    .clamp(1, MAX_HISTORY_COUNT)
+                    .min(MAX_HISTORY_COUNT)
             }
             "_since" => filter.since = Some(instant_param(k, v)?),
             "_before" => filter.before = Some(instant_param(k, v)?),

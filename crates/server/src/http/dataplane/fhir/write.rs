@@ -181,12 +181,22 @@ pub(super) fn apply_deferred(
         resources::current(tx, svc, &change.resource_type, &change.id)?
     };
     if let Some(expected) = &change.if_match {
-        let matches = match (&current, parse_etag(expected)) {
-            (Some(c), Some(v)) => !c.deleted && c.version == v,
-            _ => false,
+        let Some(wanted) = parse_etag(expected) else {
+            return Err(FhirError::invalid(format!(
+                "The If-Match value '{expected}' is not a version ETag (W/\"n\")."
+            )));
         };
-        if !matches {
-            return Err(FhirError::version_mismatch(expected));
+        match &current {
+            None => {
+                return Err(FhirError::not_found(format!(
+                    "Resource type '{}' with id '{}' and version '{wanted}' couldn't be found.",
+                    change.resource_type, change.id
+                )));
+            }
+            Some(c) if c.deleted || c.version != wanted => {
+                return Err(FhirError::version_mismatch(expected));
+            }
+            Some(_) => {}
         }
     }
     let live = current.as_ref().filter(|c| !c.deleted);
@@ -460,6 +470,90 @@ pub(super) fn conditional_matches(
         compartment: None,
     };
     Ok(search::search(tx, svc, &scope, &query, base)?.matches)
+}
+
+/// The conditional references (`Patient?identifier=x|1`) in a resource, each
+/// once, in the order found.
+pub(super) fn conditional_references(resource: &Value) -> Vec<String> {
+    fn walk(value: &Value, found: &mut Vec<String>) {
+        match value {
+            Value::Object(obj) => {
+                for (k, v) in obj {
+                    match v {
+                        Value::String(s)
+                            if k == "reference"
+                                && !s.contains("://")
+                                && s.contains('?')
+                                && !found.contains(s) =>
+                        {
+                            found.push(s.clone())
+                        }
+                        _ => walk(v, found),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| walk(v, found)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    walk(resource, &mut found);
+    found
+}
+
+/// Resolves each conditional reference to the `Type/id` of the one resource
+/// its search matches (R4 http.html, "conditional references"): 400 when
+/// none or several match.
+pub(super) fn resolve_conditional_references(
+    tx: &mut dyn Tx,
+    svc: Option<i64>,
+    base: &str,
+    references: &[String],
+) -> FhirResult<HashMap<String, String>> {
+    let mut map = HashMap::with_capacity(references.len());
+    for reference in references {
+        let Some((t, query)) = reference.split_once('?') else {
+            continue;
+        };
+        let found = conditional_matches(tx, svc, base, t, &parse_query(query), 1)?;
+        match found.as_slice() {
+            [one] => {
+                map.insert(reference.clone(), format!("{t}/{}", one.id));
+            }
+            [] => {
+                return Err(FhirError::invalid(format!(
+                    "Given conditional reference '{reference}' does not resolve to a resource."
+                )));
+            }
+            _ => {
+                return Err(FhirError::invalid(format!(
+                    "Given conditional reference '{reference}' resolved to multiple resources."
+                )));
+            }
+        }
+    }
+    Ok(map)
+}
+
+/// Replaces every `reference` found in `map` (urn:uuid and other fullUrls,
+/// conditional references).
+pub(super) fn rewrite_references(value: &mut Value, map: &HashMap<String, String>) {
+    match value {
+        Value::Object(obj) => {
+            for (k, v) in obj.iter_mut() {
+                if k == "reference"
+                    && let Value::String(s) = v
+                    && let Some(to) = map.get(s.as_str())
+                {
+                    *s = to.clone();
+                    continue;
+                }
+                rewrite_references(v, map);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| rewrite_references(v, map)),
+        _ => {}
+    }
 }
 
 /// The query pairs of a conditional URL's query string (`Patient?identifier=x`).
