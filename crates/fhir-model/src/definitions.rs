@@ -7,6 +7,7 @@
 //! `src/generated/r4.json`, embedded in the binary and parsed once on first use.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::LazyLock;
 
 use rustc_hash::FxHashMap;
@@ -95,6 +96,20 @@ pub struct ElementDef {
     pub modifier: bool,
     /// `contentReference` target path (`Questionnaire.item`), without `#`.
     pub content_reference: Option<String>,
+    /// For a `code` element with a required binding whose value set the
+    /// definitions enumerate: that value set.
+    pub required: Option<Arc<RequiredCodes>>,
+}
+
+/// The codes of a value set a `code` element is bound to (required), each
+/// with its code system.
+#[derive(Debug)]
+pub struct RequiredCodes {
+    /// The value set's canonical URL.
+    pub value_set: String,
+    /// Code → code system. Fx hashing: fixed table, built from the
+    /// definitions.
+    pub codes: FxHashMap<String, String>,
 }
 
 impl ElementDef {
@@ -255,6 +270,10 @@ pub struct SearchParamDef {
     pub comparators: Vec<String>,
     /// Composite components.
     pub components: Vec<Component>,
+    /// Token parameters over `code` elements bound to one code system: that
+    /// system, per resource type (the code's implicit system, R4
+    /// terminologies §4.1).
+    pub implicit_system: HashMap<String, String>,
 }
 
 impl SearchParamDef {
@@ -273,6 +292,12 @@ struct RawFile {
     #[serde(rename = "searchParameters")]
     search_parameters: Vec<RawSearchParam>,
     compartments: HashMap<String, HashMap<String, Vec<String>>>,
+    /// `Type.path` of a `code` element → the value set it is bound to.
+    #[serde(default)]
+    bindings: HashMap<String, String>,
+    /// Value set URL → code → system.
+    #[serde(default, rename = "valueSets")]
+    value_sets: HashMap<String, HashMap<String, String>>,
 }
 
 #[derive(Deserialize)]
@@ -298,6 +323,8 @@ struct RawSearchParam {
     comparator: Vec<String>,
     #[serde(default)]
     component: Vec<RawComponent>,
+    #[serde(default, rename = "implicitSystem")]
+    implicit_system: HashMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -346,6 +373,7 @@ fn parse_element(row: &serde_json::Value) -> Result<ElementDef, String> {
         summary: flags.contains('s'),
         modifier: flags.contains('m'),
         content_reference: s(6).map(str::to_owned),
+        required: None,
     })
 }
 
@@ -353,13 +381,32 @@ impl Definitions {
     /// Parses a generated definitions file (the format `tools/generate.py` writes).
     pub fn from_json(text: &str) -> Result<Self, String> {
         let raw: RawFile = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let value_sets: HashMap<String, Arc<RequiredCodes>> = raw
+            .value_sets
+            .into_iter()
+            .map(|(url, codes)| {
+                let set = RequiredCodes {
+                    value_set: url.clone(),
+                    codes: codes.into_iter().collect(),
+                };
+                (url, Arc::new(set))
+            })
+            .collect();
         let mut types = FxHashMap::default();
         for (name, t) in raw.types {
-            let elements = t
+            let mut elements = t
                 .elements
                 .iter()
                 .map(parse_element)
                 .collect::<Result<Vec<_>, _>>()?;
+            for e in &mut elements {
+                if let Some(url) = raw.bindings.get(&format!("{name}.{}", e.path)) {
+                    let set = value_sets
+                        .get(url)
+                        .ok_or_else(|| format!("{name}.{}: no value set {url}", e.path))?;
+                    e.required = Some(set.clone());
+                }
+            }
             let by_path = elements
                 .iter()
                 .enumerate()
@@ -412,6 +459,7 @@ impl Definitions {
                 targets: sp.target,
                 comparators: sp.comparator,
                 components,
+                implicit_system: sp.implicit_system,
             });
         }
         let by_id = search_params

@@ -34,6 +34,8 @@ pub enum IssueCode {
     Required,
     /// An element value is invalid (format, range).
     Value,
+    /// A code is not in the value set its element requires.
+    CodeInvalid,
     /// The content or request is not supported.
     NotSupported,
     /// Informational note.
@@ -50,6 +52,7 @@ impl IssueCode {
             IssueCode::Structure => "structure",
             IssueCode::Required => "required",
             IssueCode::Value => "value",
+            IssueCode::CodeInvalid => "code-invalid",
             IssueCode::NotSupported => "not-supported",
             IssueCode::Informational => "informational",
             IssueCode::NotFound => "not-found",

@@ -741,9 +741,20 @@ fn parse_criterion(
             }
         },
     };
+    let implicit = implicit_system(sp, types);
     let mut values = Vec::new();
     for raw in split_escaped(value, ',') {
         match parse_value(sp.kind, sp, modifier.as_ref(), &raw) {
+            // A `code` element's values carry their system implicitly and
+            // are indexed without it: `system|code` with that system asks
+            // for the code.
+            Ok(SearchValue::Token {
+                system: TokenSystem::Is(system),
+                code: Some(code),
+            }) if implicit == Some(system.as_str()) => values.push(SearchValue::Token {
+                system: TokenSystem::Any,
+                code: Some(code),
+            }),
             Ok(v) => values.push(v),
             Err(issue) => {
                 ctx.error(issue);
@@ -756,6 +767,14 @@ fn parse_criterion(
         modifier,
         values,
     })
+}
+
+/// The implicit code system of a token parameter on every one of `types`
+/// (the same for all), if it has one.
+fn implicit_system<'a>(sp: &'a SearchParamDef, types: &[String]) -> Option<&'a str> {
+    let mut systems = types.iter().map(|t| sp.implicit_system.get(t));
+    let first = systems.next()??;
+    systems.all(|s| s == Some(first)).then_some(first.as_str())
 }
 
 fn parse_include(ctx: &mut Ctx, value: &str, iterate: bool, rev: bool) -> Option<Include> {

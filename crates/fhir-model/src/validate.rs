@@ -1,8 +1,11 @@
 //! Structural validation of a resource against the R4 element definitions:
 //! known elements only, JSON types, primitive formats, cardinality, required
 //! elements, one value per choice element, `_x` primitive extensions,
-//! contained resources, extensions and reference formats. Invariants
-//! (FHIRPath constraints), terminology bindings and profiles are not checked.
+//! contained resources, extensions and reference formats, and the codes of
+//! `code` elements with a required binding (when the definitions enumerate
+//! the value set: every FHIR-defined one; not BCP-13 MIME types, languages or
+//! currencies). Invariants (FHIRPath constraints), other bindings and
+//! profiles are not checked.
 
 use serde_json::{Map, Value};
 
@@ -21,6 +24,9 @@ pub fn validate(resource: &Value) -> Vec<Issue> {
     v.resource(resource, "", false);
     v.issues
 }
+
+/// Codes an error about a required binding lists at most.
+const MAX_CODES_NAMED: usize = 12;
 
 const ID_REQUIREMENTS: &str = "Id must be any combination of upper or lower case ASCII letters ('A'..'Z', and 'a'..'z'), numerals ('0'..'9'), '-' and '.', with a length limit of 64 characters. (This might be an integer, an un-prefixed OID, UUID, or any other identifier pattern that meets these constraints.)";
 
@@ -468,6 +474,25 @@ impl<'a> Validator<'a> {
                     IssueCode::Structure
                 };
                 self.err(code, loc, reason);
+            } else if let (Some(required), Value::String(code)) = (&elem.required, v)
+                && !required.codes.contains_key(code)
+            {
+                let mut allowed: Vec<&str> = required.codes.keys().map(String::as_str).collect();
+                allowed.sort_unstable();
+                let more = allowed.len().saturating_sub(MAX_CODES_NAMED);
+                allowed.truncate(MAX_CODES_NAMED);
+                let mut list = allowed.join(", ");
+                if more > 0 {
+                    list.push_str(&format!(" and {more} more"));
+                }
+                self.err(
+                    IssueCode::CodeInvalid,
+                    loc,
+                    format!(
+                        "The code '{code}' is not in the value set '{}' that {}.{} requires (one of {list})",
+                        required.value_set, td.name, elem.path
+                    ),
+                );
             }
             return;
         }

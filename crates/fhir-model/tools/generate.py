@@ -7,6 +7,11 @@ Usage:
 
 The tarball and the files used inside it are checked against pinned sha256
 digests, so the output is reproducible byte for byte.  Standard library only.
+
+Besides types, search parameters and the Patient compartment, it writes the
+codes of required bindings on `code` elements (`bindings`: element → value
+set, `valueSets`: value set → code → system), and each token parameter's
+implicit code system per resource type (`implicitSystem`).
 """
 import hashlib
 import io
@@ -23,6 +28,10 @@ FILES = {
     "profiles-types.json": "ed737d960efd2fb1121b8130dcd98904eafdeb013f7c0661d75c76c8cf94c902",
     # Not listed in research/fhir.md; pinned here from the verified tarball.
     "compartmentdefinition-patient.json": "29ca6ca7e678deea114d00a4024b5717b861b4915c6c375b9e591a30b5b702dc",
+    # The FHIR-defined value sets and code systems, and HL7 v3's: the codes
+    # of required bindings on `code` elements.
+    "valuesets.json": None,
+    "v3-codesystems.json": None,
 }
 SD_PREFIX = "http://hl7.org/fhir/StructureDefinition/"
 SP_PREFIX = "http://hl7.org/fhir/SearchParameter/"
@@ -46,7 +55,7 @@ def sha256(data: bytes) -> str:
 def load(tar: tarfile.TarFile, name: str, check: bool = True):
     data = tar.extractfile("package/dist/fhir/r4/" + name).read()
     digest = sha256(data)
-    if check and digest != FILES[name]:
+    if check and FILES[name] is not None and digest != FILES[name]:
         sys.exit(f"sha256 mismatch for {name}: {digest}")
     return json.loads(data), digest
 
@@ -86,6 +95,121 @@ def element_row(sd_name: str, el: dict, kind: str):
     return row + extra
 
 
+def code_systems(*bundles) -> dict:
+    """Code systems with all their concepts, by URL."""
+    out = {}
+    for bundle in bundles:
+        for entry in bundle["entry"]:
+            r = entry["resource"]
+            if r["resourceType"] == "CodeSystem" and r.get("content") == "complete":
+                out[r["url"]] = r
+    return out
+
+
+def expand(vs: dict, systems: dict):
+    """A value set's codes as {code: system}, or None when it cannot be
+    enumerated from the package alone (filters, imported value sets,
+    exclusions, external code systems such as BCP-13 or ISO 4217)."""
+    compose = vs.get("compose")
+    if not compose or compose.get("exclude"):
+        return None
+    codes = {}
+    for inc in compose.get("include", []):
+        if "filter" in inc or "valueSet" in inc or "system" not in inc:
+            return None
+        system = inc["system"]
+        if "concept" in inc:
+            for c in inc["concept"]:
+                codes[c["code"]] = system
+            continue
+        cs = systems.get(system)
+        if cs is None:
+            return None
+
+        def walk(concepts):
+            for c in concepts:
+                codes[c["code"]] = system
+                walk(c.get("concept", []))
+
+        walk(cs.get("concept", []))
+    return codes or None
+
+
+def required_code_bindings(structure_bundles, valuesets: dict, systems: dict):
+    """({"Type.path": value set URL}, {value set URL: {code: system}}) for
+    every element of type `code` with a required binding whose value set
+    can be enumerated."""
+    bindings, sets = {}, {}
+    for bundle in structure_bundles:
+        for entry in bundle["entry"]:
+            sd = entry["resource"]
+            if sd["resourceType"] != "StructureDefinition" or sd["kind"] == "logical" \
+                    or sd.get("derivation") == "constraint":
+                continue
+            for el in sd["snapshot"]["element"]:
+                binding = el.get("binding") or {}
+                types = [t["code"] for t in el.get("type", [])]
+                if types != ["code"] or binding.get("strength") != "required" \
+                        or "valueSet" not in binding:
+                    continue
+                url = binding["valueSet"].split("|")[0]
+                if url not in sets:
+                    vs = valuesets.get(url)
+                    codes = expand(vs, systems) if vs else None
+                    if codes is None:
+                        continue
+                    sets[url] = codes
+                bindings[el["path"]] = url
+    return bindings, sets
+
+
+def resolve_element(types: dict, type_name: str, segments: list):
+    """The owner type and path of the element `segments` names below
+    `type_name`, following single-typed complex elements; None otherwise."""
+    t = types.get(type_name)
+    if t is None:
+        return None
+    paths = {row[0]: row for row in t["elements"]}
+    for i in range(len(segments), 0, -1):
+        rel = ".".join(segments[:i])
+        row = paths.get(rel)
+        if row is None:
+            continue
+        if i == len(segments):
+            return type_name, rel
+        if len(row[1]) != 1:
+            return None
+        return resolve_element(types, row[1][0], segments[i:])
+    return None
+
+
+def implicit_systems(sp: dict, types: dict, bindings: dict, sets: dict) -> dict:
+    """{resource type: system} for a token parameter whose expression, on
+    that type, names only `code` elements bound to one code system: their
+    values carry that system implicitly (R4 terminologies §4.1)."""
+    out = {}
+    exprs = [e.strip() for e in sp.get("expression", "").split("|")]
+    for base in sp["base"]:
+        mine = [e for e in exprs if e.startswith(base + ".")]
+        if not mine:
+            continue
+        found = set()
+        for e in mine:
+            segments = e.split(".")[1:]
+            if not all(seg.isalpha() for seg in segments):
+                found = None
+                break
+            owner = resolve_element(types, base, segments)
+            url = bindings.get(f"{owner[0]}.{owner[1]}") if owner else None
+            if url is None:
+                found = None
+                break
+            found |= set(sets[url].values())
+        if found and len(found) == 1:
+            out[base] = found.pop()
+    return out
+
+
 def compact(value) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
 
@@ -112,7 +236,15 @@ def render(out: dict) -> str:
     sps = out["searchParameters"]
     lines += [compact(sp) + ("," if i + 1 < len(sps) else "") for i, sp in enumerate(sps)]
     lines.append("],")
-    lines.append('"compartments":' + compact(out["compartments"]))
+    lines.append('"compartments":' + compact(out["compartments"]) + ",")
+    lines.append('"bindings":{')
+    bs = sorted(out["bindings"].items())
+    lines += [compact(k) + ":" + compact(v) + ("," if i + 1 < len(bs) else "") for i, (k, v) in enumerate(bs)]
+    lines.append("},")
+    lines.append('"valueSets":{')
+    vss = sorted(out["valueSets"].items())
+    lines += [compact(k) + ":" + compact(v) + ("," if i + 1 < len(vss) else "") for i, (k, v) in enumerate(vss)]
+    lines.append("}")
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -130,6 +262,16 @@ def main():
     types, _ = load(tar, "profiles-types.json")
     params, _ = load(tar, "search-parameters.json")
     compartment, _ = load(tar, "compartmentdefinition-patient.json")
+    valuesets, _ = load(tar, "valuesets.json")
+    v3, _ = load(tar, "v3-codesystems.json")
+    systems = code_systems(valuesets, v3)
+    by_url = {}
+    for bundle in (valuesets, v3):
+        for entry in bundle["entry"]:
+            r = entry["resource"]
+            if r["resourceType"] == "ValueSet":
+                by_url.setdefault(r["url"], r)
+    bindings, value_sets = required_code_bindings((types, resources), by_url, systems)
 
     out_types = {}
     primitives = {}
@@ -171,6 +313,10 @@ def main():
         for key in ("expression", "target", "comparator", "modifier", "multipleOr", "multipleAnd"):
             if key in sp:
                 row[key] = sp[key]
+        if sp["type"] == "token":
+            implicit = implicit_systems(sp, out_types, bindings, value_sets)
+            if implicit:
+                row["implicitSystem"] = implicit
         if "component" in sp:
             row["component"] = [
                 {"definition": c["definition"][len(SP_PREFIX):] if c["definition"].startswith(SP_PREFIX) else c["definition"],
@@ -195,6 +341,8 @@ def main():
         "types": out_types,
         "searchParameters": sps,
         "compartments": {"Patient": comp},
+        "bindings": bindings,
+        "valueSets": value_sets,
     }
     target = Path(__file__).resolve().parent.parent / "src" / "generated" / "r4.json"
     text = render(out)

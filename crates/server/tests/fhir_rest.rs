@@ -282,6 +282,9 @@ async fn bad_input_changes_nothing() {
         ("oversize", Method::POST, "Patient", vec![b' '; 17 * 1024 * 1024], "application/fhir+json", 413, "too-costly"),
         ("bundle of the wrong type", Method::POST, "", json!({"resourceType": "Bundle", "type": "collection"}).to_string().into_bytes(), "application/fhir+json", 400, "invalid"),
         ("not a bundle", Method::POST, "", patient("X").to_string().into_bytes(), "application/fhir+json", 400, "invalid"),
+        ("code outside its required value set", Method::POST, "Patient", json!({"resourceType": "Patient", "gender": "notacode"}).to_string().into_bytes(), "application/fhir+json", 400, "code-invalid"),
+        ("code outside a datatype's required value set", Method::POST, "Patient", json!({"resourceType": "Patient", "name": [{"use": "bogususe", "family": "X"}]}).to_string().into_bytes(), "application/fhir+json", 400, "code-invalid"),
+        ("status outside its value set", Method::POST, "Observation", json!({"resourceType": "Observation", "status": "notastatus", "code": {"text": "x"}}).to_string().into_bytes(), "application/fhir+json", 400, "code-invalid"),
     ];
     for (what, method, path, body, ct, status, code) in cases {
         let reply = f.raw(method, path, Some(body), ct, &[]).await;
@@ -320,6 +323,23 @@ async fn json_patch_and_fhirpath_patch() {
     assert_eq!(patched.body["gender"], "male");
     assert_eq!(patched.body["name"][0]["given"], json!(["Ann", "Beth"]));
     assert_eq!(patched.body["meta"]["versionId"], "2");
+
+    // A patch that leaves a code outside its required value set is refused.
+    let bad = json!([{ "op": "replace", "path": "/gender", "value": "notacode" }]);
+    let refused = f
+        .raw(
+            Method::PATCH,
+            &format!("Patient/{id}"),
+            Some(bad.to_string().into_bytes()),
+            "application/json-patch+json",
+            &[],
+        )
+        .await;
+    assert_outcome(&refused, 400, "code-invalid");
+    assert_eq!(
+        f.get(&format!("Patient/{id}")).await.body["meta"]["versionId"],
+        "2"
+    );
 
     let fhirpath = json!({ "resourceType": "Parameters", "parameter": [{ "name": "operation", "part": [
         { "name": "type", "valueCode": "add" },

@@ -556,3 +556,36 @@ async fn long_lists_of_values() {
     }
     assert_eq!(observations.len(), 8);
 }
+
+/// A `code` element's values carry the system of the value set it is bound
+/// to: `gender=http://hl7.org/fhir/administrative-gender|female` finds the
+/// female patients, another system none.
+#[tokio::test]
+async fn codes_match_their_implicit_system() {
+    let f = Fhir::start().await;
+    seed(&f).await;
+    for (query, wanted) in [
+        ("Patient?gender=female", 2),
+        (
+            "Patient?gender=http://hl7.org/fhir/administrative-gender|female",
+            2,
+        ),
+        (
+            "Patient?gender=http://hl7.org/fhir/administrative-gender|male,female",
+            4,
+        ),
+        ("Patient?gender=http://example.org/other|female", 0),
+        (
+            "Patient?gender:not=http://hl7.org/fhir/administrative-gender|female",
+            2,
+        ),
+        (
+            "Observation?status=http://hl7.org/fhir/observation-status|final",
+            8,
+        ),
+    ] {
+        let r = f.get(&format!("{query}&_count=50")).await;
+        assert_eq!(r.status, 200, "{query}: {}", r.body);
+        assert_eq!(ids(&r.body).len(), wanted, "{query}: {}", r.body);
+    }
+}
