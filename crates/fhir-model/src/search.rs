@@ -911,6 +911,13 @@ pub fn parse_search(
         (None, false) => q.types.clone(),
         (None, true) => vec!["DomainResource".to_owned()],
     };
+    // `_type` naming no known type restricts the search to nothing (in
+    // lenient handling; strict handling refused it above).
+    if q.types.is_empty() && params.iter().any(|(k, _)| k == "_type")
+        && let Some(nothing) = parse_criterion(&mut ctx, &types, "_id:missing", "true", 0)
+    {
+        q.criteria.push(nothing);
+    }
     let mut sort_seen = false;
     for (key, value) in params {
         let key = key.as_str();

@@ -247,6 +247,23 @@ async fn lenient_and_strict_handling() {
             .unwrap()
             .contains("1000")
     );
+
+    // `_type` naming only unknown types finds nothing (with the warning);
+    // with a known type beside it, that type.
+    let r = f.get("?_type=Foo").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(ids(&r.body).is_empty(), "{}", r.body);
+    assert!(
+        r.body["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["search"]["mode"] == "outcome"),
+        "{}",
+        r.body
+    );
+    let r = f.get("?_type=Patient,Foo&_count=50").await;
+    assert_eq!(ids(&r.body).len(), 4, "{}", r.body);
 }
 
 #[tokio::test]
