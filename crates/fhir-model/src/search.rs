@@ -913,7 +913,8 @@ pub fn parse_search(
     };
     // `_type` naming no known type restricts the search to nothing (in
     // lenient handling; strict handling refused it above).
-    if q.types.is_empty() && params.iter().any(|(k, _)| k == "_type")
+    if q.types.is_empty()
+        && params.iter().any(|(k, _)| k == "_type")
         && let Some(nothing) = parse_criterion(&mut ctx, &types, "_id:missing", "true", 0)
     {
         q.criteria.push(nothing);

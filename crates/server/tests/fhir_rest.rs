@@ -948,6 +948,19 @@ async fn formats_validation_of_stored_resources_and_preconditions() {
         "1"
     );
 
+    // An update that changes nothing makes no version.
+    let current = f.get(&format!("Patient/{id}")).await.body;
+    let same = f.put(&format!("Patient/{id}"), &current).await;
+    assert_eq!(same.status, 200, "{}", same.body);
+    assert_eq!(same.body["meta"]["versionId"], "1", "{}", same.body);
+    assert_eq!(same.header("etag"), "W/\"1\"");
+    let mut no_meta = current.clone();
+    no_meta.as_object_mut().unwrap().remove("meta");
+    let same = f.put(&format!("Patient/{id}"), &no_meta).await;
+    assert_eq!(same.body["meta"]["versionId"], "1", "{}", same.body);
+    let history = f.get(&format!("Patient/{id}/_history")).await;
+    assert_eq!(history.body["entry"].as_array().unwrap().len(), 1);
+
     // History with _count=0: no entries, no next link.
     let reply = f.get(&format!("Patient/{id}/_history?_count=0")).await;
     assert_eq!(reply.status, 200, "{}", reply.body);

@@ -293,6 +293,17 @@ async fn conditional_create_update_and_delete() {
         again.body
     );
     assert_eq!(again.body["id"], first.body["id"]);
+    // The criteria may come with the type, as a search URL.
+    let typed = f
+        .call(
+            Method::POST,
+            "Patient",
+            Some(&p),
+            &[("if-none-exist", "Patient?identifier=urn:mrn|C1")],
+        )
+        .await;
+    assert_eq!(typed.status, 200, "{}", typed.body);
+    assert_eq!(typed.body["id"], first.body["id"]);
     assert_eq!(ids(&f.get("Patient").await.body).len(), 1);
 
     // Conditional update: one match → updated in place; none → created.

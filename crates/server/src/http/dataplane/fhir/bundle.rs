@@ -210,8 +210,7 @@ fn parse_entry(entry: &Value, base: &str) -> FhirResult<Entry> {
             Op::Create {
                 t: t.to_string(),
                 resource: need_resource(t)?,
-                if_none_exist: header("ifNoneExist")
-                    .map(|q| write::parse_query(q.trim_start_matches('?'))),
+                if_none_exist: header("ifNoneExist").map(|q| write::if_none_exist_criteria(t, &q)),
             }
         }
         ("PUT", [t]) if !params.is_empty() => {

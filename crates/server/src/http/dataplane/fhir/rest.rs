@@ -482,7 +482,7 @@ async fn create(req: &FhirRequest, t: &str) -> FhirResult<Response> {
         .headers
         .get("if-none-exist")
         .and_then(|v| v.to_str().ok())
-        .map(|q| write::parse_query(q.trim_start_matches('?')));
+        .map(|q| write::if_none_exist_criteria(t, q));
     let Some(criteria) = condition else {
         return match apply_one(req, change).await? {
             Applied::Written { stored, created } => Ok(written(req, &stored, created)),

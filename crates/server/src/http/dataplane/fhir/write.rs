@@ -260,6 +260,16 @@ pub(super) fn apply_deferred(
                 Some(f) => (f.json, Some(f.stored)),
                 None => {
                     stamp(&mut resource, &change.id, version, now);
+                    // An update that changes nothing makes no version (as
+                    // Azure): the current one is the answer.
+                    if let Some(c) = live
+                        && unchanged(c, &resource)
+                    {
+                        return Ok(Applied::Written {
+                            stored: c.clone(),
+                            created: false,
+                        });
+                    }
                     (serialize(&resource)?, None)
                 }
             };
@@ -293,6 +303,28 @@ pub(super) fn apply_deferred(
             })
         }
     }
+}
+
+/// Whether `resource` (stamped as the next version) says what the current
+/// version `current` says: the same JSON but for `meta.versionId` and
+/// `meta.lastUpdated`.
+fn unchanged(current: &StoredResource, resource: &Value) -> bool {
+    let Some(Ok(mut before)) = current.body.as_deref().map(serde_json::from_slice::<Value>) else {
+        return false;
+    };
+    let mut after = resource.clone();
+    for r in [&mut before, &mut after] {
+        if let Some(meta) = r.get_mut("meta").and_then(Value::as_object_mut) {
+            meta.remove("versionId");
+            meta.remove("lastUpdated");
+            if meta.is_empty()
+                && let Some(o) = r.as_object_mut()
+            {
+                o.remove("meta");
+            }
+        }
+    }
+    before == after
 }
 
 /// A create under an id the server has just made, prepared before its
@@ -554,6 +586,16 @@ pub(super) fn rewrite_references(value: &mut Value, map: &HashMap<String, String
         Value::Array(items) => items.iter_mut().for_each(|v| rewrite_references(v, map)),
         _ => {}
     }
+}
+
+/// The criteria of an `If-None-Exist` header for a create of `t`:
+/// `identifier=x`, `?identifier=x` or `Patient?identifier=x`.
+pub(super) fn if_none_exist_criteria(t: &str, header: &str) -> Vec<(String, String)> {
+    let query = header
+        .strip_prefix(t)
+        .and_then(|q| q.strip_prefix('?'))
+        .unwrap_or(header);
+    parse_query(query.trim_start_matches('?'))
 }
 
 /// The query pairs of a conditional URL's query string (`Patient?identifier=x`).
