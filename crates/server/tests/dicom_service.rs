@@ -450,15 +450,18 @@ async fn stow_qido_wado_delete_and_the_change_feed() {
 
     // Frames.
     let spec = Spec::us_multiframe(ST2, SE3, I4, 3);
+    let wanted = (
+        200,
+        vec![
+            dicomgen::frame_bytes(&spec, 2),
+            dicomgen::frame_bytes(&spec, 0),
+        ],
+    );
+    assert_eq!(d.frames(I4, "3,1").await, wanted);
+    // Any part type, as dicomweb-client asks by default.
     assert_eq!(
-        d.frames(I4, "3,1").await,
-        (
-            200,
-            vec![
-                dicomgen::frame_bytes(&spec, 2),
-                dicomgen::frame_bytes(&spec, 0)
-            ]
-        )
+        d.frames_as(I4, "3,1", "multipart/related; type=\"*/*\"").await,
+        wanted
     );
     let (status, _, _) = d
         .send(

@@ -434,7 +434,11 @@ pub(super) async fn frames(
             "*/*" | "multipart/*" => Some(form(true, inst.transfer_syntax.clone(), OCTET_STREAM)),
             "multipart/related" => {
                 let part = mt.param("type").map(str::trim).unwrap_or(OCTET_STREAM);
-                if part.eq_ignore_ascii_case(OCTET_STREAM) {
+                if part == "*/*" && mt.param("transfer-syntax").is_none() {
+                    // Any part type (dicomweb-client's default for frames):
+                    // the frames as stored, as for `*/*`.
+                    Some(form(true, inst.transfer_syntax.clone(), OCTET_STREAM))
+                } else if part.eq_ignore_ascii_case(OCTET_STREAM) || part == "*/*" {
                     ok(&wanted).map(|ts| form(true, ts, OCTET_STREAM))
                 } else if part.eq_ignore_ascii_case(JP2) {
                     // JPEG 2000 codestreams: the lossless syntax, named or not.
