@@ -7,6 +7,7 @@ use std::io::Read;
 use bytes::{Bytes, BytesMut};
 use dicom_core::{Tag, VR};
 use dicom_dictionary_std::tags;
+use dicom_encoding::decode::Decode;
 use dicom_object::{InMemDicomObject, OpenFileOptions, file::ReadPreamble};
 use serde_json::{Map, Value};
 
@@ -405,19 +406,58 @@ pub fn ingest(bytes: Bytes, options: &IngestOptions) -> Result<Ingested, Rejecti
 
 pub(crate) const IMPLICIT_VR_LITTLE_ENDIAN: &str = "1.2.840.10008.1.2";
 
-/// Parses a whole Part-10 file (preamble optional) with dicom-rs.
+/// Parses a whole Part-10 file with dicom-rs.
+///
+/// Read as fo-dicom (Azure's parser) reads them: the 128-byte preamble is
+/// optional, and so are the `DICM` prefix (when the file starts with the
+/// file meta group) and File Meta Information Group Length (0002,0000).
+/// pydicom writes such files for a data set made in memory (`dcmwrite` with
+/// `enforce_file_format=False`, which dicomweb-client's `store_instances`
+/// uses: no preamble, no prefix, no group length). dicom-rs insists on the
+/// prefix and the group length, so the reader is given them in front of the
+/// file's own meta elements: the file is not copied, and the data set is
+/// read from the same bytes as in a complete file.
 pub(crate) fn parse_part10(bytes: &[u8]) -> Result<dicom_object::DefaultDicomObject, String> {
-    let start = if bytes.len() >= 132 && &bytes[128..132] == b"DICM" {
-        128
-    } else if bytes.starts_with(b"DICM") {
-        0
+    let meta = if bytes.len() >= 132 && &bytes[128..132] == b"DICM" {
+        &bytes[132..]
+    } else if let Some(rest) = bytes.strip_prefix(b"DICM") {
+        rest
+    } else if bytes.starts_with(&[0x02, 0x00]) {
+        bytes
     } else {
         return Err("The DICOM instance is invalid: no DICM prefix.".into());
     };
+    let mut head = b"DICM".to_vec();
+    if !meta.starts_with(&[0x02, 0x00, 0x00, 0x00]) {
+        let len = meta_group_len(meta)
+            .ok_or("The DICOM instance is invalid: unreadable file meta group.")?;
+        // (0002,0000) UL, 4 bytes: the meta elements' length.
+        head.extend_from_slice(&[0x02, 0x00, 0x00, 0x00, b'U', b'L', 4, 0]);
+        head.extend_from_slice(&len.to_le_bytes());
+    }
     OpenFileOptions::new()
         .read_preamble(ReadPreamble::Never)
-        .from_reader(&bytes[start..])
+        .from_reader(head.as_slice().chain(meta))
         .map_err(|e| format!("The DICOM instance is invalid: {e}"))
+}
+
+/// The length of the file meta elements at the start of `meta` (always
+/// Explicit VR Little Endian): their headers decoded by dicom-rs up to the
+/// first element of another group. `None` when a header or value is cut
+/// short or has no defined length.
+fn meta_group_len(meta: &[u8]) -> Option<u32> {
+    let decoder = dicom_encoding::decode::file_header_decoder();
+    let mut pos = 0usize;
+    while meta.get(pos..pos + 2)? == [0x02, 0x00] {
+        let mut source = &meta[pos..];
+        let (header, header_len) = decoder.decode_header(&mut source).ok()?;
+        let value_len = header.len.get()? as usize;
+        pos = pos.checked_add(header_len)?.checked_add(value_len)?;
+        if pos > meta.len() {
+            return None;
+        }
+    }
+    u32::try_from(pos).ok()
 }
 
 fn missing_tag(tag: Tag) -> String {

@@ -353,6 +353,48 @@ fn file_without_preamble_is_read() {
     assert_eq!(got.sop_instance_uid.as_str(), "1.2.3.19");
 }
 
+/// What pydicom 3 writes for a data set made in memory (as dicomweb-client's
+/// `store_instances` sends it): a file meta group without File Meta
+/// Information Group Length (0002,0000), and no preamble or DICM prefix.
+/// fo-dicom reads such files, so Azure stores them. The bytes are kept as
+/// they came, and the frame index points into them.
+#[test]
+fn meta_group_without_group_length_is_read() {
+    let spec = Spec::us_multiframe(STUDY_B, SERIES_B1, "1.2.3.21", 3);
+    let full = build(&spec);
+    // (0002,0000) UL, 4 bytes, right after the prefix.
+    assert_eq!(full[132..138], [0x02, 0x00, 0x00, 0x00, b'U', b'L']);
+    let no_length = [&full[..132], &full[144..]].concat();
+    for (name, bytes) in [
+        ("no group length", no_length.clone()),
+        ("no preamble", no_length[128..].to_vec()),
+        ("no preamble, no prefix", no_length[132..].to_vec()),
+        ("group length, no preamble, no prefix", full[132..].to_vec()),
+    ] {
+        let got = ingest(Bytes::from(bytes.clone()), &v2())
+            .unwrap_or_else(|r| panic!("{name}: {}", r.message));
+        assert_eq!(got.sop_instance_uid.as_str(), "1.2.3.21", "{name}");
+        assert_eq!(got.transfer_syntax_uid, EXPLICIT_LE, "{name}");
+        assert_eq!(got.number_of_frames, 3, "{name}");
+        assert_eq!(got.bytes.as_ref(), bytes.as_slice(), "{name}");
+        let index = got.frame_index.expect(name);
+        assert_eq!(
+            index.slice(&bytes, &[3, 1]).unwrap(),
+            [frame_bytes(&spec, 2), frame_bytes(&spec, 0)],
+            "{name}"
+        );
+        assert_eq!(
+            retrieve::extract_frames(&bytes, &[2]).unwrap(),
+            [frame_bytes(&spec, 1)],
+            "{name}"
+        );
+    }
+    // A meta group cut short is still refused.
+    let cut = &no_length[132..200];
+    let r = ingest(Bytes::copy_from_slice(cut), &v2()).unwrap_err();
+    assert_eq!(r.reason, FailureReason::ValidationFailure);
+}
+
 #[test]
 fn instance_buffer_and_reader_enforce_limits() {
     let full = build(&Spec::ct(STUDY_A, SERIES_A1, "1.2.3.20"));
