@@ -288,7 +288,9 @@ pub fn ingest(bytes: Bytes, options: &IngestOptions) -> Result<Ingested, Rejecti
             }
         }
     }
-    // PatientID: v1 requires a value; v2 only its presence (empty is a warning).
+    // PatientID: v1 requires a value; v2 only its presence ("PatientID ...
+    // may be null/empty"): an empty one is stored as it is, without warning,
+    // and stays in metadata (not searchable).
     let mut warnings: BTreeMap<Tag, String> = BTreeMap::new();
     match dataset.get(tags::PATIENT_ID) {
         None => core_errors.push(missing_tag(tags::PATIENT_ID)),
@@ -296,9 +298,7 @@ pub fn ingest(bytes: Bytes, options: &IngestOptions) -> Result<Ingested, Rejecti
             None if options.api == ApiVersion::V1 => {
                 core_errors.push(missing_tag(tags::PATIENT_ID))
             }
-            None => {
-                warnings.insert(tags::PATIENT_ID, missing_tag(tags::PATIENT_ID));
-            }
+            None => {}
             Some(v) => {
                 if let Err(why) = check_value(VR::LO, &v) {
                     core_errors.push(error_comment(tags::PATIENT_ID, &v, VR::LO, &why));

@@ -258,26 +258,27 @@ fn required_attributes() {
     assert!(ingest_spec(&guid, &v2()).is_ok());
 }
 
+/// v1 requires a PatientID value; v2 its presence only ("PatientID ... may
+/// be null/empty"): stored without a warning, the empty element kept in
+/// metadata, nothing indexed.
 #[test]
-fn empty_patient_id_fails_v1_but_only_warns_v2() {
+fn empty_patient_id_fails_v1_and_is_stored_as_it_is_in_v2() {
     let spec = Spec {
         patient_id: Some(""),
         ..Spec::ct(STUDY_A, SERIES_A1, "1.2.3.15")
     };
+    let r = ingest_spec(&spec, &v1()).unwrap_err();
+    assert_eq!(r.reason, FailureReason::ValidationFailure);
     assert_eq!(
-        ingest_spec(&spec, &v1()).unwrap_err().reason,
-        FailureReason::ValidationFailure
-    );
-    let got = ingest_spec(&spec, &v2()).unwrap();
-    assert_eq!(
-        got.warning_reason,
-        Some(WarningReason::DatasetHasValidationWarnings)
-    );
-    assert_eq!(
-        got.failed_attributes,
+        r.failed_attributes.unwrap(),
         ["DICOM100: (0010,0020) - The required tag '(0010,0020)' is missing."]
     );
-    assert!(!got.metadata.as_object().unwrap().contains_key("00100020"));
+    let got = ingest_spec(&spec, &v2()).unwrap();
+    assert_eq!(got.warning_reason, None);
+    assert!(got.failed_attributes.is_empty());
+    assert_eq!(got.metadata["00100020"], json!({"vr": "LO"}));
+    assert_eq!(got.level_attributes.study["00100020"], json!({"vr": "LO"}));
+    assert!(got.index.get(tags::PATIENT_ID).is_empty());
 }
 
 #[test]
