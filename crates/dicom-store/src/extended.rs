@@ -407,6 +407,11 @@ impl Operation {
             _ => "failed",
         }
     }
+
+    /// Whether it has ended (succeeded or failed).
+    pub fn is_finished(&self) -> bool {
+        self.status >= 2
+    }
 }
 
 pub fn operation(tx: &mut dyn Tx, svc: i64, id: &str) -> Result<Option<Operation>, StoreError> {

@@ -149,15 +149,20 @@ impl Dicom {
         (status, parts)
     }
 
-    /// The operation `id` once it succeeded (five seconds at most).
+    /// The operation `id` once it succeeded (five seconds at most). Until
+    /// it ends it is answered 202, then 200, as Azure answers.
     async fn finished_operation(&self, id: &str) -> Value {
         let mut last = Value::Null;
         for _ in 0..100 {
             let (status, body) = self.get_json(&format!("v2/operations/{id}")).await;
-            assert_eq!(status, 200, "{body}");
             if body["status"] == "succeeded" {
+                assert_eq!(status, 200, "{body}");
                 return body;
             }
+            assert!(
+                status == 202 && (body["status"] == "notStarted" || body["status"] == "running"),
+                "{status} {body}"
+            );
             last = body;
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }

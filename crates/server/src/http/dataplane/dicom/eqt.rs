@@ -361,8 +361,13 @@ pub(super) async fn operation(ctx: &Ctx, id: &str, _headers: &HeaderMap) -> Resp
         .read(move |tx| extended::operation(tx, svc, &key))
         .await;
     match found {
+        // Azure answers 202 until the operation ends, then 200.
         Ok(Some(op)) => json(
-            StatusCode::OK,
+            if op.is_finished() {
+                StatusCode::OK
+            } else {
+                StatusCode::ACCEPTED
+            },
             &json!({
                 "operationId": op.id,
                 "type": op.kind,
