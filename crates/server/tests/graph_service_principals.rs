@@ -1,5 +1,8 @@
 //! `/v1.0/servicePrincipals`.
 
+mod common;
+
+use common::{Graph, assert_graph_error};
 use hale_testkit::TestServer;
 use serde_json::{Value, json};
 
@@ -258,4 +261,127 @@ async fn service_principals_show_the_permissions_their_application_exposes() {
         .find(|s| s["appId"] == app["appId"])
         .unwrap();
     assert_eq!(listed["appRoles"][0]["value"], "Thing.Read");
+}
+
+#[tokio::test]
+async fn service_principals_answer_filter_top_and_select() {
+    let g = Graph::start().await;
+    let mut app_ids = Vec::new();
+    for (name, enabled) in [
+        ("Query alpha", true),
+        ("Query beta", false),
+        ("Other gamma", true),
+    ] {
+        let (status, app) = g
+            .call(
+                reqwest::Method::POST,
+                "/v1.0/applications",
+                Some(json!({"displayName": name})),
+            )
+            .await;
+        assert_eq!(status, 201, "{app}");
+        let app_id = app["appId"].as_str().unwrap().to_owned();
+        let (status, sp) = g
+            .call(
+                reqwest::Method::POST,
+                "/v1.0/servicePrincipals",
+                Some(json!({"appId": app_id, "accountEnabled": enabled})),
+            )
+            .await;
+        assert_eq!(status, 201, "{sp}");
+        app_ids.push(app_id);
+    }
+    let names = |list: &Value| -> Vec<String> {
+        let mut names = Graph::field(list, "displayName");
+        names.sort();
+        names
+    };
+    let alpha_filter = format!("$filter=appId%20eq%20%27{}%27", app_ids[0]);
+    let cases: Vec<(String, Vec<&str>)> = vec![
+        (alpha_filter, vec!["Query alpha"]),
+        (
+            "$filter=displayName%20eq%20%27query%20BETA%27".into(),
+            vec!["Query beta"],
+        ),
+        (
+            "$filter=startswith(displayName,%27Query%27)".into(),
+            vec!["Query alpha", "Query beta"],
+        ),
+        (
+            "$filter=accountEnabled%20eq%20false".into(),
+            vec!["Query beta"],
+        ),
+        (
+            "$filter=servicePrincipalType%20eq%20%27Application%27%20and%20startswith(displayName,%27Other%27)"
+                .into(),
+            vec!["Other gamma"],
+        ),
+    ];
+    for (query, expected) in cases {
+        let (status, list) = g
+            .call(
+                reqwest::Method::GET,
+                &format!("/v1.0/servicePrincipals?{query}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{query}: {list}");
+        assert_eq!(names(&list), expected, "{query}: {list}");
+    }
+
+    // $top pages; $select shows only what is asked (on a listing and on one
+    // service principal).
+    let (status, page) = g
+        .call(
+            reqwest::Method::GET,
+            "/v1.0/servicePrincipals?$filter=startswith(displayName,%27Query%27)&$top=1&$select=appId,displayName",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let items = page["value"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{page}");
+    let mut keys: Vec<&String> = items[0].as_object().unwrap().keys().collect();
+    keys.sort();
+    assert_eq!(keys, ["appId", "displayName"], "{page}");
+    let next = page["@odata.nextLink"].as_str().unwrap();
+    let (status, rest) = g.call(reqwest::Method::GET, next, None).await;
+    assert_eq!(status, 200, "{rest}");
+    assert_eq!(rest["value"].as_array().unwrap().len(), 1, "{rest}");
+    assert!(rest.get("@odata.nextLink").is_none(), "{rest}");
+    let (status, one) = g
+        .call(
+            reqwest::Method::GET,
+            &format!(
+                "/v1.0/servicePrincipals(appId='{}')?$select=accountEnabled",
+                app_ids[1]
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{one}");
+    assert_eq!(one["accountEnabled"], false, "{one}");
+    assert!(one.get("displayName").is_none(), "{one}");
+
+    // Mistakes: Graph's errors, as on the other collections.
+    for (query, expected, code, part) in [
+        ("$filter=displayName%20eq", 400, "BadRequest", ""),
+        (
+            "$filter=homepage%20eq%20%27x%27",
+            400,
+            "Request_UnsupportedQuery",
+            "homepage",
+        ),
+        ("$select=passwordCredentials", 400, "BadRequest", ""),
+        ("$top=1000", 400, "Request_UnsupportedQuery", ""),
+    ] {
+        let (status, body) = g
+            .call(
+                reqwest::Method::GET,
+                &format!("/v1.0/servicePrincipals?{query}"),
+                None,
+            )
+            .await;
+        assert_graph_error(status, &body, expected, code, part);
+    }
 }

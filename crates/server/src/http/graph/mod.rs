@@ -214,12 +214,14 @@ async fn handle(
         (Method::POST, Target::ApplicationAction(key, Action::RemoveKey)) => {
             apps::remove_key(state, caller, key, json_body(body)?).await
         }
-        (Method::GET, Target::ServicePrincipals) => service_principals::list(state, caller).await,
+        (Method::GET, Target::ServicePrincipals) => {
+            service_principals::list(state, caller, query, headers).await
+        }
         (Method::POST, Target::ServicePrincipals) => {
             service_principals::create(state, caller, json_body(body)?).await
         }
         (Method::GET, Target::ServicePrincipal(key)) => {
-            service_principals::get(state, caller, key).await
+            service_principals::get(state, caller, key, query).await
         }
         (Method::GET, Target::ServicePrincipalRelation(key, Relation::OAuth2PermissionGrants)) => {
             consent::list_grants(state, caller, Some(key), query).await

@@ -1,16 +1,47 @@
 //! `/v1.0/servicePrincipals`: an application's instance in the tenant. Creating
 //! one (`POST {"appId": …}`) is what lets an application get tokens here.
 
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use hale_directory::{AppId, ObjectId, ServicePrincipal, first_party};
 use hale_store::{StoreError, Tx, applications, principals};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
+use super::collection::{self, Listed, Resource};
 use super::{Failure, GraphError, Key, context, json as respond};
 use crate::http::AppState;
 use crate::http::auth::Caller;
+
+/// What the service principal listing lets callers filter, sort and select
+/// (Graph's documented `$filter` properties of `servicePrincipal`).
+const SERVICE_PRINCIPALS: Resource = Resource {
+    name: "ServicePrincipal",
+    type_name: "microsoft.graph.servicePrincipal",
+    filterable: &[
+        "id",
+        "appId",
+        "displayName",
+        "appDisplayName",
+        "accountEnabled",
+        "servicePrincipalType",
+        "servicePrincipalNames",
+        "appOwnerOrganizationId",
+    ],
+    sortable: &["displayName"],
+    selectable: &[
+        "id",
+        "appId",
+        "displayName",
+        "appDisplayName",
+        "accountEnabled",
+        "servicePrincipalType",
+        "servicePrincipalNames",
+        "appOwnerOrganizationId",
+        "appRoles",
+        "oauth2PermissionScopes",
+    ],
+};
 
 /// The permissions a service principal's application exposes, as Graph lists
 /// them on the service principal: `appRoles` and `oauth2PermissionScopes`.
@@ -74,8 +105,14 @@ fn find(
     }
 }
 
-pub(super) async fn list(state: &AppState, caller: &Caller) -> Result<Response, GraphError> {
+pub(super) async fn list(
+    state: &AppState,
+    caller: &Caller,
+    query: &[(String, String)],
+    headers: &HeaderMap,
+) -> Result<Response, GraphError> {
     caller.require_read_applications()?;
+    let q = collection::parse(&SERVICE_PRINCIPALS, query, headers)?;
     let tenant = caller.tenant_id;
     let all = state
         .store
@@ -88,19 +125,36 @@ pub(super) async fn list(state: &AppState, caller: &Caller) -> Result<Response, 
             Ok::<_, StoreError>(out)
         })
         .await?;
-    let body = json!({
-        "@odata.context": context(state, "servicePrincipals"),
-        "value": all.into_iter().map(|(sp, e)| entity(state, &sp, e, false)).collect::<Vec<_>>(),
-    });
-    Ok(respond(StatusCode::OK, body))
+    let items = all
+        .into_iter()
+        .map(|(sp, e)| Listed {
+            full: entity(state, &sp, e, false),
+            default: None,
+        })
+        .collect();
+    collection::respond_page(
+        state,
+        &q,
+        headers,
+        query,
+        items,
+        "servicePrincipals",
+        "servicePrincipals",
+    )
 }
 
 pub(super) async fn get(
     state: &AppState,
     caller: &Caller,
     key: Key,
+    query: &[(String, String)],
 ) -> Result<Response, GraphError> {
     caller.require_read_applications()?;
+    let select = collection::entity_select(
+        query,
+        SERVICE_PRINCIPALS.selectable,
+        SERVICE_PRINCIPALS.type_name,
+    )?;
     let caller_copy = caller.clone();
     let found = state
         .store
@@ -113,7 +167,15 @@ pub(super) async fn get(
         })
         .await?;
     match found {
-        Some((sp, e)) => Ok(respond(StatusCode::OK, entity(state, &sp, e, true))),
+        Some((sp, e)) => {
+            let full = entity(state, &sp, e, false);
+            let mut value = match select {
+                Some(select) => hale_odata::apply_select(&full, &select),
+                None => full,
+            };
+            value["@odata.context"] = json!(context(state, "servicePrincipals/$entity"));
+            Ok(respond(StatusCode::OK, value))
+        }
         None => Err(match key {
             Key::Id(id) => GraphError::not_found(&id.to_string()),
             Key::AppId(id) => GraphError::not_found(&format!("servicePrincipals(appId='{id}')")),
