@@ -8,6 +8,8 @@ use std::process::ExitCode;
 
 use serde_json::{Value, json};
 
+use crate::out;
+
 /// The Azure CLI's client ID, under which Hale's CLI signs in.
 const CLI_CLIENT_ID: &str = "04b07795-8ddb-461a-bbee-02f9e1bf7b46";
 const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
@@ -338,7 +340,7 @@ pub(crate) fn fail(message: &str) -> ExitCode {
 pub fn login(args: LoginArgs) -> ExitCode {
     match runtime().block_on(login_inner(args)) {
         Ok(message) => {
-            println!("{message}");
+            out::line(message);
             ExitCode::SUCCESS
         }
         Err(e) => fail(&e),
@@ -839,29 +841,25 @@ pub(crate) fn print(value: &Value, output: &Output, columns: &[&str]) -> Result<
             } else {
                 rows.into_iter().next().unwrap_or(Value::Null)
             };
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&shown).unwrap_or_default()
-            );
+            out::line(serde_json::to_string_pretty(&shown).unwrap_or_default());
         }
         Format::Table | Format::Tsv if scalars => {
             for row in &rows {
                 match row {
-                    Value::String(s) => println!("{s}"),
-                    Value::Null => println!(),
-                    other => println!("{other}"),
+                    Value::String(s) => out::line(s),
+                    Value::Null => out::line(""),
+                    other => out::line(other),
                 }
             }
         }
         Format::Tsv => {
             for row in &rows {
-                println!(
-                    "{}",
+                out::line(
                     columns
                         .iter()
                         .map(|c| cell(row, c))
                         .collect::<Vec<_>>()
-                        .join("\t")
+                        .join("\t"),
                 );
             }
         }
@@ -886,10 +884,10 @@ pub(crate) fn print(value: &Value, output: &Output, columns: &[&str]) -> Result<
                     .trim_end()
                     .to_owned()
             };
-            println!("{}", line(columns.iter().map(|c| header(c)).collect()));
-            println!("{}", line(widths.iter().map(|w| "-".repeat(*w)).collect()));
+            out::line(line(columns.iter().map(|c| header(c)).collect()));
+            out::line(line(widths.iter().map(|w| "-".repeat(*w)).collect()));
             for row in &rows {
-                println!("{}", line(columns.iter().map(|c| cell(row, c)).collect()));
+                out::line(line(columns.iter().map(|c| cell(row, c)).collect()));
             }
         }
     }

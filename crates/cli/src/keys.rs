@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::ArgMatches;
 
+use crate::out;
 use crate::serve::{ServeArgs, resolve_settings};
 
 #[derive(clap::Subcommand)]
@@ -74,15 +75,15 @@ pub fn run(command: Keys, matches: &ArgMatches) -> ExitCode {
     match result {
         Ok(keys) => {
             let format = time::format_description::well_known::Rfc3339;
-            println!("KID\tSTATE\tNOT BEFORE\tNOT AFTER");
+            out::line("KID\tSTATE\tNOT BEFORE\tNOT AFTER");
             for k in keys {
-                println!(
+                out::line(format_args!(
                     "{}\t{}\t{}\t{}",
                     k.kid,
                     k.state,
                     k.not_before.format(&format).unwrap_or_default(),
                     k.not_after.format(&format).unwrap_or_default()
-                );
+                ));
             }
             ExitCode::SUCCESS
         }

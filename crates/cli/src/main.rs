@@ -8,6 +8,7 @@ mod admin;
 mod directory;
 mod health;
 mod keys;
+mod out;
 mod permissions;
 mod serve;
 

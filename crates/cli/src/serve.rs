@@ -16,6 +16,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::EXIT_BAD_START;
+use crate::out;
 
 const AFTER_HELP: &str = "\
 Settings come from, lowest precedence first: a TOML file (--config), HALE_* environment \
@@ -192,7 +193,7 @@ pub fn run(args: ServeArgs, matches: &ArgMatches) -> ExitCode {
         Err(message) => return bad_start(&message),
     };
     if args.print_config {
-        print!("{}", print_config(&resolved));
+        out::text(print_config(&resolved));
         return ExitCode::SUCCESS;
     }
     if let Err(message) = init_logging(resolved.log_format, &resolved.log) {
@@ -210,7 +211,10 @@ pub fn run(args: ServeArgs, matches: &ArgMatches) -> ExitCode {
             Ok(server) => server,
             Err(e) => return bad_start(&e.to_string()),
         };
-        print!("{}", banner(server.info()));
+        // For whoever watches; a closed stdout does not stop the server.
+        let mut stdout = std::io::stdout();
+        let _ = std::io::Write::write_all(&mut stdout, banner(server.info()).as_bytes())
+            .and_then(|()| std::io::Write::flush(&mut stdout));
         serve_until_signal(server).await
     })
 }

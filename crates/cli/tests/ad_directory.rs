@@ -340,6 +340,26 @@ async fn users_groups_and_queries_from_the_cli() {
             ]),
             "Night shift"
         );
+
+        // A reader that has gone (`hale ad user list -o json | head -1`): the
+        // command ends quietly and successfully, without a panic.
+        #[cfg(unix)]
+        {
+            use std::os::fd::OwnedFd;
+            use std::os::unix::net::UnixStream;
+            let (gone, writer) = UnixStream::pair().unwrap();
+            drop(gone);
+            let out = hale(&path)
+                .env("XDG_CONFIG_HOME", &config)
+                .args(["ad", "user", "list", "-o", "json"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::from(OwnedFd::from(writer)))
+                .stderr(Stdio::piped())
+                .output()
+                .expect("hale runs");
+            assert!(out.status.success(), "{:?}: {}", out.status, err(&out));
+            assert_eq!(err(&out), "");
+        }
     })
     .await
     .unwrap();
