@@ -91,6 +91,17 @@ impl OAuthError {
         )
     }
 
+    /// AADSTS7000112: the application's service principal in the tenant is
+    /// disabled (`accountEnabled: false`); no grant gets a token for it.
+    pub fn app_disabled(client_id: &str, name: &str) -> Self {
+        Self::new(
+            400,
+            "unauthorized_client",
+            7000112,
+            format!("Application '{client_id}'({name}) is disabled."),
+        )
+    }
+
     /// AADSTS7000229: the application has no service principal in the tenant.
     pub fn missing_service_principal(client_id: &str, tenant: &str) -> Self {
         Self::new(
@@ -279,6 +290,16 @@ impl OAuthError {
         )
     }
 
+    /// AADSTS900561: the token endpoint asked with another method than POST.
+    pub fn post_only(method: &str) -> Self {
+        Self::new(
+            400,
+            "invalid_request",
+            900561,
+            format!("The endpoint only accepts POST requests. Received a {method} request."),
+        )
+    }
+
     /// AADSTS9002313: the request body is not a form.
     pub fn malformed_request(why: &str) -> Self {
         Self::new(
@@ -326,6 +347,16 @@ impl OAuthError {
                 "The user or administrator has not consented to use the application with ID '{client_id}'. Send an interactive authorization request for this user and resource ({resource})."
             ),
         )
+    }
+
+    /// AADSTS65001 as the authorization endpoint sends it back for
+    /// `prompt=none`: OpenID Connect's `consent_required` (Core 3.1.2.6),
+    /// where the token endpoint says `invalid_grant`.
+    pub fn silent_consent_required(client_id: &str, resource: &str) -> Self {
+        OAuthError {
+            error: "consent_required",
+            ..Self::consent_required(client_id, resource)
+        }
     }
 
     /// AADSTS70011: a scope that is not valid.

@@ -555,11 +555,20 @@ async fn a_web_app_redeems_with_its_secret_and_mistakes_get_entras_answers() {
         (401, Some(7000218)),
         "{body}"
     );
-    // That attempt used the code up; a fresh one (SSO now) with the secret.
-    let (_, _, answer) = browser
-        .get(&s.authorize_url(web, &[("response_mode", "form_post")]))
+    // Failed client authentication leaves the code unspent: a wrong secret,
+    // then the right one.
+    let (status, body) = s
+        .redeem(&[
+            ("code", &code),
+            ("redirect_uri", web),
+            ("client_secret", "not-the-secret"),
+        ])
         .await;
-    let code = get(&hidden_inputs(&answer), "code").unwrap().to_owned();
+    assert_eq!(
+        (status, body["error_codes"][0].as_u64()),
+        (401, Some(7000215)),
+        "{body}"
+    );
     let (status, body) = s
         .redeem(&[
             ("code", &code),
@@ -691,4 +700,193 @@ async fn a_user_who_must_change_the_password_does_it_at_sign_in() {
     );
     let (status, body) = ropc("Brand-New-Pass-2").await;
     assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn nobody_signs_in_to_an_application_whose_service_principal_is_disabled() {
+    let s = setup().await;
+    let admin = s.server.admin_token("Application.ReadWrite.All").await;
+    let res = s
+        .server
+        .client()
+        .post(s.server.url("/v1.0/applications"))
+        .bearer_auth(&admin)
+        .json(&json!({
+            "displayName": "Retired app",
+            "signInAudience": "AzureADMultipleOrgs",
+            "web": {"redirectUris": ["https://retired.example/cb"]}
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let app: Value = res.json().await.unwrap();
+    let app_id = app["appId"].as_str().unwrap();
+    let res = s
+        .server
+        .client()
+        .post(s.server.url("/v1.0/servicePrincipals"))
+        .bearer_auth(&admin)
+        .json(&json!({"appId": app_id, "accountEnabled": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let expected =
+        format!("AADSTS7000112: Application &#39;{app_id}&#39;(Retired app) is disabled.");
+    let url = |tenant: &str| {
+        let mut url = s.server.url(&format!("/{tenant}/oauth2/v2.0/authorize"));
+        url.query_pairs_mut()
+            .append_pair("client_id", app_id)
+            .append_pair("response_type", "code")
+            .append_pair("redirect_uri", "https://retired.example/cb")
+            .append_pair("scope", "openid User.Read")
+            .append_pair("state", "state-1");
+        url.to_string()
+    };
+
+    // The tenant in the URL: refused before the sign-in form, on a page
+    // (not sent back to the application).
+    let mut browser = Browser::new(&s.server);
+    let (status, location, page) = browser.get(&url(&s.tenant)).await;
+    assert_eq!((status, location), (400, None), "{page}");
+    assert!(page.contains(&expected), "{page}");
+
+    // `organizations`: the tenant is known once the user signs in.
+    let (status, _, page) = browser.get(&url("organizations")).await;
+    assert_eq!(status, 200, "{page}");
+    let mut form = hidden_inputs(&page);
+    form.push(("username".into(), "admin@hale.local".into()));
+    form.push(("password".into(), ADMIN_PASSWORD.into()));
+    let action = s
+        .server
+        .url("/organizations/oauth2/v2.0/authorize")
+        .to_string();
+    let (status, location, page) = browser.post(&action, &form).await;
+    assert_eq!((status, location), (400, None), "{page}");
+    assert!(page.contains(&expected), "{page}");
+}
+
+#[tokio::test]
+async fn a_code_survives_requests_that_fail_client_authentication() {
+    let s = setup().await;
+    let mut browser = Browser::new(&s.server);
+    let redirect = "http://localhost:5173/";
+    let pkce = challenge(VERIFIER);
+    let url = s.authorize_url(redirect, &[("code_challenge", &pkce)]);
+    let (_, _, page) = browser.get(&url).await;
+    let mut form = hidden_inputs(&page);
+    form.push(("username".into(), "admin@hale.local".into()));
+    form.push(("password".into(), ADMIN_PASSWORD.into()));
+    let (_, _, page) = browser.post(&s.action(), &form).await;
+    let mut accept = hidden_inputs(&page);
+    accept.push(("decision".into(), "accept".into()));
+    let (_, location, _) = browser.post(&s.action(), &accept).await;
+    let code = get(&query_of(&location.unwrap()), "code")
+        .unwrap()
+        .to_owned();
+
+    // Each refused without spending the code. The first of a repeated
+    // parameter wins, so the pair given here comes before the app's own.
+    let cli = "04b07795-8ddb-461a-bbee-02f9e1bf7b46";
+    let cases = [
+        // Another client.
+        (("client_id", cli), 400, "invalid_grant", 70000),
+        // A public redirect URI's redemption presenting a secret.
+        (("client_secret", "a-secret"), 401, "invalid_client", 700025),
+        // A credential-less, unknown client ID.
+        (
+            ("client_id", "11111111-1111-1111-1111-111111111111"),
+            400,
+            "invalid_grant",
+            70000,
+        ),
+    ];
+    for (i, (extra, status_expected, error, code_expected)) in cases.into_iter().enumerate() {
+        let form = [
+            ("grant_type", "authorization_code"),
+            extra,
+            ("client_id", s.app_id.as_str()),
+            ("code", code.as_str()),
+            ("redirect_uri", redirect),
+            ("code_verifier", VERIFIER),
+        ];
+        let res = s
+            .server
+            .client()
+            .post(s.server.url(&format!("/{}/oauth2/v2.0/token", s.tenant)))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(
+            (
+                status,
+                body["error"].as_str(),
+                body["error_codes"][0].as_u64()
+            ),
+            (status_expected, Some(error), Some(code_expected)),
+            "case {i}: {body}"
+        );
+    }
+    // The right request still redeems it, once.
+    let right = [
+        ("code", code.as_str()),
+        ("redirect_uri", redirect),
+        ("code_verifier", VERIFIER),
+    ];
+    let (status, body) = s.redeem(&right).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = s.redeem(&right).await;
+    assert_eq!(
+        (status, body["error_codes"][0].as_u64()),
+        (400, Some(54005)),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn silent_requests_say_what_interaction_is_needed() {
+    let s = setup().await;
+    let mut browser = Browser::new(&s.server);
+    let redirect = "https://app.example/signin-oidc";
+    let silent = s.authorize_url(redirect, &[("prompt", "none")]);
+    let error_of = |location: Option<String>| {
+        let pairs = query_of(&location.unwrap());
+        (
+            get(&pairs, "error").unwrap().to_owned(),
+            get(&pairs, "error_description").unwrap()[..12].to_owned(),
+            get(&pairs, "state").map(str::to_owned),
+        )
+    };
+    // No session: login_required.
+    let (status, location, _) = browser.get(&silent).await;
+    assert_eq!(status, 302);
+    assert_eq!(
+        error_of(location),
+        (
+            "login_required".into(),
+            "AADSTS50058:".into(),
+            Some("state-1".into())
+        )
+    );
+    // Signed in, but nothing consented yet: consent_required.
+    let (_, _, page) = browser.get(&s.authorize_url(redirect, &[])).await;
+    let mut form = hidden_inputs(&page);
+    form.push(("username".into(), "admin@hale.local".into()));
+    form.push(("password".into(), ADMIN_PASSWORD.into()));
+    let (_, _, page) = browser.post(&s.action(), &form).await;
+    assert!(page.contains("Permissions requested"), "{page}");
+    let (status, location, _) = browser.get(&silent).await;
+    assert_eq!(status, 302);
+    assert_eq!(
+        error_of(location),
+        (
+            "consent_required".into(),
+            "AADSTS65001:".into(),
+            Some("state-1".into())
+        )
+    );
 }

@@ -536,3 +536,219 @@ async fn removed_and_expired_secrets_stop_working() {
     let (status, body) = s.post(&path, &form).await;
     assert_aadsts(status, &body, 401, "invalid_client", 7000215);
 }
+
+#[tokio::test]
+async fn a_disabled_service_principal_gets_no_tokens() {
+    let s = setup().await;
+    // An application whose service principal is created disabled; public
+    // client flows on, so that a user's grant needs no secret.
+    let app = graph(
+        &s.server,
+        &s.graph,
+        reqwest::Method::POST,
+        "/v1.0/applications",
+        json!({"displayName": "Switched off", "isFallbackPublicClient": true}),
+    )
+    .await;
+    let app_id = app["appId"].as_str().unwrap();
+    let cred = graph(
+        &s.server,
+        &s.graph,
+        reqwest::Method::POST,
+        &format!(
+            "/v1.0/applications/{}/addPassword",
+            app["id"].as_str().unwrap()
+        ),
+        json!({}),
+    )
+    .await;
+    let sp = graph(
+        &s.server,
+        &s.graph,
+        reqwest::Method::POST,
+        "/v1.0/servicePrincipals",
+        json!({"appId": app_id, "accountEnabled": false}),
+    )
+    .await;
+    assert_eq!(sp["accountEnabled"], false);
+    let expected = format!("AADSTS7000112: Application '{app_id}'(Switched off) is disabled.");
+    let v2 = format!("/{}/oauth2/v2.0/token", s.tenant());
+    let v1 = format!("/{}/oauth2/token", s.tenant());
+    let secret = cred["secretText"].as_str().unwrap();
+    let cases: Vec<(&str, Vec<(&str, &str)>)> = vec![
+        (
+            &v2,
+            vec![
+                ("grant_type", "client_credentials"),
+                ("client_id", app_id),
+                ("client_secret", secret),
+                ("scope", "https://graph.microsoft.com/.default"),
+            ],
+        ),
+        (
+            &v1,
+            vec![
+                ("grant_type", "client_credentials"),
+                ("client_id", app_id),
+                ("client_secret", secret),
+                ("resource", "https://graph.microsoft.com"),
+            ],
+        ),
+        (
+            &v2,
+            vec![
+                ("grant_type", "password"),
+                ("client_id", app_id),
+                ("username", "admin@hale.local"),
+                ("password", hale_testkit::ADMIN_PASSWORD),
+                ("scope", "https://graph.microsoft.com/User.Read"),
+            ],
+        ),
+    ];
+    for (path, form) in cases {
+        let (status, body) = s.post(path, &form).await;
+        assert_aadsts(status, &body, 400, "unauthorized_client", 7000112);
+        assert!(
+            body["error_description"]
+                .as_str()
+                .unwrap()
+                .starts_with(&expected),
+            "{body}"
+        );
+    }
+    // The enabled application next to it is unaffected.
+    let (status, body) = s
+        .client_credentials("https://graph.microsoft.com/.default")
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn a_secret_counts_only_from_its_start() {
+    let s = setup().await;
+    let at = |offset: time::Duration| {
+        (time::OffsetDateTime::now_utc() + offset)
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let path = format!("/{}/oauth2/v2.0/token", s.tenant());
+    // Started an hour ago: valid. Starting tomorrow: not yet.
+    for (start, expected) in [
+        (time::Duration::hours(-1), 200),
+        (time::Duration::days(1), 401),
+    ] {
+        let cred = graph(
+            &s.server,
+            &s.graph,
+            reqwest::Method::POST,
+            &format!("/v1.0/applications/{}/addPassword", s.app_object_id),
+            json!({"passwordCredential": {
+                "displayName": "scheduled",
+                "startDateTime": at(start),
+                "endDateTime": at(time::Duration::days(30)),
+            }}),
+        )
+        .await;
+        let (status, body) = s
+            .post(
+                &path,
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", &s.client_id),
+                    ("client_secret", cred["secretText"].as_str().unwrap()),
+                    ("scope", "https://graph.microsoft.com/.default"),
+                ],
+            )
+            .await;
+        if expected == 200 {
+            assert_eq!(status, 200, "{body}");
+        } else {
+            assert_aadsts(status, &body, 401, "invalid_client", 7000215);
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_token_endpoint_answers_other_methods_and_browsers() {
+    let s = setup().await;
+    let v2 = format!("/{}/oauth2/v2.0/token", s.tenant());
+    let v1 = format!("/{}/oauth2/token", s.tenant());
+    // Not POST: Entra's error JSON, not an empty 405.
+    for (path, method) in [
+        (&v2, reqwest::Method::GET),
+        (&v1, reqwest::Method::GET),
+        (&v2, reqwest::Method::PUT),
+    ] {
+        let res = s
+            .server
+            .client()
+            .request(method.clone(), s.server.url(path))
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let body: Value = res.json().await.unwrap();
+        assert_aadsts(status, &body, 400, "invalid_request", 900561);
+        assert!(
+            body["error_description"].as_str().unwrap().starts_with(&format!(
+                "AADSTS900561: The endpoint only accepts POST requests. Received a {method} request."
+            )),
+            "{body}"
+        );
+    }
+    // A single-page application's preflight, then its POST: both readable
+    // cross-origin, success and error alike.
+    let res = s
+        .server
+        .client()
+        .request(reqwest::Method::OPTIONS, s.server.url(&v2))
+        .header("origin", "https://spa.example")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "content-type,x-client-sku,x-client-ver",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 204);
+    let header = |res: &reqwest::Response, name: &str| {
+        res.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    assert_eq!(
+        header(&res, "access-control-allow-origin").as_deref(),
+        Some("*")
+    );
+    assert!(
+        header(&res, "access-control-allow-methods")
+            .unwrap()
+            .contains("POST")
+    );
+    assert_eq!(
+        header(&res, "access-control-allow-headers").as_deref(),
+        Some("content-type,x-client-sku,x-client-ver")
+    );
+    for (secret, status) in [(s.secret.as_str(), 200), ("wrong", 401)] {
+        let res = s
+            .server
+            .client()
+            .post(s.server.url(&v2))
+            .header("origin", "https://spa.example")
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", s.client_id.as_str()),
+                ("client_secret", secret),
+                ("scope", "https://graph.microsoft.com/.default"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), status);
+        assert_eq!(
+            header(&res, "access-control-allow-origin").as_deref(),
+            Some("*")
+        );
+    }
+}

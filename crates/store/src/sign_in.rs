@@ -181,6 +181,40 @@ pub enum Redemption {
     Redeemed(Box<AuthorizationCode>),
 }
 
+const CODE_COLUMNS: &str =
+    "tenant_id, user_id, authenticated_at, methods, client_app_id, redirect_uri, scope,
+                code_challenge, code_challenge_method, nonce, expires_at, redeemed_at";
+
+fn code_from_row(row: &Row) -> Result<AuthorizationCode, StoreError> {
+    Ok(AuthorizationCode {
+        auth: authentication_from_row(row)?,
+        client: AppId(row.get(4)?),
+        redirect_uri: row.get(5)?,
+        scope: row.get(6)?,
+        code_challenge: row.get(7)?,
+        code_challenge_method: row.get(8)?,
+        nonce: row.get(9)?,
+        expires_at: row.get(10)?,
+    })
+}
+
+/// Looks a code up without redeeming it (to authenticate the client it was
+/// issued to before spending it): `Unknown`, `AlreadyRedeemed`, or the code
+/// as `Redeemed`, though it is still unspent.
+pub fn peek_code(tx: &mut dyn Tx, digest: &[u8]) -> Result<Redemption, StoreError> {
+    let Some(row) = tx.query_opt(
+        &format!("SELECT {CODE_COLUMNS} FROM authorization_codes WHERE digest = $1"),
+        params![digest],
+    )?
+    else {
+        return Ok(Redemption::Unknown);
+    };
+    if row.get::<Option<OffsetDateTime>>(11)?.is_some() {
+        return Ok(Redemption::AlreadyRedeemed);
+    }
+    Ok(Redemption::Redeemed(Box::new(code_from_row(&row)?)))
+}
+
 /// Redeems a code: marks it used, once. A second redemption is refused.
 pub fn redeem_code(
     tx: &mut dyn Tx,
@@ -188,9 +222,7 @@ pub fn redeem_code(
     now: OffsetDateTime,
 ) -> Result<Redemption, StoreError> {
     let Some(row) = tx.query_opt(
-        "SELECT tenant_id, user_id, authenticated_at, methods, client_app_id, redirect_uri, scope,
-                code_challenge, code_challenge_method, nonce, expires_at, redeemed_at
-         FROM authorization_codes WHERE digest = $1",
+        &format!("SELECT {CODE_COLUMNS} FROM authorization_codes WHERE digest = $1"),
         params![digest],
     )?
     else {
@@ -207,16 +239,7 @@ pub fn redeem_code(
     if claimed == 0 {
         return Ok(Redemption::AlreadyRedeemed);
     }
-    Ok(Redemption::Redeemed(Box::new(AuthorizationCode {
-        auth: authentication_from_row(&row)?,
-        client: AppId(row.get(4)?),
-        redirect_uri: row.get(5)?,
-        scope: row.get(6)?,
-        code_challenge: row.get(7)?,
-        code_challenge_method: row.get(8)?,
-        nonce: row.get(9)?,
-        expires_at: row.get(10)?,
-    })))
+    Ok(Redemption::Redeemed(Box::new(code_from_row(&row)?)))
 }
 
 /// Where a device authorization stands.

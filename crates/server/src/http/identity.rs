@@ -116,7 +116,7 @@ fn document(body: serde_json::Value, cache: &'static str) -> Response {
 }
 
 /// Browsers (MSAL.js) read these documents cross-origin, as they do Entra's.
-fn with_cors(mut response: Response) -> Response {
+pub(crate) fn with_cors(mut response: Response) -> Response {
     response.headers_mut().insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
         HeaderValue::from_static("*"),

@@ -95,11 +95,17 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/{tenant}/userrealm/{username}", axum::routing::get(identity::user_realm))
         .route(
             "/{tenant}/oauth2/v2.0/token",
-            axum::routing::post(token::token_v2).layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
+            axum::routing::post(token::token_v2)
+                .options(token::preflight)
+                .fallback(token::not_post)
+                .layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
         )
         .route(
             "/{tenant}/oauth2/token",
-            axum::routing::post(token::token_v1).layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
+            axum::routing::post(token::token_v1)
+                .options(token::preflight)
+                .fallback(token::not_post)
+                .layer(axum::extract::DefaultBodyLimit::max(EXTRACT_LIMIT)),
         )
         .route(
             "/{tenant}/oauth2/v2.0/devicecode",

@@ -99,6 +99,7 @@ pub(super) async fn client_credentials(
             (registered, principal, resource, roles)
         }
     };
+    client::require_enabled(Some(&principal))?;
     let audiences = client::assertion_audiences(state, request.tenant_segment, tenant);
     let authentication = client::authenticate(state, &presented, &registered, &audiences)?
         .ok_or_else(OAuthError::missing_credential)?;

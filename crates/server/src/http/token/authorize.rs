@@ -487,6 +487,14 @@ async fn authorize(
     }
     let login_hint = param(params, "login_hint").map(str::to_owned);
 
+    // A disabled application: nobody signs in to it (shown, as Entra does,
+    // before and after the sign-in form, whichever first knows the tenant).
+    if let Some(tenant) = fixed_tenant_of(resolved)
+        && let Some(page) = disabled_page(state, tenant, client.app_id()).await?
+    {
+        return Ok(page);
+    }
+
     // 3. Who is signing in: the session cookie, or the sign-in form.
     let (csrf, csrf_cookie) = pages::csrf_token(state, headers);
     let mut cookies: Vec<String> = csrf_cookie.into_iter().collect();
@@ -494,10 +502,7 @@ async fn authorize(
     // A user who must change the password first: the form asks for a new one.
     let mut changing: Option<String> = None;
     let mut signed_in: Option<(Authentication, Verified)> = None;
-    let fixed_tenant = match resolved {
-        Resolved::Tenant(t) => Some(t),
-        Resolved::Alias(_) => None,
-    };
+    let fixed_tenant = fixed_tenant_of(resolved);
     if let Some(form) = &form
         && let (Some(username), Some(password)) = (&form.username, &form.password)
     {
@@ -647,6 +652,9 @@ async fn authorize(
         );
         return Ok(with_cookies(pages::respond(html, None), &cookies));
     };
+    if let Some(page) = disabled_page(state, auth.tenant, client.app_id()).await? {
+        return Ok(with_cookies(page, &cookies));
+    }
     if let Some(home) = client.tenant()
         && home != auth.tenant
         && matches!(&client, Client::Registered(app) if app.sign_in_audience == hale_directory::SignInAudience::AzureADMyOrg)
@@ -703,7 +711,10 @@ async fn authorize(
     };
     if show_consent {
         if prompt == "none" {
-            return Ok(reply.error(&OAuthError::consent_required(client_id, &request.resource)));
+            return Ok(reply.error(&OAuthError::silent_consent_required(
+                client_id,
+                &request.resource,
+            )));
         }
         let scopes = match &consent {
             Consent::Needed(missing) => missing.clone(),
@@ -746,6 +757,30 @@ async fn authorize(
         .await?;
     tracing::info!(client = %client_app, "issued an authorization code");
     Ok(reply.send(vec![("code", code)], &cookies))
+}
+
+/// The tenant named in the URL, if it names one (not an alias).
+fn fixed_tenant_of(resolved: Resolved) -> Option<TenantId> {
+    match resolved {
+        Resolved::Tenant(t) => Some(t),
+        Resolved::Alias(_) => None,
+    }
+}
+
+/// The error page for signing in to an application whose service principal
+/// in `tenant` is disabled (AADSTS7000112), if it is.
+async fn disabled_page(
+    state: &AppState,
+    tenant: TenantId,
+    client: AppId,
+) -> Result<Option<Response>, StoreError> {
+    let principal = state
+        .store
+        .read(move |tx| hale_store::principals::by_app_id(tx, tenant, client))
+        .await?;
+    Ok(super::client::require_enabled(principal.as_ref())
+        .err()
+        .map(|e| error_page(StatusCode::BAD_REQUEST, &shown(&e))))
 }
 
 fn with_cookies(mut response: Response, cookies: &[String]) -> Response {

@@ -3,7 +3,7 @@
 
 use axum::http::{HeaderMap, header};
 use base64::Engine;
-use hale_directory::{AppId, KeyCredential, TenantId, first_party};
+use hale_directory::{AppId, KeyCredential, ServicePrincipal, TenantId, first_party};
 use hale_identity::OAuthError;
 use hale_identity::assertion::{self, JWT_BEARER};
 use hale_identity::token::ClientAuthentication;
@@ -99,9 +99,18 @@ pub(super) enum Registered {
     Public,
     /// A confidential client: one of its secrets or certificates.
     Confidential {
-        digests: Vec<SecretDigest>,
+        secrets: Vec<ClientSecret>,
         keys: Vec<KeyCredential>,
     },
+}
+
+/// A client secret as authentication checks it: its digest and the time it
+/// is valid from (the application's `passwordCredentials` keep the start;
+/// the digest row, the end).
+#[derive(Clone)]
+pub(super) struct ClientSecret {
+    digest: SecretDigest,
+    start_date_time: OffsetDateTime,
 }
 
 /// How a client is registered in `tenant`, or `None` if it is unknown there.
@@ -122,10 +131,39 @@ pub(super) fn registered(
     if public_flow && app.allows_public_client_flows() {
         return Ok(Some(Registered::Public));
     }
+    // A digest whose credential is gone from the application is not a
+    // secret of it (the two are removed together; this keeps it so).
+    let secrets = applications::secret_digests(tx, app.id)?
+        .into_iter()
+        .filter_map(|digest| {
+            let credential = app
+                .password_credentials
+                .iter()
+                .find(|c| c.key_id == digest.key_id)?;
+            Some(ClientSecret {
+                start_date_time: credential.start_date_time,
+                digest,
+            })
+        })
+        .collect();
     Ok(Some(Registered::Confidential {
-        digests: applications::secret_digests(tx, app.id)?,
+        secrets,
         keys: app.key_credentials,
     }))
+}
+
+/// AADSTS7000112 when the client's service principal in the tenant is
+/// disabled. No service principal (a first-party client, or a
+/// multi-tenant application not yet consented in the tenant) is not a
+/// refusal here: the grants that need one say so themselves.
+pub(super) fn require_enabled(principal: Option<&ServicePrincipal>) -> Result<(), OAuthError> {
+    match principal {
+        Some(sp) if !sp.account_enabled => Err(OAuthError::app_disabled(
+            &sp.app_id.to_string(),
+            &sp.display_name,
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The token endpoint URLs a client assertion's `aud` may name: the v2 and v1
@@ -159,8 +197,8 @@ pub(super) fn authenticate(
         (Registered::Confidential { .. }, Credential::None) => {
             Err(OAuthError::missing_credential())
         }
-        (Registered::Confidential { digests, .. }, Credential::Secret(secret)) => {
-            check_secret(state, digests, secret, client_id)?;
+        (Registered::Confidential { secrets, .. }, Credential::Secret(secret)) => {
+            check_secret(state, secrets, secret, client_id)?;
             Ok(Some(ClientAuthentication::Secret))
         }
         (Registered::Confidential { keys, .. }, Credential::Assertion(jwt)) => {
@@ -177,24 +215,30 @@ pub(super) fn authenticate(
     }
 }
 
-/// Checks a presented secret against an application's digests (every digest,
-/// in constant time each).
+/// Checks a presented secret against an application's secrets (every digest,
+/// in constant time each). A matching secret counts only between its
+/// `startDateTime` and `endDateTime`: one past its end is expired
+/// (AADSTS7000222); one not yet valid is, as in Entra, an invalid secret
+/// (AADSTS7000215).
 fn check_secret(
     state: &AppState,
-    digests: &[SecretDigest],
+    secrets: &[ClientSecret],
     secret: &str,
     client_id: &str,
 ) -> Result<(), OAuthError> {
     let now = OffsetDateTime::now_utc();
-    let matching: Vec<&SecretDigest> = digests
+    let matching: Vec<&ClientSecret> = secrets
         .iter()
-        .filter(|d| state.secret_digester.verify(secret, &d.digest))
+        .filter(|s| state.secret_digester.verify(secret, &s.digest.digest))
         .collect();
-    if matching.is_empty() {
-        return Err(OAuthError::invalid_secret(client_id));
+    if matching
+        .iter()
+        .any(|s| s.start_date_time <= now && now < s.digest.end_date_time)
+    {
+        return Ok(());
     }
-    if matching.iter().all(|d| d.end_date_time <= now) {
+    if !matching.is_empty() && matching.iter().all(|s| s.digest.end_date_time <= now) {
         return Err(OAuthError::expired_secret(client_id));
     }
-    Ok(())
+    Err(OAuthError::invalid_secret(client_id))
 }

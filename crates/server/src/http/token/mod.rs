@@ -19,7 +19,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use hale_identity::OAuthError;
@@ -29,7 +29,7 @@ use rand::RngCore;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::identity::{Resolved, oauth_error, resolve};
+use super::identity::{Resolved, oauth_error, resolve, with_cors};
 
 /// Largest token request accepted (client assertions are a few KiB).
 pub(crate) const MAX_BODY: usize = 64 * 1024;
@@ -64,6 +64,33 @@ pub(crate) async fn token_v1(
     token(state, tenant, headers, body, Endpoint::V1).await
 }
 
+/// The token endpoint asked with another method than POST or OPTIONS:
+/// Entra's OAuth error (AADSTS900561), not an empty 405.
+pub(crate) async fn not_post(method: Method, headers: HeaderMap) -> Response {
+    oauth_error(&OAuthError::post_only(method.as_str()), &headers)
+}
+
+/// A browser's CORS preflight for the token endpoint: single-page
+/// applications (MSAL.js) redeem codes and refresh tokens cross-origin, and
+/// Entra lets any origin POST there (no cookie is involved).
+pub(crate) async fn preflight(headers: HeaderMap) -> Response {
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("POST, OPTIONS"),
+    );
+    // MSAL.js sends its telemetry and correlation headers; allow what is asked.
+    if let Some(asked) = headers.get(header::ACCESS_CONTROL_REQUEST_HEADERS) {
+        h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, asked.clone());
+    }
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("86400"),
+    );
+    with_cors(response)
+}
+
 async fn token(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
@@ -85,7 +112,7 @@ async fn token(
                 HeaderValue::from_static("no-store, no-cache"),
             );
             h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-            response
+            with_cors(response)
         }
         Err(e) => oauth_error(&e, &headers),
     }

@@ -34,6 +34,8 @@ pub(super) struct UserGrant {
 struct Context {
     user: Option<User>,
     resource: Option<resource::Resource>,
+    /// The client's service principal in the grant's tenant.
+    client_principal: Option<hale_directory::ServicePrincipal>,
     consented: Vec<String>,
     roles: Vec<String>,
     directory_roles: Vec<String>,
@@ -52,7 +54,8 @@ fn read_context(
 ) -> Result<Context, StoreError> {
     let found = users::get(tx, grant_tenant, user)?;
     let resource = resource::find(tx, grant_tenant, identifier)?;
-    let client_sp = principals::by_app_id(tx, grant_tenant, client)?.map(|sp| sp.id);
+    let client_principal = principals::by_app_id(tx, grant_tenant, client)?;
+    let client_sp = client_principal.as_ref().map(|sp| sp.id);
     // The groups the user is in, nested ones included: for app roles
     // assigned to a group, and the `groups` claim.
     let groups: Vec<ObjectId> = hale_directory::membership::transitive(
@@ -97,6 +100,7 @@ fn read_context(
     let group_ids: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
     Ok(Context {
         user: found,
+        client_principal,
         resource,
         consented,
         roles,
@@ -127,6 +131,7 @@ pub(super) async fn issue_for_user(
         .read(move |tx| read_context(tx, tenant, client, user_id, &identifier))
         .await
         .map_err(directory_unreadable)?;
+    client::require_enabled(context.client_principal.as_ref())?;
     let user = context.user.ok_or_else(OAuthError::refresh_token_invalid)?;
     if !user.account_enabled {
         return Err(OAuthError::user_disabled());
@@ -500,7 +505,9 @@ pub(super) fn tenant_for(
 /// `authorization_code`: redeems a code from the authorization endpoint, once,
 /// with the same redirect URI and (when a challenge was sent) the PKCE
 /// verifier. Web redirect URIs need the client's credential; SPA and public
-/// client ones do not.
+/// client ones do not. The client is authenticated before the code is spent,
+/// so a request that fails client authentication (or names another client)
+/// leaves the code to the right retry, as in Entra.
 pub(super) async fn authorization_code(
     request: &Request<'_>,
 ) -> Result<axum::response::Response, OAuthError> {
@@ -513,39 +520,27 @@ pub(super) async fn authorization_code(
     let redirect_uri = form.required("redirect_uri")?.to_owned();
     let client = presented.app_id(request.tenant_segment)?;
     let digest = secret_digest(state, "authorization_code", code);
-    let now = OffsetDateTime::now_utc();
-    let redeemed = state
-        .store
-        .write(move |tx| sign_in::redeem_code(tx, &digest, now))
-        .await
-        .map_err(directory_unreadable)?;
-    let code = match redeemed {
-        Redemption::Unknown => return Err(OAuthError::code_invalid("The code is not known.")),
-        Redemption::AlreadyRedeemed => return Err(OAuthError::code_redeemed()),
-        Redemption::Redeemed(code) => *code,
+    let spend = |redemption: Redemption| match redemption {
+        Redemption::Unknown => Err(OAuthError::code_invalid("The code is not known.")),
+        Redemption::AlreadyRedeemed => Err(OAuthError::code_redeemed()),
+        Redemption::Redeemed(code) => Ok(*code),
     };
-    if code.expires_at <= now {
-        return Err(OAuthError::code_expired());
-    }
-    if code.client != client {
+
+    // 1. The code as issued, unspent, and the client it was issued to.
+    let peek_digest = digest.clone();
+    let issued = spend(
+        state
+            .store
+            .read(move |tx| sign_in::peek_code(tx, &peek_digest))
+            .await
+            .map_err(directory_unreadable)?,
+    )?;
+    if issued.client != client {
         return Err(OAuthError::code_invalid("It was issued to another client."));
     }
-    if code.redirect_uri != redirect_uri {
-        return Err(OAuthError::code_invalid(
-            "The redirect_uri differs from the one of the authorization request.",
-        ));
-    }
-    if let Some(challenge) = &code.code_challenge {
-        let verifier = form
-            .get("code_verifier")
-            .ok_or_else(OAuthError::pkce_mismatch)?;
-        let digest = hale_jws::sha256_thumbprint(verifier.as_bytes());
-        let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
-        if !crate::http::pages::constant_time_eq(computed.as_bytes(), challenge.as_bytes()) {
-            return Err(OAuthError::pkce_mismatch());
-        }
-    }
-    let tenant = code.auth.tenant;
+
+    // 2. Client authentication.
+    let tenant = issued.auth.tenant;
     let uri = redirect_uri.clone();
     let registered = state
         .store
@@ -574,12 +569,40 @@ pub(super) async fn authorization_code(
             client::authenticate(state, &presented, &registered, &audiences)?
         }
     };
+
+    // 3. The code, spent: once, whatever follows.
+    let now = OffsetDateTime::now_utc();
+    let code = spend(
+        state
+            .store
+            .write(move |tx| sign_in::redeem_code(tx, &digest, now))
+            .await
+            .map_err(directory_unreadable)?,
+    )?;
+    if code.expires_at <= now {
+        return Err(OAuthError::code_expired());
+    }
+    if code.redirect_uri != redirect_uri {
+        return Err(OAuthError::code_invalid(
+            "The redirect_uri differs from the one of the authorization request.",
+        ));
+    }
+    if let Some(challenge) = &code.code_challenge {
+        let verifier = form
+            .get("code_verifier")
+            .ok_or_else(OAuthError::pkce_mismatch)?;
+        let digest = hale_jws::sha256_thumbprint(verifier.as_bytes());
+        let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
+        if !crate::http::pages::constant_time_eq(computed.as_bytes(), challenge.as_bytes()) {
+            return Err(OAuthError::pkce_mismatch());
+        }
+    }
     let delegated = DelegatedRequest::parse(&code.scope)?;
     issue_for_user(
         state,
         request.endpoint,
         UserGrant {
-            tenant,
+            tenant: code.auth.tenant,
             client,
             client_authentication: authentication,
             auth: code.auth,
