@@ -465,7 +465,8 @@ async fn stow_qido_wado_delete_and_the_change_feed() {
     assert_eq!(d.frames(I4, "3,1").await, wanted);
     // Any part type, as dicomweb-client asks by default.
     assert_eq!(
-        d.frames_as(I4, "3,1", "multipart/related; type=\"*/*\"").await,
+        d.frames_as(I4, "3,1", "multipart/related; type=\"*/*\"")
+            .await,
         wanted
     );
     let (status, _, _) = d

@@ -202,3 +202,42 @@ async fn shutdown_lets_a_request_in_flight_finish() {
     );
     stopping.await.unwrap();
 }
+
+/// A small request body is read before the answer, even a refusal that does
+/// not need it: over HTTP/2 an answer sent while the client still uploads
+/// is followed by a stream reset, which clients such as curl report in
+/// place of the answer. Checked here by sending the body late: the server
+/// waits for it, and only then refuses.
+#[tokio::test]
+async fn a_refusal_waits_for_a_small_body() {
+    let server = TestServer::start().await;
+    let ca = std::fs::read(server.info().ca_cert.as_ref().unwrap()).unwrap();
+    let client = reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    for path in ["/fhir/ws/nope/Patient", "/dicom/ws/nope/v2/studies"] {
+        let late = futures::stream::once(async {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"xx"))
+        });
+        let started = std::time::Instant::now();
+        let res = client
+            .post(server.url(path))
+            .header("content-type", "application/json")
+            .header("content-length", "2")
+            .body(reqwest::Body::wrap_stream(late))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.version(), reqwest::Version::HTTP_2);
+        assert_eq!(res.status(), 404, "{path}");
+        assert!(
+            started.elapsed() >= std::time::Duration::from_millis(300),
+            "{path}: answered before the body came"
+        );
+        assert!(!res.text().await.unwrap().is_empty());
+    }
+}

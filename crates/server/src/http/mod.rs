@@ -159,6 +159,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(axum::middleware::from_fn(client_address))
+                .layer(axum::middleware::from_fn(read_small_body))
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(
                     // Spans carry method, path and request ID: never the query
@@ -179,6 +180,43 @@ pub(crate) fn router(state: AppState) -> Router {
                 )
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
         )
+}
+
+/// Request bodies of at most this declared length are read before the
+/// handler runs ([`read_small_body`]).
+const SMALL_BODY: u64 = 64 * 1024;
+
+/// Reads a small request body (its `Content-Length` at most [`SMALL_BODY`])
+/// before the handler runs. A handler that answers without reading the body
+/// (a refusal: no such service, no token, a wrong content type) would
+/// otherwise answer while the client is still sending it, and over HTTP/2
+/// the server then resets the stream, which some clients (curl) report as an
+/// error in place of the answer. Larger bodies are streamed to the handler
+/// as they come.
+async fn read_small_body(
+    request: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> Response {
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if !declared.is_some_and(|n| n > 0 && n <= SMALL_BODY) {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    match axum::body::to_bytes(body, SMALL_BODY as usize).await {
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                .await
+        }
+        Err(_) => (
+            StatusCode::BAD_REQUEST,
+            "The request body could not be read.",
+        )
+            .into_response(),
+    }
 }
 
 /// Puts the connection's peer address in [`CLIENT_ADDRESS`] (removing any the
