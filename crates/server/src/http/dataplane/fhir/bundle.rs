@@ -448,7 +448,8 @@ fn run_entry_deferred(
                 tx,
                 Change::new(t, id, ChangeKind::Upsert(resource), "PATCH")
                     .if_match(if_match)
-                    .existing(),
+                    .existing()
+                    .based_on(current.version),
             )
         }
         Op::Read { t, id, version } => {

@@ -462,7 +462,8 @@ async fn run(req: &FhirRequest, t: &str, target: Target, doc: PatchDoc) -> FhirR
             let resource = patched(&current, &doc)?;
             let change = Change::new(ty, id, ChangeKind::Upsert(resource), "PATCH")
                 .if_match(expected)
-                .existing();
+                .existing()
+                .based_on(current.version);
             match write::apply(tx, svc, &base, now, change)? {
                 Applied::Written { stored, .. } => Ok(stored),
                 _ => Err(FhirError::internal("patch wrote nothing", &"no version")),

@@ -86,6 +86,10 @@ pub(super) struct Change {
     /// The id is a new server-assigned UUID: no version of it can exist, so
     /// none is looked up.
     pub fresh: bool,
+    /// The version the new body was made from (a patch's): when another has
+    /// become current meanwhile, the change is refused (409) rather than
+    /// undoing that one.
+    pub based_on: Option<i64>,
 }
 
 impl Change {
@@ -104,7 +108,14 @@ impl Change {
             if_match: None,
             must_exist: false,
             fresh: false,
+            based_on: None,
         }
+    }
+
+    /// Made from version `version` of the resource (a patch).
+    pub fn based_on(mut self, version: i64) -> Change {
+        self.based_on = Some(version);
+        self
     }
 
     /// A create under an id the server has just made (a v4 UUID): there is
@@ -199,6 +210,20 @@ pub(super) fn apply_deferred(
             Some(_) => {}
         }
     }
+    if let Some(base) = change.based_on
+        && current.as_ref().map(|c| c.version) != Some(base)
+    {
+        return Err(FhirError::from(hale_store::StoreError::Conflict(format!(
+            "{}/{} changed after version {base} was read",
+            change.resource_type, change.id
+        ))));
+    }
+    // Versions of one resource are stamped in order, even when the version
+    // before this one committed with a later clock reading.
+    let now = match &current {
+        Some(c) if c.last_updated >= now => c.last_updated + 1000,
+        _ => now,
+    };
     let live = current.as_ref().filter(|c| !c.deleted);
     if change.must_exist && live.is_none() {
         return Err(match &current {
@@ -493,6 +518,21 @@ pub(super) fn conditional_matches(
     let Some(svc) = svc else {
         return Ok(Vec::new());
     };
+    if tx.dialect() == hale_store::Dialect::Postgres {
+        // Writers that search the same criteria take turns until their
+        // transactions end, so that two conditional creates (or updates)
+        // racing on PostgreSQL, where write transactions run side by side,
+        // cannot both find nothing and both create. (SQLite's one writer
+        // runs them one after the other already.)
+        tx.query(
+            "SELECT pg_advisory_xact_lock($1)",
+            &[hale_store::Value::Int(criteria_lock_key(
+                svc,
+                resource_type,
+                &criteria,
+            ))],
+        )?;
+    }
     query.count = limit + 1;
     query.sort.clear();
     query.includes.clear();
@@ -596,6 +636,28 @@ pub(super) fn if_none_exist_criteria(t: &str, header: &str) -> Vec<(String, Stri
         .and_then(|q| q.strip_prefix('?'))
         .unwrap_or(header);
     parse_query(query.trim_start_matches('?'))
+}
+
+/// The advisory lock of a service's conditional criteria on a type: FNV-1a
+/// over the service, the type and the criteria in order of name, so that
+/// every replica computes the same key.
+fn criteria_lock_key(svc: i64, resource_type: &str, criteria: &[(String, String)]) -> i64 {
+    let mut sorted: Vec<&(String, String)> = criteria.iter().collect();
+    sorted.sort();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for b in bytes.iter().chain(&[0xff]) {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    eat(&svc.to_le_bytes());
+    eat(resource_type.as_bytes());
+    for (k, v) in sorted {
+        eat(k.as_bytes());
+        eat(v.as_bytes());
+    }
+    h as i64
 }
 
 /// The query pairs of a conditional URL's query string (`Patient?identifier=x`).
