@@ -437,9 +437,15 @@ pub fn operation(tx: &mut dyn Tx, svc: i64, id: &str) -> Result<Option<Operation
 
 /// Operations not finished (to resume after a restart).
 pub fn unfinished_operations(tx: &mut dyn Tx) -> Result<Vec<(i64, String)>, StoreError> {
+    stalled_operations(tx, i64::MAX)
+}
+
+/// Unfinished operations that have not moved since `before` (µs): their
+/// runner is gone, or they never started.
+pub fn stalled_operations(tx: &mut dyn Tx, before: i64) -> Result<Vec<(i64, String)>, StoreError> {
     tx.query(
-        "SELECT svc, id FROM dicom_operations WHERE status IN (0, 1) ORDER BY created",
-        &[],
+        "SELECT svc, id FROM dicom_operations WHERE status IN (0, 1) AND updated < $1 ORDER BY created",
+        params![before],
     )?
     .iter()
     .map(|r| Ok((r.get(0)?, r.get(1)?)))
@@ -456,8 +462,18 @@ pub fn reindex_step(
     batch: i64,
     now: i64,
 ) -> Result<bool, StoreError> {
+    // On PostgreSQL the operation's row is locked: when two replicas run
+    // the same operation (one took over from another it thought gone), their
+    // steps take turns, each from the watermark the other left. SQLite's one
+    // writer runs them in turn already.
+    let lock = match tx.dialect() {
+        hale_store::Dialect::Postgres => " FOR UPDATE",
+        hale_store::Dialect::Sqlite => "",
+    };
     let rows = tx.query(
-        "SELECT watermark, target, status FROM dicom_operations WHERE svc = $1 AND id = $2",
+        &format!(
+            "SELECT watermark, target, status FROM dicom_operations WHERE svc = $1 AND id = $2{lock}"
+        ),
         params![svc, id],
     )?;
     let Some(r) = rows.first() else {

@@ -164,7 +164,26 @@ async fn reindex_commit_indexing_and_qido() {
                 .unwrap()
         }
     };
+    // Unmoved since it was added (at 10): stalled as seen from after 10.
+    let stalled = |before: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .read(move |tx| extended::stalled_operations(tx, before))
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|(s, _)| *s == svc)
+                .map(|(_, id)| id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(stalled(11).await, ["op1"]);
+    assert!(stalled(10).await.is_empty());
     assert!(!step(2).await);
+    // A step (at 20) is progress: no longer stalled as seen from before it.
+    assert!(stalled(15).await.is_empty());
+    assert_eq!(stalled(21).await, ["op1"]);
     let op = store
         .read(move |tx| extended::operation(tx, svc, "op1"))
         .await

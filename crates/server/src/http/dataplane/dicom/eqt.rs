@@ -161,7 +161,11 @@ pub(super) async fn add(ctx: &Ctx, body: Body) -> Response {
 
 /// Runs reindex operation `id` to its end in the background.
 pub(crate) fn spawn_reindex(state: AppState, svc: i64, id: String) {
+    let Some(running) = Running::start(&id) else {
+        return; // this process runs it already
+    };
     tokio::spawn(async move {
+        let _running = running;
         loop {
             let op = id.clone();
             let step = state
@@ -194,6 +198,55 @@ pub(crate) fn spawn_reindex(state: AppState, svc: i64, id: String) {
             }
         }
     });
+}
+
+/// The operations this process is running.
+static RUNNING: std::sync::LazyLock<std::sync::Mutex<std::collections::HashSet<String>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// An operation marked running in this process until dropped.
+struct Running(String);
+
+impl Running {
+    /// `None` when this process runs the operation already.
+    fn start(id: &str) -> Option<Running> {
+        let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+        running
+            .insert(id.to_owned())
+            .then(|| Running(id.to_owned()))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        RUNNING
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.0);
+    }
+}
+
+/// How long an unfinished operation may go without progress before another
+/// process takes it over (each step, a batch of instances, records progress).
+pub(crate) const STALLED_AFTER: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Takes over operations whose runner went away (another replica, or this
+/// process before a restart): unfinished, and unmoved for [`STALLED_AFTER`].
+pub(crate) async fn take_over_stalled(state: &AppState) {
+    let before = hale_dicom_store::now_micros() - STALLED_AFTER.as_micros() as i64;
+    match state
+        .store
+        .read(move |tx| extended::stalled_operations(tx, before))
+        .await
+    {
+        Ok(ops) => {
+            for (svc, id) in ops {
+                tracing::info!(operation = %id, "DICOM: taking over a stalled operation");
+                spawn_reindex(state.clone(), svc, id);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "DICOM: reading stalled operations failed"),
+    }
 }
 
 /// Resumes operations a stopped process left unfinished.

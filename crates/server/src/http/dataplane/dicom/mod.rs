@@ -413,6 +413,7 @@ pub(crate) async fn start_sweeper(state: &AppState) {
         loop {
             tick.tick().await;
             sweep(&state, PENDING_LIFETIME).await;
+            eqt::take_over_stalled(&state).await;
         }
     });
 }
