@@ -294,6 +294,150 @@ async fn resource_groups_and_subscriptions() {
     h.create_workspace("research").await;
 }
 
+/// SDKs percent-encode the names they put in paths (`rg(1)` as `rg%281%29`);
+/// ARM decodes them before validating, and stores and answers the decoded names.
+#[tokio::test]
+async fn percent_encoded_names_are_decoded() {
+    let h = Health::start().await;
+    let sub = format!("/subscriptions/{}", h.sub);
+
+    let (status, group) = h
+        .arm(
+            Method::PUT,
+            &format!("{sub}/resourcegroups/rg%281%29"),
+            Some(json!({"location": "westus"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{group}");
+    assert_eq!(group["name"], "rg(1)");
+    assert_eq!(group["id"], format!("{sub}/resourceGroups/rg(1)"));
+    let (status, got) = h
+        .arm(Method::GET, &format!("{sub}/resourceGroups/rg(1)"), None)
+        .await;
+    assert_eq!(status, 200, "{got}");
+    assert_eq!(got["name"], "rg(1)");
+
+    // Unicode letters, in any case, with periods, underscores and hyphens.
+    let (status, group) = h
+        .arm(
+            Method::PUT,
+            &format!("{sub}/resourceGroups/%C3%84rzte.Team_1-x"),
+            Some(json!({"location": "westus"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{group}");
+    assert_eq!(group["name"], "Ärzte.Team_1-x");
+    assert_eq!(group["id"], format!("{sub}/resourceGroups/Ärzte.Team_1-x"));
+    let (status, got) = h
+        .arm(
+            Method::GET,
+            &format!("{sub}/resourceGroups/%C3%A4rzte.team_1-x"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "names ignore case beyond ASCII: {got}");
+    assert_eq!(got["name"], "Ärzte.Team_1-x");
+    let (status, listed) = h
+        .arm(Method::GET, &format!("{sub}/resourcegroups"), None)
+        .await;
+    assert_eq!(status, 200);
+    let names: Vec<&str> = listed["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["hale-default", "rg(1)", "Ärzte.Team_1-x"]);
+
+    // Workspaces, services and role assignments under an encoded group.
+    let rg = format!("{sub}/resourceGroups/rg(1)");
+    let encoded_ws = format!(
+        "{sub}/resourceGroups/rg%281%29/providers/Microsoft.HealthcareApis/workspaces/ward%31"
+    );
+    let (status, ws) = h
+        .arm(
+            Method::PUT,
+            &encoded_ws,
+            Some(json!({"location": "westus"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{ws}");
+    assert_eq!(ws["name"], "ward1");
+    let ws_id = format!("{rg}/providers/Microsoft.HealthcareApis/workspaces/ward1");
+    assert_eq!(ws["id"], ws_id);
+    let (status, listed) = h
+        .arm(
+            Method::GET,
+            &format!(
+                "{sub}/resourceGroups/rg%281%29/providers/Microsoft.HealthcareApis/workspaces"
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(listed["value"][0]["id"], ws_id, "{listed}");
+    let (status, fhir) = h
+        .arm(
+            Method::PUT,
+            &format!("{encoded_ws}/fhirservices/fhir%2Done"),
+            Some(json!({"location": "westus"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{fhir}");
+    assert_eq!(fhir["name"], "fhir-one");
+    let fhir_id = format!("{ws_id}/fhirservices/fhir-one");
+    assert_eq!(fhir["id"], fhir_id);
+    let (status, got) = h.arm(Method::GET, &fhir_id, None).await;
+    assert_eq!(status, 200, "{got}");
+
+    let app = h.register_app("encoded-client").await;
+    let name = uuid::Uuid::new_v4().to_string();
+    let encoded_name = format!("%{:02X}{}", name.as_bytes()[0], &name[1..]);
+    let (status, assignment) = h
+        .arm(
+            Method::PUT,
+            &format!(
+                "{encoded_ws}/fhirservices/fhir%2Done/providers/Microsoft.Authorization/roleAssignments/{encoded_name}"
+            ),
+            Some(json!({"properties": {
+                "roleDefinitionId": format!("{sub}/providers/Microsoft.Authorization/roleDefinitions/{FHIR_DATA_READER}"),
+                "principalId": app.principal_id,
+            }})),
+        )
+        .await;
+    assert_eq!(status, 201, "{assignment}");
+    assert_eq!(assignment["name"], name);
+    assert_eq!(assignment["properties"]["scope"], fhir_id);
+    assert_eq!(
+        assignment["id"],
+        format!("{fhir_id}/providers/Microsoft.Authorization/roleAssignments/{name}")
+    );
+    let (status, listed) = h
+        .arm(
+            Method::GET,
+            &format!(
+                "{rg}/providers/Microsoft.Authorization/roleAssignments?$filter=principalId eq '{}'",
+                app.principal_id
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(listed["value"][0]["name"], name, "{listed}");
+
+    // What does not decode to a name is refused.
+    for bad in ["a%2Fb", "%FF"] {
+        let (status, body) = h
+            .arm(
+                Method::PUT,
+                &format!("{sub}/resourceGroups/{bad}"),
+                Some(json!({"location": "westus"})),
+            )
+            .await;
+        assert_arm_error(status, &body, 400, "BadRequest");
+    }
+}
+
 /// Every mistake a caller can make against the control plane, and ARM's answer.
 #[tokio::test]
 async fn every_control_plane_error() {

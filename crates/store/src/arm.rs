@@ -102,12 +102,21 @@ pub fn resource_groups(
     .collect()
 }
 
-/// A resource group by name, ignoring case.
+/// A resource group by name, ignoring case (Unicode letters included, as
+/// Azure does).
 pub fn resource_group_by_name(
     tx: &mut dyn Tx,
     subscription: Uuid,
     name: &str,
 ) -> Result<Option<ResourceGroup>, StoreError> {
+    if !name.is_ascii() {
+        // SQLite's lower() folds ASCII only and PostgreSQL's follows its
+        // locale, so names beyond ASCII are compared here, one way on both.
+        let wanted = name.to_lowercase();
+        return Ok(resource_groups(tx, subscription)?
+            .into_iter()
+            .find(|g| g.name.to_lowercase() == wanted));
+    }
     tx.query_opt(
         &format!(
             "SELECT {GROUP_COLUMNS} FROM resource_groups WHERE subscription_id = $1 AND lower(name) = $2"

@@ -23,6 +23,7 @@ use hale_arm::authz::{self, Grant};
 use hale_arm::{ResourceId, ServiceKind, Subscription};
 use hale_directory::{ObjectId, TenantId, first_party};
 use hale_store::{StoreError, arm, tenants};
+use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -94,7 +95,35 @@ fn parse_scope(scope: &str, path: &str) -> Result<Option<ResourceId>, ArmFailure
     })
 }
 
-fn parse_target(path: &str) -> Result<Target, ArmFailure> {
+/// The path with each segment percent-decoded as UTF-8: SDKs encode names
+/// such as `rg(1)` or `Ärzte` (`rg%281%29`), and ARM validates, stores and
+/// answers them decoded. A segment that decodes to something other than text
+/// without `/` names nothing.
+fn decode_path(raw: &str) -> Result<String, ArmFailure> {
+    let mut out = String::with_capacity(raw.len());
+    for (i, segment) in raw.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        match percent_decode_str(segment).decode_utf8() {
+            Ok(decoded) if !decoded.contains('/') => out.push_str(&decoded),
+            _ => {
+                return Err(ArmFailure::bad_request(
+                    "BadRequest",
+                    format!(
+                        "The path segment '{segment}' is not valid: percent-encoded, it must be UTF-8 text without '/'."
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Parses a request path as it arrives (percent-encoded).
+fn parse_target(raw: &str) -> Result<Target, ArmFailure> {
+    let decoded = decode_path(raw)?;
+    let path = decoded.as_str();
     let trimmed = path.trim_end_matches('/');
     // `{scope}/providers/Microsoft.Authorization/{collection}[/{name}]`.
     let lower = trimmed.to_ascii_lowercase();
@@ -544,6 +573,30 @@ mod tests {
                     Some(ResourceId::Subscription { subscription: s }),
                     "x".into(),
                 )),
+            ),
+            (
+                format!("/subscriptions/{sub}/resourcegroups/rg%281%29"),
+                Ok(Target::ResourceGroup(ResourceId::ResourceGroup {
+                    subscription: s,
+                    group: "rg(1)".into(),
+                })),
+            ),
+            (
+                format!(
+                    "/subscriptions/{sub}/resourceGroups/%C3%84rzte/providers/Microsoft.HealthcareApis/workspaces"
+                ),
+                Ok(Target::Workspaces {
+                    subscription: s,
+                    group: Some("Ärzte".into()),
+                }),
+            ),
+            (
+                format!("/subscriptions/{sub}/resourceGroups/a%2Fb"),
+                Err("BadRequest"),
+            ),
+            (
+                format!("/subscriptions/{sub}/resourceGroups/%FF"),
+                Err("BadRequest"),
             ),
             ("/subscriptions/nope".into(), Err("InvalidSubscriptionId")),
             (
