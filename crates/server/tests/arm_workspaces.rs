@@ -438,6 +438,51 @@ async fn percent_encoded_names_are_decoded() {
     }
 }
 
+/// A FHIR or DICOM service is a nested resource: under a workspace that does
+/// not exist, ARM answers that the parent is missing, not the service.
+#[tokio::test]
+async fn services_of_a_missing_workspace() {
+    let h = Health::start().await;
+    let missing = |body: &Value| {
+        assert_eq!(
+            body["error"]["message"],
+            "Can not perform requested operation on nested resource. Parent resource 'nosuchws' not found.",
+            "{body}"
+        );
+    };
+    for id in [
+        h.fhir_id("nosuchws", "newfhir"),
+        h.dicom_id("nosuchws", "newdicom"),
+    ] {
+        let (status, body) = h
+            .arm(Method::PUT, &id, Some(json!({"location": "local"})))
+            .await;
+        assert_arm_error(status, &body, 404, "ParentResourceNotFound");
+        missing(&body);
+        let (status, body) = h.arm(Method::GET, &id, None).await;
+        assert_arm_error(status, &body, 404, "ParentResourceNotFound");
+        missing(&body);
+        let (status, body) = h.arm(Method::PATCH, &id, Some(json!({"tags": {}}))).await;
+        assert_arm_error(status, &body, 404, "ParentResourceNotFound");
+        let collection = id.rsplit_once('/').unwrap().0;
+        let (status, body) = h.arm(Method::GET, collection, None).await;
+        assert_arm_error(status, &body, 404, "ParentResourceNotFound");
+        missing(&body);
+        // Deleting what is not there stays a 204.
+        let (status, _) = h.arm(Method::DELETE, &id, None).await;
+        assert_eq!(status, 204, "{id}");
+    }
+    // The workspace itself is a top-level resource: ResourceNotFound.
+    let (status, body) = h.arm(Method::GET, &h.ws_id("nosuchws"), None).await;
+    assert_arm_error(status, &body, 404, "ResourceNotFound");
+    // A service missing from a workspace that exists is the service's own 404.
+    h.create_workspace("realws").await;
+    let (status, body) = h
+        .arm(Method::GET, &h.fhir_id("realws", "newfhir"), None)
+        .await;
+    assert_arm_error(status, &body, 404, "ResourceNotFound");
+}
+
 /// Every mistake a caller can make against the control plane, and ARM's answer.
 #[tokio::test]
 async fn every_control_plane_error() {
@@ -595,7 +640,7 @@ async fn every_control_plane_error() {
             h.fhir_id("nothere", "fhir1"),
             loc(),
             404,
-            "ResourceNotFound",
+            "ParentResourceNotFound",
         ),
         (
             Method::PUT,

@@ -77,6 +77,18 @@ impl ArmFailure {
         )
     }
 
+    /// A nested resource (or a listing of them) under a parent that does not
+    /// exist, e.g. a FHIR service of a missing workspace.
+    pub fn parent_resource_not_found(parent: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "ParentResourceNotFound",
+            format!(
+                "Can not perform requested operation on nested resource. Parent resource '{parent}' not found."
+            ),
+        )
+    }
+
     pub fn authorization_failed(client: &str, object_id: &str, action: &str, scope: &str) -> Self {
         Self::new(
             StatusCode::FORBIDDEN,

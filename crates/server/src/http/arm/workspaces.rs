@@ -330,13 +330,29 @@ pub(super) async fn delete_workspace(
     }
 }
 
+/// The workspace of a service or of a listing of services: a missing one is
+/// ARM's missing parent.
+async fn find_parent_workspace(
+    state: &AppState,
+    ctx: &Ctx,
+    id: &ResourceId,
+) -> Result<Workspace, ArmFailure> {
+    find_workspace(state, ctx, id).await.map_err(|e| {
+        if e.code == "ResourceNotFound" {
+            ArmFailure::parent_resource_not_found(workspace_name(id))
+        } else {
+            e
+        }
+    })
+}
+
 /// The service `id` names, in its workspace (which must exist).
 async fn find_service(
     state: &AppState,
     ctx: &Ctx,
     id: &ResourceId,
 ) -> Result<(Workspace, Option<HealthService>), ArmFailure> {
-    let workspace = find_workspace(state, ctx, id).await?;
+    let workspace = find_parent_workspace(state, ctx, id).await?;
     let ResourceId::Service { kind, name, .. } = id else {
         return Err(service_not_found(id));
     };
@@ -355,7 +371,7 @@ pub(super) async fn list_services(
     kind: ServiceKind,
 ) -> Result<Response, ArmFailure> {
     ctx.subscription(workspace.subscription())?;
-    let w = find_workspace(state, ctx, workspace).await?;
+    let w = find_parent_workspace(state, ctx, workspace).await?;
     let found = state
         .store
         .read(move |tx| health::services(tx, w.id, kind))
@@ -536,7 +552,7 @@ pub(super) async fn delete_service(
     ctx.require(id, &service_action(*kind, "delete"))?;
     let service = match find_service(state, ctx, id).await {
         Ok((_, service)) => service,
-        Err(e) if e.code == "ResourceNotFound" => None,
+        Err(e) if e.code == "ParentResourceNotFound" => None,
         Err(e) => return Err(e),
     };
     let Some(service) = service else {
