@@ -438,6 +438,44 @@ async fn percent_encoded_names_are_decoded() {
     }
 }
 
+/// `HEAD` on a resource group (`az group exists`), workspace or service: 204
+/// when it exists, 404 when not, never a body.
+#[tokio::test]
+async fn head_checks_existence() {
+    let h = Health::start().await;
+    h.create_workspace("present").await;
+    h.create_fhir("present", "fhir1").await;
+    let head = |path: String, token: Option<String>| {
+        let mut req = h.server.client().head(h.arm_url(&path));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        async move {
+            let res = req.send().await.unwrap();
+            let status = res.status().as_u16();
+            let body = res.bytes().await.unwrap();
+            assert!(body.is_empty(), "HEAD {path}: {body:?}");
+            status
+        }
+    };
+    let sub = format!("/subscriptions/{}", h.sub);
+    let me = Some(h.arm.clone());
+    let cases = [
+        (h.rg(), 204),
+        (format!("{sub}/resourcegroups/HALE-DEFAULT"), 204),
+        (format!("{sub}/resourcegroups/nothere"), 404),
+        (h.ws_id("present"), 204),
+        (h.ws_id("absent"), 404),
+        (h.fhir_id("present", "fhir1"), 204),
+        (h.fhir_id("present", "fhir2"), 404),
+        (h.dicom_id("absent", "dicom1"), 404),
+    ];
+    for (path, want) in cases {
+        assert_eq!(head(path.clone(), me.clone()).await, want, "HEAD {path}");
+    }
+    assert_eq!(head(h.rg(), None).await, 401);
+}
+
 /// A FHIR or DICOM service is a nested resource: under a workspace that does
 /// not exist, ARM answers that the parent is missing, not the service.
 #[tokio::test]

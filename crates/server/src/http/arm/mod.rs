@@ -15,7 +15,7 @@ mod error;
 mod groups;
 mod workspaces;
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -313,6 +313,7 @@ pub(crate) async fn dispatch(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let head = method == Method::HEAD;
     let result = async {
         let ctx = context(&state, &headers).await?;
         check_api_version(&query)?;
@@ -320,7 +321,22 @@ pub(crate) async fn dispatch(
         handle(&state, &ctx, method, target, &query, &body).await
     }
     .await;
-    result.unwrap_or_else(IntoResponse::into_response)
+    result.unwrap_or_else(|failure| {
+        let response = failure.into_response();
+        if head {
+            // A HEAD answer has no body: the status (and headers) say it all.
+            let (parts, _) = response.into_parts();
+            Response::from_parts(parts, Body::empty())
+        } else {
+            response
+        }
+    })
+}
+
+/// ARM's check of existence (`HEAD`, as `az group exists` sends): 204 when a
+/// GET would find the resource, its 404 (without a body) when not.
+fn existence(found: Result<Response, ArmFailure>) -> Result<Response, ArmFailure> {
+    found.map(|_| StatusCode::NO_CONTENT.into_response())
 }
 
 async fn handle(
@@ -337,6 +353,7 @@ async fn handle(
         (M::GET, Target::Subscription(id)) => groups::get_subscription(state, ctx, id),
         (M::GET, Target::ResourceGroups(sub)) => groups::list_groups(state, ctx, sub).await,
         (M::GET, Target::ResourceGroup(id)) => groups::get_group(state, ctx, &id).await,
+        (M::HEAD, Target::ResourceGroup(id)) => existence(groups::get_group(state, ctx, &id).await),
         (M::PUT, Target::ResourceGroup(id)) => {
             groups::put_group(state, ctx, &id, json_body(body)?).await
         }
@@ -352,6 +369,9 @@ async fn handle(
             },
         ) => workspaces::list_workspaces(state, ctx, subscription, group).await,
         (M::GET, Target::Workspace(id)) => workspaces::get_workspace(state, ctx, &id).await,
+        (M::HEAD, Target::Workspace(id)) => {
+            existence(workspaces::get_workspace(state, ctx, &id).await)
+        }
         (M::PUT, Target::Workspace(id)) => {
             workspaces::put_workspace(state, ctx, &id, json_body(body)?).await
         }
@@ -363,6 +383,7 @@ async fn handle(
             workspaces::list_services(state, ctx, &ws, kind).await
         }
         (M::GET, Target::Service(id)) => workspaces::get_service(state, ctx, &id).await,
+        (M::HEAD, Target::Service(id)) => existence(workspaces::get_service(state, ctx, &id).await),
         (M::PUT, Target::Service(id)) => {
             workspaces::put_service(state, ctx, &id, json_body(body)?).await
         }
