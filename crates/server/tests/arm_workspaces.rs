@@ -476,6 +476,103 @@ async fn head_checks_existence() {
     assert_eq!(head(h.rg(), None).await, 401);
 }
 
+/// Each type answers the api-versions Azure publishes for it, and refuses any
+/// other in ARM's words: NoRegisteredProviderFound from Microsoft.HealthcareApis,
+/// InvalidApiVersionParameter from ARM's own types and Microsoft.Authorization.
+#[tokio::test]
+async fn api_versions_are_those_azure_publishes() {
+    let h = Health::start().await;
+    h.create_workspace("versions").await;
+    h.create_fhir("versions", "fhir1").await;
+    let sub = format!("/subscriptions/{}", h.sub);
+    let assignments = format!("{sub}/providers/Microsoft.Authorization/roleAssignments");
+    let definitions = format!("{sub}/providers/Microsoft.Authorization/roleDefinitions");
+    let with = |path: &str, version: &str| format!("{path}?api-version={version}");
+
+    // What the README, the tests, `hale`, the Azure CLI and the SDKs send.
+    let accepted = [
+        with("/subscriptions", "2022-12-01"),
+        with("/subscriptions", "2021-04-01"),
+        with("/subscriptions", "2016-06-01"),
+        with(&sub, "2020-01-01"),
+        with(&h.rg(), "2024-11-01"),
+        with(&h.rg(), "2014-04-01"),
+        with(&format!("{sub}/resourcegroups"), "2019-05-10"),
+        with(&h.ws_id("versions"), "2023-11-01"),
+        with(&h.ws_id("versions"), "2021-06-01-preview"),
+        with(&h.ws_id("versions"), "2024-03-31"),
+        with(&h.ws_id("versions"), "2025-03-01-preview"),
+        with(&h.fhir_id("versions", "fhir1"), "2022-06-01"),
+        with(
+            &format!("{}/dicomservices", h.ws_id("versions")),
+            "2023-12-01",
+        ),
+        with(&assignments, "2022-04-01"),
+        with(&assignments, "2020-04-01-preview"),
+        with(&assignments, "2015-07-01"),
+        with(&definitions, "2022-04-01"),
+        with(&definitions, "2022-05-01-preview"),
+        with(&definitions, "2018-01-01-preview"),
+    ];
+    for path in accepted {
+        let (status, body) = h.arm(Method::GET, &path, None).await;
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+
+    let (status, body) = h
+        .arm(
+            Method::PUT,
+            &with(&h.ws_id("versions"), "2099-01-01"),
+            Some(json!({"location": "westus"})),
+        )
+        .await;
+    assert_arm_error(status, &body, 400, "NoRegisteredProviderFound");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("No registered resource provider found for location 'westus' and API version '2099-01-01' for type 'workspaces'. The supported api-versions are '2025-04-01-preview, 2025-03-01-preview, 2024-03-31, "),
+        "{message}"
+    );
+    assert!(message.contains(", 2023-11-01, "), "{message}");
+    let (status, body) = h
+        .arm(
+            Method::GET,
+            &with(&h.fhir_id("versions", "fhir1"), "2021-04-01"),
+            None,
+        )
+        .await;
+    assert_arm_error(status, &body, 400, "NoRegisteredProviderFound");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("for type 'workspaces/fhirservices'"),
+        "{body}"
+    );
+
+    let refused = [
+        (with("/subscriptions", "2099-01-01"), "2024-11-01"),
+        (with(&h.rg(), "2023-11-01"), "2021-04-01"),
+        (with(&assignments, "2023-11-01"), "2022-04-01"),
+        (
+            with(&definitions, "2020-04-01-preview"),
+            "2022-05-01-preview",
+        ),
+    ];
+    for (path, listed) in refused {
+        let (status, body) = h.arm(Method::GET, &path, None).await;
+        assert_arm_error(status, &body, 400, "InvalidApiVersionParameter");
+        let version = path.rsplit('=').next().unwrap();
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with(&format!(
+                "The api-version '{version}' is invalid. The supported versions are '"
+            )),
+            "{path}: {message}"
+        );
+        assert!(message.contains(listed), "{path}: {message}");
+    }
+}
+
 /// A FHIR or DICOM service is a nested resource: under a workspace that does
 /// not exist, ARM answers that the parent is missing, not the service.
 #[tokio::test]

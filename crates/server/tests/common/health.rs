@@ -12,6 +12,7 @@ pub const GRAPH_SCOPES: &str =
     "Application.ReadWrite.All User.ReadWrite.All Group.ReadWrite.All Directory.ReadWrite.All";
 pub const HEALTHCARE_API_VERSION: &str = "2023-11-01";
 pub const AUTHORIZATION_API_VERSION: &str = "2022-04-01";
+pub const RESOURCES_API_VERSION: &str = "2021-04-01";
 
 pub const FHIR_DATA_READER: &str = "4c8d0bbc-75d3-4935-991f-5f3c56d81508";
 pub const FHIR_DATA_WRITER: &str = "3f88fce4-5892-4214-ae73-ba5294559913";
@@ -121,13 +122,14 @@ impl Health {
         if path.contains("api-version=") {
             return format!("{base}{path}");
         }
-        let version = if path
-            .to_ascii_lowercase()
-            .contains("microsoft.authorization")
-        {
+        // Each type's own version, as `hale` and the Azure CLI send them.
+        let lower = path.to_ascii_lowercase();
+        let version = if lower.contains("microsoft.authorization") {
             AUTHORIZATION_API_VERSION
-        } else {
+        } else if lower.contains("microsoft.healthcareapis") {
             HEALTHCARE_API_VERSION
+        } else {
+            RESOURCES_API_VERSION
         };
         let sep = if path.contains('?') { '&' } else { '?' };
         format!("{base}{path}{sep}api-version={version}")

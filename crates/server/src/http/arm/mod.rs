@@ -10,6 +10,7 @@
 //! ARM paths mix fixed segments of any case with names, so this module parses
 //! them itself into a [`Target`].
 
+mod api_versions;
 mod authorization;
 mod error;
 mod groups;
@@ -191,8 +192,9 @@ fn parse_target(raw: &str) -> Result<Target, ArmFailure> {
     }
 }
 
-/// Checks `api-version` as ARM does: required, and shaped like a date.
-fn check_api_version(query: &[(String, String)]) -> Result<(), ArmFailure> {
+/// Checks `api-version` as ARM does first: required, and shaped like a date.
+/// Returns it; whether the type it names knows it is [`api_versions`]'s check.
+fn check_api_version(query: &[(String, String)]) -> Result<&str, ArmFailure> {
     let Some((_, version)) = query
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("api-version"))
@@ -210,7 +212,7 @@ fn check_api_version(query: &[(String, String)]) -> Result<(), ArmFailure> {
             _ => c.is_ascii_digit(),
         });
     if ok {
-        Ok(())
+        Ok(version)
     } else {
         Err(ArmFailure::invalid_api_version(version))
     }
@@ -316,8 +318,9 @@ pub(crate) async fn dispatch(
     let head = method == Method::HEAD;
     let result = async {
         let ctx = context(&state, &headers).await?;
-        check_api_version(&query)?;
+        let version = check_api_version(&query)?;
         let target = parse_target(uri.path())?;
+        api_versions::check_supported(version, &target, || request_location(&body))?;
         handle(&state, &ctx, method, target, &query, &body).await
     }
     .await;
@@ -331,6 +334,15 @@ pub(crate) async fn dispatch(
             response
         }
     })
+}
+
+/// The location a request names (its JSON body's), else Hale's own, for
+/// messages that name one.
+fn request_location(body: &[u8]) -> String {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("location")?.as_str().map(str::to_owned))
+        .unwrap_or_else(|| crate::bootstrap::DEFAULT_LOCATION.to_owned())
 }
 
 /// ARM's check of existence (`HEAD`, as `az group exists` sends): 204 when a
