@@ -19,6 +19,11 @@ fn body(sub: &str, role: &str, principal: &str) -> Value {
     }})
 }
 
+/// A role's tenant-level ID.
+fn tenant_role(role: &str) -> String {
+    format!("/providers/Microsoft.Authorization/roleDefinitions/{role}")
+}
+
 fn names(list: &Value) -> Vec<String> {
     let mut out: Vec<String> = list["value"]
         .as_array()
@@ -318,13 +323,13 @@ async fn role_assignment_errors() {
         ),
         (
             fresh(),
-            json!({"properties": {"roleDefinitionId": FHIR_DATA_READER, "principalId": app.principal_id, "principalType": "User"}}),
+            json!({"properties": {"roleDefinitionId": tenant_role(FHIR_DATA_READER), "principalId": app.principal_id, "principalType": "User"}}),
             400,
             "UnmatchedPrincipalType",
         ),
         (
             fresh(),
-            json!({"properties": {"roleDefinitionId": FHIR_DATA_READER, "principalId": app.principal_id, "principalType": "Robot"}}),
+            json!({"properties": {"roleDefinitionId": tenant_role(FHIR_DATA_READER), "principalId": app.principal_id, "principalType": "Robot"}}),
             400,
             "InvalidPrincipalType",
         ),
@@ -334,9 +339,51 @@ async fn role_assignment_errors() {
             400,
             "InvalidRequestContent",
         ),
+        // Role definition IDs other than the role's under this subscription
+        // or at the tenant root.
         (
             fresh(),
-            json!({"properties": {"roleDefinitionId": FHIR_DATA_READER}}),
+            json!({"properties": {"roleDefinitionId": FHIR_DATA_READER, "principalId": app.principal_id}}),
+            400,
+            "InvalidRoleDefinitionId",
+        ),
+        (
+            fresh(),
+            json!({"properties": {"roleDefinitionId": format!("garbage/{FHIR_DATA_READER}"), "principalId": app.principal_id}}),
+            400,
+            "InvalidRoleDefinitionId",
+        ),
+        (
+            fresh(),
+            body(
+                &uuid::Uuid::new_v4().to_string(),
+                FHIR_DATA_READER,
+                &app.principal_id,
+            ),
+            400,
+            "InvalidRoleDefinitionId",
+        ),
+        (
+            fresh(),
+            json!({"properties": {"roleDefinitionId": format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleAssignments/{FHIR_DATA_READER}"), "principalId": app.principal_id}}),
+            400,
+            "InvalidRoleDefinitionId",
+        ),
+        (
+            fresh(),
+            json!({"properties": {"roleDefinitionId": format!("/subscriptions/{sub}/resourceGroups/hale-default/providers/Microsoft.Authorization/roleDefinitions/{FHIR_DATA_READER}"), "principalId": app.principal_id}}),
+            400,
+            "InvalidRoleDefinitionId",
+        ),
+        (
+            fresh(),
+            json!({"properties": {"roleDefinitionId": "/providers/Microsoft.Authorization/roleDefinitions/not-a-guid", "principalId": app.principal_id}}),
+            400,
+            "InvalidRoleDefinitionId",
+        ),
+        (
+            fresh(),
+            json!({"properties": {"roleDefinitionId": tenant_role(FHIR_DATA_READER)}}),
             400,
             "InvalidRequestContent",
         ),
@@ -458,6 +505,71 @@ async fn role_assignment_errors() {
         )
         .await;
     assert_eq!(names(&list), [existing]);
+}
+
+/// A role assignment names its role by the role definition's ID under the
+/// assignment's subscription or at the tenant root, in any case.
+#[tokio::test]
+async fn role_definition_ids_in_azures_forms() {
+    let h = Health::start().await;
+    h.create_workspace("rdforms").await;
+    let app = h.register_app("rdforms-client").await;
+    let ws = h.ws_id("rdforms");
+    let sub = h.sub.clone();
+    let put = |role_definition_id: String| {
+        let path = format!("{}/{}", assignments(&ws), uuid::Uuid::new_v4());
+        let request = json!({"properties": {
+            "roleDefinitionId": role_definition_id,
+            "principalId": app.principal_id,
+        }});
+        let h = &h;
+        async move { h.arm(Method::PUT, &path, Some(request)).await }
+    };
+    for (role, id) in [
+        (FHIR_DATA_READER, tenant_role(FHIR_DATA_READER)),
+        (
+            FHIR_DATA_WRITER,
+            format!(
+                "/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{FHIR_DATA_WRITER}"
+            ),
+        ),
+        (
+            DICOM_DATA_READER,
+            format!(
+                "/SUBSCRIPTIONS/{}/PROVIDERS/microsoft.authorization/ROLEDEFINITIONS/{DICOM_DATA_READER}",
+                sub.to_uppercase()
+            ),
+        ),
+    ] {
+        let (status, created) = put(id.clone()).await;
+        assert_eq!(status, 201, "{id}: {created}");
+        assert_eq!(
+            created["properties"]["roleDefinitionId"],
+            format!(
+                "/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{role}"
+            ),
+            "{id}"
+        );
+    }
+    let other = uuid::Uuid::new_v4();
+    for id in [
+        FHIR_DATA_CONTRIBUTOR.to_owned(),
+        format!("garbage/{FHIR_DATA_CONTRIBUTOR}"),
+        format!(
+            "/subscriptions/{other}/providers/Microsoft.Authorization/roleDefinitions/{FHIR_DATA_CONTRIBUTOR}"
+        ),
+    ] {
+        let (status, answer) = put(id.clone()).await;
+        assert_eq!(status, 400, "{id}: {answer}");
+        assert_eq!(
+            answer["error"]["code"], "InvalidRoleDefinitionId",
+            "{answer}"
+        );
+        assert_eq!(
+            answer["error"]["message"],
+            format!("The role definition ID '{id}' is not valid."),
+        );
+    }
 }
 
 /// Writing assignments needs Owner or User Access Administrator; Contributor

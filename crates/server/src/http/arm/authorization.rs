@@ -354,21 +354,46 @@ pub(super) async fn delete_assignment(
     Ok(json(StatusCode::OK, assignment_json(&found)))
 }
 
-fn role_definition_from(value: &str) -> Result<&'static RoleDefinition, ArmFailure> {
-    let last = value
-        .trim_end_matches('/')
-        .rsplit('/')
-        .next()
-        .unwrap_or_default();
-    Uuid::parse_str(last)
-        .ok()
-        .and_then(roles::by_id)
-        .ok_or_else(|| {
-            ArmFailure::bad_request(
-                "RoleDefinitionDoesNotExist",
-                format!("The specified role definition with ID '{last}' does not exist."),
-            )
-        })
+/// The built-in role a role assignment's `roleDefinitionId` names. Azure takes
+/// the role's ID under the assignment's own subscription
+/// (`/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{guid}`)
+/// or at the tenant root (`/providers/Microsoft.Authorization/roleDefinitions/{guid}`),
+/// any case, and nothing else: not a bare GUID, not another subscription's ID.
+fn role_definition_from(
+    value: &str,
+    subscription: Uuid,
+) -> Result<&'static RoleDefinition, ArmFailure> {
+    let invalid = || {
+        ArmFailure::bad_request(
+            "InvalidRoleDefinitionId",
+            format!("The role definition ID '{value}' is not valid."),
+        )
+    };
+    let definitions = |p: &str, namespace: &str, collection: &str| {
+        p.eq_ignore_ascii_case("providers")
+            && namespace.eq_ignore_ascii_case("Microsoft.Authorization")
+            && collection.eq_ignore_ascii_case("roleDefinitions")
+    };
+    let trimmed = value.strip_suffix('/').unwrap_or(value);
+    let segments: Vec<&str> = trimmed.split('/').collect();
+    let guid = match segments.as_slice() {
+        ["", s, sub, p, ns, c, guid]
+            if s.eq_ignore_ascii_case("subscriptions")
+                && Uuid::parse_str(sub).ok() == Some(subscription)
+                && definitions(p, ns, c) =>
+        {
+            guid
+        }
+        ["", p, ns, c, guid] if definitions(p, ns, c) => guid,
+        _ => return Err(invalid()),
+    };
+    let id = Uuid::parse_str(guid).map_err(|_| invalid())?;
+    roles::by_id(id).ok_or_else(|| {
+        ArmFailure::bad_request(
+            "RoleDefinitionDoesNotExist",
+            format!("The specified role definition with ID '{guid}' does not exist."),
+        )
+    })
 }
 
 fn principal_type_of(kind: MemberKind) -> PrincipalType {
@@ -411,7 +436,7 @@ pub(super) async fn put_assignment(
             ))),
         }
     };
-    let role = role_definition_from(text("roleDefinitionId")?)?;
+    let role = role_definition_from(text("roleDefinitionId")?, scope.subscription())?;
     let principal_text = text("principalId")?;
     let principal: ObjectId = principal_text.parse().map_err(|_| {
         ArmFailure::bad_request(
