@@ -5,7 +5,10 @@
 //! does not know is `NoRegisteredProviderFound`, naming the location and type.
 //!
 //! The lists are inclusive: every version Azure has shipped for the type, so
-//! that any SDK, the Azure CLI, or `hale` keeps working.
+//! that any SDK, the Azure CLI, or `hale` keeps working. A version dated after
+//! the newest listed and not after today is taken too: Azure keeps publishing
+//! versions, and newer SDKs send them; what is refused is a date Azure never
+//! used. (`api-version` has the shape `YYYY-MM-DD[-preview]`, checked before.)
 
 use hale_arm::{ResourceId, ServiceKind};
 
@@ -137,6 +140,14 @@ pub(super) fn check_supported(
     };
     // ARM compares api-versions ignoring case (`2021-06-01-Preview`).
     if known.iter().any(|k| k.eq_ignore_ascii_case(version)) {
+        return Ok(());
+    }
+    let date = |v: &str| v.get(..10).map(str::to_owned);
+    let today = time::OffsetDateTime::now_utc().date().to_string();
+    if let (Some(asked), Some(newest)) = (date(version), known.first().and_then(|k| date(k)))
+        && asked > newest
+        && asked <= today
+    {
         return Ok(());
     }
     let supported = known.join(", ");
