@@ -54,8 +54,100 @@ pub struct HealthService {
     pub resource_kind: Option<String>,
     pub location: String,
     pub tags: BTreeMap<String, String>,
+    /// Which browser origins may call the service (ARM's
+    /// `properties.corsConfiguration`); `None`: none.
+    pub cors: Option<CorsConfiguration>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
+}
+
+/// A service's CORS settings, as Azure's FHIR and DICOM services take them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CorsConfiguration {
+    /// Allowed origins (`https://app.example.org`), or `*` for any.
+    pub origins: Vec<String>,
+    /// Request headers a browser may send (`*`: any).
+    pub headers: Vec<String>,
+    /// Methods a browser may use.
+    pub methods: Vec<String>,
+    /// Seconds a browser may keep a preflight's answer.
+    pub max_age: Option<u32>,
+    /// Whether credentials (cookies, `Authorization`) may be sent.
+    pub allow_credentials: bool,
+}
+
+/// Methods a CORS configuration may name (Azure's list).
+pub const CORS_METHODS: [&str; 6] = ["DELETE", "GET", "OPTIONS", "PATCH", "POST", "PUT"];
+
+/// Longest preflight cache Azure accepts, in seconds.
+pub const CORS_MAX_AGE: u32 = 99_999;
+
+impl CorsConfiguration {
+    /// Whether `origin` (an `Origin` header) may call the service.
+    pub fn allows_origin(&self, origin: &str) -> bool {
+        self.origins
+            .iter()
+            .any(|o| o == "*" || o.trim_end_matches('/').eq_ignore_ascii_case(origin))
+    }
+
+    /// Whether a browser may use `method`.
+    pub fn allows_method(&self, method: &str) -> bool {
+        self.methods.iter().any(|m| m.eq_ignore_ascii_case(method))
+    }
+
+    /// Whether a browser may send every one of `headers` (a preflight's
+    /// `Access-Control-Request-Headers`, comma-separated).
+    pub fn allows_headers(&self, headers: &str) -> bool {
+        headers
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .all(|h| {
+                self.headers
+                    .iter()
+                    .any(|a| a == "*" || a.eq_ignore_ascii_case(h))
+            })
+    }
+
+    /// Why it cannot be stored, if it cannot (Azure's rules: origins are
+    /// `*` or an http(s) origin, known methods, a bounded max age, and no
+    /// credentials with any origin).
+    pub fn problem(&self) -> Option<String> {
+        for o in &self.origins {
+            let origin_like = o == "*"
+                || ((o.starts_with("https://") || o.starts_with("http://"))
+                    && !o.split_once("://").is_some_and(|(_, rest)| {
+                        rest.trim_end_matches('/').contains(['/', '?', '#']) || rest.is_empty()
+                    }));
+            if !origin_like {
+                return Some(format!(
+                    "The CORS origin '{o}' is invalid: an origin is '*' or a scheme, host and optional port (https://app.example.org)."
+                ));
+            }
+        }
+        if let Some(m) = self
+            .methods
+            .iter()
+            .find(|m| !CORS_METHODS.iter().any(|k| k.eq_ignore_ascii_case(m)))
+        {
+            return Some(format!(
+                "The CORS method '{m}' is invalid; the allowed methods are {}.",
+                CORS_METHODS.join(", ")
+            ));
+        }
+        if self.max_age.is_some_and(|a| a > CORS_MAX_AGE) {
+            return Some(format!(
+                "The CORS max age must be between 0 and {CORS_MAX_AGE} seconds."
+            ));
+        }
+        if self.allow_credentials && self.origins.iter().any(|o| o == "*") {
+            return Some(
+                "CORS credentials cannot be allowed for every origin ('*'); name the origins."
+                    .into(),
+            );
+        }
+        None
+    }
 }
 
 impl HealthService {

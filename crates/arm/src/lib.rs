@@ -20,7 +20,9 @@ use uuid::Uuid;
 
 use hale_directory::{ObjectId, TenantId};
 
-pub use health::{DICOM_AUDIENCE, FHIR_R4, HealthService, Workspace, service_url};
+pub use health::{
+    CorsConfiguration, DICOM_AUDIENCE, FHIR_R4, HealthService, Workspace, service_url,
+};
 pub use names::{
     validate_resource_group_name, validate_service_name, validate_tags, validate_workspace_name,
 };

@@ -1084,3 +1084,166 @@ async fn control_plane_calls_are_authorized_by_role_assignments() {
         .await;
     assert_eq!(status, 201, "{body}");
 }
+
+/// A service's `corsConfiguration`: stored and answered by ARM, refused
+/// when Azure would refuse it, and applied by the data plane: preflights
+/// answered without a token for allowed origins, answers to browsers
+/// carrying the allowed origin; other origins get no CORS headers.
+#[tokio::test]
+async fn cors_configuration_is_stored_and_applied() {
+    let h = Health::start().await;
+    h.create_workspace("corsws").await;
+    let cors = json!({ "origins": ["https://app.example.org"], "headers": ["authorization", "content-type"],
+                       "methods": ["GET", "POST"], "maxAge": 1440, "allowCredentials": false });
+    let (status, body) = h
+        .arm(
+            Method::PUT,
+            &h.fhir_id("corsws", "fhir1"),
+            Some(json!({"location": "local", "kind": "fhir-R4", "properties": { "corsConfiguration": cors }})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["properties"]["corsConfiguration"], cors);
+    let (_, got) = h
+        .arm(Method::GET, &h.fhir_id("corsws", "fhir1"), None)
+        .await;
+    assert_eq!(got["properties"]["corsConfiguration"], cors);
+
+    for bad in [
+        json!({ "origins": ["not an origin"], "methods": ["GET"] }),
+        json!({ "origins": ["https://a.example/path"], "methods": ["GET"] }),
+        json!({ "origins": ["*"], "methods": ["FETCH"] }),
+        json!({ "origins": ["*"], "methods": ["GET"], "maxAge": 100000 }),
+        json!({ "origins": ["*"], "methods": ["GET"], "allowCredentials": true }),
+        json!({ "origins": "https://app.example.org" }),
+    ] {
+        let (status, body) = h
+            .arm(
+                Method::PUT,
+                &h.fhir_id("corsws", "fhir2"),
+                Some(json!({"location": "local", "kind": "fhir-R4", "properties": { "corsConfiguration": bad }})),
+            )
+            .await;
+        assert_arm_error(status, &body, 400, "InvalidRequestContent");
+    }
+    let (status, _) = h
+        .arm(Method::GET, &h.fhir_id("corsws", "fhir2"), None)
+        .await;
+    assert_eq!(status, 404, "nothing was created");
+
+    let url = format!("{}/Patient", h.service_url("fhir", "corsws", "fhir1"));
+    let preflight = |origin: &'static str, method: &'static str| {
+        let (h, url) = (&h, url.clone());
+        async move {
+            h.server
+                .client()
+                .request(Method::OPTIONS, &url)
+                .header("origin", origin)
+                .header("access-control-request-method", method)
+                .header("access-control-request-headers", "Authorization")
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let ok = preflight("https://app.example.org", "GET").await;
+    assert_eq!(ok.status(), 204);
+    assert_eq!(
+        ok.headers()["access-control-allow-origin"],
+        "https://app.example.org"
+    );
+    assert_eq!(ok.headers()["access-control-allow-methods"], "GET, POST");
+    assert_eq!(
+        ok.headers()["access-control-allow-headers"],
+        "Authorization"
+    );
+    assert_eq!(ok.headers()["access-control-max-age"], "1440");
+    for (origin, method) in [
+        ("https://evil.example", "GET"),
+        ("https://app.example.org", "DELETE"),
+    ] {
+        let refused = preflight(origin, method).await;
+        assert_eq!(refused.status(), 204);
+        assert!(
+            refused
+                .headers()
+                .get("access-control-allow-origin")
+                .is_none(),
+            "{origin} {method}"
+        );
+    }
+
+    // A browser's request: the allowed origin on the answer, even a 401.
+    let res = h
+        .server
+        .client()
+        .get(&url)
+        .header("origin", "https://app.example.org")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "https://app.example.org"
+    );
+    assert!(
+        res.headers()["access-control-expose-headers"]
+            .to_str()
+            .unwrap()
+            .contains("Location")
+    );
+    let res = h
+        .server
+        .client()
+        .get(&url)
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+
+    // PATCH with null removes it; DICOM services take it too.
+    let (status, body) = h
+        .arm(
+            Method::PATCH,
+            &h.fhir_id("corsws", "fhir1"),
+            Some(json!({"properties": { "corsConfiguration": null }})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["properties"].get("corsConfiguration").is_none(),
+        "{body}"
+    );
+    assert!(
+        preflight("https://app.example.org", "GET")
+            .await
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    let (status, body) = h
+        .arm(
+            Method::PUT,
+            &h.dicom_id("corsws", "dicom1"),
+            Some(json!({"location": "local", "properties": { "corsConfiguration": { "origins": ["*"], "methods": ["GET"], "headers": ["*"] } }})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let res = h
+        .server
+        .client()
+        .request(
+            Method::OPTIONS,
+            format!("{}/v2/studies", h.service_url("dicom", "corsws", "dicom1")),
+        )
+        .header("origin", "https://viewer.example")
+        .header("access-control-request-method", "GET")
+        .header("access-control-request-headers", "authorization, accept")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    assert_eq!(res.headers()["access-control-allow-origin"], "*");
+}

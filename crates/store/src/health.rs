@@ -1,7 +1,8 @@
 //! Health workspaces and their FHIR and DICOM services.
 
-use hale_arm::{HealthService, ServiceKind, Workspace};
+use hale_arm::{CorsConfiguration, HealthService, ServiceKind, Workspace};
 use hale_directory::TenantId;
+use serde_json::{Value as Json, json};
 
 use crate::arm::{delete_role_assignments_within, tags_from, tags_json};
 use crate::{Row, StoreError, Tx, params};
@@ -100,8 +101,43 @@ pub fn delete_workspace(tx: &mut dyn Tx, w: &Workspace) -> Result<bool, StoreErr
 
 const SERVICE_SELECT: &str =
     "SELECT s.id, s.kind, w.tenant_id, w.subscription_id, w.resource_group, s.workspace_id, w.name,
-    s.name, s.resource_kind, s.location, s.tags, s.created_at, s.updated_at
+    s.name, s.resource_kind, s.location, s.tags, s.created_at, s.updated_at, s.cors
     FROM health_services s JOIN health_workspaces w ON s.workspace_id = w.id";
+
+/// A CORS configuration as stored (JSON, ARM's property names).
+fn cors_json(cors: Option<&CorsConfiguration>) -> Option<String> {
+    cors.map(|c| {
+        json!({
+            "origins": c.origins,
+            "headers": c.headers,
+            "methods": c.methods,
+            "maxAge": c.max_age,
+            "allowCredentials": c.allow_credentials,
+        })
+        .to_string()
+    })
+}
+
+fn cors_from(text: &str) -> Result<CorsConfiguration, StoreError> {
+    let v: Json =
+        serde_json::from_str(text).map_err(|e| StoreError::Decode(format!("cors: {e}")))?;
+    let list = |k: &str| -> Vec<String> {
+        v[k].as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    Ok(CorsConfiguration {
+        origins: list("origins"),
+        headers: list("headers"),
+        methods: list("methods"),
+        max_age: v["maxAge"].as_u64().and_then(|a| u32::try_from(a).ok()),
+        allow_credentials: v["allowCredentials"].as_bool().unwrap_or(false),
+    })
+}
 
 fn service(row: &Row) -> Result<HealthService, StoreError> {
     let kind: String = row.get(1)?;
@@ -119,6 +155,10 @@ fn service(row: &Row) -> Result<HealthService, StoreError> {
         resource_kind: row.get(8)?,
         location: row.get(9)?,
         tags: tags_from(&tags)?,
+        cors: row
+            .get::<Option<String>>(13)?
+            .map(|c| cors_from(&c))
+            .transpose()?,
         created_at: row.get(11)?,
         updated_at: row.get(12)?,
     })
@@ -127,8 +167,8 @@ fn service(row: &Row) -> Result<HealthService, StoreError> {
 /// Adds a service to its workspace; the name must be unused there for its kind.
 pub fn insert_service(tx: &mut dyn Tx, s: &HealthService) -> Result<(), StoreError> {
     tx.execute(
-        "INSERT INTO health_services (id, workspace_id, kind, name, resource_kind, location, tags, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO health_services (id, workspace_id, kind, name, resource_kind, location, tags, created_at, updated_at, cors)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         params![
             s.id,
             s.workspace_id,
@@ -138,17 +178,23 @@ pub fn insert_service(tx: &mut dyn Tx, s: &HealthService) -> Result<(), StoreErr
             &s.location,
             tags_json(&s.tags)?,
             s.created_at,
-            s.updated_at
+            s.updated_at,
+            cors_json(s.cors.as_ref())
         ],
     )
     .map(drop)
 }
 
-/// Replaces a service's tags. Returns whether it exists.
+/// Replaces a service's tags and CORS settings. Returns whether it exists.
 pub fn update_service(tx: &mut dyn Tx, s: &HealthService) -> Result<bool, StoreError> {
     Ok(tx.execute(
-        "UPDATE health_services SET tags = $1, updated_at = $2 WHERE id = $3",
-        params![tags_json(&s.tags)?, s.updated_at, s.id],
+        "UPDATE health_services SET tags = $1, updated_at = $2, cors = $3 WHERE id = $4",
+        params![
+            tags_json(&s.tags)?,
+            s.updated_at,
+            cors_json(s.cors.as_ref()),
+            s.id
+        ],
     )? > 0)
 }
 

@@ -99,6 +99,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0013_authz_notify.sql"),
         postgres: Some(include_str!("../migrations/0013_authz_notify.pg.sql")),
     },
+    Migration {
+        version: 14,
+        name: "CORS settings of health services",
+        sql: include_str!("../migrations/0014_service_cors.sql"),
+        postgres: None,
+    },
 ];
 
 /// The newest schema version this build knows.

@@ -84,6 +84,7 @@ impl Fixture {
             name: name.into(),
             location: "local".into(),
             tags: BTreeMap::new(),
+            cors: None,
             created_at: now,
             updated_at: now,
         }

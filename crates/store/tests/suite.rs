@@ -450,6 +450,7 @@ async fn the_authorization_epoch_rises_with_every_change_a_decision_reads() {
         name: "epochws".into(),
         location: "westeurope".into(),
         tags: Default::default(),
+        cors: None,
         created_at: now,
         updated_at: now,
     };

@@ -6,7 +6,7 @@
 use axum::http::StatusCode;
 use axum::response::Response;
 use hale_arm::{
-    DICOM_AUDIENCE, FHIR_R4, HealthService, ResourceId, ServiceKind, Workspace,
+    CorsConfiguration, DICOM_AUDIENCE, FHIR_R4, HealthService, ResourceId, ServiceKind, Workspace,
     validate_service_name, validate_workspace_name,
 };
 use hale_directory::first_party;
@@ -70,6 +70,16 @@ fn service_json(state: &AppState, s: &HealthService) -> Value {
             "publicNetworkAccess": "Enabled",
         }),
     };
+    let mut properties = properties;
+    if let Some(cors) = &s.cors {
+        properties["corsConfiguration"] = json!({
+            "origins": cors.origins,
+            "headers": cors.headers,
+            "methods": cors.methods,
+            "maxAge": cors.max_age,
+            "allowCredentials": cors.allow_credentials,
+        });
+    }
     let mut out = json!({
         "id": s.resource_id().to_string(),
         "name": s.name,
@@ -84,6 +94,78 @@ fn service_json(state: &AppState, s: &HealthService) -> Value {
         out["kind"] = json!(kind);
     }
     out
+}
+
+/// `properties.corsConfiguration` of a service's body: `None` when absent,
+/// `Some(None)` when null (no CORS), 400 `InvalidRequestContent` when it is
+/// not what Azure takes.
+fn cors_of(body: &Map<String, Value>) -> Result<Option<Option<CorsConfiguration>>, ArmFailure> {
+    let Some(value) = body
+        .get("properties")
+        .and_then(|p| p.get("corsConfiguration"))
+    else {
+        return Ok(None);
+    };
+    if value.is_null() {
+        return Ok(Some(None));
+    }
+    let bad = |why: String| ArmFailure::bad_request("InvalidRequestContent", why);
+    let Some(o) = value.as_object() else {
+        return Err(bad(
+            "The corsConfiguration property must be an object.".into()
+        ));
+    };
+    let list = |k: &str| -> Result<Vec<String>, ArmFailure> {
+        match o.get(k) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(items)) if items.len() <= 64 => items
+                .iter()
+                .map(|i| {
+                    i.as_str()
+                        .filter(|t| !t.is_empty() && t.len() <= 256)
+                        .map(str::to_owned)
+                        .ok_or_else(|| {
+                            bad(format!(
+                                "corsConfiguration.{k} must hold non-empty strings of at most 256 characters."
+                            ))
+                        })
+                })
+                .collect(),
+            Some(_) => Err(bad(format!(
+                "corsConfiguration.{k} must be an array of at most 64 strings."
+            ))),
+        }
+    };
+    let max_age = match o.get("maxAge") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_u64()
+                .and_then(|a| u32::try_from(a).ok())
+                .ok_or_else(|| {
+                    bad("corsConfiguration.maxAge must be a whole number of seconds.".into())
+                })?,
+        ),
+    };
+    let allow_credentials = match o.get("allowCredentials") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(bad(
+                "corsConfiguration.allowCredentials must be true or false.".into(),
+            ));
+        }
+    };
+    let cors = CorsConfiguration {
+        origins: list("origins")?,
+        headers: list("headers")?,
+        methods: list("methods")?,
+        max_age,
+        allow_credentials,
+    };
+    if let Some(problem) = cors.problem() {
+        return Err(bad(problem));
+    }
+    Ok(Some((!cors.origins.is_empty()).then_some(cors)))
 }
 
 fn workspace_not_found(id: &ResourceId) -> ArmFailure {
@@ -440,6 +522,7 @@ pub(super) async fn put_service(
     let location = location_of(&body)?;
     let requested_location = location.clone();
     let tags = tags_of(&body)?.unwrap_or_default();
+    let cors = cors_of(&body)?.flatten();
     let now = OffsetDateTime::now_utc();
     let service = HealthService {
         id: Uuid::new_v4(),
@@ -453,6 +536,7 @@ pub(super) async fn put_service(
         resource_kind,
         location,
         tags,
+        cors,
         created_at: now,
         updated_at: now,
     };
@@ -473,7 +557,9 @@ pub(super) async fn put_service(
                     Ok(Outcome::OtherLocation(e.location))
                 }
                 Some(mut e) => {
+                    // PUT replaces: the body's tags and CORS settings.
                     e.tags = service.tags;
+                    e.cors = service.cors;
                     e.updated_at = service.updated_at;
                     health::update_service(tx, &e)?;
                     Ok(Outcome::Done(StatusCode::OK, Box::new(e)))
@@ -526,8 +612,15 @@ pub(super) async fn patch_service(
     ctx.require(id, &service_action(*kind, "write"))?;
     let (_, service) = find_service(state, ctx, id).await?;
     let mut s = service.ok_or_else(|| service_not_found(id))?;
-    if let Some(tags) = tags_of(&body)? {
-        s.tags = tags;
+    let tags = tags_of(&body)?;
+    let cors = cors_of(&body)?;
+    if tags.is_some() || cors.is_some() {
+        if let Some(tags) = tags {
+            s.tags = tags;
+        }
+        if let Some(cors) = cors {
+            s.cors = cors;
+        }
         s.updated_at = OffsetDateTime::now_utc();
         let updated = s.clone();
         state

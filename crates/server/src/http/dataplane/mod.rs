@@ -341,3 +341,132 @@ mod tests {
         }
     }
 }
+
+/// A browser's request (it has an `Origin`) to a service whose CORS settings
+/// allow that origin: the origin.
+fn allowed_origin<'a>(service: &HealthService, headers: &'a HeaderMap) -> Option<&'a str> {
+    let origin = headers.get(header::ORIGIN)?.to_str().ok()?;
+    service
+        .cors
+        .as_ref()
+        .filter(|c| c.allows_origin(origin))
+        .map(|_| origin)
+}
+
+/// Headers every CORS answer carries: the allowed origin (`*` when any
+/// origin is, without credentials), credentials, and `Vary: Origin`.
+fn cors_common(service: &HealthService, origin: &str, out: &mut HeaderMap) {
+    let Some(cors) = &service.cors else { return };
+    let any = cors.origins.iter().any(|o| o == "*") && !cors.allow_credentials;
+    let allow = if any { "*" } else { origin };
+    if let Ok(v) = HeaderValue::from_str(allow) {
+        out.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+    }
+    if cors.allow_credentials {
+        out.insert(
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            HeaderValue::from_static("true"),
+        );
+    }
+    out.append(header::VARY, HeaderValue::from_static("Origin"));
+}
+
+/// Whether a request is a CORS preflight (`OPTIONS` with `Origin` and
+/// `Access-Control-Request-Method`).
+fn is_preflight(method: &axum::http::Method, headers: &HeaderMap) -> bool {
+    method == axum::http::Method::OPTIONS
+        && headers.contains_key(header::ORIGIN)
+        && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+}
+
+/// The answer to a CORS preflight, by the service's settings: 204 with the
+/// allowed origin, methods, headers and max age when the origin, method and
+/// headers asked are allowed; 204 without them (the browser then refuses)
+/// otherwise. Preflights carry no token: they are answered before
+/// authorization, as Azure does.
+fn cors_preflight(service: &HealthService, headers: &HeaderMap) -> Response<axum::body::Body> {
+    let mut response = Response::new(axum::body::Body::empty());
+    *response.status_mut() = axum::http::StatusCode::NO_CONTENT;
+    let (Some(origin), Some(cors)) = (allowed_origin(service, headers), &service.cors) else {
+        return response;
+    };
+    let method = headers
+        .get(header::ACCESS_CONTROL_REQUEST_METHOD)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let asked_headers = headers
+        .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !cors.allows_method(method) || !cors.allows_headers(asked_headers) {
+        return response;
+    }
+    let out = response.headers_mut();
+    cors_common(service, origin, out);
+    if let Ok(v) = HeaderValue::from_str(&cors.methods.join(", ")) {
+        out.insert(header::ACCESS_CONTROL_ALLOW_METHODS, v);
+    }
+    if !asked_headers.is_empty()
+        && let Ok(v) = HeaderValue::from_str(asked_headers)
+    {
+        out.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, v);
+    }
+    if let Some(age) = cors.max_age {
+        out.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from(age));
+    }
+    response
+}
+
+/// Response headers a browser needs to read the answer.
+const CORS_EXPOSED: &str = "Location, Content-Location, ETag, Last-Modified, X-Request-Id, Server-Timing, WWW-Authenticate";
+
+/// Adds CORS headers to the answer to a browser's request, when the
+/// service's settings allow its origin.
+fn add_cors(service: &HealthService, request: &HeaderMap, response: &mut HeaderMap) {
+    if let Some(origin) = allowed_origin(service, request) {
+        cors_common(service, origin, response);
+        response.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static(CORS_EXPOSED),
+        );
+    }
+}
+
+/// CORS around a data-plane request: a preflight is answered from the
+/// service's settings; any other request from a browser gets the headers
+/// its origin is allowed. `None` when the request is not a preflight: run
+/// it, then call [`with_cors`] on its answer.
+async fn preflight(
+    state: &super::AppState,
+    kind: ServiceKind,
+    path: &ServicePath,
+    method: &axum::http::Method,
+    headers: &HeaderMap,
+) -> Option<Result<Option<Response<axum::body::Body>>, StoreError>> {
+    if !is_preflight(method, headers) {
+        return None;
+    }
+    Some(
+        find_service(state, kind, path)
+            .await
+            .map(|found| found.map(|service| cors_preflight(&service, headers))),
+    )
+}
+
+/// [`add_cors`] for a browser's request (one with an `Origin`), after the
+/// service is looked up.
+async fn with_cors(
+    state: &super::AppState,
+    kind: ServiceKind,
+    path: &ServicePath,
+    headers: &HeaderMap,
+    mut response: Response<axum::body::Body>,
+) -> Response<axum::body::Body> {
+    if headers.contains_key(header::ORIGIN)
+        && let Ok(Some(service)) = find_service(state, kind, path).await
+        && service.cors.is_some()
+    {
+        add_cors(&service, headers, response.headers_mut());
+    }
+    response
+}

@@ -213,8 +213,47 @@ fn json_response(status: StatusCode, content_type: &'static str, body: Vec<u8>) 
     (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
-/// Every request under `/dicom/`.
+/// Every request under `/dicom/`: CORS around [`serve`] (a preflight
+/// answered from the service's settings, a browser's request given the
+/// headers its origin is allowed).
 pub(crate) async fn dispatch(
+    State(state): State<AppState>,
+    method: Method,
+    Path(raw): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let path = ServicePath::parse(&raw);
+    if let Some(path) = &path
+        && let Some(answer) =
+            super::preflight(&state, ServiceKind::Dicom, path, &method, &headers).await
+    {
+        return match answer {
+            Ok(Some(response)) => response,
+            Ok(None) => unknown_service(&raw),
+            Err(e) => {
+                tracing::error!(error = %e, "DICOM service lookup failed");
+                unavailable()
+            }
+        };
+    }
+    let response = serve(
+        State(state.clone()),
+        method.clone(),
+        Path(raw.clone()),
+        uri,
+        headers.clone(),
+        body,
+    )
+    .await;
+    match &path {
+        Some(path) => super::with_cors(&state, ServiceKind::Dicom, path, &headers, response).await,
+        None => response,
+    }
+}
+
+async fn serve(
     State(state): State<AppState>,
     method: Method,
     Path(raw): Path<String>,

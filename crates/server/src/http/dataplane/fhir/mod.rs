@@ -77,8 +77,52 @@ fn unknown_service(headers: &HeaderMap, path: &str) -> Response {
     )
 }
 
-/// Every request under `/fhir/`.
+/// Every request under `/fhir/`: CORS around [`serve`] (a preflight
+/// answered from the service's settings, a browser's request given the
+/// headers its origin is allowed).
 pub(crate) async fn dispatch(
+    State(state): State<AppState>,
+    method: Method,
+    Path(raw): Path<String>,
+    Query(query): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let path = ServicePath::parse(&raw);
+    if let Some(path) = &path
+        && let Some(answer) =
+            super::preflight(&state, ServiceKind::Fhir, path, &method, &headers).await
+    {
+        return match answer {
+            Ok(Some(response)) => response,
+            Ok(None) => unknown_service(&headers, &raw),
+            Err(e) => {
+                tracing::error!(error = %e, "FHIR service lookup failed");
+                outcome(
+                    &headers,
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "exception",
+                    "The service lookup failed; try again.",
+                )
+            }
+        };
+    }
+    let response = serve(
+        State(state.clone()),
+        method.clone(),
+        Path(raw.clone()),
+        Query(query),
+        headers.clone(),
+        body,
+    )
+    .await;
+    match &path {
+        Some(path) => super::with_cors(&state, ServiceKind::Fhir, path, &headers, response).await,
+        None => response,
+    }
+}
+
+async fn serve(
     State(state): State<AppState>,
     method: Method,
     Path(raw): Path<String>,
