@@ -53,6 +53,20 @@ pub fn expire_reservations(tx: &mut dyn Tx, cutoff: i64, now: i64) -> Result<usi
     Ok(rows.len())
 }
 
+/// Marks reservations `iids` as alive at `now` (their writer is still
+/// writing their blobs), so that [`expire_reservations`] keeps them. Returns
+/// how many are still reservations.
+pub fn refresh_reservations(tx: &mut dyn Tx, iids: &[i64], now: i64) -> Result<u64, StoreError> {
+    let mut alive = 0;
+    for iid in iids {
+        alive += tx.execute(
+            "UPDATE dicom_instances SET created = $1 WHERE iid = $2 AND status = 0",
+            params![now, *iid],
+        )?;
+    }
+    Ok(alive)
+}
+
 /// Up to `limit` trash entries: `(trash ID, blob key)`, oldest first.
 pub fn trash(tx: &mut dyn Tx, limit: i64) -> Result<Vec<(i64, String)>, StoreError> {
     tx.query(

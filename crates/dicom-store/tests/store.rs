@@ -294,6 +294,26 @@ async fn duplicates_pending_deletes_and_the_change_feed() {
         .await
         .unwrap();
     assert_eq!(n, 0);
+    // One its writer says is alive (at 60) stays past a cutoff of 50.
+    let alive = store
+        .write(move |tx| journal::refresh_reservations(tx, &[iid], 60))
+        .await
+        .unwrap();
+    assert_eq!(alive, 1);
+    let n = store
+        .write(|tx| journal::expire_reservations(tx, 50, 100))
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+    store
+        .write(move |tx| {
+            tx.execute(
+                "UPDATE dicom_instances SET created = 10 WHERE iid = $1",
+                hale_store::params![iid],
+            )
+        })
+        .await
+        .unwrap();
     let n = store
         .write(|tx| journal::expire_reservations(tx, 50, 100))
         .await

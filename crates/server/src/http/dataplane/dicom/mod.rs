@@ -437,9 +437,59 @@ async fn route(
     }
 }
 
-/// How long a STOW reservation may stay unfinished before the sweep treats
-/// its writer as crashed. Far longer than writing one instance's blob takes.
-const PENDING_LIFETIME: Duration = Duration::from_secs(15 * 60);
+/// How long a STOW reservation may go without word from its writer before
+/// the sweep treats the writer as crashed. Writers refresh their
+/// reservations every sweep (a minute; [`InFlight`]), so this only has to
+/// outlast a few missed refreshes: after a crash, the instances the crashed
+/// writer was storing can be stored again within this much.
+const PENDING_LIFETIME: Duration = Duration::from_secs(3 * 60);
+
+/// The STOW reservations this process is writing (their index rows' iids).
+static IN_FLIGHT: std::sync::LazyLock<std::sync::Mutex<std::collections::HashSet<i64>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// A reservation being written, marked in [`IN_FLIGHT`] until dropped.
+pub(super) struct InFlight(i64);
+
+impl InFlight {
+    pub(super) fn start(iid: i64) -> InFlight {
+        IN_FLIGHT
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(iid);
+        InFlight(iid)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        IN_FLIGHT
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.0);
+    }
+}
+
+/// Tells every replica that this process's reservations are alive.
+async fn refresh_in_flight(state: &AppState) {
+    let iids: Vec<i64> = IN_FLIGHT
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .copied()
+        .collect();
+    if iids.is_empty() {
+        return;
+    }
+    let now = hale_dicom_store::now_micros();
+    if let Err(e) = state
+        .store
+        .write(move |tx| hale_dicom_store::journal::refresh_reservations(tx, &iids, now))
+        .await
+    {
+        tracing::warn!(error = %e, "DICOM sweep: refreshing reservations failed");
+    }
+}
 
 /// Runs one sweep now, then one a minute in the background.
 pub(crate) async fn start_sweeper(state: &AppState) {
@@ -451,6 +501,7 @@ pub(crate) async fn start_sweeper(state: &AppState) {
         tick.tick().await;
         loop {
             tick.tick().await;
+            refresh_in_flight(&state).await;
             sweep(&state, PENDING_LIFETIME).await;
             eqt::take_over_stalled(&state).await;
         }

@@ -346,6 +346,9 @@ async fn persist(ctx: &Ctx, ingested: &std::sync::Arc<Ingested>) -> Result<(), F
         Reservation::AlreadyExists => return Err(FailureReason::SopInstanceAlreadyExists),
         Reservation::Pending => return Err(FailureReason::PendingSopInstance),
     };
+    // Until this returns, the sweeper keeps telling the other replicas the
+    // reservation is alive.
+    let _in_flight = super::InFlight::start(iid);
     if let Err(e) = ctx
         .state
         .blobs
