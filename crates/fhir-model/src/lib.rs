@@ -20,6 +20,7 @@ pub mod definitions;
 pub mod fhirpath;
 pub mod index;
 pub mod issue;
+pub mod json;
 pub mod primitives;
 pub mod search;
 pub mod validate;

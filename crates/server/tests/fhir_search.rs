@@ -175,6 +175,13 @@ async fn paging_totals_includes_and_projections() {
     let p = &r.body["entry"][0]["resource"];
     assert!(p.get("gender").is_some() && p.get("name").is_none(), "{p}");
     assert_eq!(p["meta"]["tag"][0]["code"], "SUBSETTED");
+    // A choice element by its base name.
+    let r = f.get("Observation?_elements=value&_count=1").await;
+    let o = &r.body["entry"][0]["resource"];
+    assert!(
+        o.get("valueQuantity").is_some() && o.get("subject").is_none(),
+        "{o}"
+    );
 
     let r = f.get("Patient?_sort=-birthdate").await;
     let births: Vec<String> = r.body["entry"]

@@ -131,6 +131,7 @@ pub(super) async fn process(req: &FhirRequest) -> FhirResult<Response> {
             ));
         }
     };
+    check_bundle_elements(&bundle)?;
     let raw_entries = bundle["entry"].as_array().cloned().unwrap_or_default();
     if raw_entries.len() > MAX_ENTRIES {
         return Err(FhirError::invalid(format!(
@@ -563,6 +564,68 @@ fn check_distinct(entries: &[Entry], ids: &[Option<String>]) -> FhirResult<()> {
                 i,
                 Some(&entry.label),
             ));
+        }
+    }
+    Ok(())
+}
+
+/// The Bundle's own elements and its entries' are R4's (the resources in
+/// the entries are validated as each is run): an unknown one is a 400, as
+/// it is in any resource.
+fn check_bundle_elements(bundle: &Value) -> FhirResult<()> {
+    const BUNDLE: [&str; 12] = [
+        "resourceType",
+        "id",
+        "meta",
+        "implicitRules",
+        "language",
+        "identifier",
+        "type",
+        "timestamp",
+        "total",
+        "link",
+        "entry",
+        "signature",
+    ];
+    const ENTRY: [&str; 9] = [
+        "id",
+        "extension",
+        "modifierExtension",
+        "link",
+        "fullUrl",
+        "resource",
+        "search",
+        "request",
+        "response",
+    ];
+    let unknown = |obj: &Value, known: &[&str], at: &str| -> FhirResult<()> {
+        match obj.as_object() {
+            Some(o) => match o.keys().find(|k| !known.contains(&k.as_str())) {
+                Some(k) => Err(FhirError::new(
+                    StatusCode::BAD_REQUEST,
+                    "structure",
+                    format!("Unrecognized element '{k}' in {at}"),
+                )),
+                None => Ok(()),
+            },
+            None => Err(FhirError::new(
+                StatusCode::BAD_REQUEST,
+                "structure",
+                format!("{at} must be an object."),
+            )),
+        }
+    };
+    unknown(bundle, &BUNDLE, "the Bundle")?;
+    if let Some(entries) = bundle.get("entry") {
+        let Some(entries) = entries.as_array() else {
+            return Err(FhirError::new(
+                StatusCode::BAD_REQUEST,
+                "structure",
+                "Bundle.entry must be an array.",
+            ));
+        };
+        for (i, e) in entries.iter().enumerate() {
+            unknown(e, &ENTRY, &format!("Bundle.entry[{i}]"))?;
         }
     }
     Ok(())

@@ -271,7 +271,7 @@ pub(super) fn parse_body(body: &[u8], expected: Option<&str>) -> FhirResult<Valu
             "The request body is empty; send a FHIR resource.",
         ));
     }
-    let value: Value = serde_json::from_slice(body)
+    let value: Value = hale_fhir_model::json::from_slice(body)
         .map_err(|e| FhirError::invalid(format!("The request body is not valid JSON: {e}.")))?;
     let Some(found) = value.get("resourceType").and_then(Value::as_str) else {
         return Err(FhirError::invalid(

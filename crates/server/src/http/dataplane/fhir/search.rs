@@ -96,8 +96,19 @@ impl Projection {
             .unwrap_or_default()
         };
         let keep: Option<Vec<(String, bool)>> = if !self.elements.is_empty() {
-            let mut keep: Vec<(String, bool)> =
-                self.elements.iter().map(|e| (e.clone(), false)).collect();
+            // A choice element is named by its base name (`value` keeps
+            // `valueQuantity`, R4 search §3.1.1.5.9).
+            let choice = |name: &str| {
+                def.is_some_and(|d| {
+                    d.children("")
+                        .any(|e| e.is_choice() && e.name().trim_end_matches("[x]") == name)
+                })
+            };
+            let mut keep: Vec<(String, bool)> = self
+                .elements
+                .iter()
+                .map(|e| (e.clone(), choice(e)))
+                .collect();
             keep.extend(top(&|e| e.min > 0));
             Some(keep)
         } else {
