@@ -385,3 +385,218 @@ async fn service_principals_answer_filter_top_and_select() {
         assert_graph_error(status, &body, expected, code, part);
     }
 }
+
+/// A client-credentials token request for Microsoft Graph: status and body.
+async fn client_credentials(server: &TestServer, app_id: &str, secret: &str) -> (u16, Value) {
+    let tenant = server.info().installation.tenant.id;
+    let res = server
+        .client()
+        .post(server.url(&format!("/{tenant}/oauth2/v2.0/token")))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", app_id),
+            ("client_secret", secret),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.json().await.unwrap())
+}
+
+/// An application with a secret and a service principal: (appId, secret,
+/// service principal object ID).
+async fn app_with_service_principal(g: &Graph, name: &str) -> (String, String, String) {
+    let (status, app) = g
+        .call(
+            reqwest::Method::POST,
+            "/v1.0/applications",
+            Some(json!({"displayName": name})),
+        )
+        .await;
+    assert_eq!(status, 201, "{app}");
+    let (status, cred) = g
+        .call(
+            reqwest::Method::POST,
+            &format!(
+                "/v1.0/applications/{}/addPassword",
+                app["id"].as_str().unwrap()
+            ),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 200, "{cred}");
+    let (status, sp) = g
+        .call(
+            reqwest::Method::POST,
+            "/v1.0/servicePrincipals",
+            Some(json!({"appId": app["appId"]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{sp}");
+    (
+        app["appId"].as_str().unwrap().to_owned(),
+        cred["secretText"].as_str().unwrap().to_owned(),
+        sp["id"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn patching_a_service_principal_disables_and_renames_it() {
+    let g = Graph::start().await;
+    let (app_id, secret, sp_id) = app_with_service_principal(&g, "Patched app").await;
+    assert_eq!(client_credentials(&g.server, &app_id, &secret).await.0, 200);
+
+    // Off (by object ID): no tokens, AADSTS7000112.
+    let (status, body) = g
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/v1.0/servicePrincipals/{sp_id}"),
+            Some(json!({"accountEnabled": false})),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let (status, sp) = g
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1.0/servicePrincipals/{sp_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(sp["accountEnabled"], false, "{sp}");
+    let (status, body) = client_credentials(&g.server, &app_id, &secret).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "unauthorized_client", "{body}");
+    assert_eq!(body["error_codes"][0], 7000112, "{body}");
+
+    // On again (by appId), and renamed: the application's name stays
+    // `appDisplayName`.
+    let (status, body) = g
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/v1.0/servicePrincipals(appId='{app_id}')"),
+            Some(json!({"accountEnabled": true, "displayName": "Enterprise name"})),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = client_credentials(&g.server, &app_id, &secret).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, sp) = g
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1.0/servicePrincipals/{sp_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(sp["accountEnabled"], true, "{sp}");
+    assert_eq!(sp["displayName"], "Enterprise name", "{sp}");
+    assert_eq!(sp["appDisplayName"], "Patched app", "{sp}");
+    assert_eq!(sp["appId"], app_id.as_str(), "{sp}");
+}
+
+#[tokio::test]
+async fn bad_service_principal_patches_change_nothing() {
+    let g = Graph::start().await;
+    let (app_id, _, sp_id) = app_with_service_principal(&g, "Guarded app").await;
+    let path = format!("/v1.0/servicePrincipals/{sp_id}");
+    let (_, before) = g.call(reqwest::Method::GET, &path, None).await;
+    let cases = [
+        // Graph's other properties, which Hale does not keep: refused, not lost.
+        (json!({"tags": ["HideApp"]}), "'tags' does not exist"),
+        (
+            json!({"appRoleAssignmentRequired": true}),
+            "'appRoleAssignmentRequired' does not exist",
+        ),
+        (json!({"notes": "x"}), "'notes' does not exist"),
+        (json!({"colour": 1}), "'colour' does not exist"),
+        (json!({"appId": app_id}), "'appId' is read-only"),
+        (json!({"id": sp_id}), "'id' is read-only"),
+        (json!({"accountEnabled": "no"}), "accountEnabled"),
+        (json!({"accountEnabled": null}), "accountEnabled"),
+        (json!({"displayName": ""}), "displayName"),
+        (json!({"displayName": 7}), "displayName"),
+        // A valid change beside a bad one is not made either.
+        (
+            json!({"accountEnabled": false, "tags": []}),
+            "'tags' does not exist",
+        ),
+    ];
+    for (body, part) in cases {
+        let (status, err) = g
+            .call(reqwest::Method::PATCH, &path, Some(body.clone()))
+            .await;
+        assert_graph_error(status, &err, 400, "Request_BadRequest", part);
+    }
+    let (status, err) = g.raw(reqwest::Method::PATCH, &path, "[1]").await;
+    assert_graph_error(status, &err, 400, "Request_BadRequest", "JSON object");
+    let missing = uuid::Uuid::new_v4();
+    for path in [
+        format!("/v1.0/servicePrincipals/{missing}"),
+        format!("/v1.0/servicePrincipals(appId='{missing}')"),
+    ] {
+        let (status, err) = g
+            .call(
+                reqwest::Method::PATCH,
+                &path,
+                Some(json!({"accountEnabled": false})),
+            )
+            .await;
+        assert_graph_error(status, &err, 404, "Request_ResourceNotFound", "");
+    }
+
+    // Who may: a reader may not; a user without a role may change only the
+    // service principal of an application they own.
+    let reader = g.server.admin_token("Application.Read.All").await;
+    let (status, err) = g
+        .call_as(
+            &reader,
+            reqwest::Method::PATCH,
+            &path,
+            Some(json!({"accountEnabled": false})),
+        )
+        .await;
+    assert_graph_error(status, &err, 403, "Authorization_RequestDenied", "");
+    let dev = g.create_user("spdev", json!({})).await;
+    let dev_token = g
+        .user_token(dev["id"].as_str().unwrap(), "Application.ReadWrite.All")
+        .await;
+    let (status, err) = g
+        .call_as(
+            &dev_token,
+            reqwest::Method::PATCH,
+            &path,
+            Some(json!({"accountEnabled": false})),
+        )
+        .await;
+    assert_graph_error(status, &err, 403, "Authorization_RequestDenied", "");
+    let (_, after) = g.call(reqwest::Method::GET, &path, None).await;
+    assert_eq!(before, after);
+
+    let (status, owned) = g
+        .call_as(
+            &dev_token,
+            reqwest::Method::POST,
+            "/v1.0/applications",
+            Some(json!({"displayName": "Dev's app"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{owned}");
+    let (status, sp) = g
+        .call(
+            reqwest::Method::POST,
+            "/v1.0/servicePrincipals",
+            Some(json!({"appId": owned["appId"]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{sp}");
+    let (status, body) = g
+        .call_as(
+            &dev_token,
+            reqwest::Method::PATCH,
+            &format!("/v1.0/servicePrincipals/{}", sp["id"].as_str().unwrap()),
+            Some(json!({"accountEnabled": false})),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+}

@@ -36,6 +36,16 @@ pub fn insert(tx: &mut dyn Tx, sp: &ServicePrincipal) -> Result<(), StoreError> 
     .map(drop)
 }
 
+/// Stores a changed service principal (display name and body). Returns
+/// whether it existed.
+pub fn update(tx: &mut dyn Tx, sp: &ServicePrincipal) -> Result<bool, StoreError> {
+    let body = serde_json::to_string(sp).map_err(|e| StoreError::Decode(e.to_string()))?;
+    Ok(tx.execute(
+        "UPDATE service_principals SET display_name = $3, body = $4 WHERE tenant_id = $1 AND id = $2",
+        params![sp.tenant_id.0, sp.id.0, &sp.display_name, body],
+    )? > 0)
+}
+
 /// The service principals of a tenant, oldest first.
 pub fn list(tx: &mut dyn Tx, tenant: TenantId) -> Result<Vec<ServicePrincipal>, StoreError> {
     tx.query(

@@ -223,6 +223,9 @@ async fn handle(
         (Method::GET, Target::ServicePrincipal(key)) => {
             service_principals::get(state, caller, key, query).await
         }
+        (Method::PATCH, Target::ServicePrincipal(key)) => {
+            service_principals::update(state, caller, key, json_body(body)?).await
+        }
         (Method::GET, Target::ServicePrincipalRelation(key, Relation::OAuth2PermissionGrants)) => {
             consent::list_grants(state, caller, Some(key), query).await
         }

@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
 use super::collection::{self, Listed, Resource};
+use super::directory::{no_content, unknown_property};
 use super::{Failure, GraphError, Key, context, json as respond};
 use crate::http::AppState;
 use crate::http::auth::Caller;
@@ -43,9 +44,33 @@ const SERVICE_PRINCIPALS: Resource = Resource {
     ],
 };
 
-/// The permissions a service principal's application exposes, as Graph lists
-/// them on the service principal: `appRoles` and `oauth2PermissionScopes`.
-type Exposed = (Value, Value);
+/// What a PATCH may set: the writable properties of Graph's
+/// `servicePrincipal` that Hale stores. Graph's others (`tags`, `notes`,
+/// `appRoleAssignmentRequired`, `servicePrincipalNames`, …) are refused as
+/// unknown properties rather than accepted and lost.
+const WRITABLE: &[&str] = &["accountEnabled", "displayName"];
+
+/// What Graph computes or copies from the application; a PATCH naming one is
+/// refused (secrets go through `addPassword`, as for applications).
+const READ_ONLY: &[&str] = &[
+    "id",
+    "appId",
+    "appDisplayName",
+    "appOwnerOrganizationId",
+    "servicePrincipalType",
+    "createdDateTime",
+    "deletedDateTime",
+    "passwordCredentials",
+];
+
+/// What a service principal shows of its application: the permissions it
+/// exposes (`appRoles` and `oauth2PermissionScopes`) and its name
+/// (`appDisplayName`, which renaming the service principal does not change).
+struct Exposed {
+    app_roles: Value,
+    scopes: Value,
+    app_display_name: String,
+}
 
 fn exposed(tx: &mut dyn Tx, sp: &ServicePrincipal) -> Result<Exposed, StoreError> {
     if let Some(fp) = first_party::by_app_id(sp.app_id) {
@@ -66,23 +91,32 @@ fn exposed(tx: &mut dyn Tx, sp: &ServicePrincipal) -> Result<Exposed, StoreError
                     "userConsentDisplayName": p.description, "userConsentDescription": p.description, "isEnabled": true})
             })
             .collect();
-        return Ok((json!(roles), json!(scopes)));
+        return Ok(Exposed {
+            app_roles: json!(roles),
+            scopes: json!(scopes),
+            app_display_name: fp.display_name.to_owned(),
+        });
     }
     Ok(match applications::by_app_id(tx, sp.app_id)? {
-        Some(app) => (
-            serde_json::to_value(&app.app_roles).unwrap_or_default(),
-            serde_json::to_value(&app.api.oauth2_permission_scopes).unwrap_or_default(),
-        ),
-        None => (json!([]), json!([])),
+        Some(app) => Exposed {
+            app_roles: serde_json::to_value(&app.app_roles).unwrap_or_default(),
+            scopes: serde_json::to_value(&app.api.oauth2_permission_scopes).unwrap_or_default(),
+            app_display_name: app.display_name,
+        },
+        None => Exposed {
+            app_roles: json!([]),
+            scopes: json!([]),
+            app_display_name: sp.display_name.clone(),
+        },
     })
 }
 
 fn entity(state: &AppState, sp: &ServicePrincipal, exposed: Exposed, with_context: bool) -> Value {
     let mut value = serde_json::to_value(sp).unwrap_or_default();
     if let Value::Object(map) = &mut value {
-        map.insert("appRoles".into(), exposed.0);
-        map.insert("oauth2PermissionScopes".into(), exposed.1);
-        map.insert("appDisplayName".into(), json!(sp.display_name));
+        map.insert("appRoles".into(), exposed.app_roles);
+        map.insert("oauth2PermissionScopes".into(), exposed.scopes);
+        map.insert("appDisplayName".into(), json!(exposed.app_display_name));
         map.insert("servicePrincipalType".into(), json!("Application"));
         if with_context {
             map.insert(
@@ -92,6 +126,13 @@ fn entity(state: &AppState, sp: &ServicePrincipal, exposed: Exposed, with_contex
         }
     }
     value
+}
+
+fn not_found(key: Key) -> GraphError {
+    match key {
+        Key::Id(id) => GraphError::not_found(&id.to_string()),
+        Key::AppId(id) => GraphError::not_found(&format!("servicePrincipals(appId='{id}')")),
+    }
 }
 
 fn find(
@@ -176,10 +217,7 @@ pub(super) async fn get(
             value["@odata.context"] = json!(context(state, "servicePrincipals/$entity"));
             Ok(respond(StatusCode::OK, value))
         }
-        None => Err(match key {
-            Key::Id(id) => GraphError::not_found(&id.to_string()),
-            Key::AppId(id) => GraphError::not_found(&format!("servicePrincipals(appId='{id}')")),
-        }),
+        None => Err(not_found(key)),
     }
 }
 
@@ -193,9 +231,7 @@ pub(super) async fn create(
         .keys()
         .find(|k| !matches!(k.as_str(), "appId" | "accountEnabled" | "@odata.type"))
     {
-        return Err(GraphError::bad_request(format!(
-            "Property '{other}' does not exist as a declared property or extension property."
-        )));
+        return Err(unknown_property(other));
     }
     let app_id: AppId = body
         .get("appId")
@@ -261,4 +297,92 @@ pub(super) async fn create(
         StatusCode::CREATED,
         entity(state, &created, e, true),
     ))
+}
+
+/// `PATCH servicePrincipals/{id}`: sets `accountEnabled` (a disabled service
+/// principal gets no tokens) and `displayName`; 204 as in Graph.
+pub(super) async fn update(
+    state: &AppState,
+    caller: &Caller,
+    key: Key,
+    body: Map<String, Value>,
+) -> Result<Response, GraphError> {
+    for name in body.keys() {
+        if name == "@odata.type" || WRITABLE.contains(&name.as_str()) {
+            continue;
+        }
+        if READ_ONLY.contains(&name.as_str()) {
+            return Err(GraphError::bad_request(format!(
+                "Property '{name}' is read-only and cannot be set."
+            )));
+        }
+        return Err(unknown_property(name));
+    }
+    let account_enabled = match body.get("accountEnabled") {
+        None => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(_) => {
+            return Err(GraphError::bad_request(
+                "Invalid value specified for property 'accountEnabled': it must be a boolean.",
+            ));
+        }
+    };
+    let display_name = match body.get("displayName") {
+        None => None,
+        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
+        Some(_) => {
+            return Err(GraphError::bad_request(
+                "Invalid value specified for property 'displayName': it must be a non-empty string.",
+            ));
+        }
+    };
+    change_service_principal(state, caller, key, move |tx, mut sp| {
+        if let Some(enabled) = account_enabled {
+            sp.account_enabled = enabled;
+        }
+        if let Some(name) = display_name {
+            sp.display_name = name;
+        }
+        principals::update(tx, &sp)?;
+        Ok(())
+    })
+    .await?;
+    Ok(no_content())
+}
+
+/// Runs `change` on the service principal `key` names, in one write
+/// transaction, for a caller who may manage it: with an application-managing
+/// permission (and, for a user, role), or as an owner of its application, the
+/// rules applications follow.
+async fn change_service_principal<F, T>(
+    state: &AppState,
+    caller: &Caller,
+    key: Key,
+    change: F,
+) -> Result<T, GraphError>
+where
+    F: FnOnce(&mut dyn Tx, ServicePrincipal) -> Result<T, Failure> + Send + 'static,
+    T: Send + 'static,
+{
+    let manager = caller.require_write_applications().is_ok();
+    if !manager {
+        caller.require(hale_directory::access::may_write_owned_applications)?;
+    }
+    let caller = caller.clone();
+    state
+        .store
+        .write(move |tx| {
+            let sp = find(tx, &caller, key)?.ok_or_else(|| Failure::Graph(not_found(key)))?;
+            if !manager {
+                let owned = applications::by_app_id(tx, sp.app_id)?.is_some_and(|app| {
+                    app.tenant_id == caller.tenant_id && app.owners.contains(&caller.object_id)
+                });
+                if !owned {
+                    return Err(Failure::Graph(GraphError::forbidden()));
+                }
+            }
+            change(tx, sp)
+        })
+        .await
+        .map_err(GraphError::from)
 }
