@@ -600,3 +600,156 @@ async fn bad_service_principal_patches_change_nothing() {
         .await;
     assert_eq!(status, 204, "{body}");
 }
+
+const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
+const APPLICATION_ADMINISTRATOR: &str = "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3";
+
+/// Places `sp_id` in a new group and in the Application Administrator role;
+/// returns the group's ID.
+async fn make_member(g: &Graph, sp_id: &str, group_name: &str) -> String {
+    let group = g.create_group(group_name).await;
+    let group_id = group["id"].as_str().unwrap().to_owned();
+    let reference =
+        json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{sp_id}")});
+    for path in [
+        format!("/v1.0/groups/{group_id}/members/$ref"),
+        format!("/v1.0/directoryRoles(roleTemplateId='{APPLICATION_ADMINISTRATOR}')/members/$ref"),
+    ] {
+        let (status, body) = g
+            .call(reqwest::Method::POST, &path, Some(reference.clone()))
+            .await;
+        assert_eq!(status, 204, "{path}: {body}");
+    }
+    group_id
+}
+
+#[tokio::test]
+async fn deleting_a_service_principal_removes_it_and_what_names_it() {
+    let g = Graph::start().await;
+    let (app_id, secret, sp_id) = app_with_service_principal(&g, "Doomed app").await;
+    let (_, graph_sp) = g
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1.0/servicePrincipals(appId='{GRAPH_APP_ID}')"),
+            None,
+        )
+        .await;
+    let graph_sp = graph_sp["id"].as_str().unwrap().to_owned();
+    // An application permission, a delegated consent, a group and a role.
+    let (status, body) = g
+        .call(
+            reqwest::Method::POST,
+            &format!("/v1.0/servicePrincipals/{sp_id}/appRoleAssignments"),
+            Some(json!({"principalId": sp_id, "resourceId": graph_sp,
+                "appRoleId": "df021288-bdef-4463-88db-98f22de89214"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = g
+        .call(
+            reqwest::Method::POST,
+            "/v1.0/oauth2PermissionGrants",
+            Some(json!({"clientId": sp_id, "consentType": "AllPrincipals",
+                "resourceId": graph_sp, "scope": "User.Read"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let group_id = make_member(&g, &sp_id, "Doomed group").await;
+    let role_members =
+        format!("/v1.0/directoryRoles(roleTemplateId='{APPLICATION_ADMINISTRATOR}')/members");
+    let names_it = |list: &Value| Graph::ids(list).contains(&sp_id);
+    let related = [
+        format!("/v1.0/servicePrincipals/{graph_sp}/appRoleAssignedTo"),
+        "/v1.0/oauth2PermissionGrants".to_owned(),
+        format!("/v1.0/groups/{group_id}/members"),
+        role_members.clone(),
+    ];
+    let principal_ids = |list: &Value| -> Vec<String> {
+        let mut ids = Graph::field(list, "principalId");
+        ids.extend(Graph::field(list, "clientId"));
+        ids
+    };
+    for path in &related {
+        let (status, list) = g.call(reqwest::Method::GET, path, None).await;
+        assert_eq!(status, 200, "{path}: {list}");
+        assert!(
+            names_it(&list) || principal_ids(&list).contains(&sp_id),
+            "{path}: {list}"
+        );
+    }
+    assert_eq!(client_credentials(&g.server, &app_id, &secret).await.0, 200);
+
+    let path = format!("/v1.0/servicePrincipals/{sp_id}");
+    let (status, body) = g.call(reqwest::Method::DELETE, &path, None).await;
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = g.call(reqwest::Method::GET, &path, None).await;
+    assert_graph_error(status, &body, 404, "Request_ResourceNotFound", &sp_id);
+    for path in &related {
+        let (status, list) = g.call(reqwest::Method::GET, path, None).await;
+        assert_eq!(status, 200, "{path}: {list}");
+        assert!(
+            !names_it(&list) && !principal_ids(&list).contains(&sp_id),
+            "{path}: {list}"
+        );
+    }
+    // The application is still registered, but gets no tokens here.
+    let (status, body) = client_credentials(&g.server, &app_id, &secret).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "invalid_client", "{body}");
+    assert_eq!(body["error_codes"][0], 7000229, "{body}");
+    let (status, body) = g.call(reqwest::Method::DELETE, &path, None).await;
+    assert_graph_error(status, &body, 404, "Request_ResourceNotFound", "");
+
+    // By appId, and a new one can be made for the application afterwards.
+    let (status, body) = g
+        .call(
+            reqwest::Method::POST,
+            "/v1.0/servicePrincipals",
+            Some(json!({"appId": app_id})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(client_credentials(&g.server, &app_id, &secret).await.0, 200);
+    let by_app = format!("/v1.0/servicePrincipals(appId='{app_id}')");
+    let (status, body) = g.call(reqwest::Method::DELETE, &by_app, None).await;
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = g.call(reqwest::Method::GET, &by_app, None).await;
+    assert_graph_error(status, &body, 404, "Request_ResourceNotFound", "");
+}
+
+#[tokio::test]
+async fn first_party_service_principals_and_strangers_cannot_delete() {
+    let g = Graph::start().await;
+    // Hale's own (Graph, ARM, the CLI): refused, they stay.
+    for app_id in [
+        GRAPH_APP_ID,
+        "797f4846-ba00-4fd7-ba43-dac1f8f63013",
+        "04b07795-8ddb-461a-bbee-02f9e1bf7b46",
+    ] {
+        let path = format!("/v1.0/servicePrincipals(appId='{app_id}')");
+        let (status, body) = g.call(reqwest::Method::DELETE, &path, None).await;
+        assert_graph_error(
+            status,
+            &body,
+            400,
+            "Request_BadRequest",
+            "cannot be deleted",
+        );
+        let (status, body) = g.call(reqwest::Method::GET, &path, None).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    // A reader, or a user who does not own the application: 403.
+    let (_, _, sp_id) = app_with_service_principal(&g, "Kept app").await;
+    let path = format!("/v1.0/servicePrincipals/{sp_id}");
+    let reader = g.server.admin_token("Application.Read.All").await;
+    let dev = g.create_user("stranger", json!({})).await;
+    let dev_token = g
+        .user_token(dev["id"].as_str().unwrap(), "Application.ReadWrite.All")
+        .await;
+    for token in [&reader, &dev_token] {
+        let (status, body) = g.call_as(token, reqwest::Method::DELETE, &path, None).await;
+        assert_graph_error(status, &body, 403, "Authorization_RequestDenied", "");
+    }
+    let (status, _) = g.call(reqwest::Method::GET, &path, None).await;
+    assert_eq!(status, 200);
+}

@@ -46,6 +46,24 @@ pub fn update(tx: &mut dyn Tx, sp: &ServicePrincipal) -> Result<bool, StoreError
     )? > 0)
 }
 
+/// Removes a service principal with its group and directory role
+/// memberships (its grants and assignments: `grants::forget_object`).
+/// Returns whether it existed.
+pub fn delete(tx: &mut dyn Tx, tenant: TenantId, id: ObjectId) -> Result<bool, StoreError> {
+    tx.execute(
+        "DELETE FROM group_members WHERE tenant_id = $1 AND member_id = $2",
+        params![tenant.0, id.0],
+    )?;
+    tx.execute(
+        "DELETE FROM directory_role_members WHERE tenant_id = $1 AND principal_id = $2",
+        params![tenant.0, id.0],
+    )?;
+    Ok(tx.execute(
+        "DELETE FROM service_principals WHERE tenant_id = $1 AND id = $2",
+        params![tenant.0, id.0],
+    )? > 0)
+}
+
 /// The service principals of a tenant, oldest first.
 pub fn list(tx: &mut dyn Tx, tenant: TenantId) -> Result<Vec<ServicePrincipal>, StoreError> {
     tx.query(

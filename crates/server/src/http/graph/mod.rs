@@ -226,6 +226,9 @@ async fn handle(
         (Method::PATCH, Target::ServicePrincipal(key)) => {
             service_principals::update(state, caller, key, json_body(body)?).await
         }
+        (Method::DELETE, Target::ServicePrincipal(key)) => {
+            service_principals::delete(state, caller, key).await
+        }
         (Method::GET, Target::ServicePrincipalRelation(key, Relation::OAuth2PermissionGrants)) => {
             consent::list_grants(state, caller, Some(key), query).await
         }

@@ -350,6 +350,39 @@ pub(super) async fn update(
     Ok(no_content())
 }
 
+/// `DELETE servicePrincipals/{id}`: the application can no longer get
+/// tokens here (AADSTS7000229) nor be consented to; its consents, app role
+/// assignments (its own and those to its roles), group and directory role
+/// memberships go with it, as in Entra. Azure role assignments naming it stay,
+/// as Azure keeps them ("Identity not found"): they name an object ID no
+/// other object will have.
+///
+/// Entra lets an administrator delete some Microsoft service principals (they
+/// come back when next needed). Hale refuses for every first-party one: it
+/// makes them only at first start (Graph, Azure Resource Manager, the Azure
+/// CLI) or with a tenant's first FHIR or DICOM service, and its token service
+/// and data planes need them as resources, so deleting one would break
+/// Hale's own sign-in (`hale login`) or its APIs for good.
+pub(super) async fn delete(
+    state: &AppState,
+    caller: &Caller,
+    key: Key,
+) -> Result<Response, GraphError> {
+    change_service_principal(state, caller, key, |tx, sp| {
+        if let Some(fp) = first_party::by_app_id(sp.app_id) {
+            return Err(Failure::Graph(GraphError::bad_request(format!(
+                "The service principal of '{}' ({}) cannot be deleted: this server needs it.",
+                fp.display_name, sp.app_id
+            ))));
+        }
+        principals::delete(tx, sp.tenant_id, sp.id)?;
+        hale_store::grants::forget_object(tx, sp.id)?;
+        Ok(())
+    })
+    .await?;
+    Ok(no_content())
+}
+
 /// Runs `change` on the service principal `key` names, in one write
 /// transaction, for a caller who may manage it: with an application-managing
 /// permission (and, for a user, role), or as an owner of its application, the
