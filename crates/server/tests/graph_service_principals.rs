@@ -753,3 +753,102 @@ async fn first_party_service_principals_and_strangers_cannot_delete() {
     let (status, _) = g.call(reqwest::Method::GET, &path, None).await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn service_principals_list_the_groups_and_roles_they_are_in() {
+    let g = Graph::start().await;
+    let (app_id, _, sp_id) = app_with_service_principal(&g, "Member app").await;
+    let inner = make_member(&g, &sp_id, "Inner group").await;
+    let outer = g.create_group("Outer group").await;
+    let outer = outer["id"].as_str().unwrap().to_owned();
+    let (status, body) = g
+        .call(
+            reqwest::Method::POST,
+            &format!("/v1.0/groups/{outer}/members/$ref"),
+            Some(json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{inner}")})),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let role = "Application Administrator";
+    let sorted = |list: &Value| {
+        let mut names = Graph::field(list, "displayName");
+        names.sort();
+        names
+    };
+    let cases = [
+        (
+            format!("/v1.0/servicePrincipals/{sp_id}/memberOf"),
+            vec![role, "Inner group"],
+        ),
+        (
+            format!("/v1.0/servicePrincipals(appId='{app_id}')/memberOf"),
+            vec![role, "Inner group"],
+        ),
+        (
+            format!("/v1.0/servicePrincipals/{sp_id}/transitiveMemberOf"),
+            vec![role, "Inner group", "Outer group"],
+        ),
+        (
+            format!(
+                "/v1.0/servicePrincipals/{sp_id}/transitiveMemberOf?$filter=startswith(displayName,%27Outer%27)"
+            ),
+            vec!["Outer group"],
+        ),
+    ];
+    for (path, expected) in cases {
+        let (status, list) = g.call(reqwest::Method::GET, &path, None).await;
+        assert_eq!(status, 200, "{path}: {list}");
+        assert_eq!(sorted(&list), expected, "{path}: {list}");
+    }
+    let (_, list) = g
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1.0/servicePrincipals/{sp_id}/memberOf"),
+            None,
+        )
+        .await;
+    let types = Graph::field(&list, "@odata.type");
+    assert!(
+        types.contains(&"#microsoft.graph.group".to_owned())
+            && types.contains(&"#microsoft.graph.directoryRole".to_owned()),
+        "{list}"
+    );
+
+    // One in nothing lists nothing; a missing one is 404; a caller who may not
+    // read applications is refused.
+    let (status, list) = g
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1.0/servicePrincipals(appId='{GRAPH_APP_ID}')/memberOf"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["value"], json!([]), "{list}");
+    let (status, body) = g
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1.0/servicePrincipals/{}/memberOf", uuid::Uuid::new_v4()),
+            None,
+        )
+        .await;
+    assert_graph_error(status, &body, 404, "Request_ResourceNotFound", "");
+    let (status, body) = g
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1.0/servicePrincipals/{sp_id}/memberOf?$filter=colour%20eq%201"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let outsider = g.server.admin_token("User.Read").await;
+    let (status, body) = g
+        .call_as(
+            &outsider,
+            reqwest::Method::GET,
+            &format!("/v1.0/servicePrincipals/{sp_id}/memberOf"),
+            None,
+        )
+        .await;
+    assert_graph_error(status, &body, 403, "Authorization_RequestDenied", "");
+}

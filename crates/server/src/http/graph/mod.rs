@@ -45,6 +45,8 @@ enum Target {
     ServicePrincipal(Key),
     /// Users, `me`, groups and directory roles (see `directory`).
     Directory(directory::DirTarget),
+    /// `servicePrincipals/{key}/memberOf` and `…/transitiveMemberOf`.
+    ServicePrincipalMemberOf(Key, directory::Depth),
     ServicePrincipalRelation(Key, Relation),
     ServicePrincipalRelationItem(Key, Relation, Uuid),
     OAuth2PermissionGrants,
@@ -134,6 +136,13 @@ fn parse_target(path: &str) -> Result<Target, GraphError> {
         ("applications", Some(key), [verb]) => Ok(Target::ApplicationAction(key, action(verb)?)),
         ("servicePrincipals", None, []) => Ok(Target::ServicePrincipals),
         ("servicePrincipals", Some(key), []) => Ok(Target::ServicePrincipal(key)),
+        ("servicePrincipals", Some(key), ["memberOf"]) => Ok(Target::ServicePrincipalMemberOf(
+            key,
+            directory::Depth::Direct,
+        )),
+        ("servicePrincipals", Some(key), ["transitiveMemberOf"]) => Ok(
+            Target::ServicePrincipalMemberOf(key, directory::Depth::Transitive),
+        ),
         ("servicePrincipals", Some(key), [relation, rest @ ..]) => {
             let relation = match *relation {
                 "appRoleAssignments" => Relation::AppRoleAssignments,
@@ -228,6 +237,9 @@ async fn handle(
         }
         (Method::DELETE, Target::ServicePrincipal(key)) => {
             service_principals::delete(state, caller, key).await
+        }
+        (Method::GET, Target::ServicePrincipalMemberOf(key, depth)) => {
+            service_principals::member_of(state, caller, key, depth, query, headers).await
         }
         (Method::GET, Target::ServicePrincipalRelation(key, Relation::OAuth2PermissionGrants)) => {
             consent::list_grants(state, caller, Some(key), query).await

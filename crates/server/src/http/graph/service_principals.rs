@@ -3,13 +3,14 @@
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use hale_directory::membership::{Member, MemberKind};
 use hale_directory::{AppId, ObjectId, ServicePrincipal, first_party};
 use hale_store::{StoreError, Tx, applications, principals};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
 use super::collection::{self, Listed, Resource};
-use super::directory::{no_content, unknown_property};
+use super::directory::{Depth, MEMBER_OF, no_content, unknown_property};
 use super::{Failure, GraphError, Key, context, json as respond};
 use crate::http::AppState;
 use crate::http::auth::Caller;
@@ -297,6 +298,43 @@ pub(super) async fn create(
         StatusCode::CREATED,
         entity(state, &created, e, true),
     ))
+}
+
+/// `servicePrincipals/{key}/memberOf` (groups and directory roles) and
+/// `…/transitiveMemberOf` (also the groups those groups are in), as for users
+/// and groups.
+pub(super) async fn member_of(
+    state: &AppState,
+    caller: &Caller,
+    key: Key,
+    depth: Depth,
+    query: &[(String, String)],
+    headers: &HeaderMap,
+) -> Result<Response, GraphError> {
+    caller.require_read_applications()?;
+    let q = collection::parse(&MEMBER_OF, query, headers)?;
+    let c = caller.clone();
+    let items = state
+        .store
+        .read(move |tx| {
+            let sp = find(tx, &c, key)?.ok_or_else(|| Failure::Graph(not_found(key)))?;
+            let member = Member {
+                id: sp.id,
+                kind: MemberKind::ServicePrincipal,
+            };
+            Ok::<_, Failure>(super::directory::member_of(tx, c.tenant_id, member, depth)?)
+        })
+        .await
+        .map_err(GraphError::from)?;
+    let nav = match depth {
+        Depth::Direct => "memberOf",
+        Depth::Transitive => "transitiveMemberOf",
+    };
+    let path = match key {
+        Key::Id(id) => format!("servicePrincipals/{id}/{nav}"),
+        Key::AppId(id) => format!("servicePrincipals(appId='{id}')/{nav}"),
+    };
+    collection::respond_page(state, &q, headers, query, items, "directoryObjects", &path)
 }
 
 /// `PATCH servicePrincipals/{id}`: sets `accountEnabled` (a disabled service
