@@ -2,9 +2,11 @@
 //! [`hale_dicom::qido::matches`] over the merged study and series records and
 //! the instance's own values (the tests check both on the same data).
 
-use hale_dicom::qido::{Condition, QidoQuery};
+use std::collections::HashMap;
+
+use hale_dicom::qido::{Condition, QidoQuery, ResultExtras};
 use hale_dicom::{
-    IndexRecord, Level, LevelAttributes, SearchValue, fold_case, fold_case_and_accents,
+    IndexRecord, Level, LevelAttributes, SearchValue, fold_case, fold_case_and_accents, tag_key,
 };
 use hale_store::{StoreError, Tx, Value};
 use serde_json::Value as Json;
@@ -13,26 +15,21 @@ use crate::instances::parse;
 use crate::records::LevelRecord;
 use crate::uid_key;
 
-/// One result: the attributes of each level, and the aggregate counts.
+/// One result: the attributes of each level, the aggregate counts, and the
+/// values the query names that are not among the attributes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Match {
     pub attributes: LevelAttributes,
     /// The merged searchable values of the result (study, series, instance
     /// levels as the resource has them), what `matches` would be given.
     pub record: IndexRecord,
-    pub study_instances: Option<u64>,
-    pub series_instances: Option<u64>,
+    pub extras: ResultExtras,
 }
 
 impl Match {
     /// The QIDO-RS result object.
     pub fn to_json(&self, query: &QidoQuery) -> Json {
-        hale_dicom::qido::result_json(
-            query,
-            &self.attributes,
-            self.study_instances,
-            self.series_instances,
-        )
+        hale_dicom::qido::result_json(query, &self.attributes, &self.extras)
     }
 }
 
@@ -209,17 +206,17 @@ fn run(
     }
     let (select, from, order) = match level {
         Level::Study => (
-            "st.record, st.instances, NULL, NULL, NULL",
+            "st.record, st.instances, NULL, NULL, NULL, st.study_key, st.latest",
             "dicom_studies st WHERE st.svc = $1",
             "st.latest DESC, st.stid DESC",
         ),
         Level::Series => (
-            "st.record, st.instances, se.record, se.instances, NULL",
+            "st.record, st.instances, se.record, se.instances, NULL, st.study_key, se.latest",
             "dicom_series se JOIN dicom_studies st ON st.svc = se.svc AND st.study_key = se.study_key WHERE se.svc = $1",
             "se.latest DESC, se.sid DESC",
         ),
         Level::Instance => (
-            "st.record, st.instances, se.record, se.instances, i.record",
+            "st.record, st.instances, se.record, se.instances, i.record, st.study_key, i.iid",
             "dicom_instances i JOIN dicom_series se ON se.svc = i.svc AND se.study_key = i.study_key AND se.series_key = i.series_key
              JOIN dicom_studies st ON st.svc = i.svc AND st.study_key = i.study_key WHERE i.svc = $1 AND i.status = 1",
             "i.iid DESC",
@@ -239,7 +236,11 @@ fn run(
     }
     let rows = tx.query(&text, &sql.params)?;
     let mut out = Vec::with_capacity(rows.len());
+    // Each row's study key and the instance standing for it (the newest of
+    // a study or series), for what `add_extras` reads.
+    let mut sources: Vec<(String, i64)> = Vec::with_capacity(rows.len());
     for r in &rows {
+        sources.push((r.get(5)?, r.get(6)?));
         let study = LevelRecord::from_json(&parse(&r.get::<String>(0)?));
         let study_count: i64 = r.get(1)?;
         let series_text: Option<String> = r.get(2)?;
@@ -266,11 +267,105 @@ fn run(
                 instance: instance.attrs,
             },
             record,
-            study_instances: Some(study_count as u64),
-            series_instances: series_count.map(|n| n as u64),
+            extras: ResultExtras {
+                study_related_instances: Some(study_count as u64),
+                series_related_instances: series_count.map(|n| n as u64),
+                ..ResultExtras::default()
+            },
         });
     }
+    add_extras(tx, svc, query, &sources, &mut out)?;
     Ok(out)
+}
+
+/// Rows per statement when reading the extras of many results (a page has
+/// at most 200; `search_all` may have more).
+const EXTRAS_CHUNK: usize = 200;
+
+/// Reads, for the results of one page, the values the query names that
+/// their records do not hold: ModalitiesInStudy (the modalities of each
+/// study's series, as stored) and the extended query tags (from the
+/// metadata of the instance standing for each result, as Azure reads them).
+/// One statement each for the whole page, and only when the query needs it.
+fn add_extras(
+    tx: &mut dyn Tx,
+    svc: i64,
+    query: &QidoQuery,
+    sources: &[(String, i64)],
+    out: &mut [Match],
+) -> Result<(), StoreError> {
+    if query.returns_modalities_in_study() {
+        let mut studies: Vec<&str> = sources.iter().map(|(s, _)| s.as_str()).collect();
+        studies.sort_unstable();
+        studies.dedup();
+        let mut modalities: HashMap<String, Vec<String>> = HashMap::new();
+        for chunk in studies.chunks(EXTRAS_CHUNK) {
+            let mut params = vec![Value::Int(svc)];
+            params.extend(chunk.iter().map(|s| Value::Text((*s).to_owned())));
+            let rows = tx.query(
+                &format!(
+                    "SELECT study_key, record FROM dicom_series WHERE svc = $1 AND study_key IN ({}) AND modality IS NOT NULL",
+                    placeholders(2, chunk.len())
+                ),
+                &params,
+            )?;
+            for r in &rows {
+                let record = parse(&r.get::<String>(1)?);
+                if let Some(m) = record["attrs"]["00080060"]["Value"][0].as_str() {
+                    modalities.entry(r.get(0)?).or_default().push(m.to_owned());
+                }
+            }
+        }
+        for list in modalities.values_mut() {
+            // Distinct as the index compares them: case-insensitively.
+            list.sort_by_key(|m| fold_case(m));
+            list.dedup_by(|a, b| fold_case(a) == fold_case(b));
+        }
+        for (m, (study, _)) in out.iter_mut().zip(sources) {
+            m.extras.modalities_in_study = modalities.get(study).cloned().unwrap_or_default();
+        }
+    }
+    let extended = query.returned_extended();
+    if !extended.is_empty() {
+        let mut iids: Vec<i64> = sources.iter().map(|(_, iid)| *iid).collect();
+        iids.sort_unstable();
+        iids.dedup();
+        let mut elements: HashMap<i64, serde_json::Map<String, Json>> = HashMap::new();
+        for chunk in iids.chunks(EXTRAS_CHUNK) {
+            let mut params = vec![Value::Int(svc)];
+            params.extend(chunk.iter().map(|i| Value::Int(*i)));
+            let rows = tx.query(
+                &format!(
+                    "SELECT iid, metadata FROM dicom_instances WHERE svc = $1 AND iid IN ({}) AND metadata IS NOT NULL",
+                    placeholders(2, chunk.len())
+                ),
+                &params,
+            )?;
+            for r in &rows {
+                let metadata = parse(&r.get::<String>(1)?);
+                let found: serde_json::Map<String, Json> = extended
+                    .iter()
+                    .filter_map(|&tag| {
+                        let key = tag_key(tag);
+                        metadata.get(&key).map(|v| (key, v.clone()))
+                    })
+                    .collect();
+                elements.insert(r.get(0)?, found);
+            }
+        }
+        for (m, (_, iid)) in out.iter_mut().zip(sources) {
+            m.extras.extended = elements.get(iid).cloned().unwrap_or_default();
+        }
+    }
+    Ok(())
+}
+
+/// `$first, $first+1, ...`: `count` placeholders.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Every candidate at `level` with the record `matches` is given: merged

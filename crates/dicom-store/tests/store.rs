@@ -218,7 +218,7 @@ async fn qido_sql_agrees_with_the_matcher() {
         .find(|m| key(&m.record, Level::Study) == S1)
         .unwrap();
     assert_eq!(s1.to_json(&q)["00081030"]["Value"][0], "MR Knee");
-    assert_eq!(s1.study_instances, Some(3));
+    assert_eq!(s1.extras.study_related_instances, Some(3));
     // Newest first, paged.
     let mut q3 = q.clone();
     q3.limit = 1;
@@ -372,7 +372,7 @@ async fn duplicates_pending_deletes_and_the_change_feed() {
         .await
         .unwrap();
     assert_eq!(found.len(), 1);
-    assert_eq!(found[0].study_instances, Some(2));
+    assert_eq!(found[0].extras.study_related_instances, Some(2));
     assert_eq!(
         found[0].to_json(&q)["00081030"]["Value"][0],
         "CT Chest later"

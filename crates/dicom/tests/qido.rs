@@ -346,7 +346,14 @@ fn results_per_level() {
     let la = &got.level_attributes;
     let keys = |v: &serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
 
-    let study = result_json(&q(AllStudies, &[]).unwrap(), la, Some(3), None);
+    let study = result_json(
+        &q(AllStudies, &[]).unwrap(),
+        la,
+        &ResultExtras {
+            study_related_instances: Some(3),
+            ..Default::default()
+        },
+    );
     assert_eq!(
         keys(&study),
         [
@@ -370,8 +377,10 @@ fn results_per_level() {
         )
         .unwrap(),
         la,
-        Some(3),
-        None,
+        &ResultExtras {
+            study_related_instances: Some(3),
+            ..Default::default()
+        },
     );
     assert_eq!(study["00080030"], json!({"vr": "TM", "Value": ["101500"]}));
     assert_eq!(study["00201208"], json!({"vr": "IS", "Value": [3]}));
@@ -383,8 +392,10 @@ fn results_per_level() {
     let all = result_json(
         &q(AllStudies, &[("includefield", "all")]).unwrap(),
         la,
-        Some(3),
-        None,
+        &ResultExtras {
+            study_related_instances: Some(3),
+            ..Default::default()
+        },
     );
     assert!(
         all.get("00100040").is_some()
@@ -392,7 +403,14 @@ fn results_per_level() {
             && all.get("00201208").is_some()
     );
 
-    let series = result_json(&q(AllSeries, &[]).unwrap(), la, None, Some(2));
+    let series = result_json(
+        &q(AllSeries, &[]).unwrap(),
+        la,
+        &ResultExtras {
+            series_related_instances: Some(2),
+            ..Default::default()
+        },
+    );
     assert_eq!(
         keys(&series),
         [
@@ -404,15 +422,13 @@ fn results_per_level() {
     let inst = result_json(
         &q(StudySeriesInstances(uid(STUDY_A), uid(SERIES_A1)), &[]).unwrap(),
         la,
-        None,
-        None,
+        &ResultExtras::default(),
     );
     assert_eq!(keys(&inst), ["00080018", "0020000D", "0020000E"]);
     let inst = result_json(
         &q(StudyInstances(uid(STUDY_A)), &[("includefield", "all")]).unwrap(),
         la,
-        None,
-        None,
+        &ResultExtras::default(),
     );
     assert_eq!(inst["00280010"], json!({"vr": "US", "Value": [4]}));
     assert_eq!(inst["00080060"], json!({"vr": "CS", "Value": ["CT"]}));
@@ -425,14 +441,13 @@ fn results_per_level() {
     let series = result_json(
         &q(StudySeries(uid(STUDY_A)), &[("Modality", "CT")]).unwrap(),
         la,
-        None,
-        None,
+        &ResultExtras::default(),
     );
     assert_eq!(series["00080060"]["Value"][0], "CT");
 
     // v1's defaults are larger.
     let v1 = parse_query(AllInstances, &[], ApiVersion::V1).unwrap();
-    let inst = result_json(&v1, la, None, None);
+    let inst = result_json(&v1, la, &ResultExtras::default());
     assert!(
         inst.get("00080016").is_some()
             && inst.get("00200013").is_some()

@@ -1050,6 +1050,191 @@ async fn extended_query_tags_are_added_reindexed_and_searched() {
     );
 }
 
+/// Every attribute a QIDO-RS query matches on comes back in each result
+/// with the result's own value (not the query's), ModalitiesInStudy as all
+/// the study's modalities and extended query tags too, at every level and
+/// nested route, with the UIDs of the path; `includefield` returns an
+/// extended query tag of a result level, `includefield=all` none (Azure's
+/// list of attributes for `all` has none).
+#[tokio::test]
+async fn qido_results_carry_what_they_matched() {
+    use dicom_core::VR;
+    use dicom_dictionary_std::tags;
+    let d = Dicom::start().await;
+    let instance = |spec: Spec, manufacturer: &str, station: &str, institution: &str| {
+        dicomgen::build(
+            &spec
+                .with(dicomgen::text(tags::MANUFACTURER, VR::LO, manufacturer))
+                .with(dicomgen::text(tags::STATION_NAME, VR::SH, station))
+                .with(dicomgen::text(tags::INSTITUTION_NAME, VR::LO, institution)),
+        )
+    };
+    let ct = instance(Spec::ct(ST1, SE1, I1), "AcmeCorp", "Scanner1", "General");
+    let ot = Spec {
+        modality: "OT",
+        ..Spec::ct(ST1, SE2, I3)
+    };
+    let ot = instance(ot, "AcmeCorp", "Scanner2", "General");
+    let other = instance(Spec::ct(ST2, SE3, I4), "Other", "Scanner3", "Clinic");
+    assert_eq!(d.stow("v2/studies", &[&ct, &ot, &other]).await.0, 200);
+    let add = br#"[{"path":"Manufacturer","vr":"LO","level":"Series"},
+                   {"path":"StationName","vr":"SH","level":"Instance"},
+                   {"path":"00080080","vr":"LO","level":"Study"}]"#;
+    let (status, _, body) = d
+        .send(
+            Method::POST,
+            "v2/extendedquerytags",
+            &d.owner,
+            &[("content-type", "application/json")],
+            Some(add.to_vec()),
+        )
+        .await;
+    assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
+    let id = serde_json::from_slice::<Value>(&body).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(d.finished_operation(&id).await["status"], "succeeded");
+
+    let text = |v: &str, vr: &str| serde_json::json!({"vr": vr, "Value": [v]});
+    let modalities = serde_json::json!({"vr": "CS", "Value": ["CT", "OT"]});
+    // (query, how many results, tag, the value each result has, None: absent)
+    let cases: &[(String, usize, &str, Option<Value>)] = &[
+        (
+            format!("v2/studies?StudyInstanceUID={ST1}&ModalitiesInStudy=ot"),
+            1,
+            "00080061",
+            Some(modalities.clone()),
+        ),
+        (
+            format!("v2/series?ModalitiesInStudy=OT&SeriesInstanceUID={SE1}"),
+            1,
+            "00080061",
+            Some(modalities.clone()),
+        ),
+        (
+            "v2/instances?ModalitiesInStudy=CT&Modality=OT".into(),
+            1,
+            "00080061",
+            Some(modalities.clone()),
+        ),
+        (
+            format!("v2/studies?StudyInstanceUID={ST1}&includefield=ModalitiesInStudy"),
+            1,
+            "00080061",
+            Some(modalities),
+        ),
+        ("v2/studies?includefield=all".into(), 2, "00080061", None),
+        (
+            "v2/series?Manufacturer=acmecorp".into(),
+            2,
+            "00080070",
+            Some(text("AcmeCorp", "LO")),
+        ),
+        (
+            format!("v2/studies/{ST1}/series?Manufacturer=ACMECORP"),
+            2,
+            "00080070",
+            Some(text("AcmeCorp", "LO")),
+        ),
+        (
+            format!("v2/studies/{ST1}/instances?Manufacturer=acmecorp&Modality=ot"),
+            1,
+            "00080070",
+            Some(text("AcmeCorp", "LO")),
+        ),
+        (
+            format!("v2/studies/{ST1}/series/{SE1}/instances?StationName=scanner1"),
+            1,
+            "00081010",
+            Some(text("Scanner1", "SH")),
+        ),
+        (
+            "v2/instances?00081010=SCANNER3".into(),
+            1,
+            "00081010",
+            Some(text("Scanner3", "SH")),
+        ),
+        (
+            "v2/studies?InstitutionName=general".into(),
+            1,
+            "00080080",
+            Some(text("General", "LO")),
+        ),
+        (
+            "v2/series?InstitutionName=CLINIC".into(),
+            1,
+            "00080080",
+            Some(text("Clinic", "LO")),
+        ),
+        (
+            format!("v2/series?SeriesInstanceUID={SE3}&includefield=Manufacturer"),
+            1,
+            "00080070",
+            Some(text("Other", "LO")),
+        ),
+        (
+            format!("v2/instances?SOPInstanceUID={I4}&includefield=00081010"),
+            1,
+            "00081010",
+            Some(text("Scanner3", "SH")),
+        ),
+        (
+            format!("v2/series?SeriesInstanceUID={SE3}&includefield=all"),
+            1,
+            "00080070",
+            None,
+        ),
+        // An instance-level tag is not a study attribute.
+        (
+            format!("v2/studies?StudyInstanceUID={ST2}&includefield=StationName"),
+            1,
+            "00081010",
+            None,
+        ),
+        (
+            "v2/studies?PatientID=pid-001".into(),
+            2,
+            "00100020",
+            Some(text("PID-001", "LO")),
+        ),
+        (
+            format!("v2/studies/{ST1}/series?Modality=ot"),
+            1,
+            "00080060",
+            Some(text("OT", "CS")),
+        ),
+        // The UIDs of the path.
+        (
+            format!("v2/studies/{ST1}/series"),
+            2,
+            "0020000D",
+            Some(text(ST1, "UI")),
+        ),
+        (
+            format!("v2/studies/{ST1}/instances"),
+            2,
+            "0020000D",
+            Some(text(ST1, "UI")),
+        ),
+        (
+            format!("v2/studies/{ST1}/series/{SE2}/instances"),
+            1,
+            "0020000E",
+            Some(text(SE2, "UI")),
+        ),
+    ];
+    for (query, count, tag, expected) in cases {
+        let (status, found) = d.get_json(query).await;
+        assert_eq!(status, 200, "{query}: {found}");
+        let found = found.as_array().unwrap();
+        assert_eq!(found.len(), *count, "{query}: {found:?}");
+        for result in found {
+            assert_eq!(result.get(*tag), expected.as_ref(), "{query}: {result}");
+        }
+    }
+}
+
 /// `/frames` reads the byte ranges the frame index recorded at ingestion;
 /// an instance whose frames could not be located (pixel data not last in
 /// the file) is parsed instead. Proof: once the files' DICM prefix is

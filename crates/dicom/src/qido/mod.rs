@@ -13,7 +13,7 @@ pub use parse::{
     Condition, ExtendedFilter, Filter, IncludeFields, QidoQuery, QueryResource, QueryableTag,
     parse_query, parse_query_with,
 };
-pub use result::result_json;
+pub use result::{ResultExtras, result_json};
 
 /// Azure's default `limit`.
 pub const DEFAULT_LIMIT: u32 = 100;

@@ -4,7 +4,7 @@ use dicom_core::dictionary::DataDictionary;
 use dicom_dictionary_std::StandardDataDictionary;
 
 use super::{DEFAULT_LIMIT, MAX_LIMIT};
-use crate::attributes::{Level, SearchableAttribute, searchable};
+use crate::attributes::{Level, MODALITIES_IN_STUDY, SearchableAttribute, searchable};
 use crate::text::person_name_words;
 use crate::uid::is_valid_identifier;
 use crate::validate::parse_date;
@@ -166,12 +166,41 @@ pub struct QidoQuery {
     pub extended: Vec<ExtendedFilter>,
     /// `includefield`.
     pub include: IncludeFields,
+    /// The extended query tags `includefield` names whose level is one of
+    /// the result levels (their values are read from the result's instance;
+    /// `includefield=all` does not name them, as in Azure).
+    pub include_extended: Vec<Tag>,
     /// `fuzzymatching`.
     pub fuzzy: bool,
     /// `limit`: 1..=200, default 100.
     pub limit: u32,
     /// `offset`: results to skip (beyond the results: 204).
     pub offset: u64,
+}
+
+impl QidoQuery {
+    /// The extended query tags each result carries: those filtered on, then
+    /// those named by `includefield`, each once.
+    pub fn returned_extended(&self) -> Vec<Tag> {
+        let mut tags: Vec<Tag> = self.extended.iter().map(|f| f.tag).collect();
+        for &tag in &self.include_extended {
+            if !tags.contains(&tag) {
+                tags.push(tag);
+            }
+        }
+        tags
+    }
+
+    /// Whether each result carries ModalitiesInStudy: filtered on, or named
+    /// by `includefield` when study attributes are returned (not by `all`,
+    /// which Azure's list of study attributes leaves it out of).
+    pub fn returns_modalities_in_study(&self) -> bool {
+        self.filters
+            .iter()
+            .any(|f| f.attribute.tag == MODALITIES_IN_STUDY)
+            || matches!(&self.include, IncludeFields::Tags(t) if t.contains(&MODALITIES_IN_STUDY)
+                && self.resource.result_levels().contains(&Level::Study))
+    }
 }
 
 fn invalid(msg: String) -> Error {
@@ -216,6 +245,7 @@ pub fn parse_query_with(
         filters: Vec::new(),
         extended: Vec::new(),
         include: IncludeFields::Default,
+        include_extended: Vec::new(),
         fuzzy: false,
         limit: DEFAULT_LIMIT,
         offset: 0,
@@ -271,6 +301,14 @@ pub fn parse_query_with(
                     "Invalid QIDO-RS query. IncludeField has unknown attribute '{i}'."
                 ))
             })?;
+            if searchable(tag).is_none()
+                && extended
+                    .iter()
+                    .any(|x| x.tag == tag && query.resource.result_levels().contains(&x.level))
+                && !query.include_extended.contains(&tag)
+            {
+                query.include_extended.push(tag);
+            }
             tags.push(tag);
         }
         query.include = IncludeFields::Tags(tags);
