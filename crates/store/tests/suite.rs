@@ -450,7 +450,6 @@ async fn the_authorization_epoch_rises_with_every_change_a_decision_reads() {
         name: "epochws".into(),
         location: "westeurope".into(),
         tags: Default::default(),
-        cors: None,
         created_at: now,
         updated_at: now,
     };
@@ -466,6 +465,7 @@ async fn the_authorization_epoch_rises_with_every_change_a_decision_reads() {
         resource_kind: Some("fhir-R4".into()),
         location: "westeurope".into(),
         tags: Default::default(),
+        cors: None,
         created_at: now,
         updated_at: now,
     };

@@ -290,58 +290,6 @@ async fn read_inputs(
         .await
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn service_paths() {
-        let p = ServicePath::parse("ws/fhir/Patient/1/").unwrap();
-        assert_eq!(p.workspace, "ws");
-        assert_eq!(p.name, "fhir");
-        assert_eq!(p.rest(), ["Patient", "1"]);
-        assert_eq!(
-            ServicePath::parse("ws/fhir").unwrap().rest,
-            Vec::<String>::new()
-        );
-        assert!(ServicePath::parse("ws").is_none());
-        assert!(ServicePath::parse("ws/").is_none());
-        assert!(ServicePath::parse("").is_none());
-    }
-
-    #[test]
-    fn audiences() {
-        let url = "https://h:1/fhir/ws/f";
-        let cases = [
-            (ServiceKind::Fhir, "https://h:1/fhir/ws/f", true),
-            (ServiceKind::Fhir, "https://h:1/fhir/ws/f/", true),
-            (ServiceKind::Fhir, "https://H:1/FHIR/ws/F", true),
-            (ServiceKind::Fhir, "https://h:1/fhir/ws/f2", false),
-            (ServiceKind::Fhir, "https://h:1/fhir/ws", false),
-            (ServiceKind::Fhir, "https://azurehealthcareapis.com", false),
-            (
-                ServiceKind::Fhir,
-                "https://dicom.healthcareapis.azure.com",
-                false,
-            ),
-            (
-                ServiceKind::Dicom,
-                "https://dicom.healthcareapis.azure.com",
-                true,
-            ),
-            (
-                ServiceKind::Dicom,
-                "https://dicom.healthcareapis.azure.com/",
-                true,
-            ),
-            (ServiceKind::Dicom, url, false),
-        ];
-        for (kind, aud, expected) in cases {
-            assert_eq!(accepts_audience(kind, url, aud), expected, "{kind:?} {aud}");
-        }
-    }
-}
-
 /// A browser's request (it has an `Origin`) to a service whose CORS settings
 /// allow that origin: the origin.
 fn allowed_origin<'a>(service: &HealthService, headers: &'a HeaderMap) -> Option<&'a str> {
@@ -469,4 +417,56 @@ async fn with_cors(
         add_cors(&service, headers, response.headers_mut());
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_paths() {
+        let p = ServicePath::parse("ws/fhir/Patient/1/").unwrap();
+        assert_eq!(p.workspace, "ws");
+        assert_eq!(p.name, "fhir");
+        assert_eq!(p.rest(), ["Patient", "1"]);
+        assert_eq!(
+            ServicePath::parse("ws/fhir").unwrap().rest,
+            Vec::<String>::new()
+        );
+        assert!(ServicePath::parse("ws").is_none());
+        assert!(ServicePath::parse("ws/").is_none());
+        assert!(ServicePath::parse("").is_none());
+    }
+
+    #[test]
+    fn audiences() {
+        let url = "https://h:1/fhir/ws/f";
+        let cases = [
+            (ServiceKind::Fhir, "https://h:1/fhir/ws/f", true),
+            (ServiceKind::Fhir, "https://h:1/fhir/ws/f/", true),
+            (ServiceKind::Fhir, "https://H:1/FHIR/ws/F", true),
+            (ServiceKind::Fhir, "https://h:1/fhir/ws/f2", false),
+            (ServiceKind::Fhir, "https://h:1/fhir/ws", false),
+            (ServiceKind::Fhir, "https://azurehealthcareapis.com", false),
+            (
+                ServiceKind::Fhir,
+                "https://dicom.healthcareapis.azure.com",
+                false,
+            ),
+            (
+                ServiceKind::Dicom,
+                "https://dicom.healthcareapis.azure.com",
+                true,
+            ),
+            (
+                ServiceKind::Dicom,
+                "https://dicom.healthcareapis.azure.com/",
+                true,
+            ),
+            (ServiceKind::Dicom, url, false),
+        ];
+        for (kind, aud, expected) in cases {
+            assert_eq!(accepts_audience(kind, url, aud), expected, "{kind:?} {aud}");
+        }
+    }
 }

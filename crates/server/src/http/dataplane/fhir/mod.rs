@@ -68,6 +68,17 @@ fn unsupported_format(headers: &HeaderMap, query: &[(String, String)]) -> Option
     (!acceptable).then(|| accept.to_owned())
 }
 
+/// 500 when the service could not be looked up.
+fn lookup_failed(headers: &HeaderMap, e: &hale_store::StoreError) -> Response {
+    tracing::error!(error = %e, "FHIR service lookup failed");
+    outcome(
+        headers,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "exception",
+        "The service lookup failed; try again.",
+    )
+}
+
 fn unknown_service(headers: &HeaderMap, path: &str) -> Response {
     outcome(
         headers,
@@ -96,15 +107,7 @@ pub(crate) async fn dispatch(
         return match answer {
             Ok(Some(response)) => response,
             Ok(None) => unknown_service(&headers, &raw),
-            Err(e) => {
-                tracing::error!(error = %e, "FHIR service lookup failed");
-                outcome(
-                    &headers,
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "exception",
-                    "The service lookup failed; try again.",
-                )
-            }
+            Err(e) => lookup_failed(&headers, &e),
         };
     }
     let response = serve(
@@ -155,15 +158,7 @@ async fn serve(
             return match find_service(&state, ServiceKind::Fhir, &path).await {
                 Ok(Some(service)) => anonymous_answer(&state, &service, which),
                 Ok(None) => unknown_service(&headers, &raw),
-                Err(e) => {
-                    tracing::error!(error = %e, "FHIR service lookup failed");
-                    outcome(
-                        &headers,
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "exception",
-                        "The service lookup failed; try again.",
-                    )
-                }
+                Err(e) => lookup_failed(&headers, &e),
             };
         }
     }
