@@ -84,7 +84,6 @@ impl Fixture {
             name: name.into(),
             location: "local".into(),
             tags: BTreeMap::new(),
-            cors: None,
             created_at: now,
             updated_at: now,
         }
@@ -104,6 +103,7 @@ impl Fixture {
             resource_kind: (kind == ServiceKind::Fhir).then(|| "fhir-R4".into()),
             location: "local".into(),
             tags: BTreeMap::new(),
+            cors: None,
             created_at: now,
             updated_at: now,
         }
