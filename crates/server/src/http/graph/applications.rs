@@ -450,6 +450,17 @@ pub(super) async fn remove_key(
     Ok(no_content())
 }
 
+/// Whether the caller manages every application (an application-managing
+/// permission and, for a user, role); `false` when it may change only the
+/// applications it owns; 403 when neither.
+pub(super) fn manages_applications(caller: &Caller) -> Result<bool, GraphError> {
+    let manager = caller.require_write_applications().is_ok();
+    if !manager {
+        caller.require(hale_directory::access::may_write_owned_applications)?;
+    }
+    Ok(manager)
+}
+
 /// Checks that the caller may write applications, then runs `change` on the
 /// application `key` names, in one write transaction.
 async fn change_application<F, T>(
@@ -462,10 +473,7 @@ where
     F: FnOnce(&mut dyn Tx, Application) -> Result<T, Failure> + Send + 'static,
     T: Send + 'static,
 {
-    let manager = caller.require_write_applications().is_ok();
-    if !manager {
-        caller.require(hale_directory::access::may_write_owned_applications)?;
-    }
+    let manager = manages_applications(caller)?;
     let caller = caller.clone();
     state
         .store

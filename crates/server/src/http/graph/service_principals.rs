@@ -435,10 +435,7 @@ where
     F: FnOnce(&mut dyn Tx, ServicePrincipal) -> Result<T, Failure> + Send + 'static,
     T: Send + 'static,
 {
-    let manager = caller.require_write_applications().is_ok();
-    if !manager {
-        caller.require(hale_directory::access::may_write_owned_applications)?;
-    }
+    let manager = super::applications::manages_applications(caller)?;
     let caller = caller.clone();
     state
         .store
