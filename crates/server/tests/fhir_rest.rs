@@ -1078,3 +1078,50 @@ async fn racing_conditional_creates_and_patches() {
     let newest_first: Vec<String> = (1..=1 + applied).rev().map(|v| v.to_string()).collect();
     assert_eq!(versions, newest_first, "history is newest first");
 }
+
+/// Updates without If-Match racing on one resource all succeed, as a client
+/// that did not ask for optimistic locking expects: each makes its own
+/// version, in turn (no 409, no version made twice). Racing deletes of one
+/// resource delete it once. On PostgreSQL the writes run side by side.
+#[tokio::test]
+async fn racing_updates_without_if_match_all_succeed() {
+    let f = std::sync::Arc::new(Fhir::start().await);
+    let mut racers = Vec::new();
+    for n in 0..10 {
+        let f = f.clone();
+        racers.push(tokio::spawn(async move {
+            let p = json!({ "resourceType": "Patient", "id": "race-put", "gender": "other", "birthDate": format!("19{:02}-01-01", 50 + n) });
+            f.call(Method::PUT, "Patient/race-put", Some(&p), &[]).await.status
+        }));
+    }
+    let mut statuses = Vec::new();
+    for r in racers {
+        statuses.push(r.await.unwrap());
+    }
+    statuses.sort();
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 200, 200, 200, 200, 201]);
+    let now = f.get("Patient/race-put").await.body;
+    assert_eq!(now["meta"]["versionId"], "10", "{now}");
+    let history = f.get("Patient/race-put/_history?_count=50").await.body;
+    assert_eq!(history["entry"].as_array().unwrap().len(), 10, "{history}");
+
+    let mut deleters = Vec::new();
+    for _ in 0..6 {
+        let f = f.clone();
+        deleters.push(tokio::spawn(async move {
+            f.call(Method::DELETE, "Patient/race-put", None, &[])
+                .await
+                .status
+        }));
+    }
+    for d in deleters {
+        assert_eq!(d.await.unwrap(), 204);
+    }
+    let history = f.get("Patient/race-put/_history?_count=50").await.body;
+    assert_eq!(
+        history["entry"].as_array().unwrap().len(),
+        11,
+        "one delete: {history}"
+    );
+    assert_eq!(f.get("Patient/race-put").await.status, 410);
+}

@@ -189,6 +189,21 @@ pub(super) fn apply_deferred(
     let current = if change.fresh {
         None
     } else {
+        if tx.dialect() == hale_store::Dialect::Postgres {
+            // Writers of one resource take turns until their transactions
+            // end, so that the second reads the version the first made and
+            // follows it, where both would otherwise make the same version
+            // and the loser get a 409 it never asked for (no If-Match).
+            // SQLite's one writer runs them one after the other already.
+            tx.query(
+                "SELECT pg_advisory_xact_lock($1)",
+                &[hale_store::Value::Int(resource_lock_key(
+                    svc,
+                    &change.resource_type,
+                    &change.id,
+                ))],
+            )?;
+        }
         resources::current(tx, svc, &change.resource_type, &change.id)?
     };
     if let Some(expected) = &change.if_match {
@@ -644,6 +659,22 @@ pub(super) fn if_none_exist_criteria(t: &str, header: &str) -> Vec<(String, Stri
 fn criteria_lock_key(svc: i64, resource_type: &str, criteria: &[(String, String)]) -> i64 {
     let mut sorted: Vec<&(String, String)> = criteria.iter().collect();
     sorted.sort();
+    let mut parts: Vec<&[u8]> = vec![b"criteria", resource_type.as_bytes()];
+    for (k, v) in sorted {
+        parts.push(k.as_bytes());
+        parts.push(v.as_bytes());
+    }
+    lock_key(svc, &parts)
+}
+
+/// The advisory lock of one resource of a service (by type and id).
+fn resource_lock_key(svc: i64, resource_type: &str, id: &str) -> i64 {
+    lock_key(svc, &[b"resource", resource_type.as_bytes(), id.as_bytes()])
+}
+
+/// FNV-1a over the service and `parts`, each followed by 0xff (which UTF-8
+/// never contains), so that every replica computes the same key.
+fn lock_key(svc: i64, parts: &[&[u8]]) -> i64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut eat = |bytes: &[u8]| {
         for b in bytes.iter().chain(&[0xff]) {
@@ -652,10 +683,8 @@ fn criteria_lock_key(svc: i64, resource_type: &str, criteria: &[(String, String)
         }
     };
     eat(&svc.to_le_bytes());
-    eat(resource_type.as_bytes());
-    for (k, v) in sorted {
-        eat(k.as_bytes());
-        eat(v.as_bytes());
+    for part in parts {
+        eat(part);
     }
     h as i64
 }
