@@ -19,6 +19,12 @@ use crate::{Dialect, Row, StoreError, Tx, Value, blocking};
 
 const POOL_SIZE: u32 = 16;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// A pooled connection used this recently is handed out without the empty
+/// query that proves an idle one still alive: that round trip doubled the
+/// cost of a keyed read. One dead since is still noticed by its first
+/// statement's error (a server restart fails the requests that were using
+/// it, as it would have anyway).
+const TRUST_RECENT_USE: Duration = Duration::from_secs(5);
 
 pub(crate) struct PgStore {
     /// Always `Some` until dropped.
@@ -133,6 +139,7 @@ fn listen_for_epochs(
     let PgConn {
         mut client,
         mut statements,
+        ..
     } = r2d2::ManageConnection::connect(manager).map_err(map_err)?;
     let mut read = |client: &mut Client| {
         crate::arm::authz_epoch(&mut PgTx {
@@ -244,6 +251,8 @@ impl Drop for PgStore {
 pub(crate) struct PgConn {
     client: Client,
     statements: HashMap<String, Statement>,
+    /// When a statement last succeeded on it (see [`TRUST_RECENT_USE`]).
+    last_used: Instant,
 }
 
 #[derive(Clone)]
@@ -263,11 +272,17 @@ impl r2d2::ManageConnection for Manager {
         Ok(PgConn {
             client,
             statements: HashMap::new(),
+            last_used: Instant::now(),
         })
     }
 
     fn is_valid(&self, conn: &mut PgConn) -> Result<(), postgres::Error> {
-        conn.client.simple_query("").map(drop)
+        if conn.last_used.elapsed() < TRUST_RECENT_USE && !conn.client.is_closed() {
+            return Ok(());
+        }
+        conn.client.simple_query("")?;
+        conn.last_used = Instant::now();
+        Ok(())
     }
 
     fn has_broken(&self, conn: &mut PgConn) -> bool {
@@ -370,12 +385,16 @@ impl PgStore {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        self.with_connection(move |PgConn { client, statements }| {
-            f(&mut PgTx {
-                tx: client,
-                statements,
-            })
-        })
+        self.with_connection(
+            move |PgConn {
+                      client, statements, ..
+                  }| {
+                f(&mut PgTx {
+                    tx: client,
+                    statements,
+                })
+            },
+        )
         .await
     }
 
@@ -392,6 +411,9 @@ impl PgStore {
             let mut conn = checkout(&pool)?;
             let result = f(&mut conn);
             epoch.drain(&mut conn.client);
+            if result.is_ok() {
+                conn.last_used = Instant::now();
+            }
             result
         })
         .await?
@@ -403,32 +425,36 @@ impl PgStore {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        self.with_connection(move |PgConn { client, statements }| {
-            let mut tx = client
-                .build_transaction()
-                .read_only(read_only)
-                .isolation_level(if read_only {
-                    IsolationLevel::RepeatableRead
-                } else {
-                    IsolationLevel::ReadCommitted
-                })
-                .start()
-                .map_err(map_err)?;
-            let result = f(&mut PgTx {
-                tx: &mut tx,
-                statements,
-            });
-            match result {
-                Ok(value) if !read_only => {
-                    tx.commit().map_err(map_err)?;
-                    Ok(value)
+        self.with_connection(
+            move |PgConn {
+                      client, statements, ..
+                  }| {
+                let mut tx = client
+                    .build_transaction()
+                    .read_only(read_only)
+                    .isolation_level(if read_only {
+                        IsolationLevel::RepeatableRead
+                    } else {
+                        IsolationLevel::ReadCommitted
+                    })
+                    .start()
+                    .map_err(map_err)?;
+                let result = f(&mut PgTx {
+                    tx: &mut tx,
+                    statements,
+                });
+                match result {
+                    Ok(value) if !read_only => {
+                        tx.commit().map_err(map_err)?;
+                        Ok(value)
+                    }
+                    other => {
+                        tx.rollback().map_err(map_err)?;
+                        other
+                    }
                 }
-                other => {
-                    tx.rollback().map_err(map_err)?;
-                    other
-                }
-            }
-        })
+            },
+        )
         .await
     }
 }

@@ -691,3 +691,47 @@ async fn the_wal_is_truncated_when_writes_pause() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn postgres_connections_killed_while_idle_are_replaced() {
+    let (store, _db) = fresh().await;
+    if store.dialect() != hale_store::Dialect::Postgres {
+        return;
+    }
+    let backends = || {
+        let store = store.clone();
+        async move {
+            store
+                .read_short(|tx| tx.query("SELECT pg_backend_pid()::bigint", &[])?[0].get::<i64>(0))
+                .await
+        }
+    };
+    // Fill the pool: the reads overlap, so several connections serve them.
+    let reads: Vec<_> = (0..16).map(|_| tokio::spawn(backends())).collect();
+    let mut before = std::collections::BTreeSet::new();
+    for read in reads {
+        before.insert(read.await.unwrap().unwrap());
+    }
+    // Every connection of the pool is killed behind its back.
+    let killer = Store::open(&_db.url).await.unwrap();
+    let list: Vec<String> = before.iter().map(i64::to_string).collect();
+    let sql = format!(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE pid IN ({})",
+        list.join(",")
+    );
+    let killed = killer
+        .read(move |tx| tx.query(&sql, &[])?[0].get::<i64>(0))
+        .await
+        .unwrap();
+    assert_eq!(killed as usize, before.len());
+    // Once idle for longer than the pool trusts recent use, each checkout
+    // proves its connection alive first, and replaces the dead ones.
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    for _ in 0..3 {
+        let reads: Vec<_> = (0..16).map(|_| tokio::spawn(backends())).collect();
+        for read in reads {
+            let pid = read.await.unwrap().expect("a read after the kill");
+            assert!(!before.contains(&pid), "served by killed backend {pid}");
+        }
+    }
+}
