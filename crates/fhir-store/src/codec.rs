@@ -62,7 +62,16 @@ pub(crate) fn decode(stored: Vec<u8>) -> Result<Vec<u8>, StoreError> {
             let d = slot
                 .as_mut()
                 .ok_or_else(|| StoreError::Decode("no decompressor".into()))?;
-            d.decompress(&stored[1..], MAX_BODY)
+            // The frame says how big the body is (the compressor records
+            // it): a buffer of that size, not of the largest body possible,
+            // which cost a fresh 64 MiB allocation on every read. A frame
+            // that lies about it fails to decompress, as a corrupt one.
+            let frame = &stored[1..];
+            let capacity = match zstd::zstd_safe::get_frame_content_size(frame) {
+                Ok(Some(n)) if n <= MAX_BODY as u64 => n as usize,
+                _ => MAX_BODY,
+            };
+            d.decompress(frame, capacity)
                 .map_err(|e| StoreError::Decode(format!("a stored FHIR body is corrupt: {e}")))
         }),
         _ => Ok(stored),
@@ -100,5 +109,30 @@ mod tests {
         );
         assert_eq!(decode(stored).unwrap(), obs);
         assert!(decode(vec![ZSTD_V1, 1, 2, 3]).is_err());
+    }
+
+    #[test]
+    fn frames_with_and_without_their_size_decode() {
+        let big: Vec<u8> = format!(
+            r#"{{"resourceType":"Binary","id":"b","data":"{}"}}"#,
+            "QUJD".repeat(100_000)
+        )
+        .into_bytes();
+        let stored = encode(&big);
+        assert_eq!(stored[0], ZSTD_V1);
+        assert_eq!(decode(stored.clone()).unwrap(), big);
+        // A frame cut short fails, whatever size its header promised.
+        assert!(decode(stored[..stored.len() / 2].to_vec()).is_err());
+
+        // Frames that do not record their size (none of ours, but readable).
+        let mut c = zstd::bulk::Compressor::with_dictionary(LEVEL, DICTIONARY_V1).unwrap();
+        c.include_contentsize(false).unwrap();
+        let mut unsized_frame = vec![ZSTD_V1];
+        unsized_frame.extend(c.compress(&big).unwrap());
+        assert_eq!(
+            zstd::zstd_safe::get_frame_content_size(&unsized_frame[1..]).unwrap(),
+            None
+        );
+        assert_eq!(decode(unsized_frame).unwrap(), big);
     }
 }

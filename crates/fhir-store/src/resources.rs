@@ -5,7 +5,7 @@
 //! `is_current`. Bodies are the JSON exactly as served (with `id` and `meta`
 //! set), stored compressed (`codec`), so a read answers with those bytes.
 
-use hale_store::{Row, StoreError, Tx, Value, params};
+use hale_store::{Row, Store, StoreError, Tx, Value, params};
 
 /// One stored version of a resource.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,8 +40,14 @@ pub struct NewVersion<'a> {
     pub stored: Option<&'a [u8]>,
 }
 
-pub(crate) const COLUMNS: &str =
-    "rid, resource_type, id, version, last_updated, deleted, method, body";
+/// The columns [`from_row`] decodes, as a literal for `concat!`.
+macro_rules! columns {
+    () => {
+        "rid, resource_type, id, version, last_updated, deleted, method, body"
+    };
+}
+
+pub(crate) const COLUMNS: &str = columns!();
 
 /// Decodes a row selected with [`COLUMNS`].
 pub(crate) fn from_row(row: &Row) -> Result<StoredResource, StoreError> {
@@ -60,6 +66,30 @@ pub(crate) fn from_row(row: &Row) -> Result<StoredResource, StoreError> {
     })
 }
 
+const CURRENT: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM fhir_resources WHERE svc = $1 AND resource_type = $2 AND id = $3 AND is_current = 1"
+);
+
+const VERSION: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM fhir_resources WHERE svc = $1 AND resource_type = $2 AND id = $3 AND version = $4"
+);
+
+/// The one row a keyed lookup found, decoded, if any.
+fn at_most_one(rows: Vec<Row>) -> Result<Option<StoredResource>, StoreError> {
+    match rows.as_slice() {
+        [] => Ok(None),
+        [row] => from_row(row).map(Some),
+        more => Err(StoreError::Decode(format!(
+            "expected at most one row, got {}",
+            more.len()
+        ))),
+    }
+}
+
 /// The current version of a resource (a delete marker included), if any.
 pub fn current(
     tx: &mut dyn Tx,
@@ -67,15 +97,37 @@ pub fn current(
     resource_type: &str,
     id: &str,
 ) -> Result<Option<StoredResource>, StoreError> {
-    tx.query_opt(
-        &format!(
-            "SELECT {COLUMNS} FROM fhir_resources WHERE svc = $1 AND resource_type = $2 AND id = $3 AND is_current = 1"
-        ),
-        params![svc, resource_type, id],
-    )?
-    .as_ref()
-    .map(from_row)
-    .transpose()
+    at_most_one(tx.query(CURRENT, params![svc, resource_type, id])?)
+}
+
+/// [`current`] outside a transaction, as a keyed statement
+/// ([`Store::query_keyed`]): what a read by id needs.
+pub async fn current_keyed(
+    store: &Store,
+    svc: i64,
+    resource_type: &str,
+    id: &str,
+) -> Result<Option<StoredResource>, StoreError> {
+    at_most_one(
+        store
+            .query_keyed(CURRENT, params![svc, resource_type, id].to_vec())
+            .await?,
+    )
+}
+
+/// [`version`] outside a transaction, as a keyed statement.
+pub async fn version_keyed(
+    store: &Store,
+    svc: i64,
+    resource_type: &str,
+    id: &str,
+    version: i64,
+) -> Result<Option<StoredResource>, StoreError> {
+    at_most_one(
+        store
+            .query_keyed(VERSION, params![svc, resource_type, id, version].to_vec())
+            .await?,
+    )
 }
 
 /// Current versions by rid, in the order of `rids` (missing ones skipped).
@@ -106,15 +158,7 @@ pub fn version(
     id: &str,
     version: i64,
 ) -> Result<Option<StoredResource>, StoreError> {
-    tx.query_opt(
-        &format!(
-            "SELECT {COLUMNS} FROM fhir_resources WHERE svc = $1 AND resource_type = $2 AND id = $3 AND version = $4"
-        ),
-        params![svc, resource_type, id, version],
-    )?
-    .as_ref()
-    .map(from_row)
-    .transpose()
+    at_most_one(tx.query(VERSION, params![svc, resource_type, id, version])?)
 }
 
 /// Appends a version and makes it the current one; returns its rid. The

@@ -18,6 +18,7 @@
 //! crates before a write is attempted).
 
 mod migrate;
+mod pg_pipeline;
 mod postgres;
 mod sqlite;
 mod value;
@@ -269,6 +270,19 @@ impl Store {
         match &*self.backend {
             Backend::Sqlite(s) => s.read_here(f),
             Backend::Postgres(p) => p.read_short(f).await,
+        }
+    }
+
+    /// Runs one statement that looks rows up by key (an index lookup that
+    /// answers in microseconds, never a scan) outside any transaction, and
+    /// returns its rows. On PostgreSQL it is sent from the calling task over
+    /// a connection shared with other such statements (pipelined), without
+    /// the blocking-thread hand-off of [`Store::read_short`]; on SQLite it is
+    /// [`Store::read_short`].
+    pub async fn query_keyed(&self, sql: &str, params: Vec<Value>) -> Result<Vec<Row>, StoreError> {
+        match &*self.backend {
+            Backend::Sqlite(s) => s.read_here(|tx| tx.query(sql, &params)),
+            Backend::Postgres(p) => p.query_keyed(sql, &params).await,
         }
     }
 

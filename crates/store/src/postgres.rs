@@ -35,6 +35,8 @@ pub(crate) struct PgStore {
     epoch: Arc<EpochWatch>,
     /// Opens connections as the pool does, for the epoch watcher's own.
     manager: Manager,
+    /// Shared connections for keyed statements from the async runtime.
+    pipelines: crate::pg_pipeline::Pipelines,
 }
 
 /// The channel the schema-13 trigger announces each new authorization epoch
@@ -306,6 +308,18 @@ impl PgStore {
         if config.get_application_name().is_none() {
             config.application_name("hale");
         }
+        let mut async_config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e: postgres::Error| unreachable(e.to_string()))?;
+        async_config
+            .connect_timeout(
+                config
+                    .get_connect_timeout()
+                    .copied()
+                    .unwrap_or(CONNECT_TIMEOUT),
+            )
+            .application_name(config.get_application_name().unwrap_or("hale"));
+        let pipelines = crate::pg_pipeline::Pipelines::new(async_config);
         let manager = Manager {
             config: Arc::new(config),
         };
@@ -332,6 +346,7 @@ impl PgStore {
                 keeper,
                 epoch: Arc::default(),
                 manager: for_watcher,
+                pipelines,
             })
         })
         .await?
@@ -396,6 +411,15 @@ impl PgStore {
             },
         )
         .await
+    }
+
+    /// One keyed statement, pipelined ([`crate::Store::query_keyed`]).
+    pub(crate) async fn query_keyed(
+        &self,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Vec<Row>, StoreError> {
+        self.pipelines.query(sql, params).await
     }
 
     /// Runs `f` on a pooled connection, on a blocking thread.
@@ -495,14 +519,7 @@ impl<C: GenericClient> Tx for PgTx<'_, C> {
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
         let stmt = self.statement(sql)?;
         let rows = self.tx.query(&stmt, &as_params(params)).map_err(map_err)?;
-        rows.iter()
-            .map(|row| {
-                (0..row.len())
-                    .map(|i| row.try_get::<_, Value>(i).map_err(map_err))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map(Row)
-            })
-            .collect()
+        rows.iter().map(to_row).collect()
     }
 
     fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
@@ -512,6 +529,14 @@ impl<C: GenericClient> Tx for PgTx<'_, C> {
     fn dialect(&self) -> Dialect {
         Dialect::Postgres
     }
+}
+
+/// A row as [`Row`]'s values.
+pub(crate) fn to_row(row: &postgres::Row) -> Result<Row, StoreError> {
+    (0..row.len())
+        .map(|i| row.try_get::<_, Value>(i).map_err(map_err))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Row)
 }
 
 type BoxError = Box<dyn StdError + Sync + Send>;
@@ -568,7 +593,7 @@ impl<'a> FromSql<'a> for Value {
     }
 }
 
-fn map_err(e: postgres::Error) -> StoreError {
+pub(crate) fn map_err(e: postgres::Error) -> StoreError {
     match e.code() {
         Some(code)
             if *code == SqlState::UNIQUE_VIOLATION || *code == SqlState::FOREIGN_KEY_VIOLATION =>

@@ -376,17 +376,21 @@ pub(super) fn version_url(base: &str, stored: &StoredResource) -> String {
 /// it is deleted.
 async fn current_version(req: &FhirRequest, t: &str, id: &str) -> FhirResult<StoredResource> {
     let service = req.service.id;
-    let (ty, idc) = (t.to_owned(), id.to_owned());
-    let current = req
-        .state
-        .store
-        .read_short(move |tx| -> FhirResult<Option<StoredResource>> {
-            let Some(svc) = write::partition(tx, service, false)? else {
-                return Ok(None);
-            };
-            Ok(resources::current(tx, svc, &ty, &idc)?)
-        })
-        .await?;
+    let current = match write::known_partition(service) {
+        Some(svc) => resources::current_keyed(&req.state.store, svc, t, id).await?,
+        None => {
+            let (ty, idc) = (t.to_owned(), id.to_owned());
+            req.state
+                .store
+                .read_short(move |tx| -> FhirResult<Option<StoredResource>> {
+                    let Some(svc) = write::partition(tx, service, false)? else {
+                        return Ok(None);
+                    };
+                    Ok(resources::current(tx, svc, &ty, &idc)?)
+                })
+                .await?
+        }
+    };
     match current {
         None => Err(FhirError::resource_not_found(t, id)),
         Some(s) if s.deleted => Err(FhirError::gone(t, id, s.version)),
@@ -422,17 +426,21 @@ async fn vread(req: &FhirRequest, t: &str, id: &str, v: &str) -> FhirResult<Resp
     };
     let version: i64 = v.parse().map_err(|_| not_found())?;
     let service = req.service.id;
-    let (ty, idc) = (t.to_owned(), id.to_owned());
-    let found = req
-        .state
-        .store
-        .read_short(move |tx| -> FhirResult<Option<StoredResource>> {
-            let Some(svc) = write::partition(tx, service, false)? else {
-                return Ok(None);
-            };
-            Ok(resources::version(tx, svc, &ty, &idc, version)?)
-        })
-        .await?;
+    let found = match write::known_partition(service) {
+        Some(svc) => resources::version_keyed(&req.state.store, svc, t, id, version).await?,
+        None => {
+            let (ty, idc) = (t.to_owned(), id.to_owned());
+            req.state
+                .store
+                .read_short(move |tx| -> FhirResult<Option<StoredResource>> {
+                    let Some(svc) = write::partition(tx, service, false)? else {
+                        return Ok(None);
+                    };
+                    Ok(resources::version(tx, svc, &ty, &idc, version)?)
+                })
+                .await?
+        }
+    };
     match found {
         None => Err(not_found()),
         Some(s) if s.deleted => Err(FhirError::gone(t, id, s.version)),

@@ -22,11 +22,7 @@ static PARTITIONS: LazyLock<RwLock<HashMap<Uuid, i64>>> = LazyLock::new(Default:
 /// The service's partition; made on first write (`create`), else `None`
 /// when the service has never stored anything.
 pub(super) fn partition(tx: &mut dyn Tx, service: Uuid, create: bool) -> FhirResult<Option<i64>> {
-    if let Some(svc) = PARTITIONS
-        .read()
-        .ok()
-        .and_then(|m| m.get(&service).copied())
-    {
+    if let Some(svc) = known_partition(service) {
         return Ok(Some(svc));
     }
     let svc = if create {
@@ -38,6 +34,14 @@ pub(super) fn partition(tx: &mut dyn Tx, service: Uuid, create: bool) -> FhirRes
         map.insert(service, svc);
     }
     Ok(svc)
+}
+
+/// The partition of `service` when this process has seen it already.
+pub(super) fn known_partition(service: Uuid) -> Option<i64> {
+    PARTITIONS
+        .read()
+        .ok()
+        .and_then(|m| m.get(&service).copied())
 }
 
 /// An upsert's work done before its write transaction.
