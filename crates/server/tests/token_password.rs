@@ -246,3 +246,90 @@ async fn password_grant_mistakes_get_entras_errors() {
         assert_eq!(body["error_codes"][0], code, "{form:?}: {body}");
     }
 }
+
+#[tokio::test]
+async fn userinfo_describes_the_signed_in_user() {
+    let server = TestServer::start().await;
+    let (status, body) =
+        admin_password_token(&server, "hale.local", "openid profile email offline_access").await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let (_, id_claims) = hale_jws::decode_unverified(body["id_token"].as_str().unwrap()).unwrap();
+
+    // The discovery document leads to it.
+    let discovery: Value = server
+        .client()
+        .get(server.url("/hale.local/v2.0/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let endpoint = discovery["userinfo_endpoint"].as_str().unwrap().to_owned();
+    assert!(endpoint.ends_with("/oidc/userinfo"), "{endpoint}");
+
+    // Give the administrator a profile, through Graph.
+    let admin = server.admin_token("User.ReadWrite.All").await;
+    let res = server
+        .client()
+        .patch(server.url("/v1.0/users/admin@hale.local"))
+        .bearer_auth(&admin)
+        .json(&json!({"givenName": "Ada", "surname": "Lovelace", "mail": "ada@hale.local"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204, "{}", res.text().await.unwrap());
+
+    let ask = |post: bool, token: Option<String>| {
+        let client = server.client().clone();
+        let endpoint = endpoint.clone();
+        async move {
+            let req = if post {
+                client.post(&endpoint)
+            } else {
+                client.get(&endpoint)
+            };
+            let req = match token {
+                Some(t) => req.bearer_auth(t),
+                None => req,
+            };
+            let res = req.send().await.unwrap();
+            let status = res.status().as_u16();
+            (status, res.json::<Value>().await.unwrap())
+        }
+    };
+    for post in [false, true] {
+        let (status, info) = ask(post, Some(token.clone())).await;
+        assert_eq!(status, 200, "{info}");
+        assert_eq!(info["sub"], id_claims["sub"], "the ID token's pairwise sub");
+        assert_eq!(info["given_name"], "Ada");
+        assert_eq!(info["family_name"], "Lovelace");
+        assert_eq!(info["email"], "ada@hale.local");
+        assert_eq!(info["name"], id_claims["name"]);
+    }
+
+    // Without a token, with a broken one, with an application's: Graph's 401.
+    let app = server.app_token(&["User.Read.All"]).await;
+    for bad in [None, Some("not-a-jwt".to_owned()), Some(app)] {
+        let (status, error) = ask(false, bad).await;
+        assert_eq!(status, 401, "{error}");
+        assert_eq!(
+            error["error"]["code"], "InvalidAuthenticationToken",
+            "{error}"
+        );
+    }
+
+    // A disabled user's token says nothing more about them.
+    let res = server
+        .client()
+        .patch(server.url("/v1.0/users/admin@hale.local"))
+        .bearer_auth(&admin)
+        .json(&json!({"accountEnabled": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204, "{}", res.text().await.unwrap());
+    let (status, error) = ask(false, Some(token)).await;
+    assert_eq!(status, 401, "{error}");
+}

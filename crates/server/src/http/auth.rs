@@ -298,11 +298,13 @@ pub(crate) async fn verify_token(
 }
 
 /// The caller of a Graph request.
-pub(crate) async fn graph_caller(
+/// The bearer token of a request to Graph's host (`/v1.0`, `/oidc/userinfo`),
+/// verified, or Graph's 401 saying why not.
+pub(crate) async fn verify_graph_bearer(
     state: &AppState,
     headers: &HeaderMap,
-) -> Result<Caller, GraphError> {
-    let verified = verify_bearer(state, headers, |a| GRAPH_AUDIENCES.contains(&a))
+) -> Result<Bearer, GraphError> {
+    verify_bearer(state, headers, |a| GRAPH_AUDIENCES.contains(&a))
         .await
         .map_err(|fault| match fault {
             TokenFault::Missing => GraphError::unauthorized("Access token is empty."),
@@ -317,7 +319,14 @@ pub(crate) async fn graph_caller(
             TokenFault::Tenant => invalid("Invalid tenant."),
             TokenFault::Issuer => invalid("Invalid issuer."),
             TokenFault::NoObjectId => invalid("The token has no object ID."),
-        })?;
+        })
+}
+
+pub(crate) async fn graph_caller(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Caller, GraphError> {
+    let verified = verify_graph_bearer(state, headers).await?;
     let (tenant_id, object_id, is_app) = (verified.tenant_id, verified.object_id, verified.is_app);
     let permissions: Vec<String> = if is_app {
         verified

@@ -10,6 +10,7 @@ mod identity;
 mod pages;
 pub(crate) mod sign_ins;
 mod token;
+mod userinfo;
 
 use std::time::Duration;
 
@@ -134,6 +135,10 @@ pub(crate) fn router(state: AppState) -> Router {
             axum::routing::get(token::device::device_login_page)
                 .post(token::device::device_login)
                 .layer(axum::extract::DefaultBodyLimit::max(64 * 1024)),
+        )
+        .route(
+            "/oidc/userinfo",
+            axum::routing::get(userinfo::userinfo).post(userinfo::userinfo),
         )
         .route(
             "/v1.0/{*path}",
