@@ -95,7 +95,9 @@ pub fn openid_configuration_v2(origin: &str, scope: Scope<'_>) -> Value {
     let own = json!({
         "token_endpoint": format!("{base}/oauth2/v2.0/token"),
         "jwks_uri": format!("{base}/discovery/v2.0/keys"),
-        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+        // Entra also lists "id_token token"; Hale issues access tokens only
+        // from the token endpoint, so it does not claim the implicit one.
+        "response_types_supported": ["code", "id_token", "code id_token"],
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
         "issuer": format!("{origin}/{}/v2.0", scope.issuer_tenant()),
         "request_uri_parameter_supported": false,
@@ -118,7 +120,7 @@ pub fn openid_configuration_v1(origin: &str, scope: Scope<'_>) -> Value {
     let own = json!({
         "token_endpoint": format!("{base}/oauth2/token"),
         "jwks_uri": format!("{origin}/common/discovery/keys"),
-        "response_types_supported": ["code", "id_token", "code id_token", "token id_token", "token"],
+        "response_types_supported": ["code", "id_token", "code id_token"],
         "scopes_supported": ["openid"],
         "issuer": format!("{origin}/{}/", scope.issuer_tenant()),
         "microsoft_multi_refresh_token": true,

@@ -890,3 +890,134 @@ async fn silent_requests_say_what_interaction_is_needed() {
         )
     );
 }
+
+fn fragment_of(location: &str) -> Vec<(String, String)> {
+    let fragment = location.split_once('#').map(|(_, f)| f).unwrap_or_default();
+    url::form_urlencoded::parse(fragment.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+#[tokio::test]
+async fn id_tokens_come_by_the_implicit_and_hybrid_flows_once_enabled() {
+    let s = setup().await;
+    let web = "https://app.example/signin-oidc";
+    let mut browser = Browser::new(&s.server);
+    let implicit = |kind: &str, extra: &[(&str, &str)]| {
+        s.authorize_url(web, extra)
+            .replace("response_type=code", &format!("response_type={kind}"))
+    };
+
+    // Not enabled on the app (Entra's default): AADSTS700054, in the fragment.
+    let (status, location, page) = browser.get(&implicit("id_token", &[])).await;
+    assert_eq!(status, 302, "{page}");
+    let pairs = fragment_of(&location.unwrap());
+    assert_eq!(
+        get(&pairs, "error"),
+        Some("unsupported_response_type"),
+        "{pairs:?}"
+    );
+    assert!(
+        get(&pairs, "error_description")
+            .unwrap()
+            .contains("AADSTS700054")
+    );
+
+    // The administrator enables ID token issuance.
+    let admin = s.server.admin_token("Application.ReadWrite.All").await;
+    let res = s
+        .server
+        .client()
+        .patch(
+            s.server
+                .url(&format!("/v1.0/applications(appId='{}')", s.app_id)),
+        )
+        .bearer_auth(&admin)
+        .json(&json!({"web": {"redirectUris": [web],
+                              "implicitGrantSettings": {"enableIdTokenIssuance": true}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204, "{}", res.text().await.unwrap());
+
+    // Mistakes, sent back: no nonce, tokens in a query string, no openid,
+    // an access token asked of the authorization endpoint.
+    let no_openid = implicit("id_token", &[]).replace("openid+", "");
+    let cases = [
+        (
+            implicit("id_token", &[]).replace("&nonce=nonce-1", ""),
+            "invalid_request",
+        ),
+        (
+            implicit("id_token", &[("response_mode", "query")]),
+            "invalid_request",
+        ),
+        (no_openid, "invalid_request"),
+        (implicit("id_token+token", &[]), "unsupported_response_type"),
+        (implicit("code+code", &[]), "unsupported_response_type"),
+    ];
+    for (url, error) in cases {
+        let (status, location, page) = browser.get(&url).await;
+        assert_eq!(status, 302, "{url}: {page}");
+        let location = location.unwrap();
+        let pairs = if location.contains('#') {
+            fragment_of(&location)
+        } else {
+            query_of(&location)
+        };
+        assert_eq!(get(&pairs, "error"), Some(error), "{url}: {pairs:?}");
+        assert!(get(&pairs, "id_token").is_none());
+    }
+
+    // The implicit flow: sign in, consent, and the ID token in the fragment.
+    let (status, _, page) = browser.get(&implicit("id_token", &[])).await;
+    assert_eq!(status, 200, "{page}");
+    let mut form = hidden_inputs(&page);
+    form.push(("username".into(), "admin@hale.local".into()));
+    form.push(("password".into(), ADMIN_PASSWORD.into()));
+    let (status, _, page) = browser.post(&s.action(), &form).await;
+    assert_eq!(status, 200, "{page}");
+    let mut accept = hidden_inputs(&page);
+    accept.push(("decision".into(), "accept".into()));
+    let (status, location, _) = browser.post(&s.action(), &accept).await;
+    assert_eq!(status, 302);
+    let location = location.unwrap();
+    assert!(location.starts_with(&format!("{web}#")), "{location}");
+    let pairs = fragment_of(&location);
+    assert_eq!(get(&pairs, "state"), Some("state-1"));
+    assert!(get(&pairs, "code").is_none());
+    let id = claims_of(get(&pairs, "id_token").unwrap());
+    assert_eq!(id["nonce"], "nonce-1");
+    assert_eq!(id["aud"], s.app_id.as_str());
+    assert_eq!(id["preferred_username"], "admin@hale.local");
+    assert_eq!(id["ver"], "2.0");
+    assert!(id.get("c_hash").is_none());
+
+    // The hybrid flow, signed in already: a code and an ID token bound to it
+    // by c_hash, by form_post; the code redeems as any other.
+    let (status, _, page) = browser
+        .get(&implicit(
+            "code+id_token",
+            &[("response_mode", "form_post")],
+        ))
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let posted = hidden_inputs(&page);
+    let code = get(&posted, "code").unwrap().to_owned();
+    let id = claims_of(get(&posted, "id_token").unwrap());
+    let digest = hale_jws::sha256_thumbprint(code.as_bytes());
+    assert_eq!(id["c_hash"], URL_SAFE_NO_PAD.encode(&digest[..16]));
+    assert_eq!(id["nonce"], "nonce-1");
+    let (status, body) = s
+        .redeem(&[
+            ("code", &code),
+            ("redirect_uri", web),
+            ("client_secret", &s.secret),
+        ])
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        claims_of(body["id_token"].as_str().unwrap())["sub"],
+        id["sub"]
+    );
+}

@@ -13,15 +13,17 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use base64::Engine;
 use hale_directory::{AppId, Application, Platform, TenantId, first_party};
 use hale_identity::OAuthError;
+use hale_identity::token::{IdToken, TokenVersion};
 use hale_store::sign_in::{self, Authentication, AuthorizationCode};
 use hale_store::{StoreError, applications, tenants};
 use time::{Duration, OffsetDateTime};
 
 use super::interactive::{self, Consent, Verified};
 use super::resource::{self, DelegatedRequest, Resource};
-use super::{Endpoint, new_secret, secret_digest};
+use super::{Endpoint, new_secret, now_seconds, secret_digest};
 use crate::http::AppState;
 use crate::http::identity::{Resolved, resolve};
 use crate::http::pages::{self, escape, page};
@@ -412,7 +414,12 @@ async fn authorize(
             &shown(&OAuthError::redirect_mismatch(&redirect_uri, client_id)),
         ));
     };
+    // What the application asks for: a code, an ID token (the implicit
+    // flow), or both (the hybrid flow); the words in any order.
+    let kinds = ResponseKinds::parse(param(params, "response_type"));
     let mode = match param(params, "response_mode") {
+        // Tokens never travel in a query string.
+        None if kinds.id_token => ResponseMode::Fragment,
         None | Some("query") => ResponseMode::Query,
         Some("fragment") => ResponseMode::Fragment,
         Some("form_post") => ResponseMode::FormPost,
@@ -432,9 +439,26 @@ async fn authorize(
         ))));
     }
     match param(params, "response_type") {
-        Some("code") => {}
         None => return Ok(reply.error(&OAuthError::missing_parameter("response_type"))),
-        Some(other) => return Ok(reply.error(&OAuthError::unsupported_response_type(other))),
+        Some(other) if !kinds.valid => {
+            return Ok(reply.error(&OAuthError::unsupported_response_type(other)));
+        }
+        Some(other) if kinds.id_token => {
+            let enabled = matches!(&client, Client::Registered(app)
+                if app.web.implicit_grant_settings.enable_id_token_issuance);
+            if !enabled {
+                return Ok(reply.error(&OAuthError::unsupported_response_type(other)));
+            }
+            if reply.mode == ResponseMode::Query {
+                return Ok(reply.error(&OAuthError::invalid_request(
+                    "The response_mode 'query' is not allowed when an ID token is requested; use 'fragment' or 'form_post'.",
+                )));
+            }
+            if param(params, "nonce").is_none_or(str::is_empty) {
+                return Ok(reply.error(&OAuthError::missing_parameter("nonce")));
+            }
+        }
+        Some(_) => {}
     }
     let request = match endpoint {
         Endpoint::V2 => match param(params, "scope") {
@@ -455,10 +479,17 @@ async fn authorize(
             None => return Ok(reply.error(&OAuthError::missing_parameter("resource"))),
         },
     };
+    if kinds.id_token && !request.openid {
+        return Ok(reply.error(&OAuthError::invalid_request(
+            "The 'openid' scope is required when an ID token is requested.",
+        )));
+    }
     let challenge = param(params, "code_challenge").map(str::to_owned);
     let method = param(params, "code_challenge_method").map(str::to_owned);
     match (&challenge, method.as_deref()) {
-        (None, _) if matches!(platform, Platform::Spa | Platform::PublicClient) => {
+        (None, _)
+            if !kinds.id_token && matches!(platform, Platform::Spa | Platform::PublicClient) =>
+        {
             return Ok(reply.error(&OAuthError::pkce_required()));
         }
         (Some(_), Some(m)) if m != "S256" => {
@@ -731,8 +762,43 @@ async fn authorize(
         return Ok(with_cookies(pages::respond(html, None), &cookies));
     }
 
-    // 5. The code.
-    let code = new_secret("0.A");
+    // 5. The code, the ID token, or both.
+    let mut pairs: Vec<(&str, String)> = Vec::new();
+    let code = kinds.code.then(|| new_secret("0.A"));
+    if kinds.id_token {
+        let claims = IdToken {
+            origin: state.public_url.as_str(),
+            tenant: auth.tenant,
+            client: client_app,
+            user: verified.user.id,
+            user_principal_name: &verified.user.user_principal_name,
+            name: &verified.user.display_name,
+            nonce: param(params, "nonce"),
+            version: match endpoint {
+                Endpoint::V2 => TokenVersion::V2,
+                Endpoint::V1 => TokenVersion::V1,
+            },
+            now: now_seconds(),
+        }
+        .claims();
+        let mut claims = claims;
+        if let Some(code) = &code {
+            // The hybrid flow binds the two: c_hash is the left half of
+            // the code's SHA-256, base64url (OpenID Connect Core 3.3.2.11).
+            let digest = hale_jws::sha256_thumbprint(code.as_bytes());
+            claims["c_hash"] = serde_json::json!(
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16])
+            );
+        }
+        match super::sign(state, TokenVersion::V2, &claims).await {
+            Ok(token) => pairs.push(("id_token", token)),
+            Err(e) => return Ok(reply.error(&e)),
+        }
+    }
+    let Some(code) = code else {
+        tracing::info!(client = %client_app, "issued an ID token (implicit flow)");
+        return Ok(reply.send(pairs, &cookies));
+    };
     let digest = secret_digest(state, "authorization_code", &code);
     let scope = match endpoint {
         Endpoint::V2 => param(params, "scope").unwrap_or_default().to_owned(),
@@ -756,7 +822,32 @@ async fn authorize(
         .write(move |tx| sign_in::insert_code(tx, &digest, &record))
         .await?;
     tracing::info!(client = %client_app, "issued an authorization code");
-    Ok(reply.send(vec![("code", code)], &cookies))
+    pairs.insert(0, ("code", code));
+    Ok(reply.send(pairs, &cookies))
+}
+
+/// The words of `response_type`: `code`, `id_token`, or both.
+struct ResponseKinds {
+    code: bool,
+    id_token: bool,
+    /// Only those words, each once, at least one.
+    valid: bool,
+}
+
+impl ResponseKinds {
+    fn parse(raw: Option<&str>) -> Self {
+        let words: Vec<&str> = raw.unwrap_or_default().split_whitespace().collect();
+        let code = words.contains(&"code");
+        let id_token = words.contains(&"id_token");
+        let valid = !words.is_empty()
+            && words.len() == usize::from(code) + usize::from(id_token)
+            && words.iter().all(|w| matches!(*w, "code" | "id_token"));
+        ResponseKinds {
+            code,
+            id_token: id_token && valid,
+            valid,
+        }
+    }
 }
 
 /// The tenant named in the URL, if it names one (not an alias).
