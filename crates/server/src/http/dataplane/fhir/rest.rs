@@ -372,26 +372,40 @@ pub(super) fn version_url(base: &str, stored: &StoredResource) -> String {
     )
 }
 
+/// One stored version of a resource (`None`: its current one): a keyed
+/// statement once this process knows the service's partition, else a short
+/// read that learns it.
+async fn lookup(
+    req: &FhirRequest,
+    t: &str,
+    id: &str,
+    version: Option<i64>,
+) -> FhirResult<Option<StoredResource>> {
+    let store = &req.state.store;
+    if let Some(svc) = write::known_partition(req.service.id) {
+        return Ok(match version {
+            None => resources::current_keyed(store, svc, t, id).await?,
+            Some(v) => resources::version_keyed(store, svc, t, id, v).await?,
+        });
+    }
+    let (service, ty, idc) = (req.service.id, t.to_owned(), id.to_owned());
+    store
+        .read_short(move |tx| -> FhirResult<Option<StoredResource>> {
+            let Some(svc) = write::partition(tx, service, false)? else {
+                return Ok(None);
+            };
+            Ok(match version {
+                None => resources::current(tx, svc, &ty, &idc)?,
+                Some(v) => resources::version(tx, svc, &ty, &idc, v)?,
+            })
+        })
+        .await
+}
+
 /// The current version of a resource: 404 when it never existed, 410 when
 /// it is deleted.
 async fn current_version(req: &FhirRequest, t: &str, id: &str) -> FhirResult<StoredResource> {
-    let service = req.service.id;
-    let current = match write::known_partition(service) {
-        Some(svc) => resources::current_keyed(&req.state.store, svc, t, id).await?,
-        None => {
-            let (ty, idc) = (t.to_owned(), id.to_owned());
-            req.state
-                .store
-                .read_short(move |tx| -> FhirResult<Option<StoredResource>> {
-                    let Some(svc) = write::partition(tx, service, false)? else {
-                        return Ok(None);
-                    };
-                    Ok(resources::current(tx, svc, &ty, &idc)?)
-                })
-                .await?
-        }
-    };
-    match current {
+    match lookup(req, t, id, None).await? {
         None => Err(FhirError::resource_not_found(t, id)),
         Some(s) if s.deleted => Err(FhirError::gone(t, id, s.version)),
         Some(s) => Ok(s),
@@ -425,23 +439,7 @@ async fn vread(req: &FhirRequest, t: &str, id: &str, v: &str) -> FhirResult<Resp
         ))
     };
     let version: i64 = v.parse().map_err(|_| not_found())?;
-    let service = req.service.id;
-    let found = match write::known_partition(service) {
-        Some(svc) => resources::version_keyed(&req.state.store, svc, t, id, version).await?,
-        None => {
-            let (ty, idc) = (t.to_owned(), id.to_owned());
-            req.state
-                .store
-                .read_short(move |tx| -> FhirResult<Option<StoredResource>> {
-                    let Some(svc) = write::partition(tx, service, false)? else {
-                        return Ok(None);
-                    };
-                    Ok(resources::version(tx, svc, &ty, &idc, version)?)
-                })
-                .await?
-        }
-    };
-    match found {
+    match lookup(req, t, id, Some(version)).await? {
         None => Err(not_found()),
         Some(s) if s.deleted => Err(FhirError::gone(t, id, s.version)),
         Some(s) => {
