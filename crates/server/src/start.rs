@@ -98,7 +98,9 @@ pub async fn start(settings: Settings) -> Result<RunningServer, StartError> {
     // The FHIR definitions take tens of milliseconds to load: off the
     // request path, in the background.
     tokio::task::spawn_blocking(http::dataplane::warm_fhir);
-    let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let app = axum::ServiceExt::<_>::into_make_service_with_connect_info::<SocketAddr>(
+        tower::ServiceExt::map_request(http::router(state), http::fold_arm_prefix),
+    );
     // TCP_NODELAY: a streamed body (DICOM multipart parts, a part header
     // then the blob) otherwise waits out Nagle against the client's delayed
     // ACK, about 40 ms per response.

@@ -337,6 +337,26 @@ async fn percent_encoded_names_are_decoded() {
         .await;
     assert_eq!(status, 200, "names ignore case beyond ASCII: {got}");
     assert_eq!(got["name"], "Ärzte.Team_1-x");
+    // The first segment too, as every other ARM path segment.
+    let upper = format!("/SUBSCRIPTIONS/{}/resourcegroups/rg(1)", h.sub);
+    let (status, got) = h.arm(Method::GET, &upper, None).await;
+    assert_eq!(status, 200, "{got}");
+    assert_eq!(got["id"], format!("{sub}/resourceGroups/rg(1)"));
+    let (status, got) = h
+        .arm(
+            Method::GET,
+            "/Providers/Microsoft.HealthcareApis/operations",
+            None,
+        )
+        .await;
+    let (lower_status, lower) = h
+        .arm(
+            Method::GET,
+            "/providers/Microsoft.HealthcareApis/operations",
+            None,
+        )
+        .await;
+    assert_eq!((status, &got), (lower_status, &lower));
     let (status, listed) = h
         .arm(Method::GET, &format!("{sub}/resourcegroups"), None)
         .await;

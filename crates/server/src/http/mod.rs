@@ -84,6 +84,32 @@ const DEFAULT_BODY_LIMIT: usize = 4 * 1024 * 1024;
 /// they, not the extractor, refuse an oversize body, in their protocol's shape.
 const EXTRACT_LIMIT: usize = 1024 * 1024;
 
+/// ARM's paths are case-insensitive, the first segment too (`/Subscriptions/…`
+/// is as good as `/subscriptions/…`), but the router matches that segment
+/// exactly: a request whose first segment is `subscriptions` or `providers`
+/// in another case gets it in lower case before routing. Nothing else of the
+/// path changes (resource names keep their case).
+pub(crate) fn fold_arm_prefix<B>(mut req: Request<B>) -> Request<B> {
+    let path = req.uri().path();
+    let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    let folded = ["subscriptions", "providers"]
+        .into_iter()
+        .find(|word| first.eq_ignore_ascii_case(word) && first != *word);
+    let Some(word) = folded else {
+        return req;
+    };
+    let rest = &path[1 + first.len()..];
+    let mut rewritten = format!("/{word}{rest}");
+    if let Some(query) = req.uri().query() {
+        rewritten.push('?');
+        rewritten.push_str(query);
+    }
+    if let Ok(uri) = rewritten.parse() {
+        *req.uri_mut() = uri;
+    }
+    req
+}
+
 pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", axum::routing::get(health::healthz))
