@@ -36,7 +36,7 @@ pub(crate) struct PgStore {
     /// Opens connections as the pool does, for the epoch watcher's own.
     manager: Manager,
     /// Shared connections for keyed statements from the async runtime.
-    pipelines: crate::pg_pipeline::Pipelines,
+    pipelines: Box<crate::pg_pipeline::Pipelines>,
 }
 
 /// The channel the schema-13 trigger announces each new authorization epoch
@@ -319,7 +319,7 @@ impl PgStore {
                     .unwrap_or(CONNECT_TIMEOUT),
             )
             .application_name(config.get_application_name().unwrap_or("hale"));
-        let pipelines = crate::pg_pipeline::Pipelines::new(async_config);
+        let pipelines = Box::new(crate::pg_pipeline::Pipelines::new(async_config));
         let manager = Manager {
             config: Arc::new(config),
         };
