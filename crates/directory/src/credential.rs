@@ -20,7 +20,8 @@ pub struct SecretText(Zeroizing<String>);
 
 impl SecretText {
     /// Generates a secret shaped like Entra's: 40 characters, the fourth a
-    /// digit followed by `Q~` (so scanners recognise it), about 220 random bits.
+    /// digit followed by `Q~` (so scanners recognise it), about 220 random
+    /// bits, never starting with `-`.
     pub fn generate() -> SecretText {
         const ALPHABET: &[u8] =
             b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.~";
@@ -30,7 +31,15 @@ impl SecretText {
                 .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
                 .collect()
         };
-        let head = pick(3);
+        // Never a leading `-`: command lines (`hale login -p …`, `az login
+        // -p …`) would read the secret as an option.
+        let first = loop {
+            let c = pick(1);
+            if c != "-" {
+                break c;
+            }
+        };
+        let head = format!("{first}{}", pick(2));
         let digit = char::from(b'0' + OsRng.gen_range(0..10u8));
         let tail = pick(34);
         SecretText(Zeroizing::new(format!("{head}{digit}Q~{tail}")))
@@ -124,6 +133,8 @@ mod tests {
         assert_ne!(a.expose(), b.expose());
         assert_eq!(a.hint(), &a.expose()[..3]);
         assert_eq!(format!("{a:?}"), "SecretText(***)");
+        // One secret in 66 would start with `-` if it could.
+        assert!((0..2000).all(|_| !SecretText::generate().expose().starts_with('-')));
     }
 
     #[test]
