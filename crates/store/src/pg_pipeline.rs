@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio_postgres::{Client, NoTls, Statement};
 
-use crate::postgres::{map_err, to_row};
+use crate::postgres::{as_params, map_err, to_row};
 use crate::{Row, StoreError, Value};
 
 /// How many shared connections: enough to keep every core's backend busy.
@@ -98,13 +98,9 @@ impl Pipelines {
                 s
             }
         };
-        let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = params
-            .iter()
-            .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
-            .collect();
         let rows = pipe
             .client
-            .query(&statement, &params)
+            .query(&statement, &as_params(params))
             .await
             .map_err(map_err)?;
         rows.iter().map(to_row).collect()

@@ -299,7 +299,9 @@ impl PgStore {
             target: target.clone(),
             why,
         };
-        let mut config: postgres::Config = url
+        // Parsed once: the pool's synchronous connections and the pipelines'
+        // asynchronous ones share the settings.
+        let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e: postgres::Error| unreachable(e.to_string()))?;
         if config.get_connect_timeout().is_none() {
@@ -308,20 +310,9 @@ impl PgStore {
         if config.get_application_name().is_none() {
             config.application_name("hale");
         }
-        let mut async_config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e: postgres::Error| unreachable(e.to_string()))?;
-        async_config
-            .connect_timeout(
-                config
-                    .get_connect_timeout()
-                    .copied()
-                    .unwrap_or(CONNECT_TIMEOUT),
-            )
-            .application_name(config.get_application_name().unwrap_or("hale"));
-        let pipelines = Box::new(crate::pg_pipeline::Pipelines::new(async_config));
+        let pipelines = Box::new(crate::pg_pipeline::Pipelines::new(config.clone()));
         let manager = Manager {
-            config: Arc::new(config),
+            config: Arc::new(postgres::Config::from(config)),
         };
         let for_watcher = manager.clone();
         blocking(move || {
@@ -506,7 +497,7 @@ impl<C: GenericClient> PgTx<'_, C> {
     }
 }
 
-fn as_params(params: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
+pub(crate) fn as_params(params: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
     params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
 }
 

@@ -297,7 +297,6 @@ pub(crate) async fn verify_token(
     })
 }
 
-/// The caller of a Graph request.
 /// The bearer token of a request to Graph's host (`/v1.0`, `/oidc/userinfo`),
 /// verified, or Graph's 401 saying why not.
 pub(crate) async fn verify_graph_bearer(
@@ -322,6 +321,7 @@ pub(crate) async fn verify_graph_bearer(
         })
 }
 
+/// The caller of a Graph request.
 pub(crate) async fn graph_caller(
     state: &AppState,
     headers: &HeaderMap,

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use hale_directory::{AppId, Application, Platform, TenantId, first_party};
 use hale_identity::OAuthError;
-use hale_identity::token::{IdToken, TokenVersion};
+use hale_identity::token::TokenVersion;
 use hale_store::sign_in::{self, Authentication, AuthorizationCode};
 use hale_store::{StoreError, applications, tenants};
 use time::{Duration, OffsetDateTime};
@@ -766,22 +766,15 @@ async fn authorize(
     let mut pairs: Vec<(&str, String)> = Vec::new();
     let code = kinds.code.then(|| new_secret("0.A"));
     if kinds.id_token {
-        let claims = IdToken {
-            origin: state.public_url.as_str(),
-            tenant: auth.tenant,
-            client: client_app,
-            user: verified.user.id,
-            user_principal_name: &verified.user.user_principal_name,
-            name: &verified.user.display_name,
-            nonce: param(params, "nonce"),
-            version: match endpoint {
-                Endpoint::V2 => TokenVersion::V2,
-                Endpoint::V1 => TokenVersion::V1,
-            },
-            now: now_seconds(),
-        }
-        .claims();
-        let mut claims = claims;
+        let mut claims = super::user::id_token_claims(
+            state.public_url.as_str(),
+            auth.tenant,
+            client_app,
+            &verified.user,
+            param(params, "nonce"),
+            endpoint,
+            now_seconds(),
+        );
         if let Some(code) = &code {
             // The hybrid flow binds the two: c_hash is the left half of
             // the code's SHA-256, base64url (OpenID Connect Core 3.3.2.11).

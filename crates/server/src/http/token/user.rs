@@ -172,23 +172,15 @@ pub(super) async fn issue_for_user(
     let access_token = sign(state, resource.version, &claims).await?;
     let v1 = endpoint == Endpoint::V1;
     let id_token = if request.openid || v1 {
-        let claims = IdToken {
+        let mut claims = id_token_claims(
             origin,
             tenant,
             client,
-            user: user.id,
-            user_principal_name: &user.user_principal_name,
-            name: &user.display_name,
-            nonce: nonce.as_deref(),
-            version: if v1 {
-                TokenVersion::V1
-            } else {
-                TokenVersion::V2
-            },
+            &user,
+            nonce.as_deref(),
+            endpoint,
             now,
-        }
-        .claims();
-        let mut claims = claims;
+        );
         if let Some(groups) = &context.id_token_groups {
             claims["groups"] = serde_json::json!(groups);
         }
@@ -611,4 +603,32 @@ pub(super) async fn authorization_code(
         },
     )
     .await
+}
+
+/// The claims of the ID token issued to `client` for `user`: v1-shaped from the
+/// v1 endpoints, v2-shaped from the v2 ones.
+pub(super) fn id_token_claims(
+    origin: &str,
+    tenant: TenantId,
+    client: AppId,
+    user: &User,
+    nonce: Option<&str>,
+    endpoint: Endpoint,
+    now: i64,
+) -> serde_json::Value {
+    IdToken {
+        origin,
+        tenant,
+        client,
+        user: user.id,
+        user_principal_name: &user.user_principal_name,
+        name: &user.display_name,
+        nonce,
+        version: match endpoint {
+            Endpoint::V1 => TokenVersion::V1,
+            Endpoint::V2 => TokenVersion::V2,
+        },
+        now,
+    }
+    .claims()
 }
