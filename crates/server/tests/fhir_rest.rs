@@ -1079,6 +1079,71 @@ async fn racing_conditional_creates_and_patches() {
     assert_eq!(versions, newest_first, "history is newest first");
 }
 
+/// Patches without If-Match racing on one resource all succeed, each on the
+/// version the one before it made: every appended identifier is kept. Half
+/// come as `PATCH` requests, half as batch entries. On PostgreSQL the writes
+/// run side by side, and without taking turns they made one version twice
+/// (a 409 the client never asked for).
+#[tokio::test]
+async fn racing_patches_without_if_match_all_apply() {
+    let f = std::sync::Arc::new(Fhir::start().await);
+    let p = json!({ "resourceType": "Patient", "id": "race-patch", "identifier": [{ "value": "first" }] });
+    assert_eq!(
+        f.call(Method::PUT, "Patient/race-patch", Some(&p), &[])
+            .await
+            .status,
+        201
+    );
+    let mut racers = Vec::new();
+    for n in 0..12 {
+        let f = f.clone();
+        racers.push(tokio::spawn(async move {
+            let ops = json!([{ "op": "add", "path": "/identifier/-", "value": { "value": format!("n{n}") } }]);
+            if n % 2 == 0 {
+                let r = f
+                    .raw(
+                        Method::PATCH,
+                        "Patient/race-patch",
+                        Some(ops.to_string().into_bytes()),
+                        "application/json-patch+json",
+                        &[],
+                    )
+                    .await;
+                (r.status, r.body.to_string())
+            } else {
+                let patch = base64::Engine::encode(
+                    &base64::engine::general_purpose::STANDARD,
+                    ops.to_string(),
+                );
+                let batch = json!({ "resourceType": "Bundle", "type": "batch", "entry": [{
+                    "resource": { "resourceType": "Binary", "contentType": "application/json-patch+json", "data": patch },
+                    "request": { "method": "PATCH", "url": "Patient/race-patch" }
+                }]});
+                let r = f.call(Method::POST, "", Some(&batch), &[]).await;
+                let status = r.body["entry"][0]["response"]["status"].clone();
+                (if status.as_str().is_some_and(|s| s.starts_with("200")) { 200 } else { 0 }, r.body.to_string())
+            }
+        }));
+    }
+    for r in racers {
+        let (status, body) = r.await.unwrap();
+        assert_eq!(status, 200, "{body}");
+    }
+    let now = f.get("Patient/race-patch").await.body;
+    assert_eq!(now["meta"]["versionId"], "13", "{now}");
+    let mut values: Vec<String> = now["identifier"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["value"].as_str().unwrap().to_owned())
+        .collect();
+    values.sort();
+    let mut wanted: Vec<String> = (0..12).map(|n| format!("n{n}")).collect();
+    wanted.push("first".to_owned());
+    wanted.sort();
+    assert_eq!(values, wanted, "no patch lost");
+}
+
 /// Updates without If-Match racing on one resource all succeed, as a client
 /// that did not ask for optimistic locking expects: each makes its own
 /// version, in turn (no 409, no version made twice). Racing deletes of one

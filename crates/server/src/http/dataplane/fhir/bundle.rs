@@ -439,6 +439,7 @@ fn run_entry_deferred(
             doc,
             if_match,
         } => {
+            write::lock_resource(tx, svc, &t, &id)?;
             let current = match resources::current(tx, svc, &t, &id)? {
                 None => return Err(FhirError::resource_not_found(&t, &id)),
                 Some(c) if c.deleted => return Err(FhirError::gone(&t, &id, c.version)),

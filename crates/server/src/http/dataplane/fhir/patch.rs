@@ -453,6 +453,7 @@ async fn run(req: &FhirRequest, t: &str, target: Target, doc: PatchDoc) -> FhirR
                     }
                 }
             };
+            write::lock_resource(tx, svc, &ty, &id)?;
             let current = hale_fhir_store::resources::current(tx, svc, &ty, &id)?;
             let current = match current {
                 None => return Err(FhirError::resource_not_found(&ty, &id)),

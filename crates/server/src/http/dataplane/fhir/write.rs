@@ -193,21 +193,7 @@ pub(super) fn apply_deferred(
     let current = if change.fresh {
         None
     } else {
-        if tx.dialect() == hale_store::Dialect::Postgres {
-            // Writers of one resource take turns until their transactions
-            // end, so that the second reads the version the first made and
-            // follows it, where both would otherwise make the same version
-            // and the loser get a 409 it never asked for (no If-Match).
-            // SQLite's one writer runs them one after the other already.
-            tx.query(
-                "SELECT pg_advisory_xact_lock($1)",
-                &[hale_store::Value::Int(resource_lock_key(
-                    svc,
-                    &change.resource_type,
-                    &change.id,
-                ))],
-            )?;
-        }
+        lock_resource(tx, svc, &change.resource_type, &change.id)?;
         resources::current(tx, svc, &change.resource_type, &change.id)?
     };
     if let Some(expected) = &change.if_match {
@@ -669,6 +655,32 @@ fn criteria_lock_key(svc: i64, resource_type: &str, criteria: &[(String, String)
         parts.push(v.as_bytes());
     }
     lock_key(svc, &parts)
+}
+
+/// Makes writers of one resource take turns until their transactions end,
+/// so that the second reads the version the first made and follows it, where
+/// both would otherwise make the same version and the loser get a 409 it
+/// never asked for (no If-Match). Call it before reading the version a write
+/// builds on. On PostgreSQL write transactions run side by side; SQLite's one
+/// writer runs them one after the other already. Taking it twice in one
+/// transaction is harmless (advisory locks stack).
+pub(super) fn lock_resource(
+    tx: &mut dyn Tx,
+    svc: i64,
+    resource_type: &str,
+    id: &str,
+) -> FhirResult<()> {
+    if tx.dialect() == hale_store::Dialect::Postgres {
+        tx.query(
+            "SELECT pg_advisory_xact_lock($1)",
+            &[hale_store::Value::Int(resource_lock_key(
+                svc,
+                resource_type,
+                id,
+            ))],
+        )?;
+    }
+    Ok(())
 }
 
 /// The advisory lock of one resource of a service (by type and id).
