@@ -377,9 +377,9 @@ fn run_entry_deferred(
                     _ => return Err(multiple_matches()),
                 }
             }
-            let id = assigned_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            let id = assigned_id.unwrap_or_else(write::new_id);
             let change = Change::new(t, id, upsert(resource), "POST");
-            // Without If-None-Exist the id is a v4 UUID just made; with it,
+            // Without If-None-Exist the id is a UUID just made; with it,
             // it may be that of a match resolve_ids found and an earlier
             // entry deleted, whose versions exist.
             written(tx, if conditional { change } else { change.fresh() })
@@ -681,7 +681,7 @@ fn resolve_ids(
             Op::Create {
                 t, if_none_exist, ..
             } => {
-                let mut id = uuid::Uuid::new_v4().to_string();
+                let mut id = write::new_id();
                 if let Some(criteria) = if_none_exist {
                     let tx = tx.as_deref_mut().ok_or_else(no_transaction)?;
                     let found = write::conditional_matches(tx, Some(svc), base, t, criteria, 1)
@@ -704,7 +704,7 @@ fn resolve_ids(
                     [] => resource["id"]
                         .as_str()
                         .map(str::to_owned)
-                        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+                        .unwrap_or_else(write::new_id),
                     [one] => one.id.clone(),
                     _ => return Err(in_entry(multiple_matches(), i, Some(&entry.label))),
                 };

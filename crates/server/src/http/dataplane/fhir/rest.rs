@@ -482,7 +482,7 @@ fn if_match(req: &FhirRequest) -> Option<String> {
 
 async fn create(req: &FhirRequest, t: &str) -> FhirResult<Response> {
     let resource = resource_from_body(req, t).await?;
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = write::new_id();
     let change = Change::new(t.to_owned(), id, ChangeKind::Upsert(resource), "POST").fresh();
     let condition = req
         .headers
@@ -575,7 +575,7 @@ async fn conditional_update(req: &FhirRequest, t: &str) -> FhirResult<Response> 
                     check_id(&id)?;
                     id
                 }
-                ([], None) => uuid::Uuid::new_v4().to_string(),
+                ([], None) => write::new_id(),
                 ([one], Some(id)) if one.id != id => {
                     return Err(FhirError::invalid(format!(
                         "The resource matching the criteria has id '{}', not '{id}'.",
