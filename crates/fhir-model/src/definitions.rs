@@ -605,6 +605,22 @@ impl Definitions {
     /// resource of that type to a patient (`Observation` → `subject`, `performer`).
     pub fn patient_compartment(&self) -> &HashMap<String, Vec<String>> {
         static EMPTY: LazyLock<HashMap<String, Vec<String>>> = LazyLock::new(HashMap::new);
-        self.compartments.get("Patient").unwrap_or(&EMPTY)
+        self.compartment("Patient").unwrap_or(&EMPTY)
+    }
+
+    /// The compartment of a resource type (`Patient`, `Encounter`,
+    /// `RelatedPerson`, `Practitioner`, `Device`): member type → the
+    /// reference parameters that link it to the compartment's resource. The
+    /// compartment's own type may map to no parameter: the focal resource is
+    /// a member by itself. `None` for a type that has no compartment.
+    pub fn compartment(&self, code: &str) -> Option<&HashMap<String, Vec<String>>> {
+        self.compartments.get(code)
+    }
+
+    /// The compartment types, sorted.
+    pub fn compartment_types(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = self.compartments.keys().map(String::as_str).collect();
+        out.sort_unstable();
+        out
     }
 }

@@ -8,7 +8,9 @@ Usage:
 The tarball and the files used inside it are checked against pinned sha256
 digests, so the output is reproducible byte for byte.  Standard library only.
 
-Besides types, search parameters and the Patient compartment, it writes the
+Besides types, search parameters and the compartments (Patient from its own
+file, which Medplum amended; Encounter, RelatedPerson, Practitioner and Device
+from the CompartmentDefinitions in profiles-resources.json), it writes the
 codes of required bindings on `code` elements (`bindings`: element → value
 set, `valueSets`: value set → code → system), and each token parameter's
 implicit code system per resource type (`implicitSystem`).
@@ -46,6 +48,20 @@ PRIMITIVE_JSON = {
     "unsignedInt": "integer",
     "decimal": "number",
 }
+
+
+def compartment_params(cd) -> dict:
+    """Resource type -> the search parameters that link it to the compartment.
+
+    `{def}` (the compartment's own resource) is dropped: the focal resource
+    is always a member. Its type stays, with the remaining parameters (none
+    for most), so that `Encounter/1/Encounter` is a valid search."""
+    comp = {}
+    for res in cd.get("resource", []):
+        params = res.get("param") or []
+        if params:
+            comp[res["code"]] = [p for p in params if p != "{def}"]
+    return comp
 
 
 def sha256(data: bytes) -> str:
@@ -325,10 +341,11 @@ def main():
             ]
         sps.append(row)
 
-    comp = {}
-    for res in compartment.get("resource", []):
-        if res.get("param"):
-            comp[res["code"]] = res["param"]
+    compartments = {"Patient": compartment_params(compartment)}
+    for entry in resources["entry"]:
+        cd = entry["resource"]
+        if cd["resourceType"] == "CompartmentDefinition" and cd["code"] != "Patient":
+            compartments[cd["code"]] = compartment_params(cd)
 
     out = {
         "source": {
@@ -340,7 +357,7 @@ def main():
         "primitives": primitives,
         "types": out_types,
         "searchParameters": sps,
-        "compartments": {"Patient": comp},
+        "compartments": compartments,
         "bindings": bindings,
         "valueSets": value_sets,
     }

@@ -906,14 +906,16 @@ fn effective_types(
         None
     };
     if let Some((ctype, _)) = &scope.compartment {
-        if ctype != "Patient" {
+        let Some(comp) = r4().compartment(ctype) else {
             return Err(SearchError::Invalid(vec![Issue::new(
                 Severity::Error,
                 IssueCode::NotSupported,
-                format!("Compartment type '{ctype}' is not supported."),
+                format!(
+                    "Compartment type '{ctype}' is not supported; the compartments are {}.",
+                    r4().compartment_types().join(", ")
+                ),
             )]));
-        }
-        let comp = r4().patient_compartment();
+        };
         let mut allowed: Vec<String> = comp.keys().cloned().collect();
         allowed.sort();
         types = Some(match types {
@@ -956,8 +958,14 @@ fn filter(
         hints.push(q.text.len());
         q.in_list("r.resource_type", &type_list);
     }
-    if let Some((_, id)) = &scope.compartment {
-        let comp = r4().patient_compartment();
+    if let Some((ctype, id)) = &scope.compartment {
+        let comp = r4().compartment(ctype).ok_or_else(|| {
+            SearchError::Invalid(vec![Issue::new(
+                Severity::Error,
+                IssueCode::NotSupported,
+                format!("Compartment type '{ctype}' is not supported."),
+            )])
+        })?;
         let mut keys = Vec::new();
         for t in &type_list {
             for code in comp.get(t).into_iter().flatten() {
@@ -970,9 +978,14 @@ fn filter(
             .in_list("p", &keys)
             .s(" AND tid = ")
             .v(id)
-            .s(" AND ttype = 'Patient')");
-        if type_list.iter().any(|t| t == "Patient") {
-            q.s(" OR (r.resource_type = 'Patient' AND r.id = ")
+            .s(" AND ttype = ")
+            .v(ctype)
+            .s(")");
+        // The compartment's own resource is a member of it.
+        if type_list.iter().any(|t| t == ctype) {
+            q.s(" OR (r.resource_type = ")
+                .v(ctype)
+                .s(" AND r.id = ")
                 .v(id)
                 .s(")");
         }

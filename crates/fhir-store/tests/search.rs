@@ -672,9 +672,26 @@ async fn references_chains_and_reverse_chains() {
         ids(fx.run(all, query(None, "_count=100")).await.unwrap()),
         v(&["e1", "o1", "o3", "p1", "ra1"])
     );
+    // The Encounter compartment: what refers to the encounter, and itself.
+    let encounter = SearchScope {
+        resource_types: vec![],
+        compartment: Some(("Encounter".into(), "e1".into())),
+    };
+    assert_eq!(
+        ids(fx.run(encounter, query(None, "_count=100")).await.unwrap()),
+        v(&["e1", "o1"])
+    );
+    // Other compartments: the same id under another type is another
+    // compartment (nothing here refers to a Device or an Encounter `p1`).
+    let device = SearchScope {
+        resource_types: vec!["Observation".into()],
+        compartment: Some(("Device".into(), "p1".into())),
+    };
+    assert!(ids(fx.run(device, query(Some("Observation"), "")).await.unwrap()).is_empty());
+    // A type without a compartment is refused.
     let bad = SearchScope {
         resource_types: vec!["Observation".into()],
-        compartment: Some(("Device".into(), "d".into())),
+        compartment: Some(("Observation".into(), "o1".into())),
     };
     assert!(matches!(
         fx.run(bad, query(Some("Observation"), "")).await,

@@ -624,3 +624,148 @@ async fn codes_match_their_implicit_system() {
         assert_eq!(ids(&r.body).len(), wanted, "{query}: {}", r.body);
     }
 }
+
+#[tokio::test]
+async fn compartments_other_than_patient() {
+    let f = Fhir::start().await;
+    let id = |v: &Value| v["id"].as_str().unwrap().to_owned();
+    let pr = id(&f
+        .create(&json!({ "resourceType": "Practitioner", "name": [{ "family": "Osler" }] }))
+        .await);
+    let other_pr = id(&f
+        .create(&json!({ "resourceType": "Practitioner", "name": [{ "family": "Lister" }] }))
+        .await);
+    let p = id(&f
+        .create(&json!({
+            "resourceType": "Patient",
+            "generalPractitioner": [{ "reference": format!("Practitioner/{pr}") }]
+        }))
+        .await);
+    let e = id(&f
+        .create(&json!({
+            "resourceType": "Encounter",
+            "status": "finished",
+            "class": { "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB" },
+            "subject": { "reference": format!("Patient/{p}") },
+            "participant": [{ "individual": { "reference": format!("Practitioner/{pr}") } }]
+        }))
+        .await);
+    let d = id(&f
+        .create(&json!({ "resourceType": "Device", "status": "active" }))
+        .await);
+    let rp = id(&f
+        .create(&json!({
+            "resourceType": "RelatedPerson",
+            "patient": { "reference": format!("Patient/{p}") }
+        }))
+        .await);
+    let obs = |code: &str, extra: Value| {
+        let mut o = json!({
+            "resourceType": "Observation",
+            "status": "final",
+            "code": { "coding": [{ "system": "http://loinc.org", "code": code }] }
+        });
+        o.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        o
+    };
+    let o_enc = id(&f
+        .create(&obs(
+            "8867-4",
+            json!({
+                "subject": { "reference": format!("Patient/{p}") },
+                "encounter": { "reference": format!("Encounter/{e}") },
+                "performer": [{ "reference": format!("Practitioner/{pr}") }]
+            }),
+        ))
+        .await);
+    let o_dev = id(&f
+        .create(&obs(
+            "9279-1",
+            json!({ "device": { "reference": format!("Device/{d}") } }),
+        ))
+        .await);
+    let o_rp = id(&f
+        .create(&obs(
+            "9279-1",
+            json!({ "performer": [{ "reference": format!("RelatedPerson/{rp}") }] }),
+        ))
+        .await);
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    let found = |path: String| {
+        let f = &f;
+        async move {
+            let r = f.get(&path).await;
+            assert_eq!(r.status, 200, "{path}: {}", r.body);
+            sorted(ids(&r.body))
+        }
+    };
+
+    // Encounter: what points at the encounter, and the encounter itself.
+    assert_eq!(found(format!("Encounter/{e}/Observation")).await, [o_enc.clone()]);
+    assert_eq!(found(format!("Encounter/{e}/Encounter")).await, [e.clone()]);
+    assert_eq!(
+        found(format!("Encounter/{e}/*")).await,
+        sorted(vec![e.clone(), o_enc.clone()])
+    );
+    // A type outside the compartment has no members in it.
+    assert!(found(format!("Encounter/{e}/Patient")).await.is_empty());
+
+    // Practitioner: patients it cares for, encounters it took part in,
+    // observations it performed; criteria narrow as in any search.
+    assert_eq!(found(format!("Practitioner/{pr}/Patient")).await, [p.clone()]);
+    assert_eq!(found(format!("Practitioner/{pr}/Encounter")).await, [e.clone()]);
+    assert_eq!(
+        found(format!("Practitioner/{pr}/Observation?code=8867-4")).await,
+        [o_enc.clone()]
+    );
+    assert!(
+        found(format!("Practitioner/{pr}/Observation?code=9279-1"))
+            .await
+            .is_empty()
+    );
+    assert!(found(format!("Practitioner/{other_pr}/*")).await == [other_pr.clone()]);
+
+    // RelatedPerson and Device.
+    assert_eq!(
+        found(format!("RelatedPerson/{rp}/Observation")).await,
+        [o_rp.clone()]
+    );
+    assert_eq!(
+        found(format!("RelatedPerson/{rp}/RelatedPerson")).await,
+        [rp.clone()]
+    );
+    assert_eq!(found(format!("Device/{d}/Observation")).await, [o_dev.clone()]);
+    // The same id under another compartment type is another compartment.
+    assert!(found(format!("Device/{pr}/Observation")).await.is_empty());
+
+    // The Patient compartment still holds the patient's resources.
+    assert_eq!(
+        found(format!("Patient/{p}/*")).await,
+        sorted(vec![p.clone(), e.clone(), rp.clone(), o_enc.clone()])
+    );
+
+    // A type that has no compartment: a clear error.
+    let r = f.get(&format!("Observation/{o_enc}/Patient")).await;
+    assert_outcome(&r, 400, "not-supported");
+    assert!(
+        r.body["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains("Device, Encounter, Patient, Practitioner, RelatedPerson"),
+        "{}",
+        r.body
+    );
+
+    // The CapabilityStatement lists the compartments.
+    let meta = f.get("metadata").await;
+    let comps = meta.body["rest"][0]["compartment"].as_array().unwrap();
+    assert_eq!(comps.len(), 5, "{comps:?}");
+    assert!(comps.contains(&json!(
+        "http://hl7.org/fhir/CompartmentDefinition/relatedPerson"
+    )));
+}

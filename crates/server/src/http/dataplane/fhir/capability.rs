@@ -129,6 +129,12 @@ pub(super) fn statement(
                 { "code": "search-system" },
                 { "code": "history-system" }
             ],
+            // `[type]/[id]/[type]` searches: every compartment R4 defines.
+            "compartment": r4()
+                .compartment_types()
+                .iter()
+                .map(|c| format!("http://hl7.org/fhir/CompartmentDefinition/{}", compartment_id(c)))
+                .collect::<Vec<_>>(),
             "searchParam": [
                 { "name": "_id", "type": "token" },
                 { "name": "_lastUpdated", "type": "date" },
@@ -152,4 +158,14 @@ pub(super) fn statement(
             }]
         }]
     })
+}
+
+/// The id of a compartment's CompartmentDefinition: its code with a lower-case
+/// first letter (`RelatedPerson` → `relatedPerson`).
+fn compartment_id(code: &str) -> String {
+    let mut chars = code.chars();
+    match chars.next() {
+        Some(first) => first.to_ascii_lowercase().to_string() + chars.as_str(),
+        None => String::new(),
+    }
 }
