@@ -6,7 +6,7 @@
 //! store writes [`IndexEntry`]s in the same transaction as the resource.
 //!
 //! - [`definitions`]: generated R4 tables (types, elements, SearchParameters,
-//!   Patient compartment), loaded once.
+//!   the five compartments), loaded once.
 //! - [`fhirpath`]: parse and evaluate the SearchParameter expressions.
 //! - [`primitives`]: primitive formats and date/number ranges.
 //! - [`index()`]: resource → search index entries.
