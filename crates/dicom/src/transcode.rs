@@ -3,8 +3,9 @@
 //!
 //! Azure transcodes to Explicit VR Little Endian (the default when a request
 //! names no syntax) and to JPEG 2000 lossless; so does Hale, from every
-//! syntax dicom-rs can decode here: the native ones, JPEG baseline, extended
-//! and lossless, RLE lossless, and JPEG 2000 lossless and lossy (the
+//! syntax dicom-rs can decode here: the native ones (Deflated Explicit VR
+//! Little Endian among them), JPEG baseline, extended and lossless, RLE
+//! lossless, and JPEG 2000 lossless and lossy (the
 //! pure-Rust `openjp2` decoder). Pixel data is decoded to native form first;
 //! for JPEG 2000 lossless each frame is then encoded by [`crate::j2k`]
 //! (dicom-rs has no JPEG 2000 encoder). Other targets, stored syntaxes

@@ -1747,3 +1747,72 @@ fn ingest_v2(bytes: Vec<u8>) -> hale_dicom::Ingested {
     )
     .unwrap()
 }
+
+/// Deflated Explicit VR Little Endian (1.2.840.10008.1.2.1.99), which
+/// compresses the whole data set after the file meta: stored as sent,
+/// searched, its metadata and frames read from the inflated data set, and
+/// sent as Explicit VR Little Endian when no syntax is named.
+#[tokio::test]
+async fn deflated_instances_are_stored_and_read() {
+    const DEFLATED: &str = "1.2.840.10008.1.2.1.99";
+    const SOP: &str = "1.2.826.0.1.3680043.8.498.2.1.40";
+    let d = Dicom::start().await;
+    let mut spec = Spec::us_multiframe(ST2, SE3, SOP, 2);
+    (spec.rows, spec.columns) = (12, 20);
+    let native = dicomgen::build(&spec);
+    let mut obj = dicom_object::OpenFileOptions::new()
+        .read_preamble(dicom_object::file::ReadPreamble::Always)
+        .from_reader(&native[..])
+        .expect("a generated file reads back");
+    obj.meta_mut()
+        .set_transfer_syntax(&dicom_transfer_syntax_registry::entries::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN);
+    let mut deflated = Vec::new();
+    obj.write_all(&mut deflated).expect("dicom-rs writes deflated data sets");
+    assert_eq!(ingest_v2(deflated.clone()).transfer_syntax_uid, DEFLATED);
+    let want = decoded_frames(&native);
+    assert_eq!(want.len(), 2);
+
+    let (status, body) = d.stow("v2/studies", &[&deflated]).await;
+    assert_eq!(status, 200, "{body}");
+    let path = format!("v2/studies/{ST2}/series/{SE3}/instances/{SOP}");
+
+    // As stored, byte for byte.
+    let (status, h, stored) = d
+        .get_as(&path, "application/dicom; transfer-syntax=*")
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        h["content-type"],
+        format!("application/dicom; transfer-syntax={DEFLATED}")
+    );
+    assert_eq!(stored, deflated);
+
+    // Searched and described from the inflated data set.
+    let (status, found) = d
+        .get_json(&format!("v2/instances?SOPInstanceUID={SOP}"))
+        .await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found[0]["00080018"]["Value"][0], SOP);
+    let (status, meta) = d.get_json(&format!("{path}/metadata")).await;
+    assert_eq!(status, 200, "{meta}");
+    assert_eq!(meta[0]["00280010"]["Value"][0], 12);
+    assert_eq!(meta[0]["00280011"]["Value"][0], 20);
+
+    // Frames: the native pixels of each.
+    let (status, frames) = d.frames(SOP, "2,1").await;
+    assert_eq!(status, 200);
+    assert_eq!(frames, [want[1].clone(), want[0].clone()]);
+    let (status, _) = d.frames(SOP, "3").await;
+    assert_eq!(status, 404);
+
+    // No syntax named: Explicit VR Little Endian, same pixels.
+    let (status, h, body) = d.get_as(&path, "application/dicom").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        h["content-type"],
+        "application/dicom; transfer-syntax=1.2.840.10008.1.2.1"
+    );
+    let ing = ingest_v2(body.clone());
+    assert_eq!(ing.transfer_syntax_uid, "1.2.840.10008.1.2.1");
+    assert_eq!(decoded_frames(&body), want);
+}
