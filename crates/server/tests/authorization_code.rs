@@ -934,11 +934,46 @@ async fn id_tokens_come_by_the_implicit_and_hybrid_flows_once_enabled() {
         )
         .bearer_auth(&admin)
         .json(&json!({"web": {"redirectUris": [web],
-                              "implicitGrantSettings": {"enableIdTokenIssuance": true}}}))
+                              "implicitGrantSettings": {"enableIdTokenIssuance": true}},
+                      "groupMembershipClaims": "SecurityGroup"}))
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 204, "{}", res.text().await.unwrap());
+    // The user is in a group, which the app asks to see in ID tokens.
+    let groups_admin = s.server.admin_token("Group.ReadWrite.All User.Read").await;
+    let graph = |method: Method, path: &str, body: Value| {
+        let request = s
+            .server
+            .client()
+            .request(method, s.server.url(path))
+            .bearer_auth(&groups_admin);
+        async move {
+            let request = if body.is_null() { request } else { request.json(&body) };
+            let res = request.send().await.unwrap();
+            let status = res.status().as_u16();
+            (status, res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, me) = graph(Method::GET, "/v1.0/me", Value::Null).await;
+    assert_eq!(status, 200, "{me}");
+    let (status, group) = graph(
+        Method::POST,
+        "/v1.0/groups",
+        json!({"displayName": "Web readers", "mailEnabled": false,
+               "mailNickname": "web-readers", "securityEnabled": true}),
+    )
+    .await;
+    assert_eq!(status, 201, "{group}");
+    let group_id = group["id"].as_str().unwrap().to_owned();
+    let (status, _) = graph(
+        Method::POST,
+        &format!("/v1.0/groups/{group_id}/members/$ref"),
+        json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{}",
+                                    me["id"].as_str().unwrap())}),
+    )
+    .await;
+    assert_eq!(status, 204);
 
     // Mistakes, sent back: no nonce, tokens in a query string, no openid,
     // an access token asked of the authorization endpoint.
@@ -991,6 +1026,7 @@ async fn id_tokens_come_by_the_implicit_and_hybrid_flows_once_enabled() {
     assert_eq!(id["aud"], s.app_id.as_str());
     assert_eq!(id["preferred_username"], "admin@hale.local");
     assert_eq!(id["ver"], "2.0");
+    assert_eq!(id["groups"], json!([group_id]));
     assert!(id.get("c_hash").is_none());
 
     // The hybrid flow, signed in already: a code and an ID token bound to it

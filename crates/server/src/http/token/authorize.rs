@@ -775,6 +775,14 @@ async fn authorize(
             endpoint,
             now_seconds(),
         );
+        let (tenant, user) = (auth.tenant, verified.user.id);
+        let groups = state
+            .store
+            .read(move |tx| super::user::id_token_groups(tx, tenant, client_app, user))
+            .await?;
+        if let Some(groups) = groups {
+            claims["groups"] = serde_json::json!(groups);
+        }
         if let Some(code) = &code {
             // The hybrid flow binds the two: c_hash is the left half of
             // the code's SHA-256, base64url (OpenID Connect Core 3.3.2.11).

@@ -58,16 +58,7 @@ fn read_context(
     let client_sp = client_principal.as_ref().map(|sp| sp.id);
     // The groups the user is in, nested ones included: for app roles
     // assigned to a group, and the `groups` claim.
-    let groups: Vec<ObjectId> = hale_directory::membership::transitive(
-        hale_directory::membership::Member {
-            id: user,
-            kind: hale_directory::membership::MemberKind::User,
-        },
-        |id| hale_store::groups::groups_of(tx, grant_tenant, id),
-    )?
-    .into_iter()
-    .map(|m| m.id)
-    .collect();
+    let groups = transitive_groups(tx, grant_tenant, user)?;
     let mut principals_of_user = vec![user];
     principals_of_user.extend(groups.iter().copied());
     let (consented, roles) = match &resource {
@@ -79,18 +70,9 @@ fn read_context(
     };
     // `groupMembershipClaims` of the client (ID token) and of the resource
     // (access token) decide whether the `groups` claim is emitted.
-    let wants_groups = |app: Option<hale_directory::Application>| {
-        app.and_then(|a| a.group_membership_claims)
-            .is_some_and(|c| {
-                matches!(
-                    c.as_str(),
-                    "SecurityGroup" | "All" | "ApplicationGroup" | "DirectoryRole"
-                )
-            })
-    };
-    let client_wants_groups = wants_groups(hale_store::applications::by_app_id(tx, client)?);
+    let client_wants_groups = wants_groups(tx, client)?;
     let resource_wants_groups = match &resource {
-        Some(r) => wants_groups(hale_store::applications::by_app_id(tx, r.app_id)?),
+        Some(r) => wants_groups(tx, r.app_id)?,
         None => false,
     };
     let directory_roles = principals::roles_of(tx, grant_tenant, user)?
@@ -108,6 +90,58 @@ fn read_context(
         id_token_groups: client_wants_groups.then(|| group_ids.clone()),
         access_token_groups: resource_wants_groups.then_some(group_ids),
     })
+}
+
+/// Whether the application `app` asks for the `groups` claim in the tokens
+/// issued to it (ID tokens) or for it (access tokens): its
+/// `groupMembershipClaims`.
+fn wants_groups(tx: &mut dyn Tx, app: AppId) -> Result<bool, StoreError> {
+    Ok(hale_store::applications::by_app_id(tx, app)?
+        .and_then(|a| a.group_membership_claims)
+        .is_some_and(|c| {
+            matches!(
+                c.as_str(),
+                "SecurityGroup" | "All" | "ApplicationGroup" | "DirectoryRole"
+            )
+        }))
+}
+
+/// The `groups` claim of an ID token the authorization endpoint issues to
+/// `client` for `user` (implicit and hybrid flows): the ids of the groups
+/// the user is in, nested ones included, when the client asks for them.
+pub(super) fn id_token_groups(
+    tx: &mut dyn Tx,
+    tenant: TenantId,
+    client: AppId,
+    user: ObjectId,
+) -> Result<Option<Vec<String>>, StoreError> {
+    if !wants_groups(tx, client)? {
+        return Ok(None);
+    }
+    Ok(Some(
+        transitive_groups(tx, tenant, user)?
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+    ))
+}
+
+/// The groups `user` is in, directly or through other groups.
+fn transitive_groups(
+    tx: &mut dyn Tx,
+    tenant: TenantId,
+    user: ObjectId,
+) -> Result<Vec<ObjectId>, StoreError> {
+    Ok(hale_directory::membership::transitive(
+        hale_directory::membership::Member {
+            id: user,
+            kind: hale_directory::membership::MemberKind::User,
+        },
+        |id| hale_store::groups::groups_of(tx, tenant, id),
+    )?
+    .into_iter()
+    .map(|m| m.id)
+    .collect())
 }
 
 /// Applies consent and mints the tokens of a delegated grant.
