@@ -687,7 +687,13 @@ async fn references_chains_and_reverse_chains() {
         resource_types: vec!["Observation".into()],
         compartment: Some(("Device".into(), "p1".into())),
     };
-    assert!(ids(fx.run(device, query(Some("Observation"), "")).await.unwrap()).is_empty());
+    assert!(
+        ids(fx
+            .run(device, query(Some("Observation"), ""))
+            .await
+            .unwrap())
+        .is_empty()
+    );
     // A type without a compartment is refused.
     let bad = SearchScope {
         resource_types: vec!["Observation".into()],

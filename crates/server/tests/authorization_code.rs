@@ -949,7 +949,11 @@ async fn id_tokens_come_by_the_implicit_and_hybrid_flows_once_enabled() {
             .request(method, s.server.url(path))
             .bearer_auth(&groups_admin);
         async move {
-            let request = if body.is_null() { request } else { request.json(&body) };
+            let request = if body.is_null() {
+                request
+            } else {
+                request.json(&body)
+            };
             let res = request.send().await.unwrap();
             let status = res.status().as_u16();
             (status, res.json::<Value>().await.unwrap_or(Value::Null))
@@ -1029,6 +1033,31 @@ async fn id_tokens_come_by_the_implicit_and_hybrid_flows_once_enabled() {
     assert_eq!(id["groups"], json!([group_id]));
     assert!(id.get("c_hash").is_none());
 
+    // In six groups, too many for a token in a URL: Entra's `hasgroups`
+    // instead; the token endpoint's ID token still lists them.
+    let mut all_groups = vec![group_id.clone()];
+    for n in 0..5 {
+        let (status, group) = graph(
+            Method::POST,
+            "/v1.0/groups",
+            json!({"displayName": format!("Ward {n}"), "mailEnabled": false,
+                   "mailNickname": format!("ward-{n}"), "securityEnabled": true}),
+        )
+        .await;
+        assert_eq!(status, 201, "{group}");
+        let id = group["id"].as_str().unwrap().to_owned();
+        let (status, _) = graph(
+            Method::POST,
+            &format!("/v1.0/groups/{id}/members/$ref"),
+            json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{}",
+                                        me["id"].as_str().unwrap())}),
+        )
+        .await;
+        assert_eq!(status, 204);
+        all_groups.push(id);
+    }
+    all_groups.sort();
+
     // The hybrid flow, signed in already: a code and an ID token bound to it
     // by c_hash, by form_post; the code redeems as any other.
     let (status, _, page) = browser
@@ -1044,6 +1073,8 @@ async fn id_tokens_come_by_the_implicit_and_hybrid_flows_once_enabled() {
     let digest = hale_jws::sha256_thumbprint(code.as_bytes());
     assert_eq!(id["c_hash"], URL_SAFE_NO_PAD.encode(&digest[..16]));
     assert_eq!(id["nonce"], "nonce-1");
+    assert_eq!(id["hasgroups"], true);
+    assert!(id.get("groups").is_none(), "{id}");
     let (status, body) = s
         .redeem(&[
             ("code", &code),
@@ -1052,8 +1083,10 @@ async fn id_tokens_come_by_the_implicit_and_hybrid_flows_once_enabled() {
         ])
         .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(
-        claims_of(body["id_token"].as_str().unwrap())["sub"],
-        id["sub"]
-    );
+    let redeemed = claims_of(body["id_token"].as_str().unwrap());
+    assert_eq!(redeemed["sub"], id["sub"]);
+    let mut listed: Vec<String> = serde_json::from_value(redeemed["groups"].clone()).unwrap();
+    listed.sort();
+    assert_eq!(listed, all_groups);
+    assert!(redeemed.get("hasgroups").is_none());
 }

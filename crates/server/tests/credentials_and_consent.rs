@@ -914,6 +914,75 @@ async fn groups_claims_and_roles_assigned_to_groups() {
     let id_token = claims_of(body["id_token"].as_str().unwrap());
     assert_eq!(id_token["groups"].as_array().unwrap().len(), 2);
 
+    // In 201 groups: more than a JWT holds. Entra's overage claim instead,
+    // naming where the whole list is; that endpoint answers it.
+    for n in 0..199 {
+        let (status, group) = call(&server, &admin, Method::POST, "/v1.0/groups", Some(json!({"displayName": format!("Unit {n}"), "mailEnabled": false, "mailNickname": format!("unit-{n}"), "securityEnabled": true}))).await;
+        assert_eq!(status, 201, "{group}");
+        let (status, _) = call(
+            &server,
+            &admin,
+            Method::POST,
+            &format!(
+                "/v1.0/groups/{}/members/$ref",
+                group["id"].as_str().unwrap()
+            ),
+            Some(bind(&inner["id"])),
+        )
+        .await;
+        assert_eq!(status, 204);
+    }
+    let (status, body) = token(
+        &server,
+        "hale.local",
+        &[
+            ("grant_type", "password"),
+            ("client_id", &client.app_id),
+            ("username", "admin@hale.local"),
+            ("password", hale_testkit::ADMIN_PASSWORD),
+            ("scope", "openid api://charts/Charts.Read"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    for jwt in [&body["access_token"], &body["id_token"]] {
+        let claims = claims_of(jwt.as_str().unwrap());
+        assert!(claims.get("groups").is_none(), "{claims}");
+        assert_eq!(claims["_claim_names"], json!({"groups": "src1"}));
+        let endpoint = claims["_claim_sources"]["src1"]["endpoint"]
+            .as_str()
+            .unwrap();
+        assert_eq!(
+            endpoint,
+            server
+                .url(&format!(
+                    "/v1.0/users/{}/getMemberObjects",
+                    me["id"].as_str().unwrap()
+                ))
+                .as_str()
+        );
+        // The roles still come through the groups.
+        if claims["aud"] != client.app_id.as_str() {
+            assert_eq!(claims["roles"], json!(["Clinician"]));
+        }
+    }
+    let graph = server.admin_token("User.Read").await;
+    let listed: Value = server
+        .client()
+        .post(server.url(&format!(
+            "/v1.0/users/{}/getMemberObjects",
+            me["id"].as_str().unwrap()
+        )))
+        .bearer_auth(&graph)
+        .json(&json!({"securityEnabledOnly": true}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["value"].as_array().unwrap().len(), 201, "{listed}");
+
     // v1 device authorization takes `resource=`.
     let tenant = server.info().installation.tenant.id;
     let res = server

@@ -149,6 +149,25 @@ impl Dicom {
         (status, parts)
     }
 
+    /// STOWs `instance` (study ST2, series SE3, SOP `sop`, transfer syntax
+    /// `ts`) and checks that it is sent back byte for byte as stored; its
+    /// WADO path.
+    async fn stored_as_sent(&self, sop: &str, instance: &[u8], ts: &str) -> String {
+        let (status, body) = self.stow("v2/studies", &[instance]).await;
+        assert_eq!(status, 200, "{body}");
+        let path = format!("v2/studies/{ST2}/series/{SE3}/instances/{sop}");
+        let (status, h, stored) = self
+            .get_as(&path, "application/dicom; transfer-syntax=*")
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            h["content-type"],
+            format!("application/dicom; transfer-syntax={ts}")
+        );
+        assert_eq!(stored, instance);
+        path
+    }
+
     /// The operation `id` once it succeeded (five seconds at most). Until
     /// it ends it is answered 202, then 200, as Azure answers.
     async fn finished_operation(&self, id: &str) -> Value {
@@ -1326,20 +1345,7 @@ async fn compressed_instances_are_transcoded() {
     let jpeg = jpeg_baseline(&spec);
     let want = decoded_frames(&jpeg);
     assert_eq!(want.len(), 3);
-    let (status, body) = d.stow("v2/studies", &[&jpeg]).await;
-    assert_eq!(status, 200, "{body}");
-    let path = format!("v2/studies/{ST2}/series/{SE3}/instances/{SOP}");
-
-    // As stored, byte for byte.
-    let (status, h, stored) = d
-        .get_as(&path, "application/dicom; transfer-syntax=*")
-        .await;
-    assert_eq!(status, 200);
-    assert_eq!(
-        h["content-type"],
-        "application/dicom; transfer-syntax=1.2.840.10008.1.2.4.50"
-    );
-    assert_eq!(stored, jpeg);
+    let path = d.stored_as_sent(SOP, &jpeg, "1.2.840.10008.1.2.4.50").await;
 
     // No syntax named: Explicit VR Little Endian, pixel data decoded.
     for accept in [
@@ -1764,28 +1770,17 @@ async fn deflated_instances_are_stored_and_read() {
         .read_preamble(dicom_object::file::ReadPreamble::Always)
         .from_reader(&native[..])
         .expect("a generated file reads back");
-    obj.meta_mut()
-        .set_transfer_syntax(&dicom_transfer_syntax_registry::entries::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN);
+    obj.meta_mut().set_transfer_syntax(
+        &dicom_transfer_syntax_registry::entries::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
+    );
     let mut deflated = Vec::new();
-    obj.write_all(&mut deflated).expect("dicom-rs writes deflated data sets");
+    obj.write_all(&mut deflated)
+        .expect("dicom-rs writes deflated data sets");
     assert_eq!(ingest_v2(deflated.clone()).transfer_syntax_uid, DEFLATED);
     let want = decoded_frames(&native);
     assert_eq!(want.len(), 2);
 
-    let (status, body) = d.stow("v2/studies", &[&deflated]).await;
-    assert_eq!(status, 200, "{body}");
-    let path = format!("v2/studies/{ST2}/series/{SE3}/instances/{SOP}");
-
-    // As stored, byte for byte.
-    let (status, h, stored) = d
-        .get_as(&path, "application/dicom; transfer-syntax=*")
-        .await;
-    assert_eq!(status, 200);
-    assert_eq!(
-        h["content-type"],
-        format!("application/dicom; transfer-syntax={DEFLATED}")
-    );
-    assert_eq!(stored, deflated);
+    let path = d.stored_as_sent(SOP, &deflated, DEFLATED).await;
 
     // Searched and described from the inflated data set.
     let (status, found) = d

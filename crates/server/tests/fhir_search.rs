@@ -706,8 +706,14 @@ async fn compartments_other_than_patient() {
     };
 
     // Encounter: what points at the encounter, and the encounter itself.
-    assert_eq!(found(format!("Encounter/{e}/Observation")).await, [o_enc.clone()]);
-    assert_eq!(found(format!("Encounter/{e}/Encounter")).await, [e.clone()]);
+    assert_eq!(
+        found(format!("Encounter/{e}/Observation")).await,
+        vec![o_enc.clone()]
+    );
+    assert_eq!(
+        found(format!("Encounter/{e}/Encounter")).await,
+        vec![e.clone()]
+    );
     assert_eq!(
         found(format!("Encounter/{e}/*")).await,
         sorted(vec![e.clone(), o_enc.clone()])
@@ -717,29 +723,38 @@ async fn compartments_other_than_patient() {
 
     // Practitioner: patients it cares for, encounters it took part in,
     // observations it performed; criteria narrow as in any search.
-    assert_eq!(found(format!("Practitioner/{pr}/Patient")).await, [p.clone()]);
-    assert_eq!(found(format!("Practitioner/{pr}/Encounter")).await, [e.clone()]);
+    assert_eq!(
+        found(format!("Practitioner/{pr}/Patient")).await,
+        vec![p.clone()]
+    );
+    assert_eq!(
+        found(format!("Practitioner/{pr}/Encounter")).await,
+        vec![e.clone()]
+    );
     assert_eq!(
         found(format!("Practitioner/{pr}/Observation?code=8867-4")).await,
-        [o_enc.clone()]
+        vec![o_enc.clone()]
     );
     assert!(
         found(format!("Practitioner/{pr}/Observation?code=9279-1"))
             .await
             .is_empty()
     );
-    assert!(found(format!("Practitioner/{other_pr}/*")).await == [other_pr.clone()]);
+    assert!(found(format!("Practitioner/{other_pr}/*")).await == vec![other_pr.clone()]);
 
     // RelatedPerson and Device.
     assert_eq!(
         found(format!("RelatedPerson/{rp}/Observation")).await,
-        [o_rp.clone()]
+        vec![o_rp.clone()]
     );
     assert_eq!(
         found(format!("RelatedPerson/{rp}/RelatedPerson")).await,
-        [rp.clone()]
+        vec![rp.clone()]
     );
-    assert_eq!(found(format!("Device/{d}/Observation")).await, [o_dev.clone()]);
+    assert_eq!(
+        found(format!("Device/{d}/Observation")).await,
+        vec![o_dev.clone()]
+    );
     // The same id under another compartment type is another compartment.
     assert!(found(format!("Device/{pr}/Observation")).await.is_empty());
 

@@ -682,3 +682,172 @@ async fn directory_access_as_user_follows_the_users_roles() {
     let (status, _) = g.call_as(&app, Method::GET, "/v1.0/groups", None).await;
     assert_eq!(status, 403);
 }
+
+/// `getMemberGroups` and `getMemberObjects` on `users/{id}` and `me`: the
+/// transitive groups (and directory roles), `securityEnabledOnly`, and the
+/// errors. What an application calls on a groups overage claim.
+#[tokio::test]
+async fn member_groups_and_objects() {
+    let g = Graph::start().await;
+    let user = id(&g.create_user("overage", json!({})).await);
+    let (ward, hospital) = (
+        id(&g.create_group("Ward").await),
+        id(&g.create_group("Hospital").await),
+    );
+    let (status, team) = g
+        .call(
+            Method::POST,
+            "/v1.0/groups",
+            Some(
+                json!({"displayName": "Team", "mailNickname": "team", "mailEnabled": true,
+                        "securityEnabled": false, "groupTypes": ["Unified"]}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{team}");
+    let team = id(&team);
+    let add = |group: String, member: String| {
+        let g = &g;
+        async move {
+            let (status, body) = g
+                .call(
+                    Method::POST,
+                    &format!("/v1.0/groups/{group}/members/$ref"),
+                    Some(reference(&member)),
+                )
+                .await;
+            assert_eq!(status, 204, "{body}");
+        }
+    };
+    add(ward.clone(), user.clone()).await;
+    add(hospital.clone(), ward.clone()).await;
+    add(team.clone(), user.clone()).await;
+    let (status, body) = g
+        .call(
+            Method::POST,
+            "/v1.0/directoryRoles(roleTemplateId='9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3')/members/$ref",
+            Some(reference(&user)),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let (_, role) = g
+        .call(
+            Method::GET,
+            "/v1.0/directoryRoles(roleTemplateId='9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3')",
+            None,
+        )
+        .await;
+    let role = id(&role);
+
+    let sorted = |body: &Value| {
+        let mut v: Vec<String> = body["value"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{body}"))
+            .iter()
+            .map(|x| x.as_str().unwrap().to_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let want = |ids: &[&String]| {
+        let mut v: Vec<String> = ids.iter().map(|s| (*s).clone()).collect();
+        v.sort();
+        v
+    };
+    let ask = |path: String, security: bool| {
+        let g = &g;
+        async move {
+            let (status, body) = g
+                .call(
+                    Method::POST,
+                    &path,
+                    Some(json!({"securityEnabledOnly": security})),
+                )
+                .await;
+            assert_eq!(status, 200, "{path}: {body}");
+            assert!(
+                body["@odata.context"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with("$metadata#Collection(Edm.String)")
+            );
+            sorted(&body)
+        }
+    };
+    let at = format!("/v1.0/users/{user}");
+    assert_eq!(
+        ask(format!("{at}/getMemberGroups"), false).await,
+        want(&[&ward, &hospital, &team])
+    );
+    assert_eq!(
+        ask(format!("{at}/microsoft.graph.getMemberGroups"), true).await,
+        want(&[&ward, &hospital])
+    );
+    assert_eq!(
+        ask(format!("{at}/getMemberObjects"), false).await,
+        want(&[&ward, &hospital, &team, &role])
+    );
+    assert_eq!(
+        ask(format!("{at}/getMemberObjects"), true).await,
+        want(&[&ward, &hospital])
+    );
+
+    // The user itself, by `me`, with User.Read only.
+    let own = g.user_token(&user, "User.Read").await;
+    let (status, body) = g
+        .call_as(
+            &own,
+            Method::POST,
+            "/v1.0/me/getMemberObjects",
+            Some(json!({"securityEnabledOnly": false})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(sorted(&body), want(&[&ward, &hospital, &team, &role]));
+    // …but not someone else's.
+    let other = id(&g.create_user("someone", json!({})).await);
+    let (status, body) = g
+        .call_as(
+            &own,
+            Method::POST,
+            &format!("/v1.0/users/{other}/getMemberGroups"),
+            Some(json!({"securityEnabledOnly": false})),
+        )
+        .await;
+    assert_graph_error(status, &body, 403, "Authorization_RequestDenied", "");
+
+    // Bad input: a missing or mistyped parameter, an unknown property, a
+    // GET, an unknown user, `me` with an application token.
+    for (body, part) in [
+        (json!({}), "securityEnabledOnly"),
+        (json!({"securityEnabledOnly": "yes"}), "securityEnabledOnly"),
+        (json!({"securityEnabledOnly": true, "extra": 1}), "extra"),
+    ] {
+        let (status, reply) = g
+            .call(Method::POST, &format!("{at}/getMemberGroups"), Some(body))
+            .await;
+        assert_graph_error(status, &reply, 400, "Request_BadRequest", part);
+    }
+    let (status, _) = g
+        .call(Method::GET, &format!("{at}/getMemberGroups"), None)
+        .await;
+    assert_eq!(status, 405);
+    let (status, reply) = g
+        .call(
+            Method::POST,
+            &format!("/v1.0/users/{}/getMemberGroups", uuid_like()),
+            Some(json!({"securityEnabledOnly": true})),
+        )
+        .await;
+    assert_graph_error(status, &reply, 404, "Request_ResourceNotFound", "");
+    let app = g.server.app_token(&["Directory.Read.All"]).await;
+    let (status, reply) = g
+        .call_as(
+            &app,
+            Method::POST,
+            "/v1.0/me/getMemberGroups",
+            Some(json!({"securityEnabledOnly": true})),
+        )
+        .await;
+    assert_graph_error(status, &reply, 400, "BadRequest", "/me");
+}

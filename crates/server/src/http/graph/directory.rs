@@ -36,16 +36,35 @@ pub(super) enum Depth {
     Transitive,
 }
 
+/// The actions `getMemberGroups` (group ids) and `getMemberObjects` (group
+/// and directory role ids), transitive both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum MemberIds {
+    Groups,
+    Objects,
+}
+
+fn member_ids(segment: &str) -> Option<MemberIds> {
+    match segment.strip_prefix("microsoft.graph.").unwrap_or(segment) {
+        "getMemberGroups" => Some(MemberIds::Groups),
+        "getMemberObjects" => Some(MemberIds::Objects),
+        _ => None,
+    }
+}
+
 /// A directory URL this module serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum DirTarget {
     Users,
     User(UserKey),
     UserMemberOf(UserKey, Depth),
+    /// `users/{key}/getMemberGroups`, `…/getMemberObjects`.
+    UserMemberIds(UserKey, MemberIds),
     /// `users/{key}/revokeSignInSessions`.
     UserRevokeSessions(UserKey),
     Me,
     MeMemberOf(Depth),
+    MeMemberIds(MemberIds),
     Groups,
     Group(Uuid),
     GroupMembers(Uuid, Depth),
@@ -103,9 +122,10 @@ pub(super) fn parse(segments: &[&str]) -> Option<Result<DirTarget, GraphError>> 
                 key,
                 "revokeSignInSessions" | "microsoft.graph.revokeSignInSessions",
             ] => Ok(DirTarget::UserRevokeSessions(user_key(key))),
-            [key, nav] => match depth(nav) {
-                Some(d) => Ok(DirTarget::UserMemberOf(user_key(key), d)),
-                None => Err(unknown(nav)),
+            [key, nav] => match (depth(nav), member_ids(nav)) {
+                (Some(d), _) => Ok(DirTarget::UserMemberOf(user_key(key), d)),
+                (_, Some(ids)) => Ok(DirTarget::UserMemberIds(user_key(key), ids)),
+                _ => Err(unknown(nav)),
             },
             [_, _, extra, ..] => Err(unknown(extra)),
         },
@@ -113,6 +133,7 @@ pub(super) fn parse(segments: &[&str]) -> Option<Result<DirTarget, GraphError>> 
             [] => Ok(DirTarget::Me),
             [nav] => depth(nav)
                 .map(DirTarget::MeMemberOf)
+                .or_else(|| member_ids(nav).map(DirTarget::MeMemberIds))
                 .ok_or_else(|| unknown(nav)),
             [_, extra, ..] => Err(unknown(extra)),
         },
@@ -183,7 +204,13 @@ pub(super) async fn handle(
         (Method::GET, T::UserMemberOf(key, d)) => {
             users::member_of(state, caller, key, d, query, headers).await
         }
+        (Method::POST, T::UserMemberIds(key, ids)) => {
+            users::member_ids(state, caller, key, ids, json_body(body)?).await
+        }
         (Method::GET, T::Me) => me::get(state, caller, query).await,
+        (Method::POST, T::MeMemberIds(ids)) => {
+            me::member_ids(state, caller, ids, json_body(body)?).await
+        }
         (Method::GET, T::MeMemberOf(d)) => me::member_of(state, caller, d, query, headers).await,
         (Method::GET, T::Groups) => groups::list(state, caller, query, headers).await,
         (Method::POST, T::Groups) => groups::create(state, caller, json_body(body)?).await,

@@ -4,9 +4,10 @@
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use hale_directory::access::Principal;
+use serde_json::{Map, Value};
 
 use super::GraphError;
-use super::directory::{Depth, UserKey};
+use super::directory::{Depth, MemberIds, UserKey};
 use super::users;
 use crate::http::AppState;
 use crate::http::auth::Caller;
@@ -40,4 +41,15 @@ pub(super) async fn member_of(
 ) -> Result<Response, GraphError> {
     let key = signed_in(caller)?;
     users::member_of(state, caller, key, depth, query, headers).await
+}
+
+/// `POST /me/getMemberGroups`, `/me/getMemberObjects`.
+pub(super) async fn member_ids(
+    state: &AppState,
+    caller: &Caller,
+    ids: MemberIds,
+    body: Map<String, Value>,
+) -> Result<Response, GraphError> {
+    let key = signed_in(caller)?;
+    users::member_ids(state, caller, key, ids, body).await
 }

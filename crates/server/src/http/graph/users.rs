@@ -17,8 +17,8 @@ use time::OffsetDateTime;
 use super::Failure;
 use super::collection::{self, Listed, Resource};
 use super::directory::{
-    Depth, MEMBER_OF, UserKey, bool_prop, no_content, require, string_prop, strings_prop,
-    unknown_property,
+    Depth, MEMBER_OF, MemberIds, UserKey, bool_prop, no_content, require, string_prop,
+    strings_prop, unknown_property,
 };
 use super::{GraphError, context, json as respond};
 use crate::http::AppState;
@@ -455,6 +455,69 @@ pub(super) async fn revoke_sign_in_sessions(
 
 /// `users/{key}/memberOf` and `transitiveMemberOf`: the groups and directory
 /// roles the user belongs to.
+/// `POST users/{key}/getMemberGroups` and `…/getMemberObjects`: the ids of
+/// the groups the user is in, directly or through nested groups (and of its
+/// directory roles, for `getMemberObjects`), as an application whose token
+/// carries a groups overage claim asks for them. `securityEnabledOnly`
+/// (required) keeps security groups only. Who may list the user's
+/// `memberOf` may call them.
+pub(super) async fn member_ids(
+    state: &AppState,
+    caller: &Caller,
+    key: UserKey,
+    ids: MemberIds,
+    body: Map<String, Value>,
+) -> Result<Response, GraphError> {
+    let own = matches!(&key, UserKey::Id(id) if ObjectId(*id) == caller.object_id);
+    require(
+        access::may_read_groups(&caller.principal, &caller.permissions)
+            || (own && access::may_read_self(&caller.principal, &caller.permissions)),
+    )?;
+    if let Some(other) = body.keys().find(|k| k.as_str() != "securityEnabledOnly") {
+        return Err(unknown_property(other));
+    }
+    let security_only = bool_prop(&body, "securityEnabledOnly")?.ok_or_else(|| {
+        GraphError::bad_request("The parameter 'securityEnabledOnly' is required.")
+    })?;
+    let c = caller.clone();
+    let listed = state
+        .store
+        .read(move |tx| {
+            let user = find(tx, &c, &key)?;
+            let member = Member {
+                id: user.id,
+                kind: MemberKind::User,
+            };
+            Ok::<_, Failure>(super::directory::member_of(
+                tx,
+                c.tenant_id,
+                member,
+                Depth::Transitive,
+            )?)
+        })
+        .await
+        .map_err(GraphError::from)?;
+    let value: Vec<&Value> = listed
+        .iter()
+        .filter(|l| {
+            let group = l.full["@odata.type"] == "#microsoft.graph.group";
+            if security_only {
+                group && l.full["securityEnabled"] == true
+            } else {
+                group || ids == MemberIds::Objects
+            }
+        })
+        .map(|l| &l.full["id"])
+        .collect();
+    Ok(respond(
+        StatusCode::OK,
+        json!({
+            "@odata.context": context(state, "Collection(Edm.String)"),
+            "value": value,
+        }),
+    ))
+}
+
 pub(super) async fn member_of(
     state: &AppState,
     caller: &Caller,

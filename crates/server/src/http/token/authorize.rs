@@ -781,7 +781,13 @@ async fn authorize(
             .read(move |tx| super::user::id_token_groups(tx, tenant, client_app, user))
             .await?;
         if let Some(groups) = groups {
-            claims["groups"] = serde_json::json!(groups);
+            super::user::set_groups(
+                &mut claims,
+                &groups,
+                super::user::GroupsIn::Url,
+                state.public_url.as_str(),
+                user,
+            );
         }
         if let Some(code) = &code {
             // The hybrid flow binds the two: c_hash is the left half of

@@ -126,6 +126,43 @@ pub(super) fn id_token_groups(
     ))
 }
 
+/// Where a `groups` claim goes, which bounds how many ids it may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum GroupsIn {
+    /// A token from the token endpoint: at most 200 ids.
+    Jwt,
+    /// An ID token of the implicit or hybrid flow, which travels in a URL:
+    /// at most 5 ids.
+    Url,
+}
+
+/// Puts the `groups` claim in `claims`, or Entra's overage indication when
+/// there are more ids than fit: `hasgroups: true` in a token that travels in
+/// a URL, else `_claim_names`/`_claim_sources` naming where the whole list
+/// is (Hale's Graph `getMemberObjects` for the user).
+pub(super) fn set_groups(
+    claims: &mut serde_json::Value,
+    groups: &[String],
+    within: GroupsIn,
+    origin: &str,
+    user: ObjectId,
+) {
+    let limit = match within {
+        GroupsIn::Jwt => 200,
+        GroupsIn::Url => 5,
+    };
+    if groups.len() <= limit {
+        claims["groups"] = serde_json::json!(groups);
+    } else if within == GroupsIn::Url {
+        claims["hasgroups"] = serde_json::json!(true);
+    } else {
+        claims["_claim_names"] = serde_json::json!({ "groups": "src1" });
+        claims["_claim_sources"] = serde_json::json!({
+            "src1": { "endpoint": format!("{origin}v1.0/users/{user}/getMemberObjects") }
+        });
+    }
+}
+
 /// The groups `user` is in, directly or through other groups.
 fn transitive_groups(
     tx: &mut dyn Tx,
@@ -201,7 +238,7 @@ pub(super) async fn issue_for_user(
     .claims();
     let mut claims = claims;
     if let Some(groups) = &context.access_token_groups {
-        claims["groups"] = serde_json::json!(groups);
+        set_groups(&mut claims, groups, GroupsIn::Jwt, origin, user.id);
     }
     let access_token = sign(state, resource.version, &claims).await?;
     let v1 = endpoint == Endpoint::V1;
@@ -216,7 +253,7 @@ pub(super) async fn issue_for_user(
             now,
         );
         if let Some(groups) = &context.id_token_groups {
-            claims["groups"] = serde_json::json!(groups);
+            set_groups(&mut claims, groups, GroupsIn::Jwt, origin, user.id);
         }
         Some(sign(state, TokenVersion::V2, &claims).await?)
     } else {
