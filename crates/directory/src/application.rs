@@ -165,6 +165,98 @@ pub struct KeyCredential {
     pub key: Option<String>,
 }
 
+/// One optional claim of an application's `optionalClaims`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OptionalClaim {
+    pub name: String,
+    /// `null` for a claim Entra defines; `user` for a directory extension,
+    /// which Hale does not have.
+    #[serde(default)]
+    pub source: Option<String>,
+    #[serde(default)]
+    pub essential: bool,
+    #[serde(default)]
+    pub additional_properties: Vec<String>,
+}
+
+/// `optionalClaims`: claims an application asks to find in the ID tokens
+/// issued to it and in the access tokens issued for it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OptionalClaims {
+    #[serde(default)]
+    pub id_token: Vec<OptionalClaim>,
+    #[serde(default)]
+    pub access_token: Vec<OptionalClaim>,
+    #[serde(default)]
+    pub saml2_token: Vec<OptionalClaim>,
+}
+
+/// The optional claims Hale emits, by name: what the user's profile holds.
+/// `email` (`mail`), `family_name` (`surname`), `given_name`, `upn`,
+/// `xms_pl` (`preferredLanguage`), `acct` (0: a member of the tenant), and
+/// `auth_time` (ID tokens: when the user authenticated).
+pub const OPTIONAL_CLAIM_NAMES: &[&str] = &[
+    "email",
+    "family_name",
+    "given_name",
+    "upn",
+    "xms_pl",
+    "acct",
+    "auth_time",
+];
+
+/// The most optional claims per token type.
+pub const MAX_OPTIONAL_CLAIMS: usize = 50;
+
+impl OptionalClaims {
+    fn validate(&self) -> Result<(), DirectoryError> {
+        for (property, list) in [
+            ("optionalClaims.idToken", &self.id_token),
+            ("optionalClaims.accessToken", &self.access_token),
+            ("optionalClaims.saml2Token", &self.saml2_token),
+        ] {
+            if list.len() > MAX_OPTIONAL_CLAIMS {
+                return Err(invalid(
+                    property,
+                    &format!("at most {MAX_OPTIONAL_CLAIMS} optional claims"),
+                ));
+            }
+            for claim in list {
+                if claim.source.is_some() {
+                    return Err(invalid(
+                        property,
+                        &format!(
+                            "'{}' has a source: directory extension claims are not supported",
+                            claim.name
+                        ),
+                    ));
+                }
+                if !OPTIONAL_CLAIM_NAMES.contains(&claim.name.as_str()) {
+                    return Err(invalid(
+                        property,
+                        &format!(
+                            "'{}' is not an optional claim Hale emits; it emits {}",
+                            claim.name.chars().take(64).collect::<String>(),
+                            OPTIONAL_CLAIM_NAMES.join(", ")
+                        ),
+                    ));
+                }
+                if claim.additional_properties.len() > 8
+                    || claim.additional_properties.iter().any(|p| p.len() > 64)
+                {
+                    return Err(invalid(property, "additionalProperties is too long"));
+                }
+            }
+            if has_duplicates(list.iter().map(|c| c.name.as_str())) {
+                return Err(invalid(property, "names the same claim twice"));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// An app registration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -188,6 +280,8 @@ pub struct Application {
     pub password_credentials: Vec<PasswordCredential>,
     pub key_credentials: Vec<KeyCredential>,
     pub group_membership_claims: Option<String>,
+    #[serde(default)]
+    pub optional_claims: Option<OptionalClaims>,
     pub tags: Vec<String>,
     pub publisher_domain: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
@@ -244,11 +338,28 @@ impl Application {
             password_credentials: Vec::new(),
             key_credentials: Vec::new(),
             group_membership_claims: None,
+            optional_claims: None,
             tags: Vec::new(),
             publisher_domain: Some(publisher_domain.to_owned()),
             created_date_time: OffsetDateTime::now_utc(),
             owners: Vec::new(),
         }
+    }
+
+    /// The optional claims the application asks for in the ID tokens issued
+    /// to it (`id_token`) or in the access tokens issued for it.
+    pub fn optional_claim_names(&self, id_token: bool) -> Vec<&str> {
+        self.optional_claims
+            .as_ref()
+            .map(|c| {
+                if id_token {
+                    &c.id_token
+                } else {
+                    &c.access_token
+                }
+            })
+            .map(|list| list.iter().map(|c| c.name.as_str()).collect())
+            .unwrap_or_default()
     }
 
     /// Whether "Allow public client flows" is on.
@@ -288,6 +399,9 @@ impl Application {
         }
         if has_duplicates(self.identifier_uris.iter().map(|u| u.to_ascii_lowercase())) {
             return Err(invalid("identifierUris", "contains the same URI twice"));
+        }
+        if let Some(claims) = &self.optional_claims {
+            claims.validate()?;
         }
         if let Some(v) = self.api.requested_access_token_version
             && !(1..=2).contains(&v)

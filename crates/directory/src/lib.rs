@@ -27,9 +27,10 @@ pub mod first_party;
 
 pub use application::{
     ApiApplication, AppRole, Application, ImplicitGrantSettings, KeyCredential, MAX_REDIRECT_URIS,
-    PasswordCredential, PermissionScope, Platform, PreAuthorizedApplication, RedirectUris,
-    RequiredResourceAccess, ResourceAccess, SignInAudience, WebApplication,
-    validate_identifier_uri, validate_permission_value, validate_redirect_uri,
+    OPTIONAL_CLAIM_NAMES, OptionalClaim, OptionalClaims, PasswordCredential, PermissionScope,
+    Platform, PreAuthorizedApplication, RedirectUris, RequiredResourceAccess, ResourceAccess,
+    SignInAudience, WebApplication, validate_identifier_uri, validate_permission_value,
+    validate_redirect_uri,
 };
 pub use certificate::{MAX_CERTIFICATE_BYTES, certificate_der, new_key_credential};
 pub use credential::{

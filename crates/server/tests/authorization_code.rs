@@ -935,7 +935,8 @@ async fn id_tokens_come_by_the_implicit_and_hybrid_flows_once_enabled() {
         .bearer_auth(&admin)
         .json(&json!({"web": {"redirectUris": [web],
                               "implicitGrantSettings": {"enableIdTokenIssuance": true}},
-                      "groupMembershipClaims": "SecurityGroup"}))
+                      "groupMembershipClaims": "SecurityGroup",
+                      "optionalClaims": {"idToken": [{"name": "upn"}]}}))
         .send()
         .await
         .unwrap();
@@ -1031,6 +1032,7 @@ async fn id_tokens_come_by_the_implicit_and_hybrid_flows_once_enabled() {
     assert_eq!(id["preferred_username"], "admin@hale.local");
     assert_eq!(id["ver"], "2.0");
     assert_eq!(id["groups"], json!([group_id]));
+    assert_eq!(id["upn"], "admin@hale.local");
     assert!(id.get("c_hash").is_none());
 
     // In six groups, too many for a token in a URL: Entra's `hasgroups`

@@ -1129,3 +1129,142 @@ async fn healthcare_api_permissions_wait_for_a_fhir_service() {
     let (status, body) = call(&server, &admin, Method::PATCH, &path, Some(request)).await;
     assert_eq!(status, 204, "{body}");
 }
+
+/// `optionalClaims`: stored and shown as Graph shows them, refused when Hale
+/// would not emit them, and emitted from the user's profile: the client's
+/// `idToken` list in its ID tokens, the resource's `accessToken` list in
+/// access tokens for it; a claim whose attribute is empty is left out.
+#[tokio::test]
+async fn optional_claims_come_from_the_user_profile() {
+    let server = TestServer::start().await;
+    let admin = server
+        .admin_token(
+            "Application.ReadWrite.All User.ReadWrite.All DelegatedPermissionGrant.ReadWrite.All",
+        )
+        .await;
+    let (status, me) = call(
+        &server,
+        &server.admin_token("User.Read").await,
+        Method::GET,
+        "/v1.0/me",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{me}");
+    let (status, body) = call(
+        &server,
+        &admin,
+        Method::PATCH,
+        &format!("/v1.0/users/{}", me["id"].as_str().unwrap()),
+        Some(json!({"givenName": "Ada", "surname": "Lovelace", "mail": "ada@hale.local"})),
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+
+    let api = register(
+        &server,
+        &admin,
+        json!({"displayName": "Notes API", "identifierUris": ["api://notes"],
+            "api": {"requestedAccessTokenVersion": 2,
+                    "oauth2PermissionScopes": [{"id": uuid::Uuid::new_v4(), "value": "Notes.Read", "type": "User", "isEnabled": true}]},
+            "optionalClaims": {"accessToken": [{"name": "given_name"}, {"name": "family_name"}, {"name": "email"}, {"name": "acct"}]}}),
+    )
+    .await;
+    let client = register(
+        &server,
+        &admin,
+        json!({"displayName": "Notes desktop", "isFallbackPublicClient": true}),
+    )
+    .await;
+    let (status, app) = call(
+        &server,
+        &admin,
+        Method::GET,
+        &format!("/v1.0/applications/{}", client.object_id),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(app["optionalClaims"], Value::Null, "Graph's default");
+    let (status, body) = call(
+        &server,
+        &admin,
+        Method::PATCH,
+        &format!("/v1.0/applications/{}", client.object_id),
+        Some(json!({"optionalClaims": {"idToken": [{"name": "upn", "essential": false}, {"name": "auth_time"}, {"name": "xms_pl"}]}})),
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+    let (_, app) = call(
+        &server,
+        &admin,
+        Method::GET,
+        &format!("/v1.0/applications/{}", client.object_id),
+        None,
+    )
+    .await;
+    assert_eq!(app["optionalClaims"]["idToken"][0]["name"], "upn");
+    assert_eq!(app["optionalClaims"]["idToken"][0]["source"], Value::Null);
+    assert_eq!(app["optionalClaims"]["accessToken"], json!([]));
+
+    // Refused, and nothing changes: a claim Hale does not emit, a directory
+    // extension, an unknown property, a claim named twice.
+    for bad in [
+        json!({"idToken": [{"name": "ipaddr"}]}),
+        json!({"idToken": [{"name": "extension_fhirUser", "source": "user"}]}),
+        json!({"idToken": [{"name": "upn", "emit": true}]}),
+        json!({"accessToken": [{"name": "upn"}, {"name": "upn"}]}),
+        json!({"idTokens": []}),
+    ] {
+        let (status, body) = call(
+            &server,
+            &admin,
+            Method::PATCH,
+            &format!("/v1.0/applications/{}", client.object_id),
+            Some(json!({ "optionalClaims": bad })),
+        )
+        .await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert_eq!(body["error"]["code"], "Request_BadRequest", "{body}");
+    }
+    let (_, after) = call(
+        &server,
+        &admin,
+        Method::GET,
+        &format!("/v1.0/applications/{}", client.object_id),
+        None,
+    )
+    .await;
+    assert_eq!(after["optionalClaims"], app["optionalClaims"]);
+
+    call(&server, &admin, Method::POST, "/v1.0/oauth2PermissionGrants", Some(json!({"clientId": client.principal_id, "consentType": "AllPrincipals", "resourceId": api.principal_id, "scope": "Notes.Read"}))).await;
+    let (status, body) = token(
+        &server,
+        "hale.local",
+        &[
+            ("grant_type", "password"),
+            ("client_id", &client.app_id),
+            ("username", "admin@hale.local"),
+            ("password", hale_testkit::ADMIN_PASSWORD),
+            ("scope", "openid api://notes/Notes.Read"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let access = claims_of(body["access_token"].as_str().unwrap());
+    assert_eq!(access["given_name"], "Ada");
+    assert_eq!(access["family_name"], "Lovelace");
+    assert_eq!(access["email"], "ada@hale.local");
+    assert_eq!(access["acct"], 0);
+    assert!(access.get("auth_time").is_none(), "{access}");
+    let id_token = claims_of(body["id_token"].as_str().unwrap());
+    assert_eq!(id_token["upn"], "admin@hale.local");
+    let auth_time = id_token["auth_time"].as_i64().unwrap();
+    assert!(
+        (id_token["iat"].as_i64().unwrap() - auth_time).abs() < 600,
+        "{id_token}"
+    );
+    // No preferred language on the profile: no xms_pl.
+    assert!(id_token.get("xms_pl").is_none(), "{id_token}");
+    assert!(id_token.get("given_name").is_none(), "{id_token}");
+}

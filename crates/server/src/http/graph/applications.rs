@@ -31,6 +31,7 @@ const WRITABLE: &[&str] = &[
     "appRoles",
     "requiredResourceAccess",
     "groupMembershipClaims",
+    "optionalClaims",
     "tags",
     "keyCredentials",
 ];

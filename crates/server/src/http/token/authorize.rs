@@ -776,10 +776,16 @@ async fn authorize(
             now_seconds(),
         );
         let (tenant, user) = (auth.tenant, verified.user.id);
-        let groups = state
+        let (groups, optional) = state
             .store
-            .read(move |tx| super::user::id_token_groups(tx, tenant, client_app, user))
+            .read(move |tx| super::user::id_token_extras(tx, tenant, client_app, user))
             .await?;
+        super::user::add_optional_claims(
+            &mut claims,
+            &optional,
+            &verified.user,
+            auth.authenticated_at,
+        );
         if let Some(groups) = groups {
             super::user::set_groups(
                 &mut claims,

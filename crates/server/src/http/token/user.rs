@@ -43,6 +43,10 @@ struct Context {
     id_token_groups: Option<Vec<String>>,
     /// The `groups` claim of the access token, when the resource asks for it.
     access_token_groups: Option<Vec<String>>,
+    /// The optional claims the client asks for in its ID tokens.
+    id_token_optional: Vec<String>,
+    /// The optional claims the resource asks for in its access tokens.
+    access_token_optional: Vec<String>,
 }
 
 fn read_context(
@@ -70,10 +74,21 @@ fn read_context(
     };
     // `groupMembershipClaims` of the client (ID token) and of the resource
     // (access token) decide whether the `groups` claim is emitted.
-    let client_wants_groups = wants_groups(tx, client)?;
-    let resource_wants_groups = match &resource {
-        Some(r) => wants_groups(tx, r.app_id)?,
-        None => false,
+    let client_app = hale_store::applications::by_app_id(tx, client)?;
+    let resource_app = match &resource {
+        Some(r) => hale_store::applications::by_app_id(tx, r.app_id)?,
+        None => None,
+    };
+    let client_wants_groups = wants_groups(client_app.as_ref());
+    let resource_wants_groups = wants_groups(resource_app.as_ref());
+    let names = |app: Option<&hale_directory::Application>, id_token: bool| -> Vec<String> {
+        app.map(|a| {
+            a.optional_claim_names(id_token)
+                .into_iter()
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
     };
     let directory_roles = principals::roles_of(tx, grant_tenant, user)?
         .iter()
@@ -89,41 +104,80 @@ fn read_context(
         directory_roles,
         id_token_groups: client_wants_groups.then(|| group_ids.clone()),
         access_token_groups: resource_wants_groups.then_some(group_ids),
+        id_token_optional: names(client_app.as_ref(), true),
+        access_token_optional: names(resource_app.as_ref(), false),
     })
 }
 
 /// Whether the application `app` asks for the `groups` claim in the tokens
 /// issued to it (ID tokens) or for it (access tokens): its
 /// `groupMembershipClaims`.
-fn wants_groups(tx: &mut dyn Tx, app: AppId) -> Result<bool, StoreError> {
-    Ok(hale_store::applications::by_app_id(tx, app)?
-        .and_then(|a| a.group_membership_claims)
+fn wants_groups(app: Option<&hale_directory::Application>) -> bool {
+    app.and_then(|a| a.group_membership_claims.as_deref())
         .is_some_and(|c| {
             matches!(
-                c.as_str(),
+                c,
                 "SecurityGroup" | "All" | "ApplicationGroup" | "DirectoryRole"
             )
-        }))
+        })
 }
 
-/// The `groups` claim of an ID token the authorization endpoint issues to
-/// `client` for `user` (implicit and hybrid flows): the ids of the groups
-/// the user is in, nested ones included, when the client asks for them.
-pub(super) fn id_token_groups(
+/// What an ID token the authorization endpoint issues to `client` for
+/// `user` (implicit and hybrid flows) carries besides the standard claims:
+/// the ids of the groups the user is in, nested ones included, when the
+/// client asks for them, and the optional claims it asks for.
+pub(super) fn id_token_extras(
     tx: &mut dyn Tx,
     tenant: TenantId,
     client: AppId,
     user: ObjectId,
-) -> Result<Option<Vec<String>>, StoreError> {
-    if !wants_groups(tx, client)? {
-        return Ok(None);
+) -> Result<(Option<Vec<String>>, Vec<String>), StoreError> {
+    let app = hale_store::applications::by_app_id(tx, client)?;
+    let optional = app
+        .as_ref()
+        .map(|a| {
+            a.optional_claim_names(true)
+                .into_iter()
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    if !wants_groups(app.as_ref()) {
+        return Ok((None, optional));
     }
-    Ok(Some(
-        transitive_groups(tx, tenant, user)?
-            .iter()
-            .map(ToString::to_string)
-            .collect(),
-    ))
+    let groups = transitive_groups(tx, tenant, user)?
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    Ok((Some(groups), optional))
+}
+
+/// Adds the optional claims `names` (see
+/// [`hale_directory::OPTIONAL_CLAIM_NAMES`]) from `user`'s profile; a claim
+/// whose attribute is empty is left out, as Entra leaves it out.
+pub(super) fn add_optional_claims(
+    claims: &mut serde_json::Value,
+    names: &[String],
+    user: &User,
+    authenticated_at: OffsetDateTime,
+) {
+    let p = &user.profile;
+    for name in names {
+        let value = match name.as_str() {
+            "email" => p.mail.as_deref().map(serde_json::Value::from),
+            "family_name" => p.surname.as_deref().map(serde_json::Value::from),
+            "given_name" => p.given_name.as_deref().map(serde_json::Value::from),
+            "upn" => Some(user.user_principal_name.as_str().into()),
+            "xms_pl" => p.preferred_language.as_deref().map(serde_json::Value::from),
+            // Hale's users are all members of their tenant (no guests).
+            "acct" => Some(0.into()),
+            "auth_time" => Some(authenticated_at.unix_timestamp().into()),
+            _ => None,
+        };
+        if let Some(value) = value {
+            claims[name.as_str()] = value;
+        }
+    }
 }
 
 /// Where a `groups` claim goes, which bounds how many ids it may hold.
@@ -240,6 +294,12 @@ pub(super) async fn issue_for_user(
     if let Some(groups) = &context.access_token_groups {
         set_groups(&mut claims, groups, GroupsIn::Jwt, origin, user.id);
     }
+    add_optional_claims(
+        &mut claims,
+        &context.access_token_optional,
+        &user,
+        auth.authenticated_at,
+    );
     let access_token = sign(state, resource.version, &claims).await?;
     let v1 = endpoint == Endpoint::V1;
     let id_token = if request.openid || v1 {
@@ -255,6 +315,12 @@ pub(super) async fn issue_for_user(
         if let Some(groups) = &context.id_token_groups {
             set_groups(&mut claims, groups, GroupsIn::Jwt, origin, user.id);
         }
+        add_optional_claims(
+            &mut claims,
+            &context.id_token_optional,
+            &user,
+            auth.authenticated_at,
+        );
         Some(sign(state, TokenVersion::V2, &claims).await?)
     } else {
         None
