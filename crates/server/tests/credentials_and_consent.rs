@@ -61,6 +61,44 @@ async fn token(server: &TestServer, tenant: &str, form: &[(&str, &str)]) -> (u16
     (status, res.json().await.unwrap())
 }
 
+/// PATCHes `path` with each of `values` as `property`: each is Graph's 400.
+async fn patch_refused<const N: usize>(
+    server: &TestServer,
+    admin: &str,
+    path: &str,
+    property: &str,
+    values: [Value; N],
+) {
+    for value in values {
+        let (status, body) = call(
+            server,
+            admin,
+            Method::PATCH,
+            path,
+            Some(json!({ property: value })),
+        )
+        .await;
+        assert_eq!(status, 400, "{value}: {body}");
+        assert_eq!(body["error"]["code"], "Request_BadRequest", "{body}");
+    }
+}
+
+/// The password grant for the administrator, from `client_id`, for `scope`.
+async fn admin_password_token(server: &TestServer, client_id: &str, scope: &str) -> (u16, Value) {
+    token(
+        server,
+        "hale.local",
+        &[
+            ("grant_type", "password"),
+            ("client_id", client_id),
+            ("username", "admin@hale.local"),
+            ("password", hale_testkit::ADMIN_PASSWORD),
+            ("scope", scope),
+        ],
+    )
+    .await
+}
+
 fn claims_of(jwt: &str) -> Value {
     let payload = jwt.split('.').nth(1).unwrap();
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
@@ -123,18 +161,7 @@ async fn certificates_upload_and_sign_client_assertions() {
         json!([{"key": STANDARD.encode(&cert_der), "colour": "blue"}]),
         json!("not a list"),
     ];
-    for keys in bad {
-        let (status, body) = call(
-            &server,
-            &admin,
-            Method::PATCH,
-            &path,
-            Some(json!({"keyCredentials": keys})),
-        )
-        .await;
-        assert_eq!(status, 400, "{keys}: {body}");
-        assert_eq!(body["error"]["code"], "Request_BadRequest", "{body}");
-    }
+    patch_refused(&server, &admin, &path, "keyCredentials", bad).await;
     let (_, fetched) = call(&server, &admin, Method::GET, &path, None).await;
     assert_eq!(fetched["keyCredentials"], json!([]));
 
@@ -561,20 +588,7 @@ async fn delegated_consent_refresh_tokens_and_id_tokens() {
     let ropc = |scope: &'static str| {
         let client_id = client.app_id.clone();
         let server = &server;
-        async move {
-            token(
-                server,
-                "hale.local",
-                &[
-                    ("grant_type", "password"),
-                    ("client_id", client_id.as_str()),
-                    ("username", "admin@hale.local"),
-                    ("password", hale_testkit::ADMIN_PASSWORD),
-                    ("scope", scope),
-                ],
-            )
-            .await
-        }
+        async move { admin_password_token(server, &client_id, scope).await }
     };
     let (status, body) = ropc("openid offline_access api://notes-test/Notes.Read").await;
     assert_eq!(
@@ -831,30 +845,17 @@ async fn groups_claims_and_roles_assigned_to_groups() {
     assert_eq!(status, 201, "{outer}");
     let (_, inner) = call(&server, &admin, Method::POST, "/v1.0/groups", Some(json!({"displayName": "Nurses", "mailEnabled": false, "mailNickname": "nurses", "securityEnabled": true}))).await;
     let bind = |id: &Value| json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{}", id.as_str().unwrap())});
-    let (status, _) = call(
-        &server,
-        &admin,
-        Method::POST,
-        &format!(
-            "/v1.0/groups/{}/members/$ref",
-            outer["id"].as_str().unwrap()
-        ),
-        Some(bind(&inner["id"])),
-    )
-    .await;
-    assert_eq!(status, 204);
-    let (status, _) = call(
-        &server,
-        &admin,
-        Method::POST,
-        &format!(
-            "/v1.0/groups/{}/members/$ref",
-            inner["id"].as_str().unwrap()
-        ),
-        Some(bind(&me["id"])),
-    )
-    .await;
-    assert_eq!(status, 204);
+    let add_member = |group: Value, member: Value| {
+        let (server, admin) = (&server, &admin);
+        async move {
+            let path = format!("/v1.0/groups/{}/members/$ref", group.as_str().unwrap());
+            let (status, body) =
+                call(server, admin, Method::POST, &path, Some(bind(&member))).await;
+            assert_eq!(status, 204, "{body}");
+        }
+    };
+    add_member(outer["id"].clone(), inner["id"].clone()).await;
+    add_member(inner["id"].clone(), me["id"].clone()).await;
 
     let role_id = uuid::Uuid::new_v4().to_string();
     let api = register(
@@ -879,18 +880,8 @@ async fn groups_claims_and_roles_assigned_to_groups() {
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["principalType"], "Group");
 
-    let (status, body) = token(
-        &server,
-        "hale.local",
-        &[
-            ("grant_type", "password"),
-            ("client_id", &client.app_id),
-            ("username", "admin@hale.local"),
-            ("password", hale_testkit::ADMIN_PASSWORD),
-            ("scope", "openid api://charts/Charts.Read"),
-        ],
-    )
-    .await;
+    let (status, body) =
+        admin_password_token(&server, &client.app_id, "openid api://charts/Charts.Read").await;
     assert_eq!(status, 200, "{body}");
     let access = claims_of(body["access_token"].as_str().unwrap());
     assert_eq!(
@@ -919,31 +910,10 @@ async fn groups_claims_and_roles_assigned_to_groups() {
     for n in 0..199 {
         let (status, group) = call(&server, &admin, Method::POST, "/v1.0/groups", Some(json!({"displayName": format!("Unit {n}"), "mailEnabled": false, "mailNickname": format!("unit-{n}"), "securityEnabled": true}))).await;
         assert_eq!(status, 201, "{group}");
-        let (status, _) = call(
-            &server,
-            &admin,
-            Method::POST,
-            &format!(
-                "/v1.0/groups/{}/members/$ref",
-                group["id"].as_str().unwrap()
-            ),
-            Some(bind(&inner["id"])),
-        )
-        .await;
-        assert_eq!(status, 204);
+        add_member(group["id"].clone(), inner["id"].clone()).await;
     }
-    let (status, body) = token(
-        &server,
-        "hale.local",
-        &[
-            ("grant_type", "password"),
-            ("client_id", &client.app_id),
-            ("username", "admin@hale.local"),
-            ("password", hale_testkit::ADMIN_PASSWORD),
-            ("scope", "openid api://charts/Charts.Read"),
-        ],
-    )
-    .await;
+    let (status, body) =
+        admin_password_token(&server, &client.app_id, "openid api://charts/Charts.Read").await;
     assert_eq!(status, 200, "{body}");
     for jwt in [&body["access_token"], &body["id_token"]] {
         let claims = claims_of(jwt.as_str().unwrap());
@@ -967,20 +937,18 @@ async fn groups_claims_and_roles_assigned_to_groups() {
         }
     }
     let graph = server.admin_token("User.Read").await;
-    let listed: Value = server
-        .client()
-        .post(server.url(&format!(
+    let (status, listed) = call(
+        &server,
+        &graph,
+        Method::POST,
+        &format!(
             "/v1.0/users/{}/getMemberObjects",
             me["id"].as_str().unwrap()
-        )))
-        .bearer_auth(&graph)
-        .json(&json!({"securityEnabledOnly": true}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        ),
+        Some(json!({"securityEnabledOnly": true})),
+    )
+    .await;
+    assert_eq!(status, 200, "{listed}");
     assert_eq!(listed["value"].as_array().unwrap().len(), 201, "{listed}");
 
     // v1 device authorization takes `resource=`.
@@ -1004,18 +972,7 @@ async fn groups_claims_and_roles_assigned_to_groups() {
 async fn strict_rotation_makes_each_refresh_token_work_once() {
     let server = TestServer::start_with(|s| s.strict_refresh_token_rotation = true).await;
     let cli = "04b07795-8ddb-461a-bbee-02f9e1bf7b46";
-    let (status, body) = token(
-        &server,
-        "hale.local",
-        &[
-            ("grant_type", "password"),
-            ("client_id", cli),
-            ("username", "admin@hale.local"),
-            ("password", hale_testkit::ADMIN_PASSWORD),
-            ("scope", "offline_access User.Read"),
-        ],
-    )
-    .await;
+    let (status, body) = admin_password_token(&server, cli, "offline_access User.Read").await;
     assert_eq!(status, 200, "{body}");
     let first = body["refresh_token"].as_str().unwrap().to_owned();
     let refresh = |rt: String| {
@@ -1088,16 +1045,10 @@ async fn healthcare_api_permissions_wait_for_a_fhir_service() {
     assert_eq!(status, 400);
 
     // A FHIR service (through ARM), then the permission can be requested.
-    let (status, arm) = token(
+    let (status, arm) = admin_password_token(
         &server,
-        "hale.local",
-        &[
-            ("grant_type", "password"),
-            ("client_id", "04b07795-8ddb-461a-bbee-02f9e1bf7b46"),
-            ("username", "admin@hale.local"),
-            ("password", hale_testkit::ADMIN_PASSWORD),
-            ("scope", "https://management.azure.com//user_impersonation"),
-        ],
+        "04b07795-8ddb-461a-bbee-02f9e1bf7b46",
+        "https://management.azure.com//user_impersonation",
     )
     .await;
     assert_eq!(status, 200, "{arm}");
@@ -1176,80 +1127,40 @@ async fn optional_claims_come_from_the_user_profile() {
         json!({"displayName": "Notes desktop", "isFallbackPublicClient": true}),
     )
     .await;
-    let (status, app) = call(
-        &server,
-        &admin,
-        Method::GET,
-        &format!("/v1.0/applications/{}", client.object_id),
-        None,
-    )
-    .await;
+    let app_path = format!("/v1.0/applications/{}", client.object_id);
+    let (status, app) = call(&server, &admin, Method::GET, &app_path, None).await;
     assert_eq!(status, 200);
     assert_eq!(app["optionalClaims"], Value::Null, "Graph's default");
     let (status, body) = call(
         &server,
         &admin,
         Method::PATCH,
-        &format!("/v1.0/applications/{}", client.object_id),
+        &app_path,
         Some(json!({"optionalClaims": {"idToken": [{"name": "upn", "essential": false}, {"name": "auth_time"}, {"name": "xms_pl"}]}})),
     )
     .await;
     assert_eq!(status, 204, "{body}");
-    let (_, app) = call(
-        &server,
-        &admin,
-        Method::GET,
-        &format!("/v1.0/applications/{}", client.object_id),
-        None,
-    )
-    .await;
+    let (_, app) = call(&server, &admin, Method::GET, &app_path, None).await;
     assert_eq!(app["optionalClaims"]["idToken"][0]["name"], "upn");
     assert_eq!(app["optionalClaims"]["idToken"][0]["source"], Value::Null);
     assert_eq!(app["optionalClaims"]["accessToken"], json!([]));
 
     // Refused, and nothing changes: a claim Hale does not emit, a directory
     // extension, an unknown property, a claim named twice.
-    for bad in [
+    let bad = [
         json!({"idToken": [{"name": "ipaddr"}]}),
         json!({"idToken": [{"name": "extension_fhirUser", "source": "user"}]}),
         json!({"idToken": [{"name": "upn", "emit": true}]}),
         json!({"accessToken": [{"name": "upn"}, {"name": "upn"}]}),
         json!({"idTokens": []}),
-    ] {
-        let (status, body) = call(
-            &server,
-            &admin,
-            Method::PATCH,
-            &format!("/v1.0/applications/{}", client.object_id),
-            Some(json!({ "optionalClaims": bad })),
-        )
-        .await;
-        assert_eq!(status, 400, "{bad}: {body}");
-        assert_eq!(body["error"]["code"], "Request_BadRequest", "{body}");
-    }
-    let (_, after) = call(
-        &server,
-        &admin,
-        Method::GET,
-        &format!("/v1.0/applications/{}", client.object_id),
-        None,
-    )
-    .await;
+    ];
+    patch_refused(&server, &admin, &app_path, "optionalClaims", bad).await;
+    let (_, after) = call(&server, &admin, Method::GET, &app_path, None).await;
     assert_eq!(after["optionalClaims"], app["optionalClaims"]);
 
     call(&server, &admin, Method::POST, "/v1.0/oauth2PermissionGrants", Some(json!({"clientId": client.principal_id, "consentType": "AllPrincipals", "resourceId": api.principal_id, "scope": "Notes.Read"}))).await;
-    let (status, body) = token(
-        &server,
-        "hale.local",
-        &[
-            ("grant_type", "password"),
-            ("client_id", &client.app_id),
-            ("username", "admin@hale.local"),
-            ("password", hale_testkit::ADMIN_PASSWORD),
-            ("scope", "openid api://notes/Notes.Read"),
-        ],
-    )
-    .await;
+    let (status, body) =
+        admin_password_token(&server, &client.app_id, "openid api://notes/Notes.Read").await;
     assert_eq!(status, 200, "{body}");
     let access = claims_of(body["access_token"].as_str().unwrap());
     assert_eq!(access["given_name"], "Ada");

@@ -453,8 +453,6 @@ pub(super) async fn revoke_sign_in_sessions(
     ))
 }
 
-/// `users/{key}/memberOf` and `transitiveMemberOf`: the groups and directory
-/// roles the user belongs to.
 /// `POST users/{key}/getMemberGroups` and `…/getMemberObjects`: the ids of
 /// the groups the user is in, directly or through nested groups (and of its
 /// directory roles, for `getMemberObjects`), as an application whose token
@@ -468,35 +466,14 @@ pub(super) async fn member_ids(
     ids: MemberIds,
     body: Map<String, Value>,
 ) -> Result<Response, GraphError> {
-    let own = matches!(&key, UserKey::Id(id) if ObjectId(*id) == caller.object_id);
-    require(
-        access::may_read_groups(&caller.principal, &caller.permissions)
-            || (own && access::may_read_self(&caller.principal, &caller.permissions)),
-    )?;
+    require_memberships(caller, &key)?;
     if let Some(other) = body.keys().find(|k| k.as_str() != "securityEnabledOnly") {
         return Err(unknown_property(other));
     }
     let security_only = bool_prop(&body, "securityEnabledOnly")?.ok_or_else(|| {
         GraphError::bad_request("The parameter 'securityEnabledOnly' is required.")
     })?;
-    let c = caller.clone();
-    let listed = state
-        .store
-        .read(move |tx| {
-            let user = find(tx, &c, &key)?;
-            let member = Member {
-                id: user.id,
-                kind: MemberKind::User,
-            };
-            Ok::<_, Failure>(super::directory::member_of(
-                tx,
-                c.tenant_id,
-                member,
-                Depth::Transitive,
-            )?)
-        })
-        .await
-        .map_err(GraphError::from)?;
+    let listed = memberships(state, caller, key, Depth::Transitive).await?;
     let value: Vec<&Value> = listed
         .iter()
         .filter(|l| {
@@ -518,26 +495,25 @@ pub(super) async fn member_ids(
     ))
 }
 
-pub(super) async fn member_of(
+/// Who may see the user `key`'s memberships: a caller who may read groups,
+/// or the user itself.
+fn require_memberships(caller: &Caller, key: &UserKey) -> Result<(), GraphError> {
+    let own = matches!(key, UserKey::Id(id) if ObjectId(*id) == caller.object_id);
+    require(
+        access::may_read_groups(&caller.principal, &caller.permissions)
+            || (own && access::may_read_self(&caller.principal, &caller.permissions)),
+    )
+}
+
+/// The groups and directory roles the user `key` belongs to.
+async fn memberships(
     state: &AppState,
     caller: &Caller,
     key: UserKey,
     depth: Depth,
-    query: &[(String, String)],
-    headers: &HeaderMap,
-) -> Result<Response, GraphError> {
-    let own = matches!(&key, UserKey::Id(id) if ObjectId(*id) == caller.object_id);
-    require(
-        access::may_read_groups(&caller.principal, &caller.permissions)
-            || (own && access::may_read_self(&caller.principal, &caller.permissions)),
-    )?;
-    let q = collection::parse(&MEMBER_OF, query, headers)?;
+) -> Result<Vec<Listed>, GraphError> {
     let c = caller.clone();
-    let path_key = match &key {
-        UserKey::Id(id) => id.to_string(),
-        UserKey::Upn(upn) => upn.clone(),
-    };
-    let items = state
+    state
         .store
         .read(move |tx| {
             let user = find(tx, &c, &key)?;
@@ -548,7 +524,26 @@ pub(super) async fn member_of(
             Ok::<_, Failure>(super::directory::member_of(tx, c.tenant_id, member, depth)?)
         })
         .await
-        .map_err(GraphError::from)?;
+        .map_err(GraphError::from)
+}
+
+/// `users/{key}/memberOf` and `transitiveMemberOf`: the groups and directory
+/// roles the user belongs to.
+pub(super) async fn member_of(
+    state: &AppState,
+    caller: &Caller,
+    key: UserKey,
+    depth: Depth,
+    query: &[(String, String)],
+    headers: &HeaderMap,
+) -> Result<Response, GraphError> {
+    require_memberships(caller, &key)?;
+    let q = collection::parse(&MEMBER_OF, query, headers)?;
+    let path_key = match &key {
+        UserKey::Id(id) => id.to_string(),
+        UserKey::Upn(upn) => upn.clone(),
+    };
+    let items = memberships(state, caller, key, depth).await?;
     let nav = match depth {
         Depth::Direct => "memberOf",
         Depth::Transitive => "transitiveMemberOf",
