@@ -348,7 +348,7 @@ impl Application {
 
     /// The optional claims the application asks for in the ID tokens issued
     /// to it (`id_token`) or in the access tokens issued for it.
-    pub fn optional_claim_names(&self, id_token: bool) -> Vec<&str> {
+    pub fn optional_claim_names(&self, id_token: bool) -> Vec<String> {
         self.optional_claims
             .as_ref()
             .map(|c| {
@@ -358,7 +358,7 @@ impl Application {
                     &c.access_token
                 }
             })
-            .map(|list| list.iter().map(|c| c.name.as_str()).collect())
+            .map(|list| list.iter().map(|c| c.name.clone()).collect())
             .unwrap_or_default()
     }
 

@@ -81,14 +81,9 @@ fn read_context(
     };
     let client_wants_groups = wants_groups(client_app.as_ref());
     let resource_wants_groups = wants_groups(resource_app.as_ref());
-    let names = |app: Option<&hale_directory::Application>, id_token: bool| -> Vec<String> {
-        app.map(|a| {
-            a.optional_claim_names(id_token)
-                .into_iter()
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default()
+    let names = |app: Option<&hale_directory::Application>, id_token: bool| {
+        app.map(|a| a.optional_claim_names(id_token))
+            .unwrap_or_default()
     };
     let directory_roles = principals::roles_of(tx, grant_tenant, user)?
         .iter()
@@ -135,12 +130,7 @@ pub(super) fn id_token_extras(
     let app = hale_store::applications::by_app_id(tx, client)?;
     let optional = app
         .as_ref()
-        .map(|a| {
-            a.optional_claim_names(true)
-                .into_iter()
-                .map(str::to_owned)
-                .collect()
-        })
+        .map(|a| a.optional_claim_names(true))
         .unwrap_or_default();
     if !wants_groups(app.as_ref()) {
         return Ok((None, optional));
