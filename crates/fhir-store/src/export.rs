@@ -229,7 +229,10 @@ impl Cursor {
 /// One page of the current, not deleted resources of `resource_type`
 /// changed up to `till`, after `from`, in `(last_updated, rid)` order (the
 /// order of the type's history index, so each page starts where the last
-/// ended): what an export reads, `limit` at a time.
+/// ended): what an export reads, `limit` at a time. The cursor is a range
+/// on `last_updated` (`>=`), which both planners use to start the index
+/// scan at the page, then a filter on the rows of the boundary instant: an
+/// `OR` alone left PostgreSQL to scan the type from its start for each page.
 pub fn page(
     tx: &mut dyn Tx,
     svc: i64,
@@ -242,7 +245,8 @@ pub fn page(
         &format!(
             "SELECT {} FROM fhir_resources
              WHERE svc = $1 AND resource_type = $2
-               AND (last_updated > $3 OR (last_updated = $3 AND rid > $4)) AND last_updated <= $5
+               AND last_updated >= $3 AND last_updated <= $5
+               AND (last_updated > $3 OR rid > $4)
                AND is_current = 1 AND deleted = 0
              ORDER BY last_updated, rid LIMIT $6",
             crate::resources::COLUMNS
