@@ -12,9 +12,11 @@
 //! unchanged ([`authz_cache`]). On SQLite the epoch is read on every request;
 //! on PostgreSQL it is announced to every replica at each commit that raises
 //! it ([`hale_store::Store::known_authz_epoch`]), and read only while that
-//! announcement channel is down. Either way a role assignment made or removed
-//! through a replica counts from that replica's next request, and on the
-//! others a round trip after the commit.
+//! announcement channel is down; cached inputs that would refuse are checked
+//! against the epoch all the same. Either way a role assignment made through
+//! any replica counts from every replica's next request; one removed counts
+//! from that replica's next request, and on the others once the announcement
+//! arrives (a round trip after the commit).
 //! Verified token signatures are remembered too
 //! ([`super::auth::VerifiedTokens`]); decisions never are. Each response says what
 //! authorization cost in a `Server-Timing` header.
@@ -152,11 +154,16 @@ async fn authorize(
         caller,
     };
     // With the epoch known without asking (PostgreSQL's announcements), a
-    // cached decision's inputs cost no database round trip at all.
+    // cached decision's inputs cost no database round trip at all. Only
+    // inputs that permit are taken on the announcement's word: a grant made
+    // through another replica may not have been announced here yet, so
+    // inputs that would refuse are checked against the epoch first (one
+    // round trip, on refusals only).
     let known = state
         .store
         .known_authz_epoch()
-        .and_then(|epoch| state.authz_cache.get(&key, epoch));
+        .and_then(|epoch| state.authz_cache.get(&key, epoch))
+        .filter(|inputs| inputs_permit(inputs, &action));
     let read = match known {
         Some(inputs) => Ok(inputs),
         None => read_inputs(state, kind, key, caller).await,
@@ -212,6 +219,16 @@ async fn authorize(
         _ => {}
     }
     (outcome, timing)
+}
+
+/// Whether `inputs` name a service and grants that permit `action` there.
+fn inputs_permit(inputs: &authz_cache::Inputs, action: &DataAction) -> bool {
+    match (&inputs.service, &inputs.grants) {
+        (Some(service), Some(grants)) => {
+            authz::permits_data_action(grants, &service.resource_id(), action)
+        }
+        _ => false,
+    }
 }
 
 /// Reads the service a path names, for the anonymous endpoints.
