@@ -893,6 +893,21 @@ fn fingerprint(query: &SearchQuery) -> u64 {
     h
 }
 
+/// The compartment of type `ctype` (member type → linking parameters), or
+/// the search's refusal when R4 defines none.
+fn compartment(ctype: &str) -> Result<&'static HashMap<String, Vec<String>>, SearchError> {
+    r4().compartment(ctype).ok_or_else(|| {
+        SearchError::Invalid(vec![Issue::new(
+            Severity::Error,
+            IssueCode::NotSupported,
+            format!(
+                "Compartment type '{ctype}' is not supported; the compartments are {}.",
+                r4().compartment_types().join(", ")
+            ),
+        )])
+    })
+}
+
 /// The resource types a search covers (`None` = every type).
 fn effective_types(
     scope: &SearchScope,
@@ -906,16 +921,7 @@ fn effective_types(
         None
     };
     if let Some((ctype, _)) = &scope.compartment {
-        let Some(comp) = r4().compartment(ctype) else {
-            return Err(SearchError::Invalid(vec![Issue::new(
-                Severity::Error,
-                IssueCode::NotSupported,
-                format!(
-                    "Compartment type '{ctype}' is not supported; the compartments are {}.",
-                    r4().compartment_types().join(", ")
-                ),
-            )]));
-        };
+        let comp = compartment(ctype)?;
         let mut allowed: Vec<String> = comp.keys().cloned().collect();
         allowed.sort();
         types = Some(match types {
@@ -959,13 +965,7 @@ fn filter(
         q.in_list("r.resource_type", &type_list);
     }
     if let Some((ctype, id)) = &scope.compartment {
-        let comp = r4().compartment(ctype).ok_or_else(|| {
-            SearchError::Invalid(vec![Issue::new(
-                Severity::Error,
-                IssueCode::NotSupported,
-                format!("Compartment type '{ctype}' is not supported."),
-            )])
-        })?;
+        let comp = compartment(ctype)?;
         let mut keys = Vec::new();
         for t in &type_list {
             for code in comp.get(t).into_iter().flatten() {

@@ -962,23 +962,31 @@ async fn id_tokens_come_by_the_implicit_and_hybrid_flows_once_enabled() {
     };
     let (status, me) = graph(Method::GET, "/v1.0/me", Value::Null).await;
     assert_eq!(status, 200, "{me}");
-    let (status, group) = graph(
-        Method::POST,
-        "/v1.0/groups",
-        json!({"displayName": "Web readers", "mailEnabled": false,
-               "mailNickname": "web-readers", "securityEnabled": true}),
-    )
-    .await;
-    assert_eq!(status, 201, "{group}");
-    let group_id = group["id"].as_str().unwrap().to_owned();
-    let (status, _) = graph(
-        Method::POST,
-        &format!("/v1.0/groups/{group_id}/members/$ref"),
-        json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{}",
-                                    me["id"].as_str().unwrap())}),
-    )
-    .await;
-    assert_eq!(status, 204);
+    // A new security group with the signed-in user in it: its id.
+    let join_group = |nickname: String| {
+        let (graph, me) = (&graph, &me);
+        async move {
+            let (status, group) = graph(
+                Method::POST,
+                "/v1.0/groups",
+                json!({"displayName": nickname, "mailEnabled": false,
+                       "mailNickname": nickname, "securityEnabled": true}),
+            )
+            .await;
+            assert_eq!(status, 201, "{group}");
+            let id = group["id"].as_str().unwrap().to_owned();
+            let (status, _) = graph(
+                Method::POST,
+                &format!("/v1.0/groups/{id}/members/$ref"),
+                json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{}",
+                                            me["id"].as_str().unwrap())}),
+            )
+            .await;
+            assert_eq!(status, 204);
+            id
+        }
+    };
+    let group_id = join_group("web-readers".into()).await;
 
     // Mistakes, sent back: no nonce, tokens in a query string, no openid,
     // an access token asked of the authorization endpoint.
@@ -1039,24 +1047,7 @@ async fn id_tokens_come_by_the_implicit_and_hybrid_flows_once_enabled() {
     // instead; the token endpoint's ID token still lists them.
     let mut all_groups = vec![group_id.clone()];
     for n in 0..5 {
-        let (status, group) = graph(
-            Method::POST,
-            "/v1.0/groups",
-            json!({"displayName": format!("Ward {n}"), "mailEnabled": false,
-                   "mailNickname": format!("ward-{n}"), "securityEnabled": true}),
-        )
-        .await;
-        assert_eq!(status, 201, "{group}");
-        let id = group["id"].as_str().unwrap().to_owned();
-        let (status, _) = graph(
-            Method::POST,
-            &format!("/v1.0/groups/{id}/members/$ref"),
-            json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/directoryObjects/{}",
-                                        me["id"].as_str().unwrap())}),
-        )
-        .await;
-        assert_eq!(status, 204);
-        all_groups.push(id);
+        all_groups.push(join_group(format!("ward-{n}")).await);
     }
     all_groups.sort();
 

@@ -164,9 +164,13 @@ async fn authorize(
         .known_authz_epoch()
         .and_then(|epoch| state.authz_cache.get(&key, epoch))
         .filter(|inputs| inputs_permit(inputs, &action));
-    let read = match known {
-        Some(inputs) => Ok(inputs),
-        None => read_inputs(state, kind, key, caller).await,
+    let (read, permitted) = match known {
+        Some(inputs) => (Ok(inputs), true),
+        None => {
+            let read = read_inputs(state, kind, key, caller).await;
+            let permitted = read.as_ref().is_ok_and(|i| inputs_permit(i, &action));
+            (read, permitted)
+        }
     };
     let timing = Timing {
         token_us,
@@ -180,7 +184,7 @@ async fn authorize(
             (Some(service), Ok(_), None) => Err(Denied::OtherTenant(service.clone())),
             (Some(service), Ok(bearer), Some(grants)) => {
                 let target = service.resource_id();
-                if authz::permits_data_action(grants, &target, &action) {
+                if permitted {
                     let smart = (kind == ServiceKind::Fhir
                         && authz::permits_data_action(
                             grants,

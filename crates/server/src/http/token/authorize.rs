@@ -775,25 +775,29 @@ async fn authorize(
             endpoint,
             now_seconds(),
         );
-        let (tenant, user) = (auth.tenant, verified.user.id);
-        let (groups, optional) = state
-            .store
-            .read(move |tx| super::user::id_token_extras(tx, tenant, client_app, user))
-            .await?;
-        super::user::add_optional_claims(
-            &mut claims,
-            &optional,
-            &verified.user,
-            auth.authenticated_at,
-        );
-        if let Some(groups) = groups {
-            super::user::set_groups(
+        // The application was read with the request; only its groups claim
+        // needs the store.
+        if let Client::Registered(app) = &client {
+            super::user::add_optional_claims(
                 &mut claims,
-                &groups,
-                super::user::GroupsIn::Url,
-                state.public_url.as_str(),
-                user,
+                &app.optional_claim_names(true),
+                &verified.user,
+                auth.authenticated_at,
             );
+            if super::user::wants_groups(Some(app)) {
+                let (tenant, user) = (auth.tenant, verified.user.id);
+                let groups = state
+                    .store
+                    .read(move |tx| super::user::group_ids(tx, tenant, user))
+                    .await?;
+                super::user::set_groups(
+                    &mut claims,
+                    &groups,
+                    super::user::GroupsIn::Url,
+                    state.public_url.as_str(),
+                    user,
+                );
+            }
         }
         if let Some(code) = &code {
             // The hybrid flow binds the two: c_hash is the left half of

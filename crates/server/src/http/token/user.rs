@@ -107,7 +107,7 @@ fn read_context(
 /// Whether the application `app` asks for the `groups` claim in the tokens
 /// issued to it (ID tokens) or for it (access tokens): its
 /// `groupMembershipClaims`.
-fn wants_groups(app: Option<&hale_directory::Application>) -> bool {
+pub(super) fn wants_groups(app: Option<&hale_directory::Application>) -> bool {
     app.and_then(|a| a.group_membership_claims.as_deref())
         .is_some_and(|c| {
             matches!(
@@ -117,29 +117,17 @@ fn wants_groups(app: Option<&hale_directory::Application>) -> bool {
         })
 }
 
-/// What an ID token the authorization endpoint issues to `client` for
-/// `user` (implicit and hybrid flows) carries besides the standard claims:
-/// the ids of the groups the user is in, nested ones included, when the
-/// client asks for them, and the optional claims it asks for.
-pub(super) fn id_token_extras(
+/// The ids of the groups `user` is in, nested ones included: the `groups`
+/// claim.
+pub(super) fn group_ids(
     tx: &mut dyn Tx,
     tenant: TenantId,
-    client: AppId,
     user: ObjectId,
-) -> Result<(Option<Vec<String>>, Vec<String>), StoreError> {
-    let app = hale_store::applications::by_app_id(tx, client)?;
-    let optional = app
-        .as_ref()
-        .map(|a| a.optional_claim_names(true))
-        .unwrap_or_default();
-    if !wants_groups(app.as_ref()) {
-        return Ok((None, optional));
-    }
-    let groups = transitive_groups(tx, tenant, user)?
+) -> Result<Vec<String>, StoreError> {
+    Ok(transitive_groups(tx, tenant, user)?
         .iter()
         .map(ToString::to_string)
-        .collect();
-    Ok((Some(groups), optional))
+        .collect())
 }
 
 /// Adds the optional claims `names` (see
