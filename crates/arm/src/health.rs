@@ -57,6 +57,10 @@ pub struct HealthService {
     /// Which browser origins may call the service (ARM's
     /// `properties.corsConfiguration`); `None`: none.
     pub cors: Option<CorsConfiguration>,
+    /// Identity providers besides the tenant whose tokens a FHIR service
+    /// takes (ARM's `authenticationConfiguration.smartIdentityProviders`);
+    /// empty for none and for DICOM services.
+    pub smart_identity_providers: Vec<SmartIdentityProvider>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }
@@ -74,6 +78,111 @@ pub struct CorsConfiguration {
     pub max_age: Option<u32>,
     /// Whether credentials (cookies, `Authorization`) may be sent.
     pub allow_credentials: bool,
+}
+
+/// An OpenID Connect provider whose access tokens a FHIR service accepts
+/// for SMART on FHIR clients, as Azure's `smartIdentityProviders` entries:
+/// a token counts when its `iss` is the authority's issuer, its `aud` an
+/// application's `audience` and its `azp` (or `appid`) that application's
+/// `clientId`; it then may do what the application's `allowedDataActions`
+/// say, within its SMART scopes and its `fhirUser` compartment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmartIdentityProvider {
+    /// The token authority, a fully qualified URL.
+    pub authority: String,
+    pub applications: Vec<SmartApplication>,
+}
+
+/// A resource application of a [`SmartIdentityProvider`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmartApplication {
+    pub client_id: String,
+    pub audience: String,
+    /// What its tokens may do: Azure accepts `Read` only.
+    pub allowed_data_actions: Vec<String>,
+}
+
+/// Most identity providers, and applications per provider, Azure takes.
+pub const MAX_SMART_IDENTITY_PROVIDERS: usize = 2;
+
+/// Why `providers` cannot be stored, if they cannot: Azure's rules and its
+/// messages (at most two providers of distinct, fully qualified authorities,
+/// each with one or two applications of non-empty, globally distinct client
+/// IDs, a non-empty audience and `allowedDataActions` of exactly `Read`).
+pub fn smart_identity_providers_problem(providers: &[SmartIdentityProvider]) -> Option<String> {
+    if providers.len() > MAX_SMART_IDENTITY_PROVIDERS {
+        return Some("The maximum number of SMART identity providers is 2.".into());
+    }
+    let url_like = |a: &str| {
+        a.len() <= 2048
+            && a.split_once("://").is_some_and(|(scheme, rest)| {
+                matches!(scheme, "https" | "http")
+                    && !rest.is_empty()
+                    && !rest.starts_with('/')
+                    && !rest.contains(char::is_whitespace)
+            })
+    };
+    if providers.iter().any(|p| !url_like(&p.authority)) {
+        return Some(
+            "One or more SMART identity provider authority values are null, empty, or invalid."
+                .into(),
+        );
+    }
+    let same = |a: &str, b: &str| {
+        a.trim_end_matches('/')
+            .eq_ignore_ascii_case(b.trim_end_matches('/'))
+    };
+    if providers.len() == 2 && same(&providers[0].authority, &providers[1].authority) {
+        return Some("All SMART identity provider authorities must be unique.".into());
+    }
+    let apps: Vec<&SmartApplication> = providers.iter().flat_map(|p| &p.applications).collect();
+    if providers.iter().any(|p| p.applications.len() > 2) {
+        return Some("The maximum number of SMART identity provider applications is 2.".into());
+    }
+    if providers.iter().any(|p| p.applications.is_empty()) {
+        return Some("One or more SMART applications are null.".into());
+    }
+    for app in &apps {
+        let actions = &app.allowed_data_actions;
+        if actions.is_empty() {
+            return Some(
+                "One or more SMART application allowedDataActions values are null or empty.".into(),
+            );
+        }
+        if actions.iter().any(|a| a != "Read") {
+            return Some(
+                "One or more SMART application allowedDataActions values are invalid.".into(),
+            );
+        }
+        if actions.len() > 1 {
+            return Some(
+                "One or more SMART application allowedDataActions contain duplicate elements."
+                    .into(),
+            );
+        }
+        if app.audience.trim().is_empty() || app.audience.len() > 2048 {
+            return Some(
+                "One or more SMART application audience values are null, empty, or invalid.".into(),
+            );
+        }
+        if app.client_id.trim().is_empty() || app.client_id.len() > 256 {
+            return Some(
+                "One or more SMART application client id values are null, empty, or invalid."
+                    .into(),
+            );
+        }
+    }
+    for (i, a) in apps.iter().enumerate() {
+        if apps[..i]
+            .iter()
+            .any(|b| b.client_id.eq_ignore_ascii_case(&a.client_id))
+        {
+            return Some(
+                "All SMART identity provider application client ids must be unique.".into(),
+            );
+        }
+    }
+    None
 }
 
 /// Methods a CORS configuration may name (Azure's list).

@@ -21,7 +21,9 @@ use uuid::Uuid;
 use hale_directory::{ObjectId, TenantId};
 
 pub use health::{
-    CorsConfiguration, DICOM_AUDIENCE, FHIR_R4, HealthService, Workspace, service_url,
+    CorsConfiguration, DICOM_AUDIENCE, FHIR_R4, HealthService, MAX_SMART_IDENTITY_PROVIDERS,
+    SmartApplication, SmartIdentityProvider, Workspace, service_url,
+    smart_identity_providers_problem,
 };
 pub use names::{
     validate_resource_group_name, validate_service_name, validate_tags, validate_workspace_name,

@@ -1,6 +1,9 @@
 //! Health workspaces and their FHIR and DICOM services.
 
-use hale_arm::{CorsConfiguration, HealthService, ServiceKind, Workspace};
+use hale_arm::{
+    CorsConfiguration, HealthService, ServiceKind, SmartApplication, SmartIdentityProvider,
+    Workspace,
+};
 use hale_directory::TenantId;
 use serde_json::{Value as Json, json};
 
@@ -101,7 +104,8 @@ pub fn delete_workspace(tx: &mut dyn Tx, w: &Workspace) -> Result<bool, StoreErr
 
 const SERVICE_SELECT: &str =
     "SELECT s.id, s.kind, w.tenant_id, w.subscription_id, w.resource_group, s.workspace_id, w.name,
-    s.name, s.resource_kind, s.location, s.tags, s.created_at, s.updated_at, s.cors
+    s.name, s.resource_kind, s.location, s.tags, s.created_at, s.updated_at, s.cors,
+    s.smart_identity_providers
     FROM health_services s JOIN health_workspaces w ON s.workspace_id = w.id";
 
 /// A CORS configuration as stored (JSON, ARM's property names).
@@ -139,6 +143,57 @@ fn cors_from(text: &str) -> Result<CorsConfiguration, StoreError> {
     })
 }
 
+/// SMART identity providers as stored (JSON, ARM's property names); `None`
+/// for none.
+fn smart_json(providers: &[SmartIdentityProvider]) -> Option<String> {
+    (!providers.is_empty()).then(|| {
+        Json::Array(
+            providers
+                .iter()
+                .map(|p| {
+                    json!({
+                        "authority": p.authority,
+                        "applications": p.applications.iter().map(|a| json!({
+                            "clientId": a.client_id,
+                            "audience": a.audience,
+                            "allowedDataActions": a.allowed_data_actions,
+                        })).collect::<Vec<_>>(),
+                    })
+                })
+                .collect(),
+        )
+        .to_string()
+    })
+}
+
+fn smart_from(text: &str) -> Result<Vec<SmartIdentityProvider>, StoreError> {
+    let v: Json = serde_json::from_str(text)
+        .map_err(|e| StoreError::Decode(format!("smart_identity_providers: {e}")))?;
+    let text = |v: &Json, k: &str| v[k].as_str().unwrap_or_default().to_owned();
+    Ok(v.as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| SmartIdentityProvider {
+            authority: text(p, "authority"),
+            applications: p["applications"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|a| SmartApplication {
+                    client_id: text(a, "clientId"),
+                    audience: text(a, "audience"),
+                    allowed_data_actions: a["allowedDataActions"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|x| x.as_str().map(str::to_owned))
+                        .collect(),
+                })
+                .collect(),
+        })
+        .collect())
+}
+
 fn service(row: &Row) -> Result<HealthService, StoreError> {
     let kind: String = row.get(1)?;
     let tags: String = row.get(10)?;
@@ -159,6 +214,11 @@ fn service(row: &Row) -> Result<HealthService, StoreError> {
             .get::<Option<String>>(13)?
             .map(|c| cors_from(&c))
             .transpose()?,
+        smart_identity_providers: row
+            .get::<Option<String>>(14)?
+            .map(|c| smart_from(&c))
+            .transpose()?
+            .unwrap_or_default(),
         created_at: row.get(11)?,
         updated_at: row.get(12)?,
     })
@@ -167,8 +227,8 @@ fn service(row: &Row) -> Result<HealthService, StoreError> {
 /// Adds a service to its workspace; the name must be unused there for its kind.
 pub fn insert_service(tx: &mut dyn Tx, s: &HealthService) -> Result<(), StoreError> {
     tx.execute(
-        "INSERT INTO health_services (id, workspace_id, kind, name, resource_kind, location, tags, created_at, updated_at, cors)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "INSERT INTO health_services (id, workspace_id, kind, name, resource_kind, location, tags, created_at, updated_at, cors, smart_identity_providers)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         params![
             s.id,
             s.workspace_id,
@@ -179,20 +239,23 @@ pub fn insert_service(tx: &mut dyn Tx, s: &HealthService) -> Result<(), StoreErr
             tags_json(&s.tags)?,
             s.created_at,
             s.updated_at,
-            cors_json(s.cors.as_ref())
+            cors_json(s.cors.as_ref()),
+            smart_json(&s.smart_identity_providers)
         ],
     )
     .map(drop)
 }
 
-/// Replaces a service's tags and CORS settings. Returns whether it exists.
+/// Replaces a service's tags, CORS settings and SMART identity providers. Returns whether it exists.
 pub fn update_service(tx: &mut dyn Tx, s: &HealthService) -> Result<bool, StoreError> {
     Ok(tx.execute(
-        "UPDATE health_services SET tags = $1, updated_at = $2, cors = $3 WHERE id = $4",
+        "UPDATE health_services SET tags = $1, updated_at = $2, cors = $3,
+         smart_identity_providers = $4 WHERE id = $5",
         params![
             tags_json(&s.tags)?,
             s.updated_at,
             cors_json(s.cors.as_ref()),
+            smart_json(&s.smart_identity_providers),
             s.id
         ],
     )? > 0)

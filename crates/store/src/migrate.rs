@@ -105,6 +105,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0014_service_cors.sql"),
         postgres: None,
     },
+    Migration {
+        version: 15,
+        name: "SMART identity providers of FHIR services",
+        sql: include_str!("../migrations/0015_smart_identity_providers.sql"),
+        postgres: None,
+    },
 ];
 
 /// The newest schema version this build knows.

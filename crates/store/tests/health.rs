@@ -104,6 +104,7 @@ impl Fixture {
             location: "local".into(),
             tags: BTreeMap::new(),
             cors: None,
+            smart_identity_providers: Vec::new(),
             created_at: now,
             updated_at: now,
         }

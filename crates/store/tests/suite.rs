@@ -466,6 +466,7 @@ async fn the_authorization_epoch_rises_with_every_change_a_decision_reads() {
         location: "westeurope".into(),
         tags: Default::default(),
         cors: None,
+        smart_identity_providers: Vec::new(),
         created_at: now,
         updated_at: now,
     };

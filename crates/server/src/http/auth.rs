@@ -159,6 +159,14 @@ pub(crate) enum TokenFault {
     NoObjectId,
 }
 
+impl TokenFault {
+    /// Whether the token may still be good for another audience or issuer
+    /// (it is well formed, signed and current).
+    pub(crate) fn may_be_other_issuer(self) -> bool {
+        matches!(self, Self::Audience | Self::Tenant | Self::Issuer)
+    }
+}
+
 /// A bearer token whose signature, lifetime, audience and issuer were checked.
 /// Whether its tenant exists is the caller's to check (in its own read).
 #[derive(Debug, Clone)]
@@ -374,7 +382,7 @@ pub(crate) async fn graph_caller(
     })
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();

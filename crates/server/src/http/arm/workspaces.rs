@@ -6,7 +6,8 @@
 use axum::http::StatusCode;
 use axum::response::Response;
 use hale_arm::{
-    CorsConfiguration, DICOM_AUDIENCE, FHIR_R4, HealthService, ResourceId, ServiceKind, Workspace,
+    CorsConfiguration, DICOM_AUDIENCE, FHIR_R4, HealthService, ResourceId, ServiceKind,
+    SmartApplication, SmartIdentityProvider, Workspace, smart_identity_providers_problem,
     validate_service_name, validate_workspace_name,
 };
 use hale_directory::first_party;
@@ -57,6 +58,7 @@ fn service_json(state: &AppState, s: &HealthService) -> Value {
                 "authority": authority,
                 "audience": url,
                 "smartProxyEnabled": false,
+                "smartIdentityProviders": smart_providers_json(&s.smart_identity_providers),
             },
             "publicNetworkAccess": "Enabled",
         }),
@@ -94,6 +96,93 @@ fn service_json(state: &AppState, s: &HealthService) -> Value {
         out["kind"] = json!(kind);
     }
     out
+}
+
+fn smart_providers_json(providers: &[SmartIdentityProvider]) -> Value {
+    providers
+        .iter()
+        .map(|p| {
+            json!({
+                "authority": p.authority,
+                "applications": p.applications.iter().map(|a| json!({
+                    "clientId": a.client_id,
+                    "audience": a.audience,
+                    "allowedDataActions": a.allowed_data_actions,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect()
+}
+
+/// `properties.authenticationConfiguration.smartIdentityProviders` of a FHIR
+/// service's body: `None` when absent, an empty list when null or empty,
+/// 400 `BadRequest` with Azure's messages when Azure would refuse it.
+fn smart_providers_of(
+    kind: ServiceKind,
+    body: &Map<String, Value>,
+) -> Result<Option<Vec<SmartIdentityProvider>>, ArmFailure> {
+    let Some(value) = body
+        .get("properties")
+        .and_then(|p| p.get("authenticationConfiguration"))
+        .and_then(|a| a.get("smartIdentityProviders"))
+    else {
+        return Ok(None);
+    };
+    let bad = |why: String| ArmFailure::bad_request("BadRequest", why);
+    if value.is_null() {
+        return Ok(Some(Vec::new()));
+    }
+    if kind == ServiceKind::Dicom {
+        return Err(bad(
+            "smartIdentityProviders is a setting of FHIR services only.".into(),
+        ));
+    }
+    let Some(items) = value.as_array() else {
+        return Err(bad("smartIdentityProviders must be an array.".into()));
+    };
+    // Wrong JSON types read as empty values, which the checks below refuse
+    // with Azure's own messages ("null, empty, or invalid").
+    let text = |v: &Value, k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let providers: Vec<SmartIdentityProvider> = items
+        .iter()
+        .take(hale_arm::MAX_SMART_IDENTITY_PROVIDERS + 1)
+        .map(|p| SmartIdentityProvider {
+            authority: text(p, "authority"),
+            applications: p
+                .get("applications")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .take(16)
+                .map(|a| SmartApplication {
+                    client_id: text(a, "clientId"),
+                    audience: text(a, "audience"),
+                    allowed_data_actions: a
+                        .get("allowedDataActions")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .take(16)
+                        .map(|x| x.as_str().unwrap_or_default().to_owned())
+                        .collect(),
+                })
+                .collect(),
+        })
+        .collect();
+    if items.len() > hale_arm::MAX_SMART_IDENTITY_PROVIDERS {
+        return Err(bad(
+            "The maximum number of SMART identity providers is 2.".into()
+        ));
+    }
+    match smart_identity_providers_problem(&providers) {
+        Some(problem) => Err(bad(problem)),
+        None => Ok(Some(providers)),
+    }
 }
 
 /// `properties.corsConfiguration` of a service's body: `None` when absent,
@@ -523,6 +612,7 @@ pub(super) async fn put_service(
     let requested_location = location.clone();
     let tags = tags_of(&body)?.unwrap_or_default();
     let cors = cors_of(&body)?.flatten();
+    let smart_identity_providers = smart_providers_of(kind, &body)?.unwrap_or_default();
     let now = OffsetDateTime::now_utc();
     let service = HealthService {
         id: Uuid::new_v4(),
@@ -537,6 +627,7 @@ pub(super) async fn put_service(
         location,
         tags,
         cors,
+        smart_identity_providers,
         created_at: now,
         updated_at: now,
     };
@@ -557,9 +648,11 @@ pub(super) async fn put_service(
                     Ok(Outcome::OtherLocation(e.location))
                 }
                 Some(mut e) => {
-                    // PUT replaces: the body's tags and CORS settings.
+                    // PUT replaces: the body's tags, CORS settings and
+                    // identity providers.
                     e.tags = service.tags;
                     e.cors = service.cors;
+                    e.smart_identity_providers = service.smart_identity_providers;
                     e.updated_at = service.updated_at;
                     health::update_service(tx, &e)?;
                     Ok(Outcome::Done(StatusCode::OK, Box::new(e)))
@@ -614,9 +707,13 @@ pub(super) async fn patch_service(
     let mut s = service.ok_or_else(|| service_not_found(id))?;
     let tags = tags_of(&body)?;
     let cors = cors_of(&body)?;
-    if tags.is_some() || cors.is_some() {
+    let smart = smart_providers_of(*kind, &body)?;
+    if tags.is_some() || cors.is_some() || smart.is_some() {
         if let Some(tags) = tags {
             s.tags = tags;
+        }
+        if let Some(smart) = smart {
+            s.smart_identity_providers = smart;
         }
         if let Some(cors) = cors {
             s.cors = cors;

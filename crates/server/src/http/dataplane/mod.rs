@@ -191,13 +191,7 @@ async fn authorize(
                             &target,
                             &DataAction::Fhir(FhirDataAction::Smart),
                         ))
-                    .then(|| {
-                        let roles = bearer.claims.get("roles").and_then(|r| r.as_array());
-                        hale_arm::smart::Scopes::from_claims(
-                            bearer.text("scp"),
-                            roles.into_iter().flatten().filter_map(|r| r.as_str()),
-                        )
-                    });
+                    .then(|| smart_scopes(&bearer));
                     Ok(Authorized {
                         service: service.clone(),
                         action,
@@ -209,6 +203,32 @@ async fn authorize(
                 }
             }
         },
+    };
+    // A token from one of the FHIR service's SMART identity providers fails
+    // the tenant's checks (another audience, maybe another issuer): it is
+    // tried against the providers, only then.
+    let outcome = match outcome {
+        Err(Denied::Unauthenticated(fault, service))
+            if !service.smart_identity_providers.is_empty() && fault.may_be_other_issuer() =>
+        {
+            match smart_provider_token(state, headers, &service).await {
+                Some(bearer) => {
+                    let reads = action == DataAction::Fhir(FhirDataAction::Read);
+                    if reads {
+                        Ok(Authorized {
+                            caller: bearer.object_id,
+                            smart: Some(smart_scopes(&bearer)),
+                            service,
+                            action,
+                        })
+                    } else {
+                        Err(Denied::Forbidden(service))
+                    }
+                }
+                None => Err(Denied::Unauthenticated(fault, service)),
+            }
+        }
+        other => other,
     };
     match &outcome {
         Ok(a) => {
@@ -223,6 +243,51 @@ async fn authorize(
         _ => {}
     }
     (outcome, timing)
+}
+
+/// The SMART on FHIR clinical scopes of a token (`scp`, and `roles` for
+/// applications).
+fn smart_scopes(bearer: &auth::Bearer) -> hale_arm::smart::Scopes {
+    let roles = bearer.claims.get("roles").and_then(|r| r.as_array());
+    hale_arm::smart::Scopes::from_claims(
+        bearer.text("scp"),
+        roles.into_iter().flatten().filter_map(|r| r.as_str()),
+    )
+}
+
+/// The request's token when one of `service`'s SMART identity providers
+/// issued it for one of its applications (Azure's checks: `iss` is the
+/// provider's authority, `aud` the application's `audience`, `azp` or
+/// `appid` its `clientId`), besides a good signature and lifetime. Only
+/// providers hosted by this Hale (a tenant's authority, v1 or v2) can be
+/// verified: their keys are Hale's own; a token naming another authority
+/// is refused.
+async fn smart_provider_token(
+    state: &AppState,
+    headers: &HeaderMap,
+    service: &HealthService,
+) -> Option<auth::Bearer> {
+    let providers = &service.smart_identity_providers;
+    let token = auth::bearer(headers)?;
+    let bearer = auth::verify_token(state, token, |aud| {
+        providers
+            .iter()
+            .flat_map(|p| &p.applications)
+            .any(|a| a.audience == aud)
+    })
+    .await
+    .ok()?;
+    let issuer = bearer.text("iss")?.trim_end_matches('/');
+    let client = bearer.text("azp").or_else(|| bearer.text("appid"))?;
+    let audiences = hale_jws::audiences(&bearer.claims).ok()?;
+    let provider = providers
+        .iter()
+        .find(|p| p.authority.trim_end_matches('/') == issuer)?;
+    provider
+        .applications
+        .iter()
+        .any(|a| a.client_id == client && audiences.iter().any(|aud| *aud == a.audience))
+        .then_some(bearer)
 }
 
 /// Whether `inputs` name a service and grants that permit `action` there.

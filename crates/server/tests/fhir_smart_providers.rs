@@ -1,0 +1,356 @@
+//! A FHIR service's SMART identity providers (ARM's
+//! `authenticationConfiguration.smartIdentityProviders`): Azure's validation
+//! and messages, and tokens issued by a Hale tenant for another application
+//! accepted by the service, reads only, within their SMART scopes.
+
+mod common;
+
+use common::health::*;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+/// The FHIR service's ARM body with `providers` as its SMART identity providers.
+fn with_providers(providers: Value) -> Value {
+    json!({
+        "location": "westeurope",
+        "kind": "fhir-R4",
+        "properties": {"authenticationConfiguration": {"smartIdentityProviders": providers}},
+    })
+}
+
+fn provider(authority: &str, client_id: &str, audience: &str) -> Value {
+    json!({
+        "authority": authority,
+        "applications": [{"clientId": client_id, "audience": audience, "allowedDataActions": ["Read"]}],
+    })
+}
+
+#[tokio::test]
+async fn smart_identity_providers_are_validated_as_azure_does() {
+    let h = Health::start().await;
+    h.create_workspace("idp").await;
+    let id = h.fhir_id("idp", "fhir1");
+    let good = json!([provider(
+        "https://login.example.org/t1/v2.0",
+        "client-1",
+        "api://fhir"
+    )]);
+    let (status, body) = h
+        .arm(Method::PUT, &id, Some(with_providers(good.clone())))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let config = &body["properties"]["authenticationConfiguration"];
+    assert_eq!(config["smartIdentityProviders"], good);
+    assert!(
+        config["audience"]
+            .as_str()
+            .unwrap()
+            .contains("/fhir/idp/fhir1")
+    );
+
+    let app = |client: &str, audience: &str, actions: Value| json!({"clientId": client, "audience": audience, "allowedDataActions": actions});
+    let auth = "https://a.example.org";
+    let cases = [
+        (
+            json!([
+                provider("https://a.example.org", "c1", "x"),
+                provider("https://b.example.org", "c2", "x"),
+                provider("https://c.example.org", "c3", "x")
+            ]),
+            "The maximum number of SMART identity providers is 2.",
+        ),
+        (
+            json!([provider("not a url", "c1", "x")]),
+            "authority values are null, empty, or invalid",
+        ),
+        (
+            json!([{"applications": [app("c1", "x", json!(["Read"]))]}]),
+            "authority values are null, empty, or invalid",
+        ),
+        (
+            json!([
+                provider("https://a.example.org/", "c1", "x"),
+                provider("https://A.example.org", "c2", "x")
+            ]),
+            "authorities must be unique",
+        ),
+        (
+            json!([{"authority": auth, "applications": [app("c1", "x", json!(["Read"])), app("c2", "x", json!(["Read"])), app("c3", "x", json!(["Read"]))]}]),
+            "The maximum number of SMART identity provider applications is 2.",
+        ),
+        (
+            json!([{"authority": auth, "applications": []}]),
+            "One or more SMART applications are null.",
+        ),
+        (
+            json!([{"authority": auth}]),
+            "One or more SMART applications are null.",
+        ),
+        (
+            json!([{"authority": auth, "applications": [app("c1", "x", json!(["Read", "Read"]))]}]),
+            "allowedDataActions contain duplicate elements",
+        ),
+        (
+            json!([{"authority": auth, "applications": [app("c1", "x", json!(["Write"]))]}]),
+            "allowedDataActions values are invalid",
+        ),
+        (
+            json!([{"authority": auth, "applications": [app("c1", "x", json!([]))]}]),
+            "allowedDataActions values are null or empty",
+        ),
+        (
+            json!([{"authority": auth, "applications": [app("c1", "", json!(["Read"]))]}]),
+            "audience values are null, empty, or invalid",
+        ),
+        (
+            json!([{"authority": auth, "applications": [app("", "x", json!(["Read"]))]}]),
+            "client id values are null, empty, or invalid",
+        ),
+        (
+            json!([
+                provider("https://a.example.org", "same", "x"),
+                provider("https://b.example.org", "SAME", "y")
+            ]),
+            "client ids must be unique",
+        ),
+        (json!({"authority": auth}), "must be an array"),
+    ];
+    for (providers, message) in cases {
+        for method in [Method::PUT, Method::PATCH] {
+            let (status, body) = h
+                .arm(method.clone(), &id, Some(with_providers(providers.clone())))
+                .await;
+            assert_eq!(status, 400, "{method} {providers}: {body}");
+            let text = body["error"]["message"].as_str().unwrap_or_default();
+            assert!(
+                text.contains(message),
+                "{providers}: {text:?} lacks {message:?}"
+            );
+        }
+    }
+    // Nothing changed.
+    let (_, body) = h.arm(Method::GET, &id, None).await;
+    assert_eq!(
+        body["properties"]["authenticationConfiguration"]["smartIdentityProviders"],
+        good
+    );
+
+    // PATCH replaces them; null removes them; a PATCH without them keeps them.
+    let two = json!([
+        provider("https://a.example.org", "c1", "x"),
+        {"authority": "https://b.example.org", "applications": [app("c2", "y", json!(["Read"])), app("c3", "z", json!(["Read"]))]},
+    ]);
+    let (status, body) = h
+        .arm(Method::PATCH, &id, Some(with_providers(two.clone())))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["properties"]["authenticationConfiguration"]["smartIdentityProviders"],
+        two
+    );
+    let (status, _) = h
+        .arm(Method::PATCH, &id, Some(json!({"tags": {"a": "b"}})))
+        .await;
+    assert_eq!(status, 200);
+    let (_, body) = h.arm(Method::GET, &id, None).await;
+    assert_eq!(
+        body["properties"]["authenticationConfiguration"]["smartIdentityProviders"],
+        two
+    );
+    let (status, body) = h
+        .arm(Method::PATCH, &id, Some(with_providers(Value::Null)))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["properties"]["authenticationConfiguration"]["smartIdentityProviders"],
+        json!([])
+    );
+
+    // A DICOM service has no such setting.
+    let dicom = h.dicom_id("idp", "dicom1");
+    let (status, body) = h
+        .arm(
+            Method::PUT,
+            &dicom,
+            Some(json!({"location": "westeurope", "properties": {"authenticationConfiguration": {"smartIdentityProviders": good}}})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+}
+
+/// An API of the tenant with an app role, a client holding it, and a token
+/// for the API (v1: `aud` is the API's identifier URI, `appid` the client).
+struct SmartApi {
+    client: App,
+    other_client: App,
+    audience: String,
+}
+
+async fn smart_api(h: &Health) -> SmartApi {
+    let role_id = uuid::Uuid::new_v4();
+    let audience = "api://smart-fhir-test".to_owned();
+    let api = h
+        .graph(
+            Method::POST,
+            "/v1.0/applications",
+            json!({
+                "displayName": "SMART FHIR API",
+                "identifierUris": [audience],
+                "appRoles": [{"id": role_id, "allowedMemberTypes": ["Application"], "value": "system.Patient.read",
+                              "displayName": "Read patients", "description": "Read patients", "isEnabled": true}],
+            }),
+        )
+        .await;
+    let api_sp = h
+        .graph(
+            Method::POST,
+            "/v1.0/servicePrincipals",
+            json!({"appId": api["appId"]}),
+        )
+        .await;
+    let client = h.register_app("smart-client").await;
+    let other_client = h.register_app("smart-other-client").await;
+    for app in [&client, &other_client] {
+        let assigned = h
+            .graph(
+                Method::POST,
+                &format!("/v1.0/servicePrincipals/{}/appRoleAssignments", app.principal_id),
+                json!({"principalId": app.principal_id, "resourceId": api_sp["id"], "appRoleId": role_id}),
+            )
+            .await;
+        assert_eq!(assigned["appRoleId"], json!(role_id), "{assigned}");
+    }
+    SmartApi {
+        client,
+        other_client,
+        audience,
+    }
+}
+
+#[tokio::test]
+async fn tokens_of_a_smart_identity_provider_read_within_their_scopes() {
+    let h = Health::start().await;
+    h.create_workspace("smartidp").await;
+    h.create_fhir("smartidp", "fhir1").await;
+    let id = h.fhir_id("smartidp", "fhir1");
+    let url = h.service_url("fhir", "smartidp", "fhir1");
+
+    // Data, written by a contributor of the service.
+    let writer = h.register_app("smart-writer").await;
+    h.assign(&id, FHIR_DATA_CONTRIBUTOR, &writer.principal_id)
+        .await;
+    let writer_token = h.token_v1(&writer, &url).await;
+    for (path, body) in [
+        ("Patient/p1", json!({"resourceType": "Patient", "id": "p1"})),
+        (
+            "Observation/o1",
+            json!({"resourceType": "Observation", "id": "o1", "status": "final",
+                   "code": {"text": "pulse"}, "subject": {"reference": "Patient/p1"}}),
+        ),
+    ] {
+        let res = h
+            .server
+            .client()
+            .put(format!("{url}/{path}"))
+            .bearer_auth(&writer_token)
+            .header("content-type", "application/fhir+json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+    }
+
+    let api = smart_api(&h).await;
+    let token = h.token_v1(&api.client, &api.audience).await;
+    let other = h.token_v1(&api.other_client, &api.audience).await;
+    let get = |token: String, path: &'static str| {
+        let h = &h;
+        let url = &url;
+        async move {
+            h.data(Method::GET, &format!("{url}/{path}"), Some(&token))
+                .await
+        }
+    };
+
+    // Not a provider of the service yet: the token is for another audience.
+    let reply = get(token.clone(), "Patient/p1").await;
+    assert_eq!(reply.status, 401, "{}", reply.body);
+
+    // The tenant's v1 authority, the client and the API's audience.
+    let authority = format!("{}{}", h.server.info().public_url, h.tenant);
+    let (status, body) = h
+        .arm(
+            Method::PATCH,
+            &id,
+            Some(with_providers(json!([provider(
+                &authority,
+                &api.client.client_id,
+                &api.audience
+            )]))),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    let reply = get(token.clone(), "Patient/p1").await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["id"], "p1");
+    let reply = get(token.clone(), "Patient?_id=p1").await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["entry"][0]["resource"]["id"], "p1");
+    // Its scopes name Patient only.
+    assert_eq!(get(token.clone(), "Observation/o1").await.status, 403);
+    // Reads only: allowedDataActions is `Read`.
+    let res = h
+        .server
+        .client()
+        .post(format!("{url}/Patient"))
+        .bearer_auth(&token)
+        .header("content-type", "application/fhir+json")
+        .body(json!({"resourceType": "Patient"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    // Another client of the same API is not the configured one.
+    assert_eq!(get(other.clone(), "Patient/p1").await.status, 401);
+    // A token of the configured client for the service's own audience goes
+    // through Azure RBAC, where the client holds nothing.
+    let own = h.token_v1(&api.client, &url).await;
+    assert_eq!(get(own, "Patient/p1").await.status, 403);
+
+    // The v2 authority is another issuer: v1 tokens no longer match.
+    let (status, _) = h
+        .arm(
+            Method::PATCH,
+            &id,
+            Some(with_providers(json!([provider(
+                &format!("{authority}/v2.0"),
+                &api.client.client_id,
+                &api.audience
+            )]))),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(get(token.clone(), "Patient/p1").await.status, 401);
+
+    // Gone again with the setting.
+    let (status, _) = h
+        .arm(
+            Method::PATCH,
+            &id,
+            Some(with_providers(json!([provider(
+                &authority,
+                &api.client.client_id,
+                &api.audience
+            )]))),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(get(token.clone(), "Patient/p1").await.status, 200);
+    let (status, _) = h
+        .arm(Method::PATCH, &id, Some(with_providers(Value::Null)))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(get(token, "Patient/p1").await.status, 401);
+}
