@@ -81,24 +81,32 @@ pub struct CorsConfiguration {
 }
 
 /// An OpenID Connect provider whose access tokens a FHIR service accepts
+/// (serialized in ARM's JSON shape)
 /// for SMART on FHIR clients, as Azure's `smartIdentityProviders` entries:
 /// a token counts when its `iss` is the authority's issuer, its `aud` an
 /// application's `audience` and its `azp` (or `appid`) that application's
 /// `clientId`; it then may do what the application's `allowedDataActions`
 /// say, within its SMART scopes and its `fhirUser` compartment.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SmartIdentityProvider {
     /// The token authority, a fully qualified URL.
+    #[serde(default)]
     pub authority: String,
+    #[serde(default)]
     pub applications: Vec<SmartApplication>,
 }
 
-/// A resource application of a [`SmartIdentityProvider`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A resource application of a [`SmartIdentityProvider`] (ARM's JSON shape).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct SmartApplication {
+    #[serde(default)]
     pub client_id: String,
+    #[serde(default)]
     pub audience: String,
     /// What its tokens may do: Azure accepts `Read` only.
+    #[serde(default)]
     pub allowed_data_actions: Vec<String>,
 }
 

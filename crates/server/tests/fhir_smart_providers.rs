@@ -240,26 +240,19 @@ async fn tokens_of_a_smart_identity_provider_read_within_their_scopes() {
     h.assign(&id, FHIR_DATA_CONTRIBUTOR, &writer.principal_id)
         .await;
     let writer_token = h.token_v1(&writer, &url).await;
-    for (path, body) in [
-        ("Patient/p1", json!({"resourceType": "Patient", "id": "p1"})),
-        (
-            "Observation/o1",
-            json!({"resourceType": "Observation", "id": "o1", "status": "final",
+    h.put_resources(
+        &url,
+        &writer_token,
+        &[
+            ("Patient/p1", json!({"resourceType": "Patient", "id": "p1"})),
+            (
+                "Observation/o1",
+                json!({"resourceType": "Observation", "id": "o1", "status": "final",
                    "code": {"text": "pulse"}, "subject": {"reference": "Patient/p1"}}),
-        ),
-    ] {
-        let res = h
-            .server
-            .client()
-            .put(format!("{url}/{path}"))
-            .bearer_auth(&writer_token)
-            .header("content-type", "application/fhir+json")
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 201);
-    }
+            ),
+        ],
+    )
+    .await;
 
     let api = smart_api(&h).await;
     let token = h.token_v1(&api.client, &api.audience).await;

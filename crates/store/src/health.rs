@@ -1,9 +1,6 @@
 //! Health workspaces and their FHIR and DICOM services.
 
-use hale_arm::{
-    CorsConfiguration, HealthService, ServiceKind, SmartApplication, SmartIdentityProvider,
-    Workspace,
-};
+use hale_arm::{CorsConfiguration, HealthService, ServiceKind, SmartIdentityProvider, Workspace};
 use hale_directory::TenantId;
 use serde_json::{Value as Json, json};
 
@@ -143,55 +140,14 @@ fn cors_from(text: &str) -> Result<CorsConfiguration, StoreError> {
     })
 }
 
-/// SMART identity providers as stored (JSON, ARM's property names); `None`
-/// for none.
+/// SMART identity providers as stored (ARM's JSON); `None` for none.
 fn smart_json(providers: &[SmartIdentityProvider]) -> Option<String> {
-    (!providers.is_empty()).then(|| {
-        Json::Array(
-            providers
-                .iter()
-                .map(|p| {
-                    json!({
-                        "authority": p.authority,
-                        "applications": p.applications.iter().map(|a| json!({
-                            "clientId": a.client_id,
-                            "audience": a.audience,
-                            "allowedDataActions": a.allowed_data_actions,
-                        })).collect::<Vec<_>>(),
-                    })
-                })
-                .collect(),
-        )
-        .to_string()
-    })
+    (!providers.is_empty()).then(|| serde_json::to_string(providers).unwrap_or_default())
 }
 
 fn smart_from(text: &str) -> Result<Vec<SmartIdentityProvider>, StoreError> {
-    let v: Json = serde_json::from_str(text)
-        .map_err(|e| StoreError::Decode(format!("smart_identity_providers: {e}")))?;
-    let text = |v: &Json, k: &str| v[k].as_str().unwrap_or_default().to_owned();
-    Ok(v.as_array()
-        .into_iter()
-        .flatten()
-        .map(|p| SmartIdentityProvider {
-            authority: text(p, "authority"),
-            applications: p["applications"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|a| SmartApplication {
-                    client_id: text(a, "clientId"),
-                    audience: text(a, "audience"),
-                    allowed_data_actions: a["allowedDataActions"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|x| x.as_str().map(str::to_owned))
-                        .collect(),
-                })
-                .collect(),
-        })
-        .collect())
+    serde_json::from_str(text)
+        .map_err(|e| StoreError::Decode(format!("smart_identity_providers: {e}")))
 }
 
 fn service(row: &Row) -> Result<HealthService, StoreError> {

@@ -4,13 +4,12 @@ with PyJWT from discovery and JWKS alone. Prints one JSON object."""
 
 import json
 import os
-import re
 import ssl
-from urllib.parse import parse_qsl, urljoin, urlparse
 
 import jwt
 import msal
-import requests
+
+from sign_in_page import sign_in
 
 host = os.environ["HALE_AUTHORITY_HOST"]
 tenant = os.environ["HALE_TENANT"]
@@ -26,31 +25,7 @@ app = msal.PublicClientApplication(client_id, authority=f"{host}/{tenant}", inst
 flow = app.initiate_auth_code_flow(scopes=[api_scope], redirect_uri="http://localhost:8765/")
 out["pkce_in_auth_uri"] = "code_challenge=" in flow["auth_uri"]
 
-browser = requests.Session()
-browser.verify = ca
-
-
-def form_of(page):
-    return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page))
-
-
-def unescape(value):
-    return (value.replace("&quot;", '"').replace("&#39;", "'").replace("&lt;", "<")
-            .replace("&gt;", ">").replace("&amp;", "&"))
-
-
-page = browser.get(flow["auth_uri"], allow_redirects=False)
-action = urljoin(flow["auth_uri"], "authorize").split("?")[0]
-fields = {k: unescape(v) for k, v in form_of(page.text).items()}
-fields.update(username=username, password=password)
-consent = browser.post(action, data=fields, allow_redirects=False)
-out["consent_page"] = "Permissions requested" in consent.text
-fields = {k: unescape(v) for k, v in form_of(consent.text).items()}
-fields["decision"] = "accept"
-back = browser.post(action, data=fields, allow_redirects=False)
-location = back.headers.get("location", "")
-out["redirected_to"] = location.split("?")[0]
-auth_response = dict(parse_qsl(urlparse(location).query))
+browser, out["consent_page"], out["redirected_to"], auth_response = sign_in(flow["auth_uri"], username, password, ca)
 result = app.acquire_token_by_auth_code_flow(flow, auth_response)
 out["auth_code"] = {k: result.get(k) for k in ("access_token", "id_token", "refresh_token", "scope", "error", "error_description")}
 out["id_token_claims"] = result.get("id_token_claims")

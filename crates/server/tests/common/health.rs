@@ -414,4 +414,22 @@ impl Health {
         }
         claims
     }
+
+    /// PUTs each `(path, resource)` below the FHIR service at `url` with
+    /// `token`, expecting 201 Created for each.
+    pub async fn put_resources(&self, url: &str, token: &str, resources: &[(&str, Value)]) {
+        for (path, body) in resources {
+            let res = self
+                .server
+                .client()
+                .put(format!("{url}/{path}"))
+                .bearer_auth(token)
+                .header("content-type", "application/fhir+json")
+                .body(body.to_string())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 201, "PUT {path}");
+        }
+    }
 }

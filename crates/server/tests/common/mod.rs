@@ -163,3 +163,13 @@ pub fn assert_graph_error(status: u16, body: &Value, expected: u16, code: &str, 
         "{body}"
     );
 }
+
+/// The claims of a JWT, unverified.
+pub fn claims_of(jwt: &str) -> Value {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("JSON claims")
+}

@@ -58,7 +58,7 @@ fn service_json(state: &AppState, s: &HealthService) -> Value {
                 "authority": authority,
                 "audience": url,
                 "smartProxyEnabled": false,
-                "smartIdentityProviders": smart_providers_json(&s.smart_identity_providers),
+                "smartIdentityProviders": s.smart_identity_providers,
             },
             "publicNetworkAccess": "Enabled",
         }),
@@ -96,22 +96,6 @@ fn service_json(state: &AppState, s: &HealthService) -> Value {
         out["kind"] = json!(kind);
     }
     out
-}
-
-fn smart_providers_json(providers: &[SmartIdentityProvider]) -> Value {
-    providers
-        .iter()
-        .map(|p| {
-            json!({
-                "authority": p.authority,
-                "applications": p.applications.iter().map(|a| json!({
-                    "clientId": a.client_id,
-                    "audience": a.audience,
-                    "allowedDataActions": a.allowed_data_actions,
-                })).collect::<Vec<_>>(),
-            })
-        })
-        .collect()
 }
 
 /// `properties.authenticationConfiguration.smartIdentityProviders` of a FHIR
