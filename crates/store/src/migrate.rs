@@ -105,6 +105,13 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0014_service_cors.sql"),
         postgres: None,
     },
+    // Version 15 is the main branch's.
+    Migration {
+        version: 16,
+        name: "claims-mapping policies and their assignments",
+        sql: include_str!("../migrations/0016_claims_mapping.sql"),
+        postgres: None,
+    },
 ];
 
 /// The newest schema version this build knows.
