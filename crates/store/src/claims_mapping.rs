@@ -1,7 +1,7 @@
 //! Claims-mapping policies and their assignment to service principals (at
 //! most one per service principal).
 
-use hale_directory::{ClaimsMappingPolicy, ObjectId, TenantId};
+use hale_directory::{AppId, ClaimsMappingPolicy, ObjectId, TenantId};
 use time::OffsetDateTime;
 
 use crate::{Row, StoreError, Tx, params};
@@ -163,4 +163,25 @@ pub fn assigned(
     .iter()
     .map(|row| Ok((ObjectId(row.get(4)?), from_row(row)?)))
     .collect()
+}
+
+/// The policy assigned to the service principal of application `app` in
+/// `tenant`, in one read (an ID token from the authorization endpoint knows
+/// the client's application, not its service principal).
+pub fn assigned_to_app(
+    tx: &mut dyn Tx,
+    tenant: TenantId,
+    app: AppId,
+) -> Result<Option<ClaimsMappingPolicy>, StoreError> {
+    tx.query_opt(
+        "SELECT p.id, p.tenant_id, p.body, p.created_at
+           FROM service_principals s
+           JOIN claims_mapping_assignments a ON a.service_principal_id = s.id
+           JOIN claims_mapping_policies p ON p.id = a.policy_id
+          WHERE s.tenant_id = $1 AND s.app_id = $2",
+        params![tenant.0, app.0],
+    )?
+    .as_ref()
+    .map(from_row)
+    .transpose()
 }
