@@ -228,6 +228,33 @@ pub fn may_write_directory_roles(principal: &Principal, permissions: &[String]) 
     may_write(principal, permissions, WRITE_ROLES, ROLE_MANAGERS)
 }
 
+const READ_POLICIES: &[&str] = &[
+    "Policy.Read.All",
+    "Policy.ReadWrite.ApplicationConfiguration",
+];
+const WRITE_POLICIES: &[&str] = &["Policy.ReadWrite.ApplicationConfiguration"];
+
+/// Whether the caller may list and read claims-mapping policies
+/// (`Policy.Read.All` suffices, as in Graph).
+pub fn may_read_policies(principal: &Principal, permissions: &[String]) -> bool {
+    granted_to(principal, permissions, READ_POLICIES)
+}
+
+/// Whether the caller may create, change and delete claims-mapping policies:
+/// `Policy.ReadWrite.ApplicationConfiguration` and, for a user, an
+/// application-managing directory role (the policies change what every
+/// token for an application says).
+pub fn may_write_policies(principal: &Principal, permissions: &[String]) -> bool {
+    may_write(principal, permissions, WRITE_POLICIES, APPLICATION_MANAGERS)
+}
+
+/// Whether the caller may assign a claims-mapping policy to a service
+/// principal, or remove it: Graph wants a policy permission (reading is
+/// enough) and the right to write applications.
+pub fn may_assign_policies(principal: &Principal, permissions: &[String]) -> bool {
+    may_read_policies(principal, permissions) && may_write_applications(principal, permissions)
+}
+
 /// Whether the caller may read the sign-in log: `AuditLog.Read.All` and, for
 /// a user, Global Administrator (Entra also lets report and security readers).
 pub fn may_read_sign_ins(principal: &Principal, permissions: &[String]) -> bool {

@@ -56,6 +56,9 @@ pub struct ApiApplication {
     pub oauth2_permission_scopes: Vec<PermissionScope>,
     pub pre_authorized_applications: Vec<PreAuthorizedApplication>,
     pub known_client_applications: Vec<Uuid>,
+    /// Whether this API takes tokens carrying claims from a claims-mapping
+    /// policy (Entra refuses to issue them otherwise: AADSTS50146).
+    pub accept_mapped_claims: Option<bool>,
 }
 
 /// A delegated permission (scope) the API exposes.

@@ -179,6 +179,18 @@ const GRAPH_SCOPES: &[Permission] = &[
         true,
         "Read audit log data",
     ),
+    perm(
+        uuid!("572fea84-0151-49b2-9301-11cb16974376"),
+        "Policy.Read.All",
+        true,
+        "Read your organization's policies",
+    ),
+    perm(
+        uuid!("b27add92-efb2-4f16-84f5-8108ba77985c"),
+        "Policy.ReadWrite.ApplicationConfiguration",
+        true,
+        "Read and write your organization's application configuration policies",
+    ),
 ];
 
 /// Microsoft Graph's application permissions that Hale's Graph subset honours.
@@ -266,6 +278,18 @@ const GRAPH_ROLES: &[Permission] = &[
         "AuditLog.Read.All",
         true,
         "Read all audit log data",
+    ),
+    perm(
+        uuid!("246dd0d5-5bd0-4def-940b-0421030a5b68"),
+        "Policy.Read.All",
+        true,
+        "Read your organization's policies",
+    ),
+    perm(
+        uuid!("be74164b-cff1-491c-8741-e671cb536e13"),
+        "Policy.ReadWrite.ApplicationConfiguration",
+        true,
+        "Read and write your organization's application configuration policies",
     ),
 ];
 

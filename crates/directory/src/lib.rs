@@ -12,6 +12,7 @@
 pub mod access;
 mod application;
 mod certificate;
+mod claims_mapping;
 mod credential;
 mod grants;
 mod group;
@@ -33,6 +34,10 @@ pub use application::{
     validate_redirect_uri,
 };
 pub use certificate::{MAX_CERTIFICATE_BYTES, certificate_der, new_key_credential};
+pub use claims_mapping::{
+    ClaimSource, ClaimsMapping, ClaimsMappingPolicy, EXTENSION_ATTRIBUTES, ExtensionAttributes,
+    MAX_EXTENSION_ATTRIBUTE_LEN, MappedClaim, UserAttribute, is_restricted_claim,
+};
 pub use credential::{
     DEFAULT_MAX_SECRET_LIFETIME, DEFAULT_SECRET_LIFETIME, PORTAL_SECRET_LIFETIMES_DAYS, SecretText,
     new_password_credential,

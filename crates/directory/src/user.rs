@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use time::format_description::well_known::Rfc3339;
 
-use crate::{DirectoryError, User};
+use crate::{DirectoryError, ExtensionAttributes, User};
 
 /// The Graph properties of a user beyond the ones Hale's rules depend on, as
 /// Graph spells them. Kept whole as one JSON document.
@@ -31,6 +31,10 @@ pub struct UserProfile {
     pub country: Option<String>,
     pub usage_location: Option<String>,
     pub preferred_language: Option<String>,
+    /// `extensionAttribute1`…`15`, which claims-mapping policies can put in
+    /// tokens (SMART on FHIR's `fhirUser`). Shown only when `$select`ed, as
+    /// in Graph.
+    pub on_premises_extension_attributes: ExtensionAttributes,
     /// From `passwordProfile`: the user must choose a new password at next
     /// sign-in.
     pub force_change_password_next_sign_in: bool,

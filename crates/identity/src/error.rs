@@ -114,6 +114,18 @@ impl OAuthError {
         )
     }
 
+    /// AADSTS50146: the resource has a claims-mapping policy but has not set
+    /// `api.acceptMappedClaims` (Entra's other way out, an application-specific
+    /// signing key, Hale does not offer).
+    pub fn mapped_claims_not_accepted() -> Self {
+        Self::new(
+            400,
+            "invalid_client",
+            50146,
+            "This application is required to be configured with an application-specific signing key. It is either not configured with one, or the key has expired or isn't yet valid. Please contact the application's administrator.",
+        )
+    }
+
     /// AADSTS7000218: a confidential client sent no credential.
     pub fn missing_credential() -> Self {
         Self::new(

@@ -1017,6 +1017,51 @@ async fn id_tokens_come_by_the_implicit_and_hybrid_flows_once_enabled() {
         assert!(get(&pairs, "id_token").is_none());
     }
 
+    // A claims-mapping policy on the app's service principal applies to its
+    // ID tokens, from the authorization endpoint too.
+    let policy_admin = s
+        .server
+        .admin_token("Application.ReadWrite.All Policy.ReadWrite.ApplicationConfiguration User.ReadWrite.All")
+        .await;
+    let as_policy_admin = |method: Method, path: String, body: Value| {
+        let request = s
+            .server
+            .client()
+            .request(method, s.server.url(&path))
+            .bearer_auth(&policy_admin)
+            .json(&body);
+        async move {
+            let res = request.send().await.unwrap();
+            let status = res.status().as_u16();
+            (status, res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, policy) = as_policy_admin(
+        Method::POST,
+        "/v1.0/policies/claimsMappingPolicies".into(),
+        json!({"displayName": "fhirUser", "definition": [json!({"ClaimsMappingPolicy": {
+            "Version": 1, "IncludeBasicClaimSet": "true", "ClaimsSchema": [
+                {"Source": "user", "ID": "extensionattribute1", "JwtClaimType": "fhirUser"},
+                {"Value": "hale", "JwtClaimType": "site"},
+            ]}}).to_string()]}),
+    )
+    .await;
+    assert_eq!(status, 201, "{policy}");
+    let (status, body) = as_policy_admin(
+        Method::POST,
+        format!("/v1.0/servicePrincipals(appId='{}')/claimsMappingPolicies/$ref", s.app_id),
+        json!({"@odata.id": format!("https://graph.microsoft.com/v1.0/policies/claimsMappingPolicies/{}", policy["id"].as_str().unwrap())}),
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = as_policy_admin(
+        Method::PATCH,
+        format!("/v1.0/users/{}", me["id"].as_str().unwrap()),
+        json!({"onPremisesExtensionAttributes": {"extensionAttribute1": "Practitioner/9"}}),
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+
     // The implicit flow: sign in, consent, and the ID token in the fragment.
     let (status, _, page) = browser.get(&implicit("id_token", &[])).await;
     assert_eq!(status, 200, "{page}");
@@ -1042,6 +1087,10 @@ async fn id_tokens_come_by_the_implicit_and_hybrid_flows_once_enabled() {
     assert_eq!(id["groups"], json!([group_id]));
     assert_eq!(id["upn"], "admin@hale.local");
     assert!(id.get("c_hash").is_none());
+    assert_eq!(
+        (&id["fhirUser"], &id["site"]),
+        (&json!("Practitioner/9"), &json!("hale"))
+    );
 
     // In six groups, too many for a token in a URL: Entra's `hasgroups`
     // instead; the token endpoint's ID token still lists them.
@@ -1078,6 +1127,13 @@ async fn id_tokens_come_by_the_implicit_and_hybrid_flows_once_enabled() {
     assert_eq!(status, 200, "{body}");
     let redeemed = claims_of(body["id_token"].as_str().unwrap());
     assert_eq!(redeemed["sub"], id["sub"]);
+    assert_eq!(redeemed["fhirUser"], "Practitioner/9", "{redeemed}");
+    // The API has no policy: its access token has no mapped claims.
+    assert!(
+        claims_of(body["access_token"].as_str().unwrap())
+            .get("fhirUser")
+            .is_none()
+    );
     let mut listed: Vec<String> = serde_json::from_value(redeemed["groups"].clone()).unwrap();
     listed.sort();
     assert_eq!(listed, all_groups);

@@ -25,6 +25,7 @@ mod value;
 
 pub mod applications;
 pub mod arm;
+pub mod claims_mapping;
 pub mod directory_roles;
 pub mod grants;
 pub mod groups;

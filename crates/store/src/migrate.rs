@@ -111,6 +111,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0015_smart_identity_providers.sql"),
         postgres: None,
     },
+    Migration {
+        version: 16,
+        name: "claims-mapping policies and their assignments",
+        sql: include_str!("../migrations/0016_claims_mapping.sql"),
+        postgres: None,
+    },
 ];
 
 /// The newest schema version this build knows.

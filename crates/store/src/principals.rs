@@ -47,8 +47,8 @@ pub fn update(tx: &mut dyn Tx, sp: &ServicePrincipal) -> Result<bool, StoreError
 }
 
 /// Removes a service principal with its group and directory role
-/// memberships (its grants and assignments: `grants::forget_object`).
-/// Returns whether it existed.
+/// memberships and its claims-mapping policy assignment (its grants and
+/// assignments: `grants::forget_object`). Returns whether it existed.
 pub fn delete(tx: &mut dyn Tx, tenant: TenantId, id: ObjectId) -> Result<bool, StoreError> {
     tx.execute(
         "DELETE FROM group_members WHERE tenant_id = $1 AND member_id = $2",
@@ -58,6 +58,7 @@ pub fn delete(tx: &mut dyn Tx, tenant: TenantId, id: ObjectId) -> Result<bool, S
         "DELETE FROM directory_role_members WHERE tenant_id = $1 AND principal_id = $2",
         params![tenant.0, id.0],
     )?;
+    crate::claims_mapping::forget_principal(tx, tenant, id)?;
     Ok(tx.execute(
         "DELETE FROM service_principals WHERE tenant_id = $1 AND id = $2",
         params![tenant.0, id.0],

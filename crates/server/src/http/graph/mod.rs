@@ -13,6 +13,7 @@ mod directory_roles;
 mod error;
 mod groups;
 mod me;
+mod policies;
 mod service_principals;
 mod sign_ins;
 mod users;
@@ -53,6 +54,15 @@ enum Target {
     OAuth2PermissionGrant(Uuid),
     /// `auditLogs/signIns`.
     SignIns,
+    /// `policies/claimsMappingPolicies`.
+    ClaimsMappingPolicies,
+    ClaimsMappingPolicy(Uuid),
+    /// `servicePrincipals/{key}/claimsMappingPolicies`.
+    ServicePrincipalClaimsMapping(Key),
+    /// `servicePrincipals/{key}/claimsMappingPolicies/$ref`.
+    ServicePrincipalClaimsMappingRefs(Key),
+    /// `servicePrincipals/{key}/claimsMappingPolicies/{id}/$ref`.
+    ServicePrincipalClaimsMappingRef(Key, Uuid),
 }
 
 /// What a service principal's URL may name below it.
@@ -85,6 +95,17 @@ fn parse_target(path: &str) -> Result<Target, GraphError> {
     }
     if segments.as_slice() == ["auditLogs", "signIns"] {
         return Ok(Target::SignIns);
+    }
+    match segments.as_slice() {
+        ["policies", "claimsMappingPolicies"] => return Ok(Target::ClaimsMappingPolicies),
+        ["policies", "claimsMappingPolicies", id] => {
+            return Uuid::parse_str(id)
+                .map(Target::ClaimsMappingPolicy)
+                .map_err(|_| {
+                    GraphError::bad_request(format!("Invalid object identifier '{id}'."))
+                });
+        }
+        _ => {}
     }
     let unknown = |segment: &str| GraphError {
         status: StatusCode::BAD_REQUEST,
@@ -143,6 +164,15 @@ fn parse_target(path: &str) -> Result<Target, GraphError> {
         ("servicePrincipals", Some(key), ["transitiveMemberOf"]) => Ok(
             Target::ServicePrincipalMemberOf(key, directory::Depth::Transitive),
         ),
+        ("servicePrincipals", Some(key), ["claimsMappingPolicies"]) => {
+            Ok(Target::ServicePrincipalClaimsMapping(key))
+        }
+        ("servicePrincipals", Some(key), ["claimsMappingPolicies", "$ref"]) => {
+            Ok(Target::ServicePrincipalClaimsMappingRefs(key))
+        }
+        ("servicePrincipals", Some(key), ["claimsMappingPolicies", id, "$ref"]) => {
+            Ok(Target::ServicePrincipalClaimsMappingRef(key, guid(id)?))
+        }
         ("servicePrincipals", Some(key), [relation, rest @ ..]) => {
             let relation = match *relation {
                 "appRoleAssignments" => Relation::AppRoleAssignments,
@@ -254,6 +284,30 @@ async fn handle(
         }
         (Method::DELETE, Target::ServicePrincipalRelationItem(key, relation, id)) => {
             consent::delete_assignment(state, caller, key, side(relation), id).await
+        }
+        (Method::GET, Target::ClaimsMappingPolicies) => {
+            policies::list(state, caller, query, headers).await
+        }
+        (Method::POST, Target::ClaimsMappingPolicies) => {
+            policies::create(state, caller, json_body(body)?).await
+        }
+        (Method::GET, Target::ClaimsMappingPolicy(id)) => {
+            policies::get(state, caller, id, query).await
+        }
+        (Method::PATCH, Target::ClaimsMappingPolicy(id)) => {
+            policies::update(state, caller, id, json_body(body)?).await
+        }
+        (Method::DELETE, Target::ClaimsMappingPolicy(id)) => {
+            policies::delete(state, caller, id).await
+        }
+        (Method::GET, Target::ServicePrincipalClaimsMapping(key)) => {
+            policies::list_assigned(state, caller, key).await
+        }
+        (Method::POST, Target::ServicePrincipalClaimsMappingRefs(key)) => {
+            policies::assign(state, caller, key, json_body(body)?).await
+        }
+        (Method::DELETE, Target::ServicePrincipalClaimsMappingRef(key, id)) => {
+            policies::unassign(state, caller, key, id).await
         }
         (Method::GET, Target::SignIns) => sign_ins::list(state, caller, query).await,
         (Method::GET, Target::OAuth2PermissionGrants) => {

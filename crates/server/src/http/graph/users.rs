@@ -80,6 +80,7 @@ pub(super) const USERS: Resource = Resource {
         "country",
         "usageLocation",
         "preferredLanguage",
+        "onPremisesExtensionAttributes",
     ],
 };
 
@@ -90,6 +91,8 @@ const CORE: &[&str] = &[
     "userPrincipalName",
     "passwordProfile",
 ];
+/// A profile property patched attribute by attribute rather than replaced.
+const EXTENSION_ATTRIBUTES: &str = "onPremisesExtensionAttributes";
 const READ_ONLY: &[&str] = &["id", "createdDateTime", "userType"];
 
 fn not_found(key: &UserKey) -> GraphError {
@@ -171,6 +174,7 @@ pub(super) async fn get(
 fn check_properties(body: &Map<String, Value>) -> Result<(), GraphError> {
     for name in body.keys() {
         if name == "@odata.type"
+            || name == EXTENSION_ATTRIBUTES
             || CORE.contains(&name.as_str())
             || USER_PROFILE_PROPERTIES.contains(&name.as_str())
         {
@@ -218,7 +222,7 @@ fn password_profile(body: &Map<String, Value>) -> Result<Option<(String, bool)>,
 }
 
 /// `profile` with the body's profile properties merged in (string properties
-/// replace, `null` clears; collections replace).
+/// replace, `null` clears; collections replace; extension attributes merge).
 fn merged_profile(
     profile: &UserProfile,
     body: &Map<String, Value>,
@@ -235,7 +239,22 @@ fn merged_profile(
         };
         value[*name] = new;
     }
-    let merged: UserProfile = serde_json::from_value(value).map_err(|_| GraphError::internal())?;
+    let mut merged: UserProfile =
+        serde_json::from_value(value).map_err(|_| GraphError::internal())?;
+    // Only the attributes named change; `null` clears one (Graph's partial
+    // update of this complex property).
+    match body.get(EXTENSION_ATTRIBUTES) {
+        None => {}
+        Some(Value::Object(patch)) => {
+            merged.on_premises_extension_attributes =
+                profile.on_premises_extension_attributes.patched(patch)?;
+        }
+        Some(_) => {
+            return Err(GraphError::bad_request(format!(
+                "Invalid value specified for property '{EXTENSION_ATTRIBUTES}': it must be an object of extensionAttribute1 to extensionAttribute15."
+            )));
+        }
+    }
     if let Some(nickname) = &merged.mail_nickname {
         validate_mail_nickname(nickname)?;
     }

@@ -775,8 +775,9 @@ async fn authorize(
             endpoint,
             now_seconds(),
         );
-        // The application was read with the request; only its groups claim
-        // needs the store.
+        // The application was read with the request; its groups claim and
+        // its claims-mapping policy (which applies to its ID tokens) need the
+        // store, in one read.
         if let Client::Registered(app) = &client {
             super::user::add_optional_claims(
                 &mut claims,
@@ -784,12 +785,21 @@ async fn authorize(
                 &verified.user,
                 auth.authenticated_at,
             );
-            if super::user::wants_groups(Some(app)) {
-                let (tenant, user) = (auth.tenant, verified.user.id);
-                let groups = state
-                    .store
-                    .read(move |tx| super::user::group_ids(tx, tenant, user))
-                    .await?;
+            let wants_groups = super::user::wants_groups(Some(app));
+            let (tenant, user, app_id) = (auth.tenant, verified.user.id, app.app_id);
+            let (groups, policy) = state
+                .store
+                .read(move |tx| {
+                    let groups = if wants_groups {
+                        Some(super::user::group_ids(tx, tenant, user)?)
+                    } else {
+                        None
+                    };
+                    let policy = hale_store::claims_mapping::assigned_to_app(tx, tenant, app_id)?;
+                    Ok::<_, hale_store::StoreError>((groups, policy))
+                })
+                .await?;
+            if let Some(groups) = groups {
                 super::user::set_groups(
                     &mut claims,
                     &groups,
@@ -797,6 +807,15 @@ async fn authorize(
                     state.public_url.as_str(),
                     user,
                 );
+            }
+            // Checked when written; a policy that no longer parses is skipped.
+            if let Some(policy) = policy {
+                match hale_directory::ClaimsMapping::parse(&policy.definition) {
+                    Ok(mapping) => mapping.apply(&mut claims, Some(&verified.user)),
+                    Err(e) => {
+                        tracing::error!(policy = %policy.id, error = %e, "unreadable claims-mapping policy")
+                    }
+                }
             }
         }
         if let Some(code) = &code {

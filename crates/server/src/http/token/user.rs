@@ -2,7 +2,7 @@
 //! `refresh_token` and the device code grant. All end in [`issue_for_user`],
 //! which applies consent and mints the access, refresh and ID tokens.
 
-use hale_directory::{AppId, ObjectId, TenantId, User, first_party};
+use hale_directory::{AppId, ClaimsMapping, ObjectId, TenantId, User, first_party};
 use hale_identity::OAuthError;
 use hale_identity::token::{ClientAuthentication, IdToken, TokenVersion, UserToken, client_info};
 use hale_store::sign_in::{self, Authentication, DeviceStatus};
@@ -47,6 +47,12 @@ struct Context {
     id_token_optional: Vec<String>,
     /// The optional claims the resource asks for in its access tokens.
     access_token_optional: Vec<String>,
+    /// The claims-mapping policy of the resource (access tokens), and whether
+    /// the resource application accepts mapped claims.
+    access_token_mapping: Option<ClaimsMapping>,
+    accepts_mapped_claims: bool,
+    /// The claims-mapping policy of the client (its ID tokens).
+    id_token_mapping: Option<ClaimsMapping>,
 }
 
 fn read_context(
@@ -90,7 +96,18 @@ fn read_context(
         .map(|r| r.template_id().to_string())
         .collect();
     let group_ids: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
+    let resource_sp = resource.as_ref().map(|r| (r.principal, r.app_id));
+    let client_sp_app = client_sp.map(|sp| (sp, client));
+    let (access_token_mapping, id_token_mapping) =
+        mappings(tx, grant_tenant, resource_sp, client_sp_app)?;
+    let accepts_mapped_claims = resource_app
+        .as_ref()
+        .and_then(|a| a.api.accept_mapped_claims)
+        .unwrap_or(false);
     Ok(Context {
+        access_token_mapping,
+        accepts_mapped_claims,
+        id_token_mapping,
         user: found,
         client_principal,
         resource,
@@ -102,6 +119,42 @@ fn read_context(
         id_token_optional: names(client_app.as_ref(), true),
         access_token_optional: names(resource_app.as_ref(), false),
     })
+}
+
+/// The claims-mapping policies of a token's resource and client, in one
+/// read: `(access token's, ID token's)`. First-party applications (Microsoft
+/// Graph, Azure Healthcare APIs, the Azure CLI…) never get mapped claims, as
+/// in Entra, so their service principals are not even looked up.
+fn mappings(
+    tx: &mut dyn Tx,
+    tenant: TenantId,
+    resource: Option<(ObjectId, AppId)>,
+    client: Option<(ObjectId, AppId)>,
+) -> Result<(Option<ClaimsMapping>, Option<ClaimsMapping>), StoreError> {
+    let own = |p: Option<(ObjectId, AppId)>| {
+        p.filter(|(_, app)| first_party::by_app_id(*app).is_none())
+            .map(|(sp, _)| sp)
+    };
+    let (resource, client) = (own(resource), own(client));
+    let wanted: Vec<ObjectId> = resource.iter().chain(client.iter()).copied().collect();
+    if wanted.is_empty() {
+        return Ok((None, None));
+    }
+    let assigned = hale_store::claims_mapping::assigned(tx, tenant, &wanted)?;
+    let of = |sp: Option<ObjectId>| -> Result<Option<ClaimsMapping>, StoreError> {
+        let Some(sp) = sp else { return Ok(None) };
+        assigned
+            .iter()
+            .find(|(holder, _)| *holder == sp)
+            .map(|(_, policy)| {
+                // Checked when written; a failure here is a damaged store.
+                ClaimsMapping::parse(&policy.definition).map_err(|e| {
+                    StoreError::Decode(format!("claims-mapping policy {}: {e}", policy.id))
+                })
+            })
+            .transpose()
+    };
+    Ok((of(resource)?, of(client)?))
 }
 
 /// Whether the application `app` asks for the `groups` claim in the tokens
@@ -246,6 +299,11 @@ pub(super) async fn issue_for_user(
     let granted = request
         .granted(&context.consented)
         .map_err(|_| OAuthError::consent_required(&client_id, &request.resource))?;
+    // Entra will not put mapped claims in a token for an API that has not
+    // said it checks them (AADSTS50146).
+    if context.access_token_mapping.is_some() && !context.accepts_mapped_claims {
+        return Err(OAuthError::mapped_claims_not_accepted());
+    }
     let scp = granted.join(" ");
     let now = now_seconds();
     let aud = super::app_only::audience(&resource, &request.resource);
@@ -278,6 +336,9 @@ pub(super) async fn issue_for_user(
         &user,
         auth.authenticated_at,
     );
+    if let Some(mapping) = &context.access_token_mapping {
+        mapping.apply(&mut claims, Some(&user));
+    }
     let access_token = sign(state, resource.version, &claims).await?;
     let v1 = endpoint == Endpoint::V1;
     let id_token = if request.openid || v1 {
@@ -299,6 +360,9 @@ pub(super) async fn issue_for_user(
             &user,
             auth.authenticated_at,
         );
+        if let Some(mapping) = &context.id_token_mapping {
+            mapping.apply(&mut claims, Some(&user));
+        }
         Some(sign(state, TokenVersion::V2, &claims).await?)
     } else {
         None
