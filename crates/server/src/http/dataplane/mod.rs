@@ -96,8 +96,10 @@ pub(crate) struct Authorized {
     pub caller: ObjectId,
     /// The caller holds FHIR's `smart` data action here: its SMART on FHIR
     /// clinical scopes (`scp`, and `roles` for applications) restrict every
-    /// request ([`hale_arm::smart`]).
-    pub smart: Option<hale_arm::smart::Scopes>,
+    /// request, inside its `fhirUser`'s compartment when they are `patient/`
+    /// or `user/` ones ([`hale_arm::smart`]); the claim's fault when that
+    /// compartment cannot be known.
+    pub smart: Option<Result<hale_arm::smart::Access, hale_arm::smart::FhirUserFault>>,
 }
 
 /// How long authorization took, for `Server-Timing`.
@@ -193,9 +195,11 @@ async fn authorize(
                         ))
                     .then(|| {
                         let roles = bearer.claims.get("roles").and_then(|r| r.as_array());
-                        hale_arm::smart::Scopes::from_claims(
+                        hale_arm::smart::Access::from_claims(
                             bearer.text("scp"),
                             roles.into_iter().flatten().filter_map(|r| r.as_str()),
+                            bearer.text("fhirUser"),
+                            bearer.text("extension_fhirUser"),
                         )
                     });
                     Ok(Authorized {
