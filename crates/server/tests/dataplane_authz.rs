@@ -1493,4 +1493,20 @@ async fn patient_scoped_writes_stay_in_the_compartment() {
             .any(|id| id == "Observation/ob1" || id == "Observation/ob2")
     );
     assert_eq!((count_of("a").await, count_of("b").await), (5, 2));
+
+    // Conditional references resolve inside the compartment only.
+    let by_condition = |patient: &str| {
+        json!({"resourceType": "Observation", "status": "final", "code": {"text": "cond"},
+               "subject": {"reference": format!("Patient?_id={patient}")}})
+    };
+    let own = c
+        .send(&a, Method::POST, "Observation", Some(by_condition("a")))
+        .await;
+    assert_eq!(own.status, 201, "{}", own.body);
+    assert_eq!(own.body["subject"]["reference"], "Patient/a");
+    let other = c
+        .send(&a, Method::POST, "Observation", Some(by_condition("b")))
+        .await;
+    assert_outcome(&other, 400, "invalid", "does not resolve");
+    assert_eq!((count_of("a").await, count_of("b").await), (6, 2));
 }

@@ -781,8 +781,9 @@ fn resolve_ids(
             };
             let mut references = write::conditional_references(resource);
             references.retain(|r| !map.contains_key(r));
-            let resolved = write::resolve_conditional_references(tx, Some(svc), base, &references)
-                .map_err(|e| in_entry(e, i, Some(&entry.label)))?;
+            let resolved =
+                write::resolve_conditional_references(tx, Some(svc), base, &references, within)
+                    .map_err(|e| in_entry(e, i, Some(&entry.label)))?;
             map.extend(resolved);
         }
     }

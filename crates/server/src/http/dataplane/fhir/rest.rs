@@ -488,12 +488,13 @@ async fn resource_from_body(req: &FhirRequest, t: &str) -> FhirResult<Value> {
     if !references.is_empty() {
         let service = req.service.id;
         let base = req.base.clone();
+        let within = req.within();
         let map = req
             .state
             .store
             .read(move |tx| {
                 let svc = write::partition(tx, service, false)?;
-                write::resolve_conditional_references(tx, svc, &base, &references)
+                write::resolve_conditional_references(tx, svc, &base, &references, within.as_ref())
             })
             .await?;
         write::rewrite_references(&mut resource, &map);

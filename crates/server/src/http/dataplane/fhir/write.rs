@@ -641,13 +641,16 @@ pub(super) fn resolve_conditional_references(
     svc: Option<i64>,
     base: &str,
     references: &[String],
+    within: Option<&(String, String)>,
 ) -> FhirResult<HashMap<String, String>> {
     let mut map = HashMap::with_capacity(references.len());
     for reference in references {
         let Some((t, query)) = reference.split_once('?') else {
             continue;
         };
-        let found = conditional_matches(tx, svc, base, t, &parse_query(query), 1, None)?;
+        // A confined caller's references resolve inside its compartment,
+        // so that they cannot find (and copy the id of) what it may not see.
+        let found = conditional_matches(tx, svc, base, t, &parse_query(query), 1, within.cloned())?;
         match found.as_slice() {
             [one] => {
                 map.insert(reference.clone(), format!("{t}/{}", one.id));
