@@ -8,11 +8,15 @@
 //! (`user.Observation.read`). SMART v1 `read` is `rs`, `write` is `cud`;
 //! SMART v2 letters are create, read (by id), update, delete, search.
 //!
+//! `patient/` and `user/` scopes grant by resource type too, but only inside
+//! the compartment of the token's `fhirUser` (a Patient's or a
+//! Practitioner's), as the FHIR service does: [`Access::from_claims`] reads
+//! the claim when such a scope is present and no `system/` scope is (the
+//! service stops looking for it at the first `system/` scope), and refuses
+//! the request (400) when it is missing or names anything else.
+//!
 //! What Hale does not do yet, and so refuses rather than over-grants:
-//! `patient/` scopes restrict access to the patient compartment of the
-//! `fhirUser` claim, which Hale's tokens do not carry, so they grant
-//! nothing; scopes with search-parameter restrictions (`?category=…`) grant
-//! nothing. `user/` and `system/` scopes grant by resource type.
+//! scopes with search-parameter restrictions (`?category=…`) grant nothing.
 
 /// One permission letter, as a bit.
 pub const CREATE: u8 = 1;
@@ -94,7 +98,7 @@ impl Scope {
     /// Whether this scope grants `permissions` on `resource_type` (`None`:
     /// every type, as system-level interactions need).
     fn grants(&self, resource_type: Option<&str>, permissions: u8) -> bool {
-        if self.context == Context::Patient || self.restricted {
+        if self.restricted {
             return false;
         }
         let type_ok = match (&self.resource_type, resource_type) {
@@ -135,6 +139,120 @@ impl Scopes {
         needs
             .iter()
             .all(|n| self.permit(n.resource_type.as_deref(), n.permissions))
+    }
+
+    /// Whether the scopes confine the caller to its `fhirUser`'s
+    /// compartment: some scope is `patient/` or `user/` and none is
+    /// `system/` (a `system/` scope makes the service skip the claim).
+    pub fn need_fhir_user(&self) -> bool {
+        let mut any = false;
+        for scope in &self.0 {
+            match scope.context {
+                Context::System => return false,
+                Context::Patient | Context::User => any = true,
+            }
+        }
+        any
+    }
+}
+
+/// The resource a `fhirUser` claim names, whose compartment confines a
+/// caller with `patient/` or `user/` scopes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FhirUser {
+    /// `Patient` or `Practitioner`: also the compartment's type.
+    pub resource_type: String,
+    pub id: String,
+}
+
+impl FhirUser {
+    /// Parses the claim: an absolute URL (`https://host/fhir/ws/svc/Patient/1`)
+    /// or a relative one (`Patient/1`), whose last two path segments are the
+    /// type and the id. Only a Patient or a Practitioner has a compartment
+    /// the scopes can mean.
+    pub fn parse(claim: &str) -> Result<FhirUser, FhirUserFault> {
+        let invalid = || FhirUserFault::Invalid(claim.to_owned());
+        let path = claim.trim();
+        let path = path.split(['?', '#']).next().unwrap_or_default();
+        let mut segments = path.trim_end_matches('/').rsplit('/');
+        let (Some(id), Some(resource_type)) = (segments.next(), segments.next()) else {
+            return Err(invalid());
+        };
+        let id_ok = !id.is_empty()
+            && id.len() <= 64
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        if !id_ok {
+            return Err(invalid());
+        }
+        match resource_type {
+            "Patient" | "Practitioner" => Ok(FhirUser {
+                resource_type: resource_type.to_owned(),
+                id: id.to_owned(),
+            }),
+            _ => Err(invalid()),
+        }
+    }
+}
+
+/// Why a caller that needs a `fhirUser` claim cannot be served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FhirUserFault {
+    /// Neither `fhirUser` nor `extension_fhirUser` holds a value.
+    Missing,
+    /// The claim names no Patient or Practitioner (its text).
+    Invalid(String),
+}
+
+impl std::fmt::Display for FhirUserFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FhirUserFault::Missing => f.write_str(
+                "The fhirUser or extension_fhirUser claim is required for patient and user scopes.",
+            ),
+            FhirUserFault::Invalid(claim) => write!(
+                f,
+                "The fhirUser claim '{claim}' is not a reference to a Patient or a Practitioner."
+            ),
+        }
+    }
+}
+
+/// What a SMART caller may do: its scopes, and the compartment they are
+/// confined to (`None`: only `system/` scopes, no confinement).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    pub scopes: Scopes,
+    pub fhir_user: Option<FhirUser>,
+}
+
+impl Access {
+    /// The scopes of `scp` and `roles`, and, when they need it, the
+    /// `fhirUser` claim (or `extension_fhirUser` when that one is absent or
+    /// empty, as Entra's directory extensions name it).
+    pub fn from_claims<'a>(
+        scp: Option<&'a str>,
+        roles: impl IntoIterator<Item = &'a str>,
+        fhir_user: Option<&str>,
+        extension_fhir_user: Option<&str>,
+    ) -> Result<Access, FhirUserFault> {
+        let scopes = Scopes::from_claims(scp, roles);
+        if !scopes.need_fhir_user() {
+            return Ok(Access {
+                scopes,
+                fhir_user: None,
+            });
+        }
+        let claim = [fhir_user, extension_fhir_user]
+            .into_iter()
+            .flatten()
+            .find(|c| !c.trim().is_empty())
+            .ok_or(FhirUserFault::Missing)?;
+        Ok(Access {
+            fhir_user: Some(FhirUser::parse(claim)?),
+            scopes,
+        })
     }
 }
 
@@ -301,8 +419,9 @@ mod tests {
         // `r` is read by id only, not search.
         assert!(!scopes.permit_all(&fhir_needs("GET", &["Patient"])));
         assert!(scopes.permit_all(&fhir_needs("GET", &["Patient", "p1", "Observation"])));
-        // Patient-context scopes need the fhirUser compartment: not granted.
-        assert!(!scopes.permit_all(&fhir_needs("GET", &["Encounter", "e1"])));
+        // Patient-context scopes grant their types (the compartment is
+        // enforced where the data is).
+        assert!(scopes.permit_all(&fhir_needs("GET", &["Encounter", "e1"])));
         // Application roles count as scopes too.
         assert!(scopes.permit_all(&fhir_needs("POST", &["Condition"])));
         assert!(!scopes.permit_all(&fhir_needs("GET", &["Condition"])));
@@ -315,5 +434,66 @@ mod tests {
         let restricted = Scopes::from_claims(Some("user/Observation.rs?category=vital-signs"), []);
         assert!(!restricted.permit_all(&fhir_needs("GET", &["Observation"])));
         assert!(!Scopes::default().permit(Some("Patient"), READ));
+    }
+
+    #[test]
+    fn fhir_user_claims() {
+        let patient = |id: &str| FhirUser {
+            resource_type: "Patient".into(),
+            id: id.into(),
+        };
+        assert_eq!(FhirUser::parse("Patient/a"), Ok(patient("a")));
+        assert_eq!(
+            FhirUser::parse("https://h/fhir/ws/svc/Patient/a-1.2"),
+            Ok(patient("a-1.2"))
+        );
+        assert_eq!(
+            FhirUser::parse("https://h/Practitioner/d").map(|u| u.resource_type),
+            Ok("Practitioner".to_owned())
+        );
+        for bad in [
+            "",
+            "Patient",
+            "Patient/",
+            "Organization/x",
+            "a/b/c",
+            "Patient/a b",
+        ] {
+            assert!(FhirUser::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn which_scopes_need_a_fhir_user() {
+        let access = |scp: &str, user: Option<&str>, ext: Option<&str>| {
+            Access::from_claims(Some(scp), [], user, ext)
+        };
+        // System scopes alone: no claim read.
+        assert_eq!(access("system/*.read", None, None).unwrap().fhir_user, None);
+        // A system scope alongside others: skipped too, as the service does.
+        assert_eq!(
+            access("patient/*.read system/Patient.r", None, None)
+                .unwrap()
+                .fhir_user,
+            None
+        );
+        assert_eq!(
+            access("patient/*.read", None, None),
+            Err(FhirUserFault::Missing)
+        );
+        assert_eq!(
+            access("user/*.read", Some(""), Some("Practitioner/d"))
+                .unwrap()
+                .fhir_user
+                .unwrap()
+                .id,
+            "d"
+        );
+        assert!(matches!(
+            access("patient/*.read", Some("Organization/x"), None),
+            Err(FhirUserFault::Invalid(_))
+        ));
+        // No clinical scope: nothing to confine (and nothing granted).
+        assert_eq!(access("openid", None, None).unwrap().fhir_user, None);
     }
 }

@@ -208,6 +208,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let scope = search::SearchScope {
                 resource_types: vec!["Observation".into()],
                 compartment: None,
+                within: None,
             };
             store
                 .read(move |tx| {

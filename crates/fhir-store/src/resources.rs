@@ -276,6 +276,11 @@ pub struct HistoryFilter {
     pub at: Option<(i64, i64)>,
     /// Continue after this (last_updated, rid), newest first.
     pub after: Option<(i64, i64)>,
+    /// Only resources whose current version is a member of this compartment
+    /// (type, id): a SMART caller's `fhirUser` compartment. Index rows exist
+    /// for current versions only, so membership is the current version's;
+    /// the history of a deleted resource is then out of every compartment.
+    pub within: Option<(String, String)>,
 }
 
 /// Versions newest first: at most `count`, after the filter's cursor.
@@ -312,6 +317,28 @@ pub fn history(
                AND n.version > fhir_resources.version AND n.last_updated <= ?)",
             start.into(),
         );
+    }
+    if let Some((ctype, cid)) = &filter.within {
+        let keys = crate::search::compartment_keys(ctype);
+        sql.push_str(
+            " AND EXISTS (SELECT 1 FROM fhir_resources c WHERE c.svc = fhir_resources.svc
+               AND c.resource_type = fhir_resources.resource_type AND c.id = fhir_resources.id
+               AND c.is_current = 1 AND c.deleted = 0 AND (c.rid IN (SELECT rid FROM fhir_ix_ref
+               WHERE svc = $1 AND p IN (",
+        );
+        for (i, key) in keys.iter().enumerate() {
+            if i > 0 {
+                sql.push(',');
+            }
+            bind(&mut sql, "?", (*key).into());
+        }
+        if keys.is_empty() {
+            sql.push_str("NULL");
+        }
+        bind(&mut sql, ") AND tid = ?", cid.as_str().into());
+        bind(&mut sql, " AND ttype = ?)", ctype.as_str().into());
+        bind(&mut sql, " OR (c.resource_type = ?", ctype.as_str().into());
+        bind(&mut sql, " AND c.id = ?)))", cid.as_str().into());
     }
     if let Some((at, rid)) = filter.after {
         bind(&mut sql, " AND (last_updated < ?", at.into());

@@ -46,6 +46,9 @@ pub struct SearchScope {
     pub resource_types: Vec<String>,
     /// A compartment search `Patient/{id}/{type}`: (compartment type, id).
     pub compartment: Option<(String, String)>,
+    /// The compartment a SMART caller is confined to (its `fhirUser`'s):
+    /// matches and included resources must be members of it as well.
+    pub within: Option<(String, String)>,
 }
 
 /// One page of results.
@@ -920,16 +923,122 @@ fn effective_types(
     } else {
         None
     };
-    if let Some((ctype, _)) = &scope.compartment {
+    for (ctype, _) in scope.compartment.iter().chain(&scope.within) {
         let comp = compartment(ctype)?;
+        // The focal resource's type, whether or not R4 lists it.
+        let member = |t: &str| comp.contains_key(t) || t == ctype;
         let mut allowed: Vec<String> = comp.keys().cloned().collect();
+        if !allowed.contains(ctype) {
+            allowed.push(ctype.clone());
+        }
         allowed.sort();
         types = Some(match types {
-            Some(t) => t.into_iter().filter(|t| comp.contains_key(t)).collect(),
+            Some(t) => t.into_iter().filter(|t| member(t)).collect(),
             None => allowed,
         });
     }
     Ok(types)
+}
+
+/// Appends ` AND (<r is a member of compartment ctype/id>)`, for rows of
+/// `type_list`: a resource whose compartment parameters refer to the focal
+/// resource, or the focal resource itself.
+fn member_of(
+    q: &mut Sql,
+    c: &Compiler,
+    type_list: &[String],
+    ctype: &str,
+    id: &str,
+) -> Result<(), SearchError> {
+    let comp = compartment(ctype)?;
+    let mut keys = Vec::new();
+    for t in type_list {
+        for code in comp.get(t).into_iter().flatten() {
+            keys.push(param_key(t, code));
+        }
+    }
+    q.s(" AND (r.rid IN (SELECT rid FROM fhir_ix_ref WHERE svc = ")
+        .v(c.svc)
+        .s(" AND ")
+        .in_list("p", &keys)
+        .s(" AND tid = ")
+        .v(id)
+        .s(" AND ttype = ")
+        .v(ctype)
+        .s(")");
+    if type_list.iter().any(|t| t == ctype) {
+        q.s(" OR (r.resource_type = ")
+            .v(ctype)
+            .s(" AND r.id = ")
+            .v(id)
+            .s(")");
+    }
+    q.s(")");
+    Ok(())
+}
+
+/// The index keys of every compartment parameter of compartment `ctype`, of
+/// every member type.
+pub(crate) fn compartment_keys(ctype: &str) -> Vec<i64> {
+    let mut keys: Vec<i64> = r4()
+        .compartment(ctype)
+        .into_iter()
+        .flatten()
+        .flat_map(|(t, codes)| codes.iter().map(|code| param_key(t, code)))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+/// Whether `resource` (`resource_type`/`id`, its body) is a member of the
+/// compartment `ctype`/`cid`, judged from the body as the index would be:
+/// it is the focal resource, or one of its compartment parameters refers to
+/// it (locally, or under `own_base`). For what is about to be written, whose
+/// index rows do not exist yet, and for what was read already.
+pub fn in_compartment(
+    ctype: &str,
+    cid: &str,
+    resource_type: &str,
+    id: &str,
+    resource: &serde_json::Value,
+    own_base: &str,
+) -> bool {
+    if resource_type == ctype && id == cid {
+        return true;
+    }
+    let Some(comp) = r4().compartment(ctype) else {
+        return false;
+    };
+    comp.get(resource_type).into_iter().flatten().any(|code| {
+        references_of(resource, resource_type, Some(code), own_base)
+            .iter()
+            .any(|(t, target)| t == ctype && target == cid)
+    })
+}
+
+/// [`in_compartment`] for a stored version (a deleted one is in none).
+pub fn stored_in_compartment(
+    ctype: &str,
+    cid: &str,
+    stored: &StoredResource,
+    own_base: &str,
+) -> bool {
+    let Some(body) = stored
+        .body
+        .as_deref()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
+    else {
+        return false;
+    };
+    in_compartment(
+        ctype,
+        cid,
+        &stored.resource_type,
+        &stored.id,
+        &body,
+        own_base,
+    )
 }
 
 /// Appends `FROM fhir_resources r … WHERE …` (the sort joins before WHERE).
@@ -964,32 +1073,8 @@ fn filter(
         hints.push(q.text.len());
         q.in_list("r.resource_type", &type_list);
     }
-    if let Some((ctype, id)) = &scope.compartment {
-        let comp = compartment(ctype)?;
-        let mut keys = Vec::new();
-        for t in &type_list {
-            for code in comp.get(t).into_iter().flatten() {
-                keys.push(param_key(t, code));
-            }
-        }
-        q.s(" AND (r.rid IN (SELECT rid FROM fhir_ix_ref WHERE svc = ")
-            .v(c.svc)
-            .s(" AND ")
-            .in_list("p", &keys)
-            .s(" AND tid = ")
-            .v(id)
-            .s(" AND ttype = ")
-            .v(ctype)
-            .s(")");
-        // The compartment's own resource is a member of it.
-        if type_list.iter().any(|t| t == ctype) {
-            q.s(" OR (r.resource_type = ")
-                .v(ctype)
-                .s(" AND r.id = ")
-                .v(id)
-                .s(")");
-        }
-        q.s(")");
+    for (ctype, id) in scope.compartment.iter().chain(&scope.within) {
+        member_of(q, c, &type_list, ctype, id)?;
     }
     let mut driving = false;
     let mut by_id = false;
@@ -1002,6 +1087,7 @@ fn filter(
         if let Some(page) = page
             && query.criteria.len() == 1
             && scope.compartment.is_none()
+            && scope.within.is_none()
         {
             limit_index_set(q, start, page);
         }
@@ -1189,7 +1275,7 @@ pub fn search(
     }
 
     if !query.includes.is_empty() || !query.revincludes.is_empty() {
-        include(tx, svc, query, own_base, &mut page)?;
+        include(tx, svc, query, own_base, scope.within.as_ref(), &mut page)?;
     }
     Ok(page)
 }
@@ -1397,6 +1483,7 @@ fn include(
     svc: i64,
     query: &SearchQuery,
     own_base: &str,
+    within: Option<&(String, String)>,
     page: &mut SearchPage,
 ) -> Result<(), SearchError> {
     let mut seen: HashSet<(String, String)> = page
@@ -1474,6 +1561,11 @@ fn include(
                 .map(|code| param_key(&inc.source_type, code))
                 .collect();
             found.extend(fetch_referrers(tx, svc, &|_| keys.clone(), &targets)?);
+        }
+        // A confined caller sees members of its compartment only, and
+        // iterates from them only.
+        if let Some((ctype, cid)) = within {
+            found.retain(|r| stored_in_compartment(ctype, cid, r, own_base));
         }
         let mut next = Vec::new();
         for r in found {

@@ -139,6 +139,7 @@ impl Fx {
         let scope = SearchScope {
             resource_types: vec![rtype.to_owned()],
             compartment: None,
+            within: None,
         };
         self.run(scope, query(Some(rtype), q))
             .await
@@ -634,6 +635,7 @@ async fn references_chains_and_reverse_chains() {
     let comp = |t: &str| SearchScope {
         resource_types: vec![t.to_owned()],
         compartment: Some(("Patient".into(), "p1".into())),
+        within: None,
     };
     let ids = |p: SearchPage| {
         let mut v: Vec<String> = p.matches.into_iter().map(|r| r.id).collect();
@@ -667,6 +669,7 @@ async fn references_chains_and_reverse_chains() {
     let all = SearchScope {
         resource_types: vec![],
         compartment: Some(("Patient".into(), "p1".into())),
+        within: None,
     };
     assert_eq!(
         ids(fx.run(all, query(None, "_count=100")).await.unwrap()),
@@ -676,6 +679,7 @@ async fn references_chains_and_reverse_chains() {
     let encounter = SearchScope {
         resource_types: vec![],
         compartment: Some(("Encounter".into(), "e1".into())),
+        within: None,
     };
     assert_eq!(
         ids(fx.run(encounter, query(None, "_count=100")).await.unwrap()),
@@ -686,6 +690,7 @@ async fn references_chains_and_reverse_chains() {
     let device = SearchScope {
         resource_types: vec!["Observation".into()],
         compartment: Some(("Device".into(), "p1".into())),
+        within: None,
     };
     assert!(
         ids(fx
@@ -698,6 +703,7 @@ async fn references_chains_and_reverse_chains() {
     let bad = SearchScope {
         resource_types: vec!["Observation".into()],
         compartment: Some(("Observation".into(), "o1".into())),
+        within: None,
     };
     assert!(matches!(
         fx.run(bad, query(Some("Observation"), "")).await,
@@ -863,6 +869,7 @@ async fn sorting_paging_and_totals() {
                 SearchScope {
                     resource_types: vec!["Patient".into()],
                     compartment: None,
+                    within: None,
                 },
                 query(Some("Patient"), &format!("ct={bad}")),
             )
@@ -880,6 +887,7 @@ async fn sorting_paging_and_totals() {
             SearchScope {
                 resource_types: vec!["Patient".into()],
                 compartment: None,
+                within: None,
             },
             query(Some("Patient"), &format!("_count=1&ct={sorted}")),
         )

@@ -604,12 +604,17 @@ async fn anonymous_endpoints_and_unknown_services() {
             .unwrap()
             .contains(&json!("launch-standalone"))
     );
-    // Patient-context scopes are not honoured, so not advertised.
+    // Patient and user scopes are honoured (in the fhirUser's
+    // compartment); launch context is not issued, so not advertised.
+    let capabilities = smart.body["capabilities"].as_array().unwrap();
+    assert!(capabilities.contains(&json!("permission-patient")));
+    assert!(capabilities.contains(&json!("permission-user")));
+    assert!(!capabilities.contains(&json!("context-standalone-patient")));
     assert!(
-        !smart.body["capabilities"]
+        smart.body["scopes_supported"]
             .as_array()
             .unwrap()
-            .contains(&json!("permission-patient"))
+            .contains(&json!("patient/*.read"))
     );
 
     let health = h
@@ -777,8 +782,8 @@ async fn role_changes_count_on_every_replica_at_once() {
 /// "FHIR SMART User" grants what the token's SMART clinical scopes name and
 /// nothing more: by resource type and permission (SMART v1 `read`/`write`,
 /// v2 letters), included resources of other types dropped from searches,
-/// interactions across types refused, `patient/` scopes (which need the
-/// `fhirUser` compartment) refused. Another role held alongside does not
+/// interactions across types refused, `patient/` scopes without a
+/// `fhirUser` claim refused (400). Another role held alongside does not
 /// lift the scopes.
 #[tokio::test]
 async fn smart_scopes_narrow_a_fhir_smart_user() {
@@ -837,7 +842,8 @@ async fn smart_scopes_narrow_a_fhir_smart_user() {
     assert_eq!(status(none.clone(), Method::GET, "Patient/p1").await, 403);
     assert_eq!(status(none, Method::GET, "Observation").await, 403);
 
-    let token = with_scopes("launch user/Observation.rs user.Patient.r").await;
+    // System scopes: narrowed by type only, no fhirUser needed.
+    let token = with_scopes("launch system/Observation.rs system.Patient.r").await;
     for (method, path, want) in [
         (Method::GET, "Observation", 200),
         (Method::GET, "Observation/o1", 200),
@@ -872,7 +878,7 @@ async fn smart_scopes_narrow_a_fhir_smart_user() {
     };
     // The role itself grants reads only, as Azure's definition does.
     assert_eq!(
-        create(with_scopes("user/Observation.write").await).await,
+        create(with_scopes("system/Observation.write").await).await,
         403
     );
 
@@ -904,24 +910,25 @@ async fn smart_scopes_narrow_a_fhir_smart_user() {
         types(&search(token.clone()).await),
         ["Observation", "Patient"]
     );
-    let observations_only = with_scopes("user/Observation.read").await;
+    let observations_only = with_scopes("system/Observation.read").await;
     assert_eq!(types(&search(observations_only).await), ["Observation"]);
 
-    let everything = with_scopes("user/*.read").await;
+    let everything = with_scopes("system/*.read").await;
     assert_eq!(
         status(everything, Method::GET, "Patient/p1/$everything").await,
         200
     );
 
-    // Patient-context scopes need the fhirUser compartment: refused.
+    // Patient-context scopes need the fhirUser claim, which this token
+    // lacks: 400, as the FHIR service answers.
     let patient = with_scopes("launch/patient patient/Observation.read").await;
-    assert_eq!(status(patient, Method::GET, "Observation").await, 403);
+    assert_eq!(status(patient, Method::GET, "Observation").await, 400);
 
     // Another role alongside does not lift the scopes; it may let them
     // grant writes.
     h.assign(&service, FHIR_DATA_WRITER, &app.principal_id)
         .await;
-    let narrow = with_scopes("user/Observation.read").await;
+    let narrow = with_scopes("system/Observation.read").await;
     assert_eq!(
         status(narrow.clone(), Method::GET, "Observation").await,
         200
@@ -930,8 +937,576 @@ async fn smart_scopes_narrow_a_fhir_smart_user() {
     assert_eq!(create(narrow).await, 403);
     assert_eq!(create(token).await, 403);
     assert_eq!(
-        create(with_scopes("user/Observation.write").await).await,
+        create(with_scopes("system/Observation.write").await).await,
         201
     );
     assert_eq!(create(with_scopes("system/*.c").await).await, 201);
+}
+
+/// The FHIR service's resources for the compartment tests: patients `a` and
+/// `b`, practitioner `d` (`a`'s general practitioner), observations `oa1`
+/// (performer `d`), `oa2`, `oa3` (derived from `ob1`) of `a`, `ob1`
+/// (performer `d`) and `ob2` (derived from `oa1`) of `b`; and a reader of
+/// everything.
+struct Clinic {
+    h: Health,
+    url: String,
+    service: String,
+    writer: String,
+}
+
+impl Clinic {
+    async fn start() -> Clinic {
+        let h = Health::start().await;
+        h.create_workspace("clinic").await;
+        h.create_fhir("clinic", "fhir1").await;
+        let url = h.service_url("fhir", "clinic", "fhir1");
+        let service = h.fhir_id("clinic", "fhir1");
+        let writer = h.register_app("clinic-writer").await;
+        h.assign(&service, FHIR_DATA_CONTRIBUTOR, &writer.principal_id)
+            .await;
+        let writer = h.token_v1(&writer, &url).await;
+        let clinic = Clinic {
+            h,
+            url,
+            service,
+            writer,
+        };
+        let obs = |id: &str, subject: &str, extra: Value| {
+            let mut o = json!({"resourceType": "Observation", "id": id, "status": "final",
+                "code": {"text": id}, "subject": {"reference": format!("Patient/{subject}")}});
+            o.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            o
+        };
+        for resource in [
+            json!({"resourceType": "Practitioner", "id": "d"}),
+            json!({"resourceType": "Patient", "id": "a",
+                   "generalPractitioner": [{"reference": "Practitioner/d"}]}),
+            json!({"resourceType": "Patient", "id": "b"}),
+            obs(
+                "oa1",
+                "a",
+                json!({"performer": [{"reference": "Practitioner/d"}]}),
+            ),
+            obs("oa2", "a", json!({})),
+            obs(
+                "oa3",
+                "a",
+                json!({"derivedFrom": [{"reference": "Observation/ob1"}]}),
+            ),
+            obs(
+                "ob1",
+                "b",
+                json!({"performer": [{"reference": "Practitioner/d"}]}),
+            ),
+            obs(
+                "ob2",
+                "b",
+                json!({"derivedFrom": [{"reference": "Observation/oa1"}]}),
+            ),
+        ] {
+            let path = format!(
+                "{}/{}",
+                resource["resourceType"].as_str().unwrap(),
+                resource["id"].as_str().unwrap()
+            );
+            let reply = clinic
+                .send(&clinic.writer, Method::PUT, &path, Some(resource))
+                .await;
+            assert_eq!(reply.status, 201, "{path}: {}", reply.body);
+        }
+        clinic
+    }
+
+    /// A FHIR SMART User (and, with `write`, Data Writer) application's
+    /// token, re-signed with these extra claims.
+    async fn smart_token(&self, name: &str, write: bool, claims: Value) -> String {
+        let app = self.h.register_app(name).await;
+        self.h
+            .assign(&self.service, FHIR_SMART_USER, &app.principal_id)
+            .await;
+        if write {
+            self.h
+                .assign(&self.service, FHIR_DATA_WRITER, &app.principal_id)
+                .await;
+        }
+        let mut all = claims_of(&self.h.token_v1(&app, &self.url).await);
+        all.as_object_mut()
+            .unwrap()
+            .extend(claims.as_object().unwrap().clone());
+        sign(&self.h, all).await
+    }
+
+    async fn send(&self, token: &str, method: Method, path: &str, body: Option<Value>) -> Reply {
+        let url = format!("{}/{path}", self.url);
+        let Some(body) = body else {
+            return self.h.data(method, &url, Some(token)).await;
+        };
+        let res = self
+            .h
+            .server
+            .client()
+            .request(method, url)
+            .bearer_auth(token)
+            .header("content-type", "application/fhir+json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap();
+        Reply {
+            status,
+            headers,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        }
+    }
+
+    async fn get(&self, token: &str, path: &str) -> Reply {
+        self.send(token, Method::GET, path, None).await
+    }
+
+    /// `Type/id` of a bundle's entries, in order (matches and includes).
+    async fn ids(&self, token: &str, path: &str) -> Vec<String> {
+        let reply = self.get(token, path).await;
+        assert_eq!(reply.status, 200, "{path}: {}", reply.body);
+        entry_ids(&reply.body)
+    }
+}
+
+fn entry_ids(bundle: &Value) -> Vec<String> {
+    bundle["entry"]
+        .as_array()
+        .map(|entries| {
+            entries
+                .iter()
+                .filter(|e| e["resource"]["resourceType"] != "OperationOutcome")
+                .map(|e| {
+                    format!(
+                        "{}/{}",
+                        e["resource"]["resourceType"].as_str().unwrap(),
+                        e["resource"]["id"].as_str().unwrap()
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// `patient/` scopes with `fhirUser: Patient/a` see patient `a`'s
+/// compartment and nothing else: searches (system-level ones too), totals,
+/// pages, includes, reads by id (404 outside), history and `$everything`.
+#[tokio::test]
+async fn patient_scopes_are_confined_to_the_fhir_users_compartment() {
+    let c = Clinic::start().await;
+    let a = c
+        .smart_token(
+            "patient-a",
+            false,
+            json!({"scp": "openid fhirUser patient/*.read patient/Observation.rs", "fhirUser": "Patient/a"}),
+        )
+        .await;
+    let mine = ["Observation/oa1", "Observation/oa2", "Observation/oa3"];
+
+    // B's observations exist (the writer sees all five).
+    assert_eq!(c.ids(&c.writer, "Observation?_count=50").await.len(), 5);
+    assert_eq!(c.get(&a, "Patient/a").await.status, 200);
+    assert_eq!(sorted(c.ids(&a, "Observation").await), mine);
+    let total = c.get(&a, "Observation?_total=accurate").await;
+    assert_eq!(total.body["total"], 3, "{}", total.body);
+    assert_eq!(
+        c.get(&a, "Observation?_summary=count").await.body["total"],
+        3
+    );
+
+    // Pages stay inside: 2, then 1, then no next link.
+    let first = c.get(&a, "Observation?_count=2").await;
+    assert_eq!(entry_ids(&first.body).len(), 2);
+    let next = first.body["link"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["relation"] == "next")
+        .expect("a next link")["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let second = c.h.data(Method::GET, &next, Some(&a)).await;
+    assert_eq!(second.status, 200, "{}", second.body);
+    let mut paged = entry_ids(&first.body);
+    paged.extend(entry_ids(&second.body));
+    assert_eq!(sorted(paged), mine);
+    assert!(
+        !second.body["link"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["relation"] == "next")
+    );
+
+    // Includes and revincludes leave out what is outside: ob1 (which oa3
+    // derives from), ob2 (derived from oa1), practitioner d.
+    assert_eq!(
+        c.ids(&a, "Observation?_id=oa3&_include=Observation:derived-from")
+            .await,
+        ["Observation/oa3"]
+    );
+    assert_eq!(
+        c.ids(
+            &c.writer,
+            "Observation?_id=oa3&_include=Observation:derived-from"
+        )
+        .await,
+        ["Observation/oa3", "Observation/ob1"]
+    );
+    assert_eq!(
+        c.ids(
+            &a,
+            "Observation?_id=oa1&_revinclude=Observation:derived-from"
+        )
+        .await,
+        ["Observation/oa1"]
+    );
+    assert_eq!(
+        c.ids(&a, "Observation?_id=oa1&_include=Observation:performer")
+            .await,
+        ["Observation/oa1"]
+    );
+    assert_eq!(
+        sorted(
+            c.ids(
+                &a,
+                "Patient?_revinclude=Observation:subject&_revinclude=Observation:derived-from"
+            )
+            .await
+        ),
+        [
+            "Observation/oa1",
+            "Observation/oa2",
+            "Observation/oa3",
+            "Patient/a"
+        ]
+    );
+
+    // Reads by id outside the compartment: 404, as if absent.
+    for path in [
+        "Observation/ob1",
+        "Patient/b",
+        "Practitioner/d",
+        "Observation/ob1/_history/1",
+        "Observation/ob1/_history",
+        "Patient/b/$everything",
+    ] {
+        let reply = c.get(&a, path).await;
+        assert_outcome(&reply, 404, "not-found", "");
+    }
+    assert_eq!(c.get(&a, "Observation/oa1").await.status, 200);
+    assert_eq!(c.get(&a, "Observation/oa1/_history/1").await.status, 200);
+
+    // System-level search and history, compartment searches, $everything.
+    let everything_of_a = [
+        "Observation/oa1",
+        "Observation/oa2",
+        "Observation/oa3",
+        "Patient/a",
+    ];
+    assert_eq!(sorted(c.ids(&a, "?_count=50").await), everything_of_a);
+    assert_eq!(
+        sorted(c.ids(&a, "_history?_count=50").await),
+        everything_of_a
+    );
+    assert_eq!(
+        sorted(c.ids(&a, "Observation/_history?_count=50").await),
+        mine
+    );
+    assert_eq!(
+        sorted(c.ids(&a, "Patient/a/$everything").await),
+        everything_of_a
+    );
+    assert!(c.ids(&a, "Patient/b/Observation").await.is_empty());
+    assert_eq!(sorted(c.ids(&a, "Patient/a/Observation").await), mine);
+    // A bulk export would reach beyond the compartment.
+    assert_eq!(c.get(&a, "$export").await.status, 403);
+}
+
+/// The claim's forms and faults: `extension_fhirUser` when `fhirUser` is
+/// absent, absolute URLs, 400 without a usable claim, none needed for
+/// `system/` scopes (nor, as the FHIR service does, once any `system/`
+/// scope is present).
+#[tokio::test]
+async fn fhir_user_claim_forms_and_faults() {
+    let c = Clinic::start().await;
+    let mine = ["Observation/oa1", "Observation/oa2", "Observation/oa3"];
+    let extension = c
+        .smart_token(
+            "extension",
+            false,
+            json!({"scp": "patient/Observation.rs", "extension_fhirUser": format!("{}/Patient/a", c.url)}),
+        )
+        .await;
+    assert_eq!(sorted(c.ids(&extension, "Observation").await), mine);
+    let absolute = c
+        .smart_token(
+            "absolute",
+            false,
+            json!({"scp": "patient/Observation.read", "fhirUser": "https://elsewhere.example/fhir/Patient/b", "extension_fhirUser": "Patient/a"}),
+        )
+        .await;
+    assert_eq!(
+        sorted(c.ids(&absolute, "Observation").await),
+        ["Observation/ob1", "Observation/ob2"]
+    );
+
+    let missing = c
+        .smart_token("missing", false, json!({"scp": "patient/Observation.read"}))
+        .await;
+    assert_outcome(
+        &c.get(&missing, "Observation").await,
+        400,
+        "invalid",
+        "fhirUser",
+    );
+    let user_missing = c
+        .smart_token(
+            "user-missing",
+            false,
+            json!({"scp": "user/*.read", "fhirUser": ""}),
+        )
+        .await;
+    assert_outcome(
+        &c.get(&user_missing, "Patient/a").await,
+        400,
+        "invalid",
+        "fhirUser",
+    );
+    let organization = c
+        .smart_token(
+            "organization",
+            false,
+            json!({"scp": "patient/Observation.read", "fhirUser": "Organization/x"}),
+        )
+        .await;
+    assert_outcome(
+        &c.get(&organization, "Observation").await,
+        400,
+        "invalid",
+        "Organization/x",
+    );
+
+    let system = c
+        .smart_token("system", false, json!({"scp": "system/Observation.rs"}))
+        .await;
+    assert_eq!(c.ids(&system, "Observation").await.len(), 5);
+    let mixed = c
+        .smart_token(
+            "mixed",
+            false,
+            json!({"scp": "patient/Observation.rs system/Patient.r"}),
+        )
+        .await;
+    assert_eq!(c.ids(&mixed, "Observation").await.len(), 5);
+}
+
+/// `user/` scopes with a Practitioner `fhirUser` see the Practitioner's
+/// compartment: itself, the observations it performed, the patient whose
+/// general practitioner it is.
+#[tokio::test]
+async fn user_scopes_see_the_practitioners_compartment() {
+    let c = Clinic::start().await;
+    let d = c
+        .smart_token(
+            "practitioner-d",
+            false,
+            json!({"scp": "user/*.read", "fhirUser": "Practitioner/d"}),
+        )
+        .await;
+    assert_eq!(
+        sorted(c.ids(&d, "Observation").await),
+        ["Observation/oa1", "Observation/ob1"]
+    );
+    assert_eq!(c.ids(&d, "Patient").await, ["Patient/a"]);
+    assert_eq!(c.get(&d, "Practitioner/d").await.status, 200);
+    assert_eq!(c.get(&d, "Patient/a").await.status, 200);
+    assert_eq!(c.get(&d, "Patient/b").await.status, 404);
+    assert_eq!(c.get(&d, "Observation/oa2").await.status, 404);
+    assert_eq!(
+        sorted(c.ids(&d, "?_count=50").await),
+        [
+            "Observation/oa1",
+            "Observation/ob1",
+            "Patient/a",
+            "Practitioner/d"
+        ]
+    );
+}
+
+/// Writes by a confined caller: only of resources in its compartment before
+/// and after the write; anything else 403 with nothing stored, a
+/// transaction with one such entry refused whole.
+#[tokio::test]
+async fn patient_scoped_writes_stay_in_the_compartment() {
+    let c = Clinic::start().await;
+    let a = c
+        .smart_token(
+            "writer-a",
+            true,
+            json!({"scp": "patient/Observation.write patient/Observation.rs", "fhirUser": "Patient/a"}),
+        )
+        .await;
+    let obs = |subject: &str| {
+        json!({"resourceType": "Observation", "status": "final", "code": {"text": "new"},
+               "subject": {"reference": format!("Patient/{subject}")}})
+    };
+    let count_of = |subject: &'static str| {
+        let c = &c;
+        async move {
+            c.get(
+                &c.writer,
+                &format!("Observation?subject=Patient/{subject}&_summary=count"),
+            )
+            .await
+            .body["total"]
+                .as_u64()
+                .unwrap()
+        }
+    };
+    let created = c
+        .send(&a, Method::POST, "Observation", Some(obs("a")))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(count_of("a").await, 4);
+
+    let refused = c
+        .send(&a, Method::POST, "Observation", Some(obs("b")))
+        .await;
+    assert_outcome(&refused, 403, "forbidden", "compartment");
+    assert_eq!(count_of("b").await, 2);
+
+    // B's observation may not be overwritten, even into A's.
+    let mut ob1 = obs("a");
+    ob1["id"] = json!("ob1");
+    assert_eq!(
+        c.send(&a, Method::PUT, "Observation/ob1", Some(ob1))
+            .await
+            .status,
+        403
+    );
+    // Nor A's moved out of the compartment.
+    let mut oa2 = obs("b");
+    oa2["id"] = json!("oa2");
+    assert_eq!(
+        c.send(&a, Method::PUT, "Observation/oa2", Some(oa2))
+            .await
+            .status,
+        403
+    );
+    // An id not yet used, outside the compartment: refused too.
+    let mut fresh = obs("b");
+    fresh["id"] = json!("new-b");
+    assert_eq!(
+        c.send(&a, Method::PUT, "Observation/new-b", Some(fresh))
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        c.send(&a, Method::DELETE, "Observation/ob2", None)
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        c.send(&a, Method::DELETE, "Observation?subject=Patient/b", None)
+            .await
+            .status,
+        204
+    );
+    let patch = json!([{"op": "replace", "path": "/status", "value": "amended"}]);
+    let res =
+        c.h.server
+            .client()
+            .patch(format!("{}/Observation/ob1", c.url))
+            .bearer_auth(&a)
+            .header("content-type", "application/json-patch+json")
+            .body(patch.to_string())
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(res.status().as_u16(), 403);
+    assert_eq!(count_of("b").await, 2);
+    assert_eq!(
+        c.get(&c.writer, "Observation/ob1").await.body["status"],
+        "final"
+    );
+    assert_eq!(
+        c.get(&c.writer, "Observation/oa2").await.body["subject"]["reference"],
+        "Patient/a"
+    );
+
+    // Bundles: a transaction with one entry outside is refused whole.
+    let all = c
+        .smart_token(
+            "bundler-a",
+            true,
+            json!({"scp": "patient/*.*", "fhirUser": "Patient/a"}),
+        )
+        .await;
+    let entry = |subject: &str| {
+        json!({"fullUrl": format!("urn:uuid:{}", uuid::Uuid::new_v4()), "resource": obs(subject),
+               "request": {"method": "POST", "url": "Observation"}})
+    };
+    let transaction = json!({"resourceType": "Bundle", "type": "transaction",
+        "entry": [entry("a"), entry("b")]});
+    let reply = c.send(&all, Method::POST, "", Some(transaction)).await;
+    assert_eq!(reply.status, 403, "{}", reply.body);
+    assert_eq!((count_of("a").await, count_of("b").await), (4, 2));
+    // A batch: each entry on its own.
+    let batch = json!({"resourceType": "Bundle", "type": "batch",
+        "entry": [entry("a"), entry("b"),
+                  {"request": {"method": "GET", "url": "Observation/ob1"}},
+                  {"request": {"method": "GET", "url": "Observation?_count=50"}}]});
+    let reply = c.send(&all, Method::POST, "", Some(batch)).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let statuses: Vec<&str> = reply.body["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["response"]["status"].as_str().unwrap())
+        .collect();
+    assert!(statuses[0].starts_with("201"), "{statuses:?}");
+    assert!(statuses[1].starts_with("403"), "{statuses:?}");
+    assert!(statuses[2].starts_with("404"), "{statuses:?}");
+    let searched = entry_ids(&reply.body["entry"][3]["resource"]);
+    assert_eq!(searched.len(), 5, "{searched:?}");
+    assert!(
+        !searched
+            .iter()
+            .any(|id| id == "Observation/ob1" || id == "Observation/ob2")
+    );
+    assert_eq!((count_of("a").await, count_of("b").await), (5, 2));
+
+    // Conditional references resolve inside the compartment only.
+    let by_condition = |patient: &str| {
+        json!({"resourceType": "Observation", "status": "final", "code": {"text": "cond"},
+               "subject": {"reference": format!("Patient?_id={patient}")}})
+    };
+    let own = c
+        .send(&a, Method::POST, "Observation", Some(by_condition("a")))
+        .await;
+    assert_eq!(own.status, 201, "{}", own.body);
+    assert_eq!(own.body["subject"]["reference"], "Patient/a");
+    let other = c
+        .send(&a, Method::POST, "Observation", Some(by_condition("b")))
+        .await;
+    assert_outcome(&other, 400, "invalid", "does not resolve");
+    assert_eq!((count_of("a").await, count_of("b").await), (6, 2));
 }

@@ -96,8 +96,10 @@ pub(crate) struct Authorized {
     pub caller: ObjectId,
     /// The caller holds FHIR's `smart` data action here: its SMART on FHIR
     /// clinical scopes (`scp`, and `roles` for applications) restrict every
-    /// request ([`hale_arm::smart`]).
-    pub smart: Option<hale_arm::smart::Scopes>,
+    /// request, inside its `fhirUser`'s compartment when they are `patient/`
+    /// or `user/` ones ([`hale_arm::smart`]); the claim's fault when that
+    /// compartment cannot be known.
+    pub smart: Option<Result<hale_arm::smart::Access, hale_arm::smart::FhirUserFault>>,
 }
 
 /// How long authorization took, for `Server-Timing`.
@@ -191,7 +193,7 @@ async fn authorize(
                             &target,
                             &DataAction::Fhir(FhirDataAction::Smart),
                         ))
-                    .then(|| smart_scopes(&bearer));
+                    .then(|| smart_access(&bearer));
                     Ok(Authorized {
                         service: service.clone(),
                         action,
@@ -217,7 +219,7 @@ async fn authorize(
                     if reads {
                         Ok(Authorized {
                             caller: bearer.object_id,
-                            smart: Some(smart_scopes(&bearer)),
+                            smart: Some(smart_access(&bearer)),
                             service,
                             action,
                         })
@@ -245,13 +247,18 @@ async fn authorize(
     (outcome, timing)
 }
 
-/// The SMART on FHIR clinical scopes of a token (`scp`, and `roles` for
-/// applications).
-fn smart_scopes(bearer: &auth::Bearer) -> hale_arm::smart::Scopes {
+/// What a token's SMART on FHIR clinical scopes allow (`scp`, and `roles`
+/// for applications), and the `fhirUser` (or `extension_fhirUser`)
+/// compartment `patient/` and `user/` scopes are confined to.
+fn smart_access(
+    bearer: &auth::Bearer,
+) -> Result<hale_arm::smart::Access, hale_arm::smart::FhirUserFault> {
     let roles = bearer.claims.get("roles").and_then(|r| r.as_array());
-    hale_arm::smart::Scopes::from_claims(
+    hale_arm::smart::Access::from_claims(
         bearer.text("scp"),
         roles.into_iter().flatten().filter_map(|r| r.as_str()),
+        bearer.text("fhirUser"),
+        bearer.text("extension_fhirUser"),
     )
 }
 

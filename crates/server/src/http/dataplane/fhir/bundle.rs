@@ -300,7 +300,8 @@ fn parse_entry(entry: &Value, base: &str) -> FhirResult<Entry> {
 
 /// Runs one entry in `tx`, its search index rows written. Create and
 /// conditional update ids were assigned (and references rewritten) by the
-/// caller.
+/// caller. `within`: the compartment a SMART caller is confined to.
+#[allow(clippy::too_many_arguments)]
 fn run_entry(
     tx: &mut dyn Tx,
     svc: i64,
@@ -309,9 +310,20 @@ fn run_entry(
     op: Op,
     assigned_id: Option<String>,
     prepared: Option<write::Prepared>,
+    within: Option<&(String, String)>,
 ) -> FhirResult<Answer> {
     let mut pending = index::Pending::default();
-    let answer = run_entry_deferred(tx, svc, base, now, op, assigned_id, prepared, &mut pending)?;
+    let answer = run_entry_deferred(
+        tx,
+        svc,
+        base,
+        now,
+        op,
+        assigned_id,
+        prepared,
+        within,
+        &mut pending,
+    )?;
     pending.flush(tx)?;
     Ok(answer)
 }
@@ -328,6 +340,7 @@ fn run_entry_deferred(
     op: Op,
     assigned_id: Option<String>,
     prepared: Option<write::Prepared>,
+    within: Option<&(String, String)>,
     pending: &mut index::Pending,
 ) -> FhirResult<Answer> {
     let upsert = |resource: Value| match prepared {
@@ -346,6 +359,7 @@ fn run_entry_deferred(
         pending.flush(tx)?;
     }
     let mut written = |tx: &mut dyn Tx, change: Change| -> FhirResult<Answer> {
+        let change = change.within(within.cloned());
         match write::apply_deferred(tx, svc, base, now, change, pending)? {
             Applied::Written { stored, created } if !stored.deleted => {
                 Ok(Answer::Written { stored, created })
@@ -364,7 +378,15 @@ fn run_entry_deferred(
         } => {
             let conditional = if_none_exist.is_some();
             if let Some(criteria) = if_none_exist {
-                let found = write::conditional_matches(tx, Some(svc), base, &t, &criteria, 1)?;
+                let found = write::conditional_matches(
+                    tx,
+                    Some(svc),
+                    base,
+                    &t,
+                    &criteria,
+                    1,
+                    within.cloned(),
+                )?;
                 match found.len() {
                     0 => {}
                     1 => {
@@ -412,7 +434,8 @@ fn run_entry_deferred(
             ),
         ),
         Op::ConditionalDelete { t, criteria, purge } => {
-            let found = write::conditional_matches(tx, Some(svc), base, &t, &criteria, 1)?;
+            let found =
+                write::conditional_matches(tx, Some(svc), base, &t, &criteria, 1, within.cloned())?;
             if found.len() > 1 {
                 return Err(multiple_matches());
             }
@@ -464,8 +487,22 @@ fn run_entry_deferred(
                 }
                 None => resources::current(tx, svc, &t, &id)?,
             };
+            // A confined caller reads what its compartment holds now, as
+            // a read outside a bundle does.
+            let visible = |tx: &mut dyn Tx| -> FhirResult<bool> {
+                let Some((ctype, cid)) = within else {
+                    return Ok(true);
+                };
+                let current = resources::current(tx, svc, &t, &id)?;
+                Ok(current.is_some_and(|c| {
+                    hale_fhir_store::search::stored_in_compartment(ctype, cid, &c, base)
+                }))
+            };
             match found {
                 None => Err(FhirError::resource_not_found(&t, &id)),
+                Some(s) if !s.deleted && !visible(tx)? => {
+                    Err(FhirError::resource_not_found(&t, &id))
+                }
                 Some(s) if s.deleted => Err(FhirError::gone(&t, &id, s.version)),
                 Some(s) => Ok(Answer::Resource(s)),
             }
@@ -476,6 +513,7 @@ fn run_entry_deferred(
             let scope = SearchScope {
                 resource_types: vec![t],
                 compartment: None,
+                within: within.cloned(),
             };
             let page = hale_fhir_store::search::search(tx, svc, &scope, &query, base)?;
             let projection = Projection::of(&query);
@@ -673,6 +711,7 @@ fn resolve_ids(
     svc: i64,
     base: &str,
     entries: &mut [Entry],
+    within: Option<&(String, String)>,
 ) -> FhirResult<Vec<Option<String>>> {
     let mut ids = Vec::with_capacity(entries.len());
     let mut map: HashMap<String, String> = HashMap::new();
@@ -684,8 +723,16 @@ fn resolve_ids(
                 let mut id = write::new_id();
                 if let Some(criteria) = if_none_exist {
                     let tx = tx.as_deref_mut().ok_or_else(no_transaction)?;
-                    let found = write::conditional_matches(tx, Some(svc), base, t, criteria, 1)
-                        .map_err(|e| in_entry(e, i, Some(&entry.label)))?;
+                    let found = write::conditional_matches(
+                        tx,
+                        Some(svc),
+                        base,
+                        t,
+                        criteria,
+                        1,
+                        within.cloned(),
+                    )
+                    .map_err(|e| in_entry(e, i, Some(&entry.label)))?;
                     if let [one] = found.as_slice() {
                         id = one.id.clone();
                     }
@@ -698,8 +745,16 @@ fn resolve_ids(
                 resource,
             } => {
                 let tx = tx.as_deref_mut().ok_or_else(no_transaction)?;
-                let found = write::conditional_matches(tx, Some(svc), base, t, criteria, 1)
-                    .map_err(|e| in_entry(e, i, Some(&entry.label)))?;
+                let found = write::conditional_matches(
+                    tx,
+                    Some(svc),
+                    base,
+                    t,
+                    criteria,
+                    1,
+                    within.cloned(),
+                )
+                .map_err(|e| in_entry(e, i, Some(&entry.label)))?;
                 let id = match found.as_slice() {
                     [] => resource["id"]
                         .as_str()
@@ -726,8 +781,9 @@ fn resolve_ids(
             };
             let mut references = write::conditional_references(resource);
             references.retain(|r| !map.contains_key(r));
-            let resolved = write::resolve_conditional_references(tx, Some(svc), base, &references)
-                .map_err(|e| in_entry(e, i, Some(&entry.label)))?;
+            let resolved =
+                write::resolve_conditional_references(tx, Some(svc), base, &references, within)
+                    .map_err(|e| in_entry(e, i, Some(&entry.label)))?;
             map.extend(resolved);
         }
     }
@@ -755,12 +811,13 @@ async fn transaction_response(
     let base = req.base.clone();
     let now = now_micros() / 1000 * 1000;
     let count = entries.len();
+    let within = req.within();
     // Without conditional entries, ids are assigned and the index entries
     // extracted here, in parallel with other requests, not in the writer.
     let known_ids = if needs_transaction(&entries) {
         None
     } else {
-        let ids = resolve_ids(None, 0, &base, &mut entries)?;
+        let ids = resolve_ids(None, 0, &base, &mut entries, None)?;
         prepare(&mut entries, &ids, now);
         Some(ids)
     };
@@ -771,7 +828,7 @@ async fn transaction_response(
             let svc = write::partition(tx, service, true)?.unwrap_or_default();
             let ids = match known_ids {
                 Some(ids) => ids,
-                None => resolve_ids(Some(&mut *tx), svc, &base, &mut entries)?,
+                None => resolve_ids(Some(&mut *tx), svc, &base, &mut entries, within.as_ref())?,
             };
             check_distinct(&entries, &ids)?;
             let mut slots: Vec<Option<Answer>> = vec![None; count];
@@ -811,15 +868,18 @@ async fn transaction_response(
                 let Some(mut entry) = entries[i].take() else {
                     continue;
                 };
-                if let (
-                    Op::Create {
-                        t,
-                        if_none_exist: None,
-                        ..
-                    },
-                    Some(id),
-                    Some(prepared),
-                ) = (&entry.op, &ids[i], entry.prepared.take())
+                // A confined caller's creates go one by one through the
+                // compartment check.
+                if within.is_none()
+                    && let (
+                        Op::Create {
+                            t,
+                            if_none_exist: None,
+                            ..
+                        },
+                        Some(id),
+                        Some(prepared),
+                    ) = (&entry.op, &ids[i], entry.prepared.take())
                 {
                     match write::FreshCreate::of(t.clone(), id.clone(), prepared) {
                         Ok(create) => {
@@ -838,6 +898,7 @@ async fn transaction_response(
                     entry.op,
                     ids[i].clone(),
                     entry.prepared,
+                    within.as_ref(),
                     &mut pending,
                 )
                 .map_err(|e| in_entry(e, i, Some(&entry.label)))?;
@@ -877,13 +938,19 @@ async fn run_alone(req: &FhirRequest, mut entry: Entry) -> FhirResult<Answer> {
     let service = req.service.id;
     let base = req.base.clone();
     let now = now_micros() / 1000 * 1000;
+    let within = req.within();
     if is_write(&entry.op) {
         req.state
             .store
             .write(move |tx| {
                 let svc = write::partition(tx, service, true)?.unwrap_or_default();
-                let ids =
-                    resolve_ids(Some(&mut *tx), svc, &base, std::slice::from_mut(&mut entry))?;
+                let ids = resolve_ids(
+                    Some(&mut *tx),
+                    svc,
+                    &base,
+                    std::slice::from_mut(&mut entry),
+                    within.as_ref(),
+                )?;
                 run_entry(
                     tx,
                     svc,
@@ -892,6 +959,7 @@ async fn run_alone(req: &FhirRequest, mut entry: Entry) -> FhirResult<Answer> {
                     entry.op,
                     ids.into_iter().next().flatten(),
                     None,
+                    within.as_ref(),
                 )
             })
             .await
@@ -902,10 +970,10 @@ async fn run_alone(req: &FhirRequest, mut entry: Entry) -> FhirResult<Answer> {
                 let Some(svc) = write::partition(tx, service, false)? else {
                     return match entry.op {
                         Op::Read { t, id, .. } => Err(FhirError::resource_not_found(&t, &id)),
-                        _ => run_entry(tx, -1, &base, now, entry.op, None, None),
+                        _ => run_entry(tx, -1, &base, now, entry.op, None, None, None),
                     };
                 };
-                run_entry(tx, svc, &base, now, entry.op, None, None)
+                run_entry(tx, svc, &base, now, entry.op, None, None, within.as_ref())
             })
             .await
     }

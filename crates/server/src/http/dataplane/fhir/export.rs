@@ -656,6 +656,7 @@ impl Writer {
             let scope = SearchScope {
                 resource_types: vec![t.to_owned()],
                 compartment: None,
+                within: None,
             };
             if !self
                 .export_search(scope, &params, &mut seen, allowed.as_ref())

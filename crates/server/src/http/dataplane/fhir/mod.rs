@@ -166,17 +166,11 @@ async fn serve(
     let (decision, timing) = authorize(&state, &headers, ServiceKind::Fhir, &path, action).await;
     let response = match decision {
         Ok(authorized)
-            if authorized.smart.as_ref().is_some_and(|scopes| {
-                !scopes.permit_all(&smart::fhir_needs(method.as_str(), &rest))
-            }) =>
+            if let Some(refused) =
+                smart_refusal(&headers, &method, &rest, authorized.smart.as_ref()) =>
         {
-            tracing::info!(caller = %authorized.caller, "FHIR request outside the caller's SMART scopes");
-            outcome(
-                &headers,
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "Authorization failed.",
-            )
+            tracing::info!(caller = %authorized.caller, status = %refused.status(), "FHIR request outside the caller's SMART scopes");
+            refused
         }
         Ok(authorized) => match axum::body::to_bytes(body, rest::MAX_BODY).await {
             Ok(body) => {
@@ -194,7 +188,7 @@ async fn serve(
                     query,
                     headers: headers.clone(),
                     body,
-                    smart: authorized.smart,
+                    smart: authorized.smart.and_then(Result::ok),
                 })
                 .await
             }
@@ -241,6 +235,49 @@ async fn serve(
     with_timing(response, timing)
 }
 
+/// Why a SMART caller's request is refused before it runs, if it is: 400
+/// when its scopes need a `fhirUser` claim it does not have (as the FHIR
+/// service answers), 403 when its scopes do not grant the request, or when
+/// it is confined to a compartment and asks for a bulk export (which would
+/// reach beyond it).
+fn smart_refusal(
+    headers: &HeaderMap,
+    method: &Method,
+    rest: &[&str],
+    smart: Option<&Result<smart::Access, smart::FhirUserFault>>,
+) -> Option<Response> {
+    let forbidden = || {
+        outcome(
+            headers,
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Authorization failed.",
+        )
+    };
+    match smart? {
+        Err(fault) => Some(outcome(
+            headers,
+            StatusCode::BAD_REQUEST,
+            "invalid",
+            &fault.to_string(),
+        )),
+        Ok(access)
+            if !access
+                .scopes
+                .permit_all(&smart::fhir_needs(method.as_str(), rest)) =>
+        {
+            Some(forbidden())
+        }
+        Ok(access)
+            if access.fhir_user.is_some()
+                && (rest.first() == Some(&"_operations") || rest.contains(&"$export")) =>
+        {
+            Some(forbidden())
+        }
+        Ok(_) => None,
+    }
+}
+
 enum Anonymous {
     Metadata,
     SmartConfiguration,
@@ -275,14 +312,20 @@ fn anonymous_answer(state: &AppState, service: &HealthService, which: Anonymous)
                 "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
                 "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
                 "response_types_supported": ["code"],
-                // Patient-context scopes and launch context are not
-                // honoured yet (no fhirUser compartment): not advertised.
-                "scopes_supported": ["openid", "profile", "offline_access", "user/*.read", "user/*.write", "system/*.read", "system/*.write"],
+                // Patient and user scopes are confined to the fhirUser's
+                // compartment. Standalone launch works, but no launch
+                // context is issued (no `patient` token parameter):
+                // `context-*` is not advertised.
+                "scopes_supported": [
+                    "openid", "profile", "offline_access", "fhirUser",
+                    "patient/*.read", "patient/*.write", "user/*.read", "user/*.write",
+                    "system/*.read", "system/*.write"
+                ],
                 "code_challenge_methods_supported": ["S256"],
                 "capabilities": [
                     "launch-standalone", "client-public", "client-confidential-symmetric",
-                    "sso-openid-connect", "permission-offline", "permission-user",
-                    "permission-v1", "permission-v2"
+                    "sso-openid-connect", "permission-offline", "permission-patient",
+                    "permission-user", "permission-v1", "permission-v2"
                 ]
             })
             .to_string(),

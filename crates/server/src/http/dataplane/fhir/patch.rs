@@ -432,6 +432,7 @@ async fn run(req: &FhirRequest, t: &str, target: Target, doc: PatchDoc) -> FhirR
         .get(header::IF_MATCH)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let within = req.within();
     let stored = req
         .state
         .store
@@ -440,8 +441,15 @@ async fn run(req: &FhirRequest, t: &str, target: Target, doc: PatchDoc) -> FhirR
             let id = match target {
                 Target::Id(id) => id,
                 Target::Criteria(criteria) => {
-                    let found =
-                        write::conditional_matches(tx, Some(svc), &base, &ty, &criteria, 1)?;
+                    let found = write::conditional_matches(
+                        tx,
+                        Some(svc),
+                        &base,
+                        &ty,
+                        &criteria,
+                        1,
+                        within.clone(),
+                    )?;
                     match found.as_slice() {
                         [one] => one.id.clone(),
                         [] => {
@@ -464,7 +472,8 @@ async fn run(req: &FhirRequest, t: &str, target: Target, doc: PatchDoc) -> FhirR
             let change = Change::new(ty, id, ChangeKind::Upsert(resource), "PATCH")
                 .if_match(expected)
                 .existing()
-                .based_on(current.version);
+                .based_on(current.version)
+                .within(within);
             match write::apply(tx, svc, &base, now, change)? {
                 Applied::Written { stored, .. } => Ok(stored),
                 _ => Err(FhirError::internal("patch wrote nothing", &"no version")),

@@ -33,9 +33,26 @@ pub(super) struct FhirRequest {
     pub query: Vec<(String, String)>,
     pub headers: HeaderMap,
     pub body: Bytes,
-    /// The SMART scopes that restrict a caller holding the `smart` data
-    /// action (already checked against the request itself).
-    pub smart: Option<hale_arm::smart::Scopes>,
+    /// What restricts a caller holding the `smart` data action: its scopes
+    /// (already checked against the request itself) and the `fhirUser`
+    /// compartment they confine it to.
+    pub smart: Option<hale_arm::smart::Access>,
+}
+
+impl FhirRequest {
+    /// The compartment (type, id) a SMART caller is confined to: its
+    /// `fhirUser`'s, when its scopes are `patient/` or `user/` ones.
+    pub fn within(&self) -> Option<(String, String)> {
+        let user = self.smart.as_ref()?.fhir_user.as_ref()?;
+        Some((user.resource_type.clone(), user.id.clone()))
+    }
+
+    /// Whether a confined caller may see `stored` (always, unconfined).
+    pub fn may_see(&self, stored: &StoredResource) -> bool {
+        self.within().is_none_or(|(ctype, cid)| {
+            hale_fhir_store::search::stored_in_compartment(&ctype, &cid, stored, &self.base)
+        })
+    }
 }
 
 /// `Prefer: return=…`.
@@ -304,6 +321,7 @@ pub(super) async fn apply_one(req: &FhirRequest, mut change: Change) -> FhirResu
     let base = req.base.clone();
     let now = now_micros() / 1000 * 1000;
     let create = change.method == "POST";
+    change.within = req.within();
     change.kind = write::prepare(change.kind, &change.id, now, create);
     req.state
         .store
@@ -402,11 +420,13 @@ async fn lookup(
         .await
 }
 
-/// The current version of a resource: 404 when it never existed, 410 when
-/// it is deleted.
+/// The current version of a resource: 404 when it never existed (or, to a
+/// caller confined to a compartment, when it is outside it), 410 when it is
+/// deleted.
 async fn current_version(req: &FhirRequest, t: &str, id: &str) -> FhirResult<StoredResource> {
     match lookup(req, t, id, None).await? {
         None => Err(FhirError::resource_not_found(t, id)),
+        Some(s) if !s.deleted && !req.may_see(&s) => Err(FhirError::resource_not_found(t, id)),
         Some(s) if s.deleted => Err(FhirError::gone(t, id, s.version)),
         Some(s) => Ok(s),
     }
@@ -439,6 +459,14 @@ async fn vread(req: &FhirRequest, t: &str, id: &str, v: &str) -> FhirResult<Resp
         ))
     };
     let version: i64 = v.parse().map_err(|_| not_found())?;
+    // A confined caller reads versions of resources whose current version
+    // is in its compartment, as their history lists them.
+    if req.within().is_some() {
+        let current = lookup(req, t, id, None).await?;
+        if !current.is_some_and(|c| !c.deleted && req.may_see(&c)) {
+            return Err(not_found());
+        }
+    }
     match lookup(req, t, id, Some(version)).await? {
         None => Err(not_found()),
         Some(s) if s.deleted => Err(FhirError::gone(t, id, s.version)),
@@ -460,12 +488,13 @@ async fn resource_from_body(req: &FhirRequest, t: &str) -> FhirResult<Value> {
     if !references.is_empty() {
         let service = req.service.id;
         let base = req.base.clone();
+        let within = req.within();
         let map = req
             .state
             .store
             .read(move |tx| {
                 let svc = write::partition(tx, service, false)?;
-                write::resolve_conditional_references(tx, svc, &base, &references)
+                write::resolve_conditional_references(tx, svc, &base, &references, within.as_ref())
             })
             .await?;
         write::rewrite_references(&mut resource, &map);
@@ -496,6 +525,8 @@ async fn create(req: &FhirRequest, t: &str) -> FhirResult<Response> {
         };
     };
     // Conditional create: the search and the create share one transaction.
+    let change = change.within(req.within());
+    let within = req.within();
     let service = req.service.id;
     let base = req.base.clone();
     let ty = t.to_owned();
@@ -505,7 +536,8 @@ async fn create(req: &FhirRequest, t: &str) -> FhirResult<Response> {
         .store
         .write(move |tx| -> FhirResult<(StoredResource, bool)> {
             let svc = write::partition(tx, service, true)?.unwrap_or_default();
-            let found = write::conditional_matches(tx, Some(svc), &base, &ty, &criteria, 1)?;
+            let found =
+                write::conditional_matches(tx, Some(svc), &base, &ty, &criteria, 1, within)?;
             match found.len() {
                 0 => match write::apply(tx, svc, &base, now, change)? {
                     Applied::Written { stored, created } => Ok((stored, created)),
@@ -560,12 +592,21 @@ async fn conditional_update(req: &FhirRequest, t: &str) -> FhirResult<Response> 
     let ty = t.to_owned();
     let now = now_micros() / 1000 * 1000;
     let expected = if_match(req);
+    let within = req.within();
     let (stored, created) = req
         .state
         .store
         .write(move |tx| -> FhirResult<(StoredResource, bool)> {
             let svc = write::partition(tx, service, true)?.unwrap_or_default();
-            let found = write::conditional_matches(tx, Some(svc), &base, &ty, &criteria, 1)?;
+            let found = write::conditional_matches(
+                tx,
+                Some(svc),
+                &base,
+                &ty,
+                &criteria,
+                1,
+                within.clone(),
+            )?;
             let body_id = resource
                 .get("id")
                 .and_then(Value::as_str)
@@ -585,8 +626,9 @@ async fn conditional_update(req: &FhirRequest, t: &str) -> FhirResult<Response> 
                 ([one], _) => one.id.clone(),
                 _ => return Err(multiple_matches()),
             };
-            let change =
-                Change::new(ty, id, ChangeKind::Upsert(resource), "PUT").if_match(expected);
+            let change = Change::new(ty, id, ChangeKind::Upsert(resource), "PUT")
+                .if_match(expected)
+                .within(within);
             match write::apply(tx, svc, &base, now, change)? {
                 Applied::Written { stored, created } => Ok((stored, created)),
                 _ => Err(FhirError::internal("update wrote nothing", &"no version")),
@@ -651,12 +693,21 @@ async fn conditional_delete(req: &FhirRequest, t: &str) -> FhirResult<Response> 
     let base = req.base.clone();
     let ty = t.to_owned();
     let now = now_micros() / 1000 * 1000;
+    let within = req.within();
     let deleted = req
         .state
         .store
         .write(move |tx| -> FhirResult<usize> {
             let svc = write::partition(tx, service, true)?.unwrap_or_default();
-            let found = write::conditional_matches(tx, Some(svc), &base, &ty, &criteria, count)?;
+            let found = write::conditional_matches(
+                tx,
+                Some(svc),
+                &base,
+                &ty,
+                &criteria,
+                count,
+                within.clone(),
+            )?;
             if found.len() > count as usize {
                 return Err(multiple_matches());
             }
@@ -670,7 +721,8 @@ async fn conditional_delete(req: &FhirRequest, t: &str) -> FhirResult<Response> 
                         ChangeKind::Delete
                     },
                     "DELETE",
-                );
+                )
+                .within(within.clone());
                 write::apply(tx, svc, &base, now, change)?;
             }
             Ok(found.len())

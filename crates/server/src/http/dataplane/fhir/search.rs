@@ -231,6 +231,7 @@ pub(super) async fn search(
             None => query.types.clone(),
         },
         compartment: compartment.map(|(c, id)| (c.to_owned(), id.to_owned())),
+        within: req.within(),
     };
     let service = req.service.id;
     let base = req.base.clone();
@@ -286,6 +287,7 @@ pub(super) async fn everything(req: &FhirRequest, id: &str) -> FhirResult<Respon
     let scope = SearchScope {
         resource_types: query.types.clone(),
         compartment: Some(("Patient".to_owned(), id.to_owned())),
+        within: req.within(),
     };
     let (service, base, q, pid) = (
         req.service.id,
@@ -322,10 +324,16 @@ pub(super) async fn everything(req: &FhirRequest, id: &str) -> FhirResult<Respon
         })
         .await?;
     let patient = match patient {
+        // A confined caller learns nothing of a patient outside its compartment.
+        Some(p) if !p.deleted && !req.may_see(&p) => {
+            return Err(FhirError::resource_not_found("Patient", id));
+        }
         None => return Err(FhirError::resource_not_found("Patient", id)),
         Some(p) if p.deleted => return Err(FhirError::gone("Patient", id, p.version)),
         Some(p) => p,
     };
+    let referenced: Vec<StoredResource> =
+        referenced.into_iter().filter(|r| req.may_see(r)).collect();
     // The compartment holds the patient itself: it goes first, on the
     // first page only, whatever its place in the compartment's order.
     page.matches.retain(|m| m.rid != patient.rid);
@@ -367,10 +375,16 @@ fn searchset(
     if !count_only {
         // A SMART caller sees included resources only of types its scopes
         // let it read (the matches are of types the request could search).
+        // (Those of a confined caller are members of its compartment
+        // already: the store leaves the others out.)
         let readable = |r: &&StoredResource| {
-            req.smart.as_ref().is_none_or(|scopes| {
-                scopes.permit(Some(&r.resource_type), hale_arm::smart::READ)
-                    || scopes.permit(Some(&r.resource_type), hale_arm::smart::SEARCH)
+            req.smart.as_ref().is_none_or(|access| {
+                access
+                    .scopes
+                    .permit(Some(&r.resource_type), hale_arm::smart::READ)
+                    || access
+                        .scopes
+                        .permit(Some(&r.resource_type), hale_arm::smart::SEARCH)
             })
         };
         let included: Vec<&StoredResource> = page.included.iter().filter(readable).collect();
@@ -418,6 +432,7 @@ pub(super) async fn history(
     let mut filter = HistoryFilter {
         resource_type: resource_type.map(str::to_owned),
         id: id.map(str::to_owned),
+        within: req.within(),
         ..HistoryFilter::default()
     };
     let mut count = 10usize;
@@ -443,6 +458,7 @@ pub(super) async fn history(
     }
     let service = req.service.id;
     let f = filter.clone();
+    let base = req.base.clone();
     let (versions, exists) = req
         .state
         .store
@@ -453,7 +469,15 @@ pub(super) async fn history(
             let versions = resources::history(tx, svc, &f, count + 1)?;
             let exists = match (&f.resource_type, &f.id) {
                 (Some(t), Some(id)) if versions.is_empty() && f.after.is_none() => {
-                    resources::current(tx, svc, t, id)?.is_some()
+                    let current = resources::current(tx, svc, t, id)?;
+                    // Outside a confined caller's compartment: as if absent.
+                    match (&f.within, current) {
+                        (_, None) => false,
+                        (None, Some(_)) => true,
+                        (Some((ctype, cid)), Some(c)) => {
+                            hale_fhir_store::search::stored_in_compartment(ctype, cid, &c, &base)
+                        }
+                    }
                 }
                 _ => true,
             };

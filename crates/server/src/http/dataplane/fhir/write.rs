@@ -94,6 +94,10 @@ pub(super) struct Change {
     /// become current meanwhile, the change is refused (409) rather than
     /// undoing that one.
     pub based_on: Option<i64>,
+    /// The compartment (type, id) a SMART caller is confined to: the
+    /// resource must be a member of it before the change (if it exists) and
+    /// after it, else the change is refused (403).
+    pub within: Option<(String, String)>,
 }
 
 impl Change {
@@ -113,7 +117,14 @@ impl Change {
             must_exist: false,
             fresh: false,
             based_on: None,
+            within: None,
         }
+    }
+
+    /// Made by a caller confined to compartment `within`.
+    pub fn within(mut self, within: Option<(String, String)>) -> Change {
+        self.within = within;
+        self
     }
 
     /// Made from version `version` of the resource (a patch).
@@ -155,6 +166,45 @@ pub(super) enum Applied {
     NothingToDelete,
     /// A hard delete removed every version.
     Purged,
+}
+
+/// A confined caller may change only what is in its compartment, and only
+/// into what stays there: the live version (if any) and the new body (if
+/// the change writes one) must both be members. Judged from the bodies, so
+/// that a transaction's entries, whose index rows are written at its end,
+/// are judged as they will be indexed.
+fn check_within(
+    ctype: &str,
+    cid: &str,
+    base: &str,
+    change: &Change,
+    live: Option<&StoredResource>,
+) -> FhirResult<()> {
+    let before = live.is_none_or(|c| search::stored_in_compartment(ctype, cid, c, base));
+    let after = match &change.kind {
+        ChangeKind::Upsert(resource) | ChangeKind::Prepared { resource, .. } => {
+            search::in_compartment(
+                ctype,
+                cid,
+                &change.resource_type,
+                &change.id,
+                resource,
+                base,
+            )
+        }
+        ChangeKind::Delete | ChangeKind::Purge => true,
+    };
+    if before && after {
+        return Ok(());
+    }
+    Err(FhirError::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        format!(
+            "Authorization failed: {}/{} is not in the compartment of the fhirUser {ctype}/{cid}.",
+            change.resource_type, change.id
+        ),
+    ))
 }
 
 /// Parses `W/"3"`, `"3"` or `3`.
@@ -235,6 +285,9 @@ pub(super) fn apply_deferred(
             Some(c) => FhirError::gone(&change.resource_type, &change.id, c.version),
             None => FhirError::resource_not_found(&change.resource_type, &change.id),
         });
+    }
+    if let Some((ctype, cid)) = &change.within {
+        check_within(ctype, cid, base, &change, live)?;
     }
     let version = current.as_ref().map_or(1, |c| c.version + 1);
     match change.kind {
@@ -505,6 +558,7 @@ pub(super) fn conditional_matches(
     resource_type: &str,
     criteria: &[(String, String)],
     limit: u32,
+    within: Option<(String, String)>,
 ) -> FhirResult<Vec<StoredResource>> {
     let criteria: Vec<(String, String)> = criteria
         .iter()
@@ -545,6 +599,7 @@ pub(super) fn conditional_matches(
     let scope = SearchScope {
         resource_types: vec![resource_type.to_owned()],
         compartment: None,
+        within,
     };
     Ok(search::search(tx, svc, &scope, &query, base)?.matches)
 }
@@ -586,13 +641,16 @@ pub(super) fn resolve_conditional_references(
     svc: Option<i64>,
     base: &str,
     references: &[String],
+    within: Option<&(String, String)>,
 ) -> FhirResult<HashMap<String, String>> {
     let mut map = HashMap::with_capacity(references.len());
     for reference in references {
         let Some((t, query)) = reference.split_once('?') else {
             continue;
         };
-        let found = conditional_matches(tx, svc, base, t, &parse_query(query), 1)?;
+        // A confined caller's references resolve inside its compartment,
+        // so that they cannot find (and copy the id of) what it may not see.
+        let found = conditional_matches(tx, svc, base, t, &parse_query(query), 1, within.cloned())?;
         match found.as_slice() {
             [one] => {
                 map.insert(reference.clone(), format!("{t}/{}", one.id));
