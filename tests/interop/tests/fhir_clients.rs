@@ -33,6 +33,10 @@ fn node_dir() -> PathBuf {
 struct Fhir {
     server: TestServer,
     fhir_url: String,
+    /// The service's ARM resource ID, and the administrator's ARM and Graph tokens.
+    service: String,
+    arm: String,
+    graph: String,
     client_id: String,
     secret: String,
     /// A generated transaction bundle (one patient), as a file.
@@ -61,7 +65,9 @@ impl Fhir {
         let tenant = server.info().installation.tenant.id.to_string();
         let sub = server.info().installation.subscription_id.to_string();
         let graph = server
-            .admin_token("Application.ReadWrite.All Directory.ReadWrite.All")
+            .admin_token(
+                "Application.ReadWrite.All Directory.ReadWrite.All User.ReadWrite.All DelegatedPermissionGrant.ReadWrite.All Policy.ReadWrite.ApplicationConfiguration",
+            )
             .await;
         let arm: Value = server
             .client()
@@ -161,6 +167,9 @@ impl Fhir {
         Fhir {
             server,
             fhir_url,
+            service: svc,
+            arm,
+            graph,
             client_id,
             secret,
             bundle,
@@ -326,4 +335,204 @@ async fn node_fhir_kit_client_creates_reads_posts_a_bundle_searches_and_pages() 
     let family = "Interopnode";
     let out = fhir.run(command, family).await;
     fhir.check(&out, family).await;
+}
+
+/// SMART on FHIR with Hale as the identity provider, through MSAL Python and
+/// fhirclient: a patient whose `fhirUser` a claims-mapping policy takes from
+/// her directory attribute signs in by the authorization code flow for an
+/// API's `patient.all.read`, and reads her own record and nobody else's from
+/// the FHIR service that names the tenant as its SMART identity provider.
+#[tokio::test(flavor = "multi_thread")]
+async fn python_msal_and_fhirclient_read_a_patients_own_record_with_smart_scopes() {
+    let python = tokio::task::spawn_blocking(python).await.unwrap();
+    let fhir = Fhir::start(5).await;
+    let server = &fhir.server;
+    let (graph, arm) = (&fhir.graph, &fhir.arm);
+    let tenant = server.info().installation.tenant.id.to_string();
+    let host = server
+        .info()
+        .public_url
+        .as_str()
+        .trim_end_matches('/')
+        .to_owned();
+
+    // Two patients and an observation each, written by the contributor app.
+    let writer: Value = server
+        .client()
+        .post(server.url(&format!("/{tenant}/oauth2/v2.0/token")))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", fhir.client_id.as_str()),
+            ("client_secret", fhir.secret.as_str()),
+            ("scope", &format!("{}/.default", fhir.fhir_url)),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let writer = writer["access_token"].as_str().unwrap();
+    for (path, body) in [
+        (
+            "Patient/alice",
+            json!({"resourceType": "Patient", "id": "alice"}),
+        ),
+        (
+            "Patient/bob",
+            json!({"resourceType": "Patient", "id": "bob"}),
+        ),
+        (
+            "Observation/alice-1",
+            json!({"resourceType": "Observation", "id": "alice-1", "status": "final",
+            "code": {"text": "pulse"}, "subject": {"reference": "Patient/alice"}}),
+        ),
+        (
+            "Observation/bob-1",
+            json!({"resourceType": "Observation", "id": "bob-1", "status": "final",
+            "code": {"text": "pulse"}, "subject": {"reference": "Patient/bob"}}),
+        ),
+    ] {
+        let res = server
+            .client()
+            .put(format!("{}/{path}", fhir.fhir_url))
+            .bearer_auth(writer)
+            .header("content-type", "application/fhir+json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201, "{path}");
+    }
+
+    // The patient, her fhirUser in extensionAttribute1.
+    let password = "Interop-Smart-Pass-7";
+    let user = call(
+        server,
+        graph,
+        Method::POST,
+        "/v1.0/users",
+        json!({
+            "accountEnabled": true, "displayName": "Alice", "mailNickname": "alice",
+            "userPrincipalName": "alice@hale.local",
+            "passwordProfile": {"password": password, "forceChangePasswordNextSignIn": false},
+        }),
+    )
+    .await;
+    call(server, graph, Method::PATCH, &format!("/v1.0/users/{}", user["id"].as_str().unwrap()),
+        json!({"onPremisesExtensionAttributes": {"extensionAttribute1": format!("{}/Patient/alice", fhir.fhir_url)}}))
+    .await;
+
+    // The API with the SMART scope, its mapped fhirUser claim, and the app.
+    // It takes v2 tokens: their issuer is the tenant's v2 authority, and their
+    // audience the API's client ID.
+    let identifier = "api://interop-smart";
+    let api = call(server, graph, Method::POST, "/v1.0/applications", json!({
+        "displayName": "Interop SMART API", "identifierUris": [identifier],
+        "api": {"acceptMappedClaims": true, "requestedAccessTokenVersion": 2, "oauth2PermissionScopes": [{"id": uuid::Uuid::new_v4(),
+            "value": "patient.all.read", "type": "User", "isEnabled": true,
+            "adminConsentDisplayName": "Read your record", "adminConsentDescription": "Read your record",
+            "userConsentDisplayName": "Read your record", "userConsentDescription": "Read your record"}]},
+    }))
+    .await;
+    let audience = api["appId"].as_str().unwrap().to_owned();
+    let api_sp = call(
+        server,
+        graph,
+        Method::POST,
+        "/v1.0/servicePrincipals",
+        json!({"appId": audience}),
+    )
+    .await;
+    let definition = json!({"ClaimsMappingPolicy": {"Version": 1, "IncludeBasicClaimSet": "true",
+        "ClaimsSchema": [{"Source": "user", "ID": "extensionattribute1", "JwtClaimType": "fhirUser"}]}});
+    let policy = call(
+        server,
+        graph,
+        Method::POST,
+        "/v1.0/policies/claimsMappingPolicies",
+        json!({"definition": [definition.to_string()], "displayName": "fhirUser"}),
+    )
+    .await;
+    call(server, graph, Method::POST,
+        &format!("/v1.0/servicePrincipals/{}/claimsMappingPolicies/$ref", api_sp["id"].as_str().unwrap()),
+        json!({"@odata.id": format!("{host}/v1.0/policies/claimsMappingPolicies/{}", policy["id"].as_str().unwrap())}))
+    .await;
+    let app = call(
+        server,
+        graph,
+        Method::POST,
+        "/v1.0/applications",
+        json!({
+            "displayName": "Interop patient portal", "isFallbackPublicClient": true,
+            "publicClient": {"redirectUris": ["http://localhost:8765/"]},
+        }),
+    )
+    .await;
+    let app_id = app["appId"].as_str().unwrap().to_owned();
+    let app_sp = call(
+        server,
+        graph,
+        Method::POST,
+        "/v1.0/servicePrincipals",
+        json!({"appId": app_id}),
+    )
+    .await;
+    call(server, graph, Method::POST, "/v1.0/oauth2PermissionGrants", json!({
+        "clientId": app_sp["id"], "consentType": "AllPrincipals", "resourceId": api_sp["id"], "scope": "patient.all.read",
+    }))
+    .await;
+
+    // The FHIR service takes the tenant's tokens for the API from the app.
+    call(server, arm, Method::PATCH, &format!("{}?api-version=2023-12-01", fhir.service), json!({
+        "properties": {"authenticationConfiguration": {"smartIdentityProviders": [{
+            "authority": format!("{host}/{tenant}/v2.0"),
+            "applications": [{"clientId": app_id, "audience": audience, "allowedDataActions": ["Read"]}],
+        }]}},
+    }))
+    .await;
+
+    let bundle = server.info().ca_bundle.clone().unwrap();
+    let mut command = Command::new(python);
+    command
+        .arg(interop_dir().join("python/smart_patient.py"))
+        .env("REQUESTS_CA_BUNDLE", &bundle)
+        .env("HALE_AUTHORITY_HOST", &host)
+        .env("HALE_TENANT", &tenant)
+        .env("HALE_CA", &bundle)
+        .env("HALE_PUBLIC_CLIENT_ID", &app_id)
+        .env("HALE_API_SCOPE", format!("{identifier}/patient.all.read"))
+        .env("HALE_USERNAME", "alice@hale.local")
+        .env("HALE_PASSWORD", password)
+        .env("HALE_FHIR_URL", &fhir.fhir_url)
+        .env("HALE_OWN_PATIENT", "alice")
+        .env("HALE_OTHER_PATIENT", "bob");
+    let output = tokio::task::spawn_blocking(move || command.output().expect("the script runs"))
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the client script failed:\n{stderr}"
+    );
+    let out: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{stderr}", String::from_utf8_lossy(&output.stdout)));
+
+    let token = out["token"].as_str().unwrap_or_else(|| panic!("{out}"));
+    let (_, claims) = hale_jws::decode_unverified(token).expect("a JWT");
+    assert_eq!(claims["aud"], audience.as_str(), "{claims}");
+    assert_eq!(claims["azp"], app_id.as_str(), "{claims}");
+    assert_eq!(claims["scp"], "patient.all.read", "{claims}");
+    assert_eq!(
+        claims["fhirUser"],
+        format!("{}/Patient/alice", fhir.fhir_url),
+        "{claims}"
+    );
+    assert_eq!(out["own_patient"], "alice", "{out}");
+    assert_eq!(
+        out["observation_subjects"],
+        json!(["Patient/alice"]),
+        "{out}"
+    );
+    assert_eq!(out["other_patient_status"], 404, "{out}");
 }

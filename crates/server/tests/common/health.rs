@@ -8,8 +8,7 @@ use serde_json::{Value, json};
 
 pub const CLI: &str = "04b07795-8ddb-461a-bbee-02f9e1bf7b46";
 pub const ARM_SCOPE: &str = "https://management.azure.com//user_impersonation";
-pub const GRAPH_SCOPES: &str =
-    "Application.ReadWrite.All User.ReadWrite.All Group.ReadWrite.All Directory.ReadWrite.All";
+pub const GRAPH_SCOPES: &str = "Application.ReadWrite.All User.ReadWrite.All Group.ReadWrite.All Directory.ReadWrite.All DelegatedPermissionGrant.ReadWrite.All Policy.ReadWrite.ApplicationConfiguration";
 pub const HEALTHCARE_API_VERSION: &str = "2023-11-01";
 pub const AUTHORIZATION_API_VERSION: &str = "2022-04-01";
 pub const RESOURCES_API_VERSION: &str = "2021-04-01";
