@@ -242,6 +242,7 @@ async fn prepare(
         signing,
         verified_tokens: std::sync::Arc::new(crate::http::auth::VerifiedTokens::new()),
         authz_cache: std::sync::Arc::new(crate::http::dataplane::AuthzCache::new()),
+        smart_providers: std::sync::Arc::default(),
         dicom_max_request_bytes: settings.dicom_max_request_bytes,
         export_retention: settings.export_retention,
     };

@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::claims_of;
 use common::health::*;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -346,4 +347,186 @@ async fn tokens_of_a_smart_identity_provider_read_within_their_scopes() {
         .await;
     assert_eq!(status, 200);
     assert_eq!(get(token, "Patient/p1").await.status, 401);
+}
+
+/// An OpenID provider on the loopback interface (as Keycloak or Azure AD
+/// B2C would be elsewhere): its configuration and key set, counting how
+/// often each is fetched, and tokens signed with its key.
+struct ExternalProvider {
+    authority: String,
+    key: hale_keys::SigningKey,
+    fetches: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl ExternalProvider {
+    async fn start() -> ExternalProvider {
+        use axum::routing::get;
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let authority = format!("http://{}/realms/clinic", listener.local_addr().unwrap());
+        let key = hale_keys::SigningKey::generate(time::Duration::days(1)).unwrap();
+        let jwk = hale_jws::Jwk::from_certificate(&key.certificate_der, None).unwrap();
+        let fetches = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let config = json!({"issuer": authority, "jwks_uri": format!("{authority}/protocol/openid-connect/certs")});
+        // An EC key the service must skip, beside the RSA one.
+        let keys = json!({"keys": [
+            {"kty": "EC", "crv": "P-256", "kid": "ec", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"},
+            jwk,
+        ]});
+        let counted = fetches.clone();
+        let app = axum::Router::new()
+            .route(
+                "/realms/clinic/.well-known/openid-configuration",
+                get(move || {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    let config = config.clone();
+                    async move { axum::Json(config) }
+                }),
+            )
+            .route(
+                "/realms/clinic/protocol/openid-connect/certs",
+                get(move || {
+                    let keys = keys.clone();
+                    async move { axum::Json(keys) }
+                }),
+            );
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        ExternalProvider {
+            authority,
+            key,
+            fetches,
+        }
+    }
+
+    /// A token of this provider: Keycloak's shape, `extra` merged over it.
+    fn token(&self, extra: Value) -> String {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let mut claims = json!({
+            "iss": self.authority, "aud": "records-api", "azp": "patient-portal",
+            "sub": "f0c1a2b3", "iat": now, "nbf": now, "exp": now + 600,
+            "scp": "patient/*.read", "fhirUser": "Patient/p1",
+        });
+        if let (Some(base), Value::Object(more)) = (claims.as_object_mut(), extra) {
+            base.extend(more);
+        }
+        sign_with(&self.key, &claims)
+    }
+}
+
+fn sign_with(key: &hale_keys::SigningKey, claims: &Value) -> String {
+    hale_jws::RsaSigner::from_pkcs8(key.pkcs8_der())
+        .unwrap()
+        .sign(&hale_jws::Header::entra_v2(&key.kid), claims)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_external_identity_providers_tokens_are_checked_with_its_published_keys() {
+    let h = Health::start().await;
+    h.create_workspace("extidp").await;
+    h.create_fhir("extidp", "fhir1").await;
+    let id = h.fhir_id("extidp", "fhir1");
+    let url = h.service_url("fhir", "extidp", "fhir1");
+    let writer = h.register_app("ext-writer").await;
+    h.assign(&id, FHIR_DATA_CONTRIBUTOR, &writer.principal_id)
+        .await;
+    let writer_token = h.token_v1(&writer, &url).await;
+    h.put_resources(
+        &url,
+        &writer_token,
+        &[
+            ("Patient/p1", json!({"resourceType": "Patient", "id": "p1"})),
+            ("Patient/p2", json!({"resourceType": "Patient", "id": "p2"})),
+            (
+                "Observation/o1",
+                json!({"resourceType": "Observation", "id": "o1", "status": "final",
+                   "code": {"text": "pulse"}, "subject": {"reference": "Patient/p1"}}),
+            ),
+            (
+                "Observation/o2",
+                json!({"resourceType": "Observation", "id": "o2", "status": "final",
+                   "code": {"text": "pulse"}, "subject": {"reference": "Patient/p2"}}),
+            ),
+        ],
+    )
+    .await;
+
+    let idp = ExternalProvider::start().await;
+    let (status, body) = h
+        .arm(
+            Method::PATCH,
+            &id,
+            Some(with_providers(json!([provider(
+                &idp.authority,
+                "patient-portal",
+                "records-api"
+            )]))),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let get = |token: String, path: &'static str| {
+        let h = &h;
+        let url = &url;
+        async move {
+            h.data(Method::GET, &format!("{url}/{path}"), Some(&token))
+                .await
+        }
+    };
+
+    let token = idp.token(json!({}));
+    let reply = get(token.clone(), "Observation").await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let ids: Vec<&str> = reply.body["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["resource"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["o1"], "{}", reply.body);
+    assert_eq!(get(token.clone(), "Patient/p1").await.status, 200);
+    assert_eq!(get(token.clone(), "Patient/p2").await.status, 404);
+    // The configuration was read once, then kept.
+    assert_eq!(idp.fetches.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    let other_key = hale_keys::SigningKey::generate(time::Duration::days(1)).unwrap();
+    let mut forged_claims = claims_of(&token);
+    forged_claims["fhirUser"] = json!("Patient/p2");
+    let now = forged_claims["iat"].as_u64().unwrap();
+    for (why, refused) in [
+        ("another key", sign_with(&other_key, &forged_claims)),
+        ("another client", idp.token(json!({"azp": "someone-else"}))),
+        ("another audience", idp.token(json!({"aud": "another-api"}))),
+        (
+            "another issuer",
+            idp.token(json!({"iss": format!("{}/", idp.authority)})),
+        ),
+        (
+            "expired",
+            idp.token(json!({"exp": now - 3600, "nbf": now - 7200})),
+        ),
+    ] {
+        let reply = get(refused, "Patient/p1").await;
+        assert_eq!(reply.status, 401, "{why}: {}", reply.body);
+    }
+    // Without fhirUser, patient scopes get Azure's 400; a write, 403.
+    let no_user = idp.token(json!({"fhirUser": null}));
+    assert_eq!(get(no_user, "Patient/p1").await.status, 400);
+    let res = h
+        .server
+        .client()
+        .post(format!("{url}/Observation"))
+        .bearer_auth(&token)
+        .header("content-type", "application/fhir+json")
+        .body(
+            json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+                     "subject": {"reference": "Patient/p1"}})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
 }

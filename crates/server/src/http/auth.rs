@@ -160,10 +160,14 @@ pub(crate) enum TokenFault {
 }
 
 impl TokenFault {
-    /// Whether the token may still be good for another audience or issuer
-    /// (it is well formed, signed and current).
+    /// Whether the token may still be good for another audience or issuer:
+    /// it is a JWS, and either signed by a key Hale does not hold (another
+    /// issuer's) or signed by Hale and current but for someone else.
     pub(crate) fn may_be_other_issuer(self) -> bool {
-        matches!(self, Self::Audience | Self::Tenant | Self::Issuer)
+        matches!(
+            self,
+            Self::Signature | Self::Audience | Self::Tenant | Self::Issuer | Self::NoObjectId
+        )
     }
 }
 

@@ -53,6 +53,9 @@ pub(crate) struct AppState {
     pub dicom_max_request_bytes: u64,
     /// Data-plane authorization inputs, valid per authorization epoch.
     pub authz_cache: std::sync::Arc<dataplane::AuthzCache>,
+    /// The configurations and keys of FHIR services' external SMART
+    /// identity providers.
+    pub smart_providers: std::sync::Arc<dataplane::ProviderKeys>,
     /// How long finished FHIR `$export` jobs and their files are kept.
     pub export_retention: std::time::Duration,
 }

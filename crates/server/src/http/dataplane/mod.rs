@@ -24,6 +24,7 @@
 mod authz_cache;
 mod dicom;
 mod fhir;
+mod smart_idp;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -40,6 +41,7 @@ pub(crate) use dicom::start_sweeper as dicom_sweeper;
 pub(crate) use fhir::dispatch as fhir;
 pub(crate) use fhir::start_export_sweeper as export_sweeper;
 pub(crate) use fhir::warm as warm_fhir;
+pub(crate) use smart_idp::ProviderKeys;
 
 use super::AppState;
 use super::auth::{self, TokenFault};
@@ -193,7 +195,7 @@ async fn authorize(
                             &target,
                             &DataAction::Fhir(FhirDataAction::Smart),
                         ))
-                    .then(|| smart_access(&bearer));
+                    .then(|| smart_access(&bearer.claims));
                     Ok(Authorized {
                         service: service.clone(),
                         action,
@@ -214,12 +216,12 @@ async fn authorize(
             if !service.smart_identity_providers.is_empty() && fault.may_be_other_issuer() =>
         {
             match smart_provider_token(state, headers, &service).await {
-                Some(bearer) => {
+                Some((claims, caller)) => {
                     let reads = action == DataAction::Fhir(FhirDataAction::Read);
                     if reads {
                         Ok(Authorized {
-                            caller: bearer.object_id,
-                            smart: Some(smart_access(&bearer)),
+                            caller,
+                            smart: Some(smart_access(&claims)),
                             service,
                             action,
                         })
@@ -251,50 +253,75 @@ async fn authorize(
 /// for applications), and the `fhirUser` (or `extension_fhirUser`)
 /// compartment `patient/` and `user/` scopes are confined to.
 fn smart_access(
-    bearer: &auth::Bearer,
+    claims: &serde_json::Value,
 ) -> Result<hale_arm::smart::Access, hale_arm::smart::FhirUserFault> {
-    let roles = bearer.claims.get("roles").and_then(|r| r.as_array());
+    let text = |name: &str| claims.get(name).and_then(|v| v.as_str());
+    let roles = claims.get("roles").and_then(|r| r.as_array());
     hale_arm::smart::Access::from_claims(
-        bearer.text("scp"),
+        text("scp"),
         roles.into_iter().flatten().filter_map(|r| r.as_str()),
-        bearer.text("fhirUser"),
-        bearer.text("extension_fhirUser"),
+        text("fhirUser"),
+        text("extension_fhirUser"),
     )
 }
 
-/// The request's token when one of `service`'s SMART identity providers
-/// issued it for one of its applications (Azure's checks: `iss` is the
-/// provider's authority, `aud` the application's `audience`, `azp` or
-/// `appid` its `clientId`), besides a good signature and lifetime. Only
-/// providers hosted by this Hale (a tenant's authority, v1 or v2) can be
-/// verified: their keys are Hale's own; a token naming another authority
-/// is refused.
+/// The claims of the request's token, and who it names, when one of
+/// `service`'s SMART identity providers issued it for one of its
+/// applications (Azure's checks: the provider's issuer, `aud` the
+/// application's `audience`, `azp` or `appid` its `clientId`), besides a good
+/// signature and lifetime. A provider this Hale hosts (a tenant's authority,
+/// v1 or v2) is checked with Hale's own keys, its issuer being the
+/// authority; any other by the issuer and keys it publishes
+/// ([`smart_idp`]).
 async fn smart_provider_token(
     state: &AppState,
     headers: &HeaderMap,
     service: &HealthService,
-) -> Option<auth::Bearer> {
-    let providers = &service.smart_identity_providers;
+) -> Option<(Arc<serde_json::Value>, ObjectId)> {
     let token = auth::bearer(headers)?;
-    let bearer = auth::verify_token(state, token, |aud| {
-        providers
+    for provider in &service.smart_identity_providers {
+        let authority = provider.authority.trim_end_matches('/');
+        let claims = if authority.starts_with(state.public_url.as_str().trim_end_matches('/')) {
+            let accept = |aud: &str| provider.applications.iter().any(|a| a.audience == aud);
+            auth::verify_token(state, token, accept)
+                .await
+                .ok()
+                .filter(|b| b.text("iss").map(|i| i.trim_end_matches('/')) == Some(authority))
+                .map(|b| b.claims)
+        } else {
+            state
+                .smart_providers
+                .verify(authority, token)
+                .await
+                .map(Arc::new)
+        };
+        let Some(claims) = claims else { continue };
+        let text = |name: &str| claims.get(name).and_then(|v| v.as_str());
+        let Some(client) = text("azp").or_else(|| text("appid")) else {
+            continue;
+        };
+        let audiences = hale_jws::audiences(&claims).unwrap_or_default();
+        let for_an_application = provider
+            .applications
             .iter()
-            .flat_map(|p| &p.applications)
-            .any(|a| a.audience == aud)
-    })
-    .await
-    .ok()?;
-    let issuer = bearer.text("iss")?.trim_end_matches('/');
-    let client = bearer.text("azp").or_else(|| bearer.text("appid"))?;
-    let audiences = hale_jws::audiences(&bearer.claims).ok()?;
-    let provider = providers
-        .iter()
-        .find(|p| p.authority.trim_end_matches('/') == issuer)?;
-    provider
-        .applications
-        .iter()
-        .any(|a| a.client_id == client && audiences.iter().any(|aud| *aud == a.audience))
-        .then_some(bearer)
+            .any(|a| a.client_id == client && audiences.contains(&a.audience.as_str()));
+        if for_an_application {
+            // Who it names: its `oid`, else its issuer and subject.
+            let caller = text("oid").and_then(|o| o.parse().ok()).unwrap_or_else(|| {
+                let subject = format!(
+                    "{}|{}",
+                    text("iss").unwrap_or_default(),
+                    text("sub").unwrap_or_default()
+                );
+                ObjectId(uuid::Uuid::new_v5(
+                    &uuid::Uuid::NAMESPACE_URL,
+                    subject.as_bytes(),
+                ))
+            });
+            return Some((claims, caller));
+        }
+    }
+    None
 }
 
 /// Whether `inputs` name a service and grants that permit `action` there.
