@@ -231,29 +231,9 @@ async fn smart_api(h: &Health) -> SmartApi {
 #[tokio::test]
 async fn tokens_of_a_smart_identity_provider_read_within_their_scopes() {
     let h = Health::start().await;
-    h.create_workspace("smartidp").await;
-    h.create_fhir("smartidp", "fhir1").await;
-    let id = h.fhir_id("smartidp", "fhir1");
-    let url = h.service_url("fhir", "smartidp", "fhir1");
-
-    // Data, written by a contributor of the service.
-    let writer = h.register_app("smart-writer").await;
-    h.assign(&id, FHIR_DATA_CONTRIBUTOR, &writer.principal_id)
+    let (id, url, writer_token) = h.fhir_with_contributor("smartidp", "fhir1").await;
+    h.put_resources(&url, &writer_token, &two_patients("p1", "p2"))
         .await;
-    let writer_token = h.token_v1(&writer, &url).await;
-    h.put_resources(
-        &url,
-        &writer_token,
-        &[
-            ("Patient/p1", json!({"resourceType": "Patient", "id": "p1"})),
-            (
-                "Observation/o1",
-                json!({"resourceType": "Observation", "id": "o1", "status": "final",
-                   "code": {"text": "pulse"}, "subject": {"reference": "Patient/p1"}}),
-            ),
-        ],
-    )
-    .await;
 
     let api = smart_api(&h).await;
     let token = h.token_v1(&api.client, &api.audience).await;
@@ -293,7 +273,7 @@ async fn tokens_of_a_smart_identity_provider_read_within_their_scopes() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.body["entry"][0]["resource"]["id"], "p1");
     // Its scopes name Patient only.
-    assert_eq!(get(token.clone(), "Observation/o1").await.status, 403);
+    assert_eq!(get(token.clone(), "Observation/p1-pulse").await.status, 403);
     // Reads only: allowedDataActions is `Read`.
     let res = h
         .server
@@ -426,33 +406,9 @@ fn sign_with(key: &hale_keys::SigningKey, claims: &Value) -> String {
 #[tokio::test]
 async fn an_external_identity_providers_tokens_are_checked_with_its_published_keys() {
     let h = Health::start().await;
-    h.create_workspace("extidp").await;
-    h.create_fhir("extidp", "fhir1").await;
-    let id = h.fhir_id("extidp", "fhir1");
-    let url = h.service_url("fhir", "extidp", "fhir1");
-    let writer = h.register_app("ext-writer").await;
-    h.assign(&id, FHIR_DATA_CONTRIBUTOR, &writer.principal_id)
+    let (id, url, writer_token) = h.fhir_with_contributor("extidp", "fhir1").await;
+    h.put_resources(&url, &writer_token, &two_patients("p1", "p2"))
         .await;
-    let writer_token = h.token_v1(&writer, &url).await;
-    h.put_resources(
-        &url,
-        &writer_token,
-        &[
-            ("Patient/p1", json!({"resourceType": "Patient", "id": "p1"})),
-            ("Patient/p2", json!({"resourceType": "Patient", "id": "p2"})),
-            (
-                "Observation/o1",
-                json!({"resourceType": "Observation", "id": "o1", "status": "final",
-                   "code": {"text": "pulse"}, "subject": {"reference": "Patient/p1"}}),
-            ),
-            (
-                "Observation/o2",
-                json!({"resourceType": "Observation", "id": "o2", "status": "final",
-                   "code": {"text": "pulse"}, "subject": {"reference": "Patient/p2"}}),
-            ),
-        ],
-    )
-    .await;
 
     let idp = ExternalProvider::start().await;
     let (status, body) = h
@@ -485,7 +441,7 @@ async fn an_external_identity_providers_tokens_are_checked_with_its_published_ke
         .iter()
         .map(|e| e["resource"]["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["o1"], "{}", reply.body);
+    assert_eq!(ids, ["p1-pulse"], "{}", reply.body);
     assert_eq!(get(token.clone(), "Patient/p1").await.status, 200);
     assert_eq!(get(token.clone(), "Patient/p2").await.status, 404);
     // The configuration was read once, then kept.

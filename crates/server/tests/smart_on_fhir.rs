@@ -31,41 +31,10 @@ async fn graph(h: &Health, method: Method, path: &str, body: Option<Value>) -> (
 #[tokio::test]
 async fn a_patient_reads_her_own_record_through_a_smart_identity_provider() {
     let h = Health::start().await;
-    h.create_workspace("clinic").await;
-    h.create_fhir("clinic", "records").await;
-    let service = h.fhir_id("clinic", "records");
-    let url = h.service_url("fhir", "clinic", "records");
-
+    let (service, url, writer_token) = h.fhir_with_contributor("clinic", "records").await;
     // The records: two patients, an observation each.
-    let writer = h.register_app("records-writer").await;
-    h.assign(&service, FHIR_DATA_CONTRIBUTOR, &writer.principal_id)
+    h.put_resources(&url, &writer_token, &two_patients("alice", "bob"))
         .await;
-    let writer_token = h.token_v1(&writer, &url).await;
-    h.put_resources(
-        &url,
-        &writer_token,
-        &[
-            (
-                "Patient/alice",
-                json!({"resourceType": "Patient", "id": "alice"}),
-            ),
-            (
-                "Patient/bob",
-                json!({"resourceType": "Patient", "id": "bob"}),
-            ),
-            (
-                "Observation/alice-pulse",
-                json!({"resourceType": "Observation", "id": "alice-pulse", "status": "final",
-                   "code": {"text": "pulse"}, "subject": {"reference": "Patient/alice"}}),
-            ),
-            (
-                "Observation/bob-pulse",
-                json!({"resourceType": "Observation", "id": "bob-pulse", "status": "final",
-                   "code": {"text": "pulse"}, "subject": {"reference": "Patient/bob"}}),
-            ),
-        ],
-    )
-    .await;
 
     // Alice, whose FHIR record is Patient/alice.
     let alice = h.create_user("alice", PASSWORD).await;

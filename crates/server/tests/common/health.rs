@@ -416,8 +416,14 @@ impl Health {
 
     /// PUTs each `(path, resource)` below the FHIR service at `url` with
     /// `token`, expecting 201 Created for each.
-    pub async fn put_resources(&self, url: &str, token: &str, resources: &[(&str, Value)]) {
+    pub async fn put_resources(
+        &self,
+        url: &str,
+        token: &str,
+        resources: &[(impl AsRef<str>, Value)],
+    ) {
         for (path, body) in resources {
+            let path = path.as_ref();
             let res = self
                 .server
                 .client()
@@ -431,4 +437,41 @@ impl Health {
             assert_eq!(res.status(), 201, "PUT {path}");
         }
     }
+
+    /// A workspace `ws` with a FHIR service `name`, and the token of an
+    /// application that is FHIR Data Contributor on it: (the service's ARM
+    /// ID, its URL, the token).
+    pub async fn fhir_with_contributor(&self, ws: &str, name: &str) -> (String, String, String) {
+        self.create_workspace(ws).await;
+        self.create_fhir(ws, name).await;
+        let id = self.fhir_id(ws, name);
+        let url = self.service_url("fhir", ws, name);
+        let writer = self.register_app(&format!("{ws}-writer")).await;
+        self.assign(&id, FHIR_DATA_CONTRIBUTOR, &writer.principal_id)
+            .await;
+        let token = self.token_v1(&writer, &url).await;
+        (id, url, token)
+    }
+}
+
+/// Two patients with the given ids and an Observation of each
+/// (`{id}-pulse`, its subject the patient), as `(path, resource)` for
+/// [`Health::put_resources`].
+pub fn two_patients(a: &str, b: &str) -> Vec<(String, Value)> {
+    [a, b]
+        .iter()
+        .flat_map(|id| {
+            [
+                (
+                    format!("Patient/{id}"),
+                    json!({"resourceType": "Patient", "id": id}),
+                ),
+                (
+                    format!("Observation/{id}-pulse"),
+                    json!({"resourceType": "Observation", "id": format!("{id}-pulse"), "status": "final",
+                           "code": {"text": "pulse"}, "subject": {"reference": format!("Patient/{id}")}}),
+                ),
+            ]
+        })
+        .collect()
 }

@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
+use super::directory::unknown_property;
 use super::{Failure, GraphError, Key, context, json as respond};
 use crate::http::AppState;
 use crate::http::auth::Caller;
@@ -494,12 +495,6 @@ fn no_content() -> Response {
     axum::response::IntoResponse::into_response(StatusCode::NO_CONTENT)
 }
 
-fn unknown_property(name: &str) -> GraphError {
-    GraphError::bad_request(format!(
-        "Property '{name}' does not exist as a declared property or extension property."
-    ))
-}
-
 fn date_property(
     map: &Map<String, Value>,
     name: &str,
@@ -515,18 +510,7 @@ fn date_property(
 
 /// Refuses properties that do not exist or cannot be set.
 fn check_properties(body: &Map<String, Value>) -> Result<(), GraphError> {
-    for name in body.keys() {
-        if name == "@odata.type" || WRITABLE.contains(&name.as_str()) {
-            continue;
-        }
-        if READ_ONLY.contains(&name.as_str()) {
-            return Err(GraphError::bad_request(format!(
-                "Property '{name}' is read-only and cannot be set."
-            )));
-        }
-        return Err(unknown_property(name));
-    }
-    Ok(())
+    super::directory::check_properties(body, WRITABLE, READ_ONLY)
 }
 
 /// `current` with `patch` merged in: nested objects merge property by property,

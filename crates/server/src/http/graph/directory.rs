@@ -269,6 +269,27 @@ pub(super) fn unknown_property(name: &str) -> GraphError {
     ))
 }
 
+/// Refuses a body's properties that do not exist (not in `writable`) or
+/// cannot be set (in `read_only`), in Graph's words; `@odata.type` passes.
+pub(super) fn check_properties(
+    body: &Map<String, Value>,
+    writable: &[&str],
+    read_only: &[&str],
+) -> Result<(), GraphError> {
+    for name in body.keys() {
+        if name == "@odata.type" || writable.contains(&name.as_str()) {
+            continue;
+        }
+        if read_only.contains(&name.as_str()) {
+            return Err(GraphError::bad_request(format!(
+                "Property '{name}' is read-only and cannot be set."
+            )));
+        }
+        return Err(unknown_property(name));
+    }
+    Ok(())
+}
+
 /// A string property of a request body: absent, `null` or a string.
 pub(super) fn string_prop(
     body: &Map<String, Value>,

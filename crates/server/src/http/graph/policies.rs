@@ -118,18 +118,7 @@ pub(super) async fn get(
 
 /// Refuses properties that do not exist or cannot be set.
 fn check_properties(body: &Map<String, Value>) -> Result<(), GraphError> {
-    for name in body.keys() {
-        if name == "@odata.type" || WRITABLE.contains(&name.as_str()) {
-            continue;
-        }
-        if READ_ONLY.contains(&name.as_str()) {
-            return Err(GraphError::bad_request(format!(
-                "Property '{name}' is read-only and cannot be set."
-            )));
-        }
-        return Err(unknown_property(name));
-    }
-    Ok(())
+    super::directory::check_properties(body, WRITABLE, READ_ONLY)
 }
 
 /// `policy` with the body's properties applied, every one checked: the
