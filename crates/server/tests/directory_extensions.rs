@@ -244,6 +244,19 @@ async fn bad_definitions_and_duplicates_are_refused_and_nothing_is_stored() {
     }
     assert_eq!(listed(&g, &object).await, vec![name.clone()]);
     assert_eq!(available(&g, None).await, vec![name]);
+    // At most 100 per application.
+    for i in 1..100 {
+        extension(&g, &object, &format!("x{i}"), "String", false).await;
+    }
+    let (status, answer) = g
+        .call(
+            Method::POST,
+            &format!("/v1.0/applications/{object}/extensionProperties"),
+            Some(json!({"name": "x100", "dataType": "String", "targetObjects": ["User"]})),
+        )
+        .await;
+    assert_graph_error(status, &answer, 400, "Request_BadRequest", "at most 100");
+    assert_eq!(listed(&g, &object).await.len(), 100);
     // An application that does not exist has none.
     let (status, _) = g
         .call(
@@ -330,6 +343,19 @@ async fn users_values_are_checked_and_shown_only_when_selected() {
     );
     let (_, after) = g.call(Method::GET, &select, None).await;
     assert_eq!(after, shown);
+
+    // An extension of groups only is not a user property.
+    let (status, created) = g
+        .call(
+            Method::POST,
+            &format!("/v1.0/applications/{object}/extensionProperties"),
+            Some(json!({"name": "team", "dataType": "String", "targetObjects": ["Group"]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let team = created["name"].as_str().unwrap();
+    let (status, _) = g.call(Method::PATCH, &path, Some(json!({team: "x"}))).await;
+    assert_eq!(status, 400);
 
     // null clears a value.
     let (status, _) = g
