@@ -194,6 +194,34 @@ async fn extension_properties_are_created_listed_read_and_deleted() {
         .await;
     assert_eq!(status, 404, "{body}");
 
+    // Readers of applications read them; only writers change them.
+    let reader = g.server.app_token(&["Application.Read.All"]).await;
+    let path = format!("/v1.0/applications/{object}/extensionProperties");
+    let (status, body) = g.call_as(&reader, Method::GET, &path, None).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = g
+        .call_as(
+            &reader,
+            Method::POST,
+            &path,
+            Some(json!({"name": "x", "dataType": "String", "targetObjects": ["User"]})),
+        )
+        .await;
+    assert_graph_error(status, &body, 403, "Authorization_RequestDenied", "");
+    let (status, _) = g
+        .call_as(
+            &reader,
+            Method::DELETE,
+            &format!("{path}/{}", uuid::Uuid::new_v4()),
+            None,
+        )
+        .await;
+    assert_eq!(status, 403);
+    let nothing = g.server.admin_token("User.Read").await;
+    let (status, _) = g.call_as(&nothing, Method::GET, &path, None).await;
+    assert_eq!(status, 403);
+    assert_eq!(listed(&g, &object).await, vec![roles.clone()]);
+
     // Deleting the application deletes its extensions.
     let (status, _) = g
         .call(
@@ -405,6 +433,19 @@ async fn users_values_are_checked_and_shown_only_when_selected() {
         .call(Method::PATCH, &path, Some(json!({&fhir: "Patient/1"})))
         .await;
     assert_eq!(status, 400);
+
+    // Deleting the application takes the values of its other extensions.
+    let (status, _) = g
+        .call(
+            Method::DELETE,
+            &format!("/v1.0/applications/{object}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, after) = g.call(Method::GET, &select, None).await;
+    assert_eq!(status, 200, "{after}");
+    assert!(after.get(&roles).is_none(), "{after}");
 }
 
 /// An API and a public client consented to it, a `fhirUser` extension on
