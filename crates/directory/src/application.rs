@@ -173,8 +173,8 @@ pub struct KeyCredential {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OptionalClaim {
     pub name: String,
-    /// `null` for a claim Entra defines; `user` for a directory extension,
-    /// which Hale does not have.
+    /// `null` for a claim Entra defines; `user` for a directory extension of
+    /// the user, `name` being the extension's full name.
     #[serde(default)]
     pub source: Option<String>,
     #[serde(default)]
@@ -227,16 +227,31 @@ impl OptionalClaims {
                 ));
             }
             for claim in list {
-                if claim.source.is_some() {
-                    return Err(invalid(
-                        property,
-                        &format!(
-                            "'{}' has a source: directory extension claims are not supported",
-                            claim.name
-                        ),
-                    ));
-                }
-                if !OPTIONAL_CLAIM_NAMES.contains(&claim.name.as_str()) {
+                // A directory extension of the user: Entra takes any name of
+                // the extension shape without checking it is registered (the
+                // claim is simply absent while no user has a value), so Hale
+                // does too.
+                if let Some(source) = &claim.source {
+                    if !source.eq_ignore_ascii_case("user") {
+                        return Err(invalid(
+                            property,
+                            &format!(
+                                "'{}' has source '{}': only 'user' (directory extensions) is supported",
+                                claim.name.chars().take(64).collect::<String>(),
+                                source.chars().take(64).collect::<String>()
+                            ),
+                        ));
+                    }
+                    if crate::extension_short_name(&claim.name).is_none() {
+                        return Err(invalid(
+                            property,
+                            &format!(
+                                "'{}' is not a directory extension name (extension_{{appId}}_{{name}})",
+                                claim.name.chars().take(64).collect::<String>()
+                            ),
+                        ));
+                    }
+                } else if !OPTIONAL_CLAIM_NAMES.contains(&claim.name.as_str()) {
                     return Err(invalid(
                         property,
                         &format!(
@@ -252,7 +267,7 @@ impl OptionalClaims {
                     return Err(invalid(property, "additionalProperties is too long"));
                 }
             }
-            if has_duplicates(list.iter().map(|c| c.name.as_str())) {
+            if has_duplicates(list.iter().map(|c| c.name.to_ascii_lowercase())) {
                 return Err(invalid(property, "names the same claim twice"));
             }
         }

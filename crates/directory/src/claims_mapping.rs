@@ -6,9 +6,9 @@
 //!
 //! Hale honours a subset of Entra's policy language and refuses the rest when
 //! the policy is written, so a stored policy always means what it says: user
-//! attributes Hale keeps and constant values, emitted in JWTs. Transformations,
-//! directory extension sources, non-user sources and policies that drop the
-//! basic claim set are refused.
+//! attributes Hale keeps, the user's directory extensions (`ExtensionID`) and
+//! constant values, emitted in JWTs. Transformations, non-user sources and
+//! policies that drop the basic claim set are refused.
 
 use std::collections::BTreeMap;
 
@@ -231,6 +231,10 @@ impl UserAttribute {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClaimSource {
     User(UserAttribute),
+    /// A directory extension of the user, by full name
+    /// (`extension_{appId}_{name}`). Like Entra, the policy may name one not
+    /// (yet) registered: the claim is absent while the user has no value.
+    Extension(String),
     Constant(String),
 }
 
@@ -554,6 +558,7 @@ impl ClaimsMapping {
             "Source",
             "ID",
             "Value",
+            "ExtensionID",
             "JwtClaimType",
             "SamlClaimType",
             "SamlNameFormat",
@@ -588,8 +593,13 @@ impl ClaimsMapping {
                 "JwtClaimType '{claim}' is in the restricted claim set and cannot be mapped"
             )));
         }
-        let source = match (text("Source")?, text("ID")?, text("Value")?) {
-            (None, None, Some(value)) => {
+        let source = match (
+            text("Source")?,
+            text("ID")?,
+            text("Value")?,
+            text("ExtensionID")?,
+        ) {
+            (None, None, Some(value), None) => {
                 if value.is_empty() || value.chars().count() > MAX_CLAIM_VALUE_LEN {
                     return Err(bad(format!(
                         "a constant Value must be 1 to {MAX_CLAIM_VALUE_LEN} characters"
@@ -597,21 +607,32 @@ impl ClaimsMapping {
                 }
                 ClaimSource::Constant(value.to_owned())
             }
-            (Some(source), Some(id), None) if source.eq_ignore_ascii_case("user") => {
+            (Some(source), None, None, Some(extension)) if source.eq_ignore_ascii_case("user") => {
+                if crate::extension_short_name(extension).is_none() {
+                    return Err(bad(format!(
+                        "ExtensionID '{}' is not a directory extension name (extension_{{appId}}_{{name}})",
+                        extension.chars().take(64).collect::<String>()
+                    )));
+                }
+                ClaimSource::Extension(extension.to_owned())
+            }
+            (Some(source), Some(id), None, None) if source.eq_ignore_ascii_case("user") => {
                 ClaimSource::User(UserAttribute::from_id(id).ok_or_else(|| {
                     bad(format!(
                         "user attribute '{id}' is not supported by Hale as a claim source"
                     ))
                 })?)
             }
-            (Some(source), Some(_), None) => {
+            (Some(source), Some(_), None, None) | (Some(source), None, None, Some(_))
+                if !source.eq_ignore_ascii_case("user") =>
+            {
                 return Err(bad(format!(
                     "Source '{source}' is not supported by Hale; use 'user', or a constant Value"
                 )));
             }
             _ => {
                 return Err(bad(
-                    "each ClaimsSchema entry needs either Source and ID, or a Value",
+                    "each ClaimsSchema entry needs either Source and ID (or ExtensionID), or a Value",
                 ));
             }
         };
@@ -631,11 +652,24 @@ impl ClaimsMapping {
                 continue;
             }
             let value = match &mapped.source {
-                ClaimSource::Constant(value) => Some(value.clone()),
-                ClaimSource::User(attribute) => user.and_then(|u| attribute.of(u)),
+                ClaimSource::Constant(value) => Some(Value::String(value.clone())),
+                ClaimSource::User(attribute) => {
+                    user.and_then(|u| attribute.of(u)).map(Value::String)
+                }
+                // As the extension's type has it: a string, number, boolean
+                // or, multi-valued, an array.
+                ClaimSource::Extension(name) => {
+                    user.and_then(|u| u.profile.extension(name)).cloned()
+                }
             };
-            if let Some(value) = value.filter(|v| !v.is_empty()) {
-                map.insert(mapped.claim.clone(), Value::String(value));
+            let empty = |v: &Value| match v {
+                Value::Null => true,
+                Value::String(s) => s.is_empty(),
+                Value::Array(items) => items.is_empty(),
+                _ => false,
+            };
+            if let Some(value) = value.filter(|v| !empty(v)) {
+                map.insert(mapped.claim.clone(), value);
             }
         }
     }
@@ -685,6 +719,42 @@ mod tests {
         let mut app_only = json!({});
         mapping.apply(&mut app_only, None);
         assert_eq!(app_only, json!({"site": "hale"}));
+    }
+
+    #[test]
+    fn directory_extensions_map_with_their_type() {
+        let name = format!("extension_{}_fhirUser", "0a".repeat(16));
+        let roles = format!("extension_{}_roles", "0a".repeat(16));
+        let mapping = ClaimsMapping::parse(&definition(json!({
+            "Version": 1,
+            "ClaimsSchema": [
+                {"Source": "user", "ExtensionID": name.to_ascii_uppercase(), "JwtClaimType": "fhirUser"},
+                {"Source": "User", "ExtensionID": roles, "JwtClaimType": "smartRoles"},
+            ],
+        })))
+        .unwrap();
+        let mut profile = UserProfile::default();
+        profile
+            .extensions
+            .insert(name.clone(), json!("Practitioner/7"));
+        let user = User {
+            id: ObjectId::new(),
+            tenant_id: TenantId(uuid::Uuid::nil()),
+            user_principal_name: "a@hale.local".into(),
+            display_name: "A".into(),
+            password: None::<PasswordHash>,
+            account_enabled: true,
+            created_at: OffsetDateTime::now_utc(),
+            profile,
+        };
+        let mut claims = json!({});
+        mapping.apply(&mut claims, Some(&user));
+        assert_eq!(claims, json!({"fhirUser": "Practitioner/7"}));
+        let mut user = user;
+        user.profile.extensions.insert(roles, json!(["a", "b"]));
+        let mut claims = json!({});
+        mapping.apply(&mut claims, Some(&user));
+        assert_eq!(claims["smartRoles"], json!(["a", "b"]));
     }
 
     #[test]
@@ -738,6 +808,18 @@ mod tests {
             (
                 entry(json!({"Source": "user", "ExtensionID": "extension_x", "JwtClaimType": "x"})),
                 "ExtensionID",
+            ),
+            (
+                entry(
+                    json!({"Source": "user", "ID": "mail", "ExtensionID": format!("extension_{}_x", "a".repeat(32)), "JwtClaimType": "x"}),
+                ),
+                "either",
+            ),
+            (
+                entry(
+                    json!({"Source": "company", "ExtensionID": format!("extension_{}_x", "a".repeat(32)), "JwtClaimType": "x"}),
+                ),
+                "company",
             ),
             (entry(json!({"Value": "", "JwtClaimType": "x"})), "constant"),
             (

@@ -14,6 +14,7 @@ mod application;
 mod certificate;
 mod claims_mapping;
 mod credential;
+mod extension;
 mod grants;
 mod group;
 mod ids;
@@ -41,6 +42,10 @@ pub use claims_mapping::{
 pub use credential::{
     DEFAULT_MAX_SECRET_LIFETIME, DEFAULT_SECRET_LIFETIME, PORTAL_SECRET_LIFETIMES_DAYS, SecretText,
     new_password_credential,
+};
+pub use extension::{
+    EXTENSION_TARGETS, ExtensionDataType, ExtensionProperty, MAX_EXTENSION_PROPERTIES_PER_APP,
+    extension_name, extension_short_name,
 };
 pub use grants::{
     AppRoleAssignment, ConsentType, DEFAULT_ACCESS_ROLE, OAuth2PermissionGrant, PrincipalKind,

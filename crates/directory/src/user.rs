@@ -1,6 +1,8 @@
 //! Users as Microsoft Graph shows them: profile properties, the user principal
 //! name rule (a verified domain of the tenant), and Entra's password policy.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use time::format_description::well_known::Rfc3339;
@@ -35,6 +37,11 @@ pub struct UserProfile {
     /// tokens (SMART on FHIR's `fhirUser`). Shown only when `$select`ed, as
     /// in Graph.
     pub on_premises_extension_attributes: ExtensionAttributes,
+    /// Values of directory extensions, by the extension's full name
+    /// (`extension_{appId}_{name}`, as registered). Checked against the
+    /// extension when set; shown only when `$select`ed, as in Graph.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub extensions: BTreeMap<String, Value>,
     /// From `passwordProfile`: the user must choose a new password at next
     /// sign-in.
     pub force_change_password_next_sign_in: bool,
@@ -101,12 +108,26 @@ impl User {
         map.insert("passwordProfile".into(), Value::Null);
         if let Ok(Value::Object(profile)) = serde_json::to_value(&self.profile) {
             for (key, value) in profile {
-                if key != "forceChangePasswordNextSignIn" {
+                if key != "forceChangePasswordNextSignIn" && key != "extensions" {
                     map.insert(key, value);
                 }
             }
         }
+        for (name, value) in &self.profile.extensions {
+            map.insert(name.clone(), value.clone());
+        }
         Value::Object(map)
+    }
+}
+
+impl UserProfile {
+    /// The value of the directory extension `name` (its full name, ignoring
+    /// case), if the user has one.
+    pub fn extension(&self, name: &str) -> Option<&Value> {
+        self.extensions
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
     }
 }
 

@@ -27,6 +27,7 @@ pub mod applications;
 pub mod arm;
 pub mod claims_mapping;
 pub mod directory_roles;
+pub mod extension_properties;
 pub mod grants;
 pub mod groups;
 pub mod health;

@@ -117,6 +117,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0016_claims_mapping.sql"),
         postgres: None,
     },
+    Migration {
+        version: 17,
+        name: "directory extensions of applications",
+        sql: include_str!("../migrations/0017_extension_properties.sql"),
+        postgres: None,
+    },
 ];
 
 /// The newest schema version this build knows.

@@ -1,5 +1,5 @@
 //! `/v1.0/applications`: list, create, get, update, delete, addPassword,
-//! removePassword.
+//! removePassword (extension properties: `extension_properties`).
 
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -53,7 +53,7 @@ fn not_found(key: Key) -> GraphError {
 }
 
 /// Finds the application `key` names in the caller's tenant.
-fn find(tx: &mut dyn Tx, caller: &Caller, key: Key) -> Result<Application, Failure> {
+pub(super) fn find(tx: &mut dyn Tx, caller: &Caller, key: Key) -> Result<Application, Failure> {
     let found = match key {
         Key::Id(id) => applications::get(tx, caller.tenant_id, ObjectId(id))?,
         Key::AppId(app_id) => {
@@ -215,6 +215,8 @@ pub(super) async fn delete(
     key: Key,
 ) -> Result<Response, GraphError> {
     change_application(state, caller, key, |tx, app| {
+        // Its directory extensions, and users' values of them, go with it.
+        hale_store::extension_properties::forget_application(tx, app.tenant_id, app.id)?;
         applications::delete(tx, app.tenant_id, app.id)?;
         Ok(())
     })
@@ -465,7 +467,7 @@ pub(super) fn manages_applications(caller: &Caller) -> Result<bool, GraphError> 
 
 /// Checks that the caller may write applications, then runs `change` on the
 /// application `key` names, in one write transaction.
-async fn change_application<F, T>(
+pub(super) async fn change_application<F, T>(
     state: &AppState,
     caller: &Caller,
     key: Key,

@@ -23,6 +23,26 @@ pub(super) struct Resource {
     pub sortable: &'static [&'static str],
     /// Every property `$select` may name.
     pub selectable: &'static [&'static str],
+    /// Whether `$select` may also name directory extensions
+    /// (`extension_{appId}_{name}`), which objects of this type can hold.
+    pub directory_extensions: bool,
+}
+
+/// Checks `$select`ed names against `selectable`; names of directory
+/// extensions pass when the type can hold them (an object without a value
+/// simply does not show it, as in Graph).
+fn validate_select(
+    select: &[String],
+    selectable: &[&str],
+    type_name: &str,
+    directory_extensions: bool,
+) -> Result<(), GraphError> {
+    let declared: Vec<String> = select
+        .iter()
+        .filter(|s| !(directory_extensions && hale_directory::extension_short_name(s).is_some()))
+        .cloned()
+        .collect();
+    hale_odata::validate_select(&declared, selectable, type_name).map_err(odata_error)
 }
 
 /// A query error in Graph's shape.
@@ -87,8 +107,12 @@ pub(super) fn parse(
         }
     }
     if let Some(select) = &q.select {
-        hale_odata::validate_select(select, resource.selectable, resource.type_name)
-            .map_err(odata_error)?;
+        validate_select(
+            select,
+            resource.selectable,
+            resource.type_name,
+            resource.directory_extensions,
+        )?;
     }
     Ok(q)
 }
@@ -207,6 +231,24 @@ pub(super) fn entity_select(
     selectable: &[&str],
     type_name: &str,
 ) -> Result<Option<Vec<String>>, GraphError> {
+    select_of(query, selectable, type_name, false)
+}
+
+/// [`entity_select`] for a type that can hold directory extensions.
+pub(super) fn entity_select_extensible(
+    query: &[(String, String)],
+    selectable: &[&str],
+    type_name: &str,
+) -> Result<Option<Vec<String>>, GraphError> {
+    select_of(query, selectable, type_name, true)
+}
+
+fn select_of(
+    query: &[(String, String)],
+    selectable: &[&str],
+    type_name: &str,
+    directory_extensions: bool,
+) -> Result<Option<Vec<String>>, GraphError> {
     let select = query
         .iter()
         .find(|(k, _)| k.trim_start_matches('$').eq_ignore_ascii_case("select"))
@@ -217,7 +259,7 @@ pub(super) fn entity_select(
     let q = hale_odata::parse_query([("$select", select)], &hale_odata::Limits::default())
         .map_err(odata_error)?;
     if let Some(names) = &q.select {
-        hale_odata::validate_select(names, selectable, type_name).map_err(odata_error)?;
+        validate_select(names, selectable, type_name, directory_extensions)?;
     }
     Ok(q.select)
 }

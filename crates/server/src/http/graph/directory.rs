@@ -477,6 +477,7 @@ pub(super) const MEMBER_OF: super::collection::Resource = super::collection::Res
         "roleTemplateId",
         "deletedDateTime",
     ],
+    directory_extensions: false,
 };
 
 #[cfg(test)]

@@ -30,6 +30,7 @@ const ROLES: Resource = Resource {
         "roleTemplateId",
         "deletedDateTime",
     ],
+    directory_extensions: false,
 };
 
 const MEMBERS: Resource = Resource {
@@ -48,6 +49,7 @@ const MEMBERS: Resource = Resource {
         "accountEnabled",
         "appId",
     ],
+    directory_extensions: false,
 };
 
 fn role(caller: &Caller, key: RoleKey) -> Result<DirectoryRole, GraphError> {

@@ -50,6 +50,7 @@ pub(super) const GROUPS: Resource = Resource {
         "visibility",
         "createdDateTime",
     ],
+    directory_extensions: false,
 };
 
 /// Members are users, groups and service principals: what their listings
@@ -87,6 +88,7 @@ const MEMBERS: Resource = Resource {
         "groupTypes",
         "createdDateTime",
     ],
+    directory_extensions: false,
 };
 
 const WRITABLE: &[&str] = &[

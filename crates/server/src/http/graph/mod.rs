@@ -11,6 +11,7 @@ mod consent;
 mod directory;
 mod directory_roles;
 mod error;
+mod extension_properties;
 mod groups;
 mod me;
 mod policies;
@@ -42,6 +43,11 @@ enum Target {
     ApplicationOwners(Key),
     ApplicationOwnerRefs(Key),
     ApplicationOwnerRef(Key, Uuid),
+    /// `applications/{key}/extensionProperties`.
+    ApplicationExtensions(Key),
+    ApplicationExtension(Key, Uuid),
+    /// `directoryObjects/getAvailableExtensionProperties`.
+    AvailableExtensionProperties,
     ServicePrincipals,
     ServicePrincipal(Key),
     /// Users, `me`, groups and directory roles (see `directory`).
@@ -98,6 +104,10 @@ fn parse_target(path: &str) -> Result<Target, GraphError> {
     }
     match segments.as_slice() {
         ["policies", "claimsMappingPolicies"] => return Ok(Target::ClaimsMappingPolicies),
+        [
+            "directoryObjects",
+            "getAvailableExtensionProperties" | "microsoft.graph.getAvailableExtensionProperties",
+        ] => return Ok(Target::AvailableExtensionProperties),
         ["policies", "claimsMappingPolicies", id] => {
             return Uuid::parse_str(id)
                 .map(Target::ClaimsMappingPolicy)
@@ -153,6 +163,12 @@ fn parse_target(path: &str) -> Result<Target, GraphError> {
         ("applications", Some(key), ["owners", "$ref"]) => Ok(Target::ApplicationOwnerRefs(key)),
         ("applications", Some(key), ["owners", owner, "$ref"]) => {
             Ok(Target::ApplicationOwnerRef(key, guid(owner)?))
+        }
+        ("applications", Some(key), ["extensionProperties"]) => {
+            Ok(Target::ApplicationExtensions(key))
+        }
+        ("applications", Some(key), ["extensionProperties", id]) => {
+            Ok(Target::ApplicationExtension(key, guid(id)?))
         }
         ("applications", Some(key), [verb]) => Ok(Target::ApplicationAction(key, action(verb)?)),
         ("servicePrincipals", None, []) => Ok(Target::ServicePrincipals),
@@ -252,6 +268,21 @@ async fn handle(
         }
         (Method::POST, Target::ApplicationAction(key, Action::RemoveKey)) => {
             apps::remove_key(state, caller, key, json_body(body)?).await
+        }
+        (Method::GET, Target::ApplicationExtensions(key)) => {
+            extension_properties::list(state, caller, key).await
+        }
+        (Method::POST, Target::ApplicationExtensions(key)) => {
+            extension_properties::create(state, caller, key, json_body(body)?).await
+        }
+        (Method::GET, Target::ApplicationExtension(key, id)) => {
+            extension_properties::get(state, caller, key, id).await
+        }
+        (Method::DELETE, Target::ApplicationExtension(key, id)) => {
+            extension_properties::delete(state, caller, key, id).await
+        }
+        (Method::POST, Target::AvailableExtensionProperties) => {
+            extension_properties::available(state, caller, json_body_or_empty(body)?).await
         }
         (Method::GET, Target::ServicePrincipals) => {
             service_principals::list(state, caller, query, headers).await
@@ -414,6 +445,18 @@ mod tests {
                     Key::AppId(id),
                     Action::RemovePassword,
                 )),
+            ),
+            (
+                format!("applications(appId='{id}')/extensionProperties"),
+                Ok(Target::ApplicationExtensions(Key::AppId(id))),
+            ),
+            (
+                format!("applications/{id}/extensionProperties/{id}"),
+                Ok(Target::ApplicationExtension(Key::Id(id), id)),
+            ),
+            (
+                "directoryObjects/getAvailableExtensionProperties".into(),
+                Ok(Target::AvailableExtensionProperties),
             ),
             (
                 "applications/not-a-guid".into(),

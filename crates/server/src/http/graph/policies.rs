@@ -30,6 +30,7 @@ pub(super) const POLICIES: Resource = Resource {
         "definition",
         "isOrganizationDefault",
     ],
+    directory_extensions: false,
 };
 
 const WRITABLE: &[&str] = &[

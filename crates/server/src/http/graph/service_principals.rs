@@ -43,6 +43,7 @@ const SERVICE_PRINCIPALS: Resource = Resource {
         "appRoles",
         "oauth2PermissionScopes",
     ],
+    directory_extensions: false,
 };
 
 /// What a PATCH may set: the writable properties of Graph's

@@ -8,9 +8,10 @@ use hale_directory::access;
 use hale_directory::membership::{Member, MemberKind};
 use hale_directory::{
     DirectoryError, ObjectId, PasswordHash, USER_DEFAULT_PROPERTIES, USER_PROFILE_PROPERTIES, User,
-    UserProfile, check_password_policy, validate_mail_nickname, validate_user_principal_name,
+    UserProfile, check_password_policy, extension_short_name, validate_mail_nickname,
+    validate_user_principal_name,
 };
-use hale_store::{StoreError, Tx, users};
+use hale_store::{StoreError, Tx, extension_properties, users};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
@@ -82,6 +83,7 @@ pub(super) const USERS: Resource = Resource {
         "preferredLanguage",
         "onPremisesExtensionAttributes",
     ],
+    directory_extensions: true,
 };
 
 /// Properties set through the user's own fields rather than its profile.
@@ -117,7 +119,7 @@ pub(super) fn entity(
     user: &User,
     query: &[(String, String)],
 ) -> Result<Value, GraphError> {
-    let select = collection::entity_select(query, USERS.selectable, USERS.type_name)?;
+    let select = collection::entity_select_extensible(query, USERS.selectable, USERS.type_name)?;
     let listed = Listed {
         full: user.to_graph(),
         default: Some(USER_DEFAULT_PROPERTIES),
@@ -175,6 +177,7 @@ fn check_properties(body: &Map<String, Value>) -> Result<(), GraphError> {
     for name in body.keys() {
         if name == "@odata.type"
             || name == EXTENSION_ATTRIBUTES
+            || extension_short_name(name).is_some()
             || CORE.contains(&name.as_str())
             || USER_PROFILE_PROPERTIES.contains(&name.as_str())
         {
@@ -261,6 +264,47 @@ fn merged_profile(
     Ok(merged)
 }
 
+/// The most directory extension values one user may hold (Graph: 100 per
+/// object, across all applications).
+const MAX_EXTENSION_VALUES: usize = 100;
+
+/// Sets the directory extension values the body names on `user`: each must
+/// be an extension of the tenant that targets users, and the value of its
+/// type (`null` clears it). Read in the write transaction, so an extension
+/// deleted meanwhile cannot gain a value.
+fn set_extensions(
+    tx: &mut dyn Tx,
+    user: &mut User,
+    body: &Map<String, Value>,
+) -> Result<(), Failure> {
+    let named: Vec<(&String, &Value)> = body
+        .iter()
+        .filter(|(k, _)| extension_short_name(k).is_some())
+        .collect();
+    if named.is_empty() {
+        return Ok(());
+    }
+    let registered = extension_properties::list(tx, user.tenant_id)?;
+    for (name, value) in named {
+        let property = registered
+            .iter()
+            .find(|p| p.name.eq_ignore_ascii_case(name) && p.targets_users())
+            .ok_or_else(|| Failure::Graph(unknown_property(name)))?;
+        let extensions = &mut user.profile.extensions;
+        extensions.retain(|k, _| !k.eq_ignore_ascii_case(&property.name));
+        if !value.is_null() {
+            let value = property.check_value(value)?;
+            extensions.insert(property.name.clone(), value);
+        }
+    }
+    if user.profile.extensions.len() > MAX_EXTENSION_VALUES {
+        return Err(Failure::Graph(GraphError::bad_request(format!(
+            "A user may hold at most {MAX_EXTENSION_VALUES} directory extension values."
+        ))));
+    }
+    Ok(())
+}
+
 fn display_name(name: &str) -> Result<(), DirectoryError> {
     if name.trim().is_empty() || name.chars().count() > 256 {
         return Err(DirectoryError::InvalidProperty {
@@ -336,10 +380,14 @@ pub(super) async fn create(
         created_at: OffsetDateTime::now_utc(),
         profile,
     };
-    let stored = user.clone();
-    state
+    let mut stored = user.clone();
+    let user = state
         .store
-        .write(move |tx| store_user(tx, &stored, true))
+        .write(move |tx| {
+            set_extensions(tx, &mut stored, &body)?;
+            store_user(tx, &stored, true)?;
+            Ok::<_, Failure>(stored)
+        })
         .await
         .map_err(GraphError::from)?;
     tracing::info!(user = %user.id, by = %caller.object_id, "user created");
@@ -391,6 +439,7 @@ pub(super) async fn update(
             let force = user.profile.force_change_password_next_sign_in;
             user.profile = merged_profile(&user.profile, &body)?;
             user.profile.force_change_password_next_sign_in = force;
+            set_extensions(tx, &mut user, &body)?;
             if let Some(enabled) = account_enabled {
                 user.account_enabled = enabled;
             }

@@ -185,7 +185,9 @@ pub(super) fn group_ids(
 
 /// Adds the optional claims `names` (see
 /// [`hale_directory::OPTIONAL_CLAIM_NAMES`]) from `user`'s profile; a claim
-/// whose attribute is empty is left out, as Entra leaves it out.
+/// whose attribute is empty is left out, as Entra leaves it out. A directory
+/// extension (`extension_{appId}_{name}`) goes in as `extn.{name}`, Entra's
+/// JWT name for it, when the user has a value.
 pub(super) fn add_optional_claims(
     claims: &mut serde_json::Value,
     names: &[String],
@@ -194,6 +196,12 @@ pub(super) fn add_optional_claims(
 ) {
     let p = &user.profile;
     for name in names {
+        if let Some(short) = hale_directory::extension_short_name(name) {
+            if let Some(value) = p.extension(name) {
+                claims[format!("extn.{short}")] = value.clone();
+            }
+            continue;
+        }
         let value = match name.as_str() {
             "email" => p.mail.as_deref().map(serde_json::Value::from),
             "family_name" => p.surname.as_deref().map(serde_json::Value::from),
