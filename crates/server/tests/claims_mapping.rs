@@ -4,26 +4,18 @@
 
 mod common;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::{Graph, assert_graph_error};
+use common::{Graph, assert_graph_error, claims_of, password_token, register, token};
 use hale_testkit::TestServer;
 use reqwest::Method;
 use serde_json::{Value, json};
 
 const SCOPES: &str = "Application.ReadWrite.All User.ReadWrite.All Directory.ReadWrite.All DelegatedPermissionGrant.ReadWrite.All Policy.ReadWrite.ApplicationConfiguration";
 const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
-const PASSWORD: &str = "Str0ng-Passw0rd";
 
 async fn start() -> Graph {
     let server = TestServer::start().await;
     let admin = server.admin_token(SCOPES).await;
     Graph { server, admin }
-}
-
-fn claims_of(jwt: &str) -> Value {
-    let payload = jwt.split('.').nth(1).unwrap();
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
 
 /// A policy definition (Graph's array of one JSON string) from `schema`.
@@ -77,54 +69,6 @@ async fn assigned(g: &Graph, sp: &str) -> Vec<String> {
         .await;
     assert_eq!(status, 200, "{body}");
     Graph::ids(&body)
-}
-
-/// Registers an application with its service principal: (appId, service
-/// principal ID, object ID).
-async fn register(g: &Graph, body: Value) -> (String, String, String) {
-    let (status, app) = g.call(Method::POST, "/v1.0/applications", Some(body)).await;
-    assert_eq!(status, 201, "{app}");
-    let (status, sp) = g
-        .call(
-            Method::POST,
-            "/v1.0/servicePrincipals",
-            Some(json!({"appId": app["appId"]})),
-        )
-        .await;
-    assert_eq!(status, 201, "{sp}");
-    (
-        app["appId"].as_str().unwrap().into(),
-        sp["id"].as_str().unwrap().into(),
-        app["id"].as_str().unwrap().into(),
-    )
-}
-
-async fn token(g: &Graph, form: &[(&str, &str)]) -> (u16, Value) {
-    let tenant = g.server.info().installation.tenant.id;
-    let res = g
-        .server
-        .client()
-        .post(g.server.url(&format!("/{tenant}/oauth2/v2.0/token")))
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap())
-}
-
-async fn password_token(g: &Graph, client: &str, user: &str, scope: &str) -> (u16, Value) {
-    token(
-        g,
-        &[
-            ("grant_type", "password"),
-            ("client_id", client),
-            ("username", &format!("{user}@hale.local")),
-            ("password", PASSWORD),
-            ("scope", scope),
-        ],
-    )
-    .await
 }
 
 #[tokio::test]

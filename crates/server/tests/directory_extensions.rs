@@ -5,45 +5,17 @@
 
 mod common;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::{Graph, assert_graph_error};
+use common::{Graph, assert_graph_error, claims_of, password_token, register};
 use hale_testkit::TestServer;
 use reqwest::Method;
 use serde_json::{Value, json};
 
 const SCOPES: &str = "Application.ReadWrite.All User.ReadWrite.All Directory.ReadWrite.All DelegatedPermissionGrant.ReadWrite.All Policy.ReadWrite.ApplicationConfiguration";
-const PASSWORD: &str = "Str0ng-Passw0rd";
 
 async fn start() -> Graph {
     let server = TestServer::start().await;
     let admin = server.admin_token(SCOPES).await;
     Graph { server, admin }
-}
-
-fn claims_of(jwt: &str) -> Value {
-    let payload = jwt.split('.').nth(1).unwrap();
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
-}
-
-/// Registers an application with its service principal: (appId, service
-/// principal ID, object ID).
-async fn register(g: &Graph, body: Value) -> (String, String, String) {
-    let (status, app) = g.call(Method::POST, "/v1.0/applications", Some(body)).await;
-    assert_eq!(status, 201, "{app}");
-    let (status, sp) = g
-        .call(
-            Method::POST,
-            "/v1.0/servicePrincipals",
-            Some(json!({"appId": app["appId"]})),
-        )
-        .await;
-    assert_eq!(status, 201, "{sp}");
-    (
-        app["appId"].as_str().unwrap().into(),
-        sp["id"].as_str().unwrap().into(),
-        app["id"].as_str().unwrap().into(),
-    )
 }
 
 /// Registers extension `name` on application `object`: its full name.
@@ -95,26 +67,6 @@ async fn available(g: &Graph, body: Option<Value>) -> Vec<String> {
         .iter()
         .map(|p| p["name"].as_str().unwrap().to_owned())
         .collect()
-}
-
-async fn password_token(g: &Graph, client: &str, user: &str, scope: &str) -> (u16, Value) {
-    let tenant = g.server.info().installation.tenant.id;
-    let res = g
-        .server
-        .client()
-        .post(g.server.url(&format!("/{tenant}/oauth2/v2.0/token")))
-        .form(&[
-            ("grant_type", "password"),
-            ("client_id", client),
-            ("username", &format!("{user}@hale.local")),
-            ("password", PASSWORD),
-            ("scope", scope),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap())
 }
 
 #[tokio::test]

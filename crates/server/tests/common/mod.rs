@@ -103,7 +103,7 @@ impl Graph {
             "displayName": alias,
             "mailNickname": alias,
             "userPrincipalName": format!("{alias}@hale.local"),
-            "passwordProfile": {"password": "Str0ng-Passw0rd", "forceChangePasswordNextSignIn": false},
+            "passwordProfile": {"password": TEST_PASSWORD, "forceChangePasswordNextSignIn": false},
         });
         if let (Some(b), Value::Object(more)) = (body.as_object_mut(), extra) {
             b.extend(more);
@@ -172,4 +172,58 @@ pub fn claims_of(jwt: &str) -> Value {
         .decode(payload)
         .expect("base64url");
     serde_json::from_slice(&bytes).expect("JSON claims")
+}
+
+/// The password the Graph tests give the users they create.
+pub const TEST_PASSWORD: &str = "Str0ng-Passw0rd";
+
+/// Registers an application with its service principal: (appId, service
+/// principal ID, object ID).
+pub async fn register(g: &Graph, body: Value) -> (String, String, String) {
+    let (status, app) = g.call(Method::POST, "/v1.0/applications", Some(body)).await;
+    assert_eq!(status, 201, "{app}");
+    let (status, sp) = g
+        .call(
+            Method::POST,
+            "/v1.0/servicePrincipals",
+            Some(json!({"appId": app["appId"]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{sp}");
+    (
+        app["appId"].as_str().unwrap().into(),
+        sp["id"].as_str().unwrap().into(),
+        app["id"].as_str().unwrap().into(),
+    )
+}
+
+/// A request to the default tenant's v2 token endpoint.
+pub async fn token(g: &Graph, form: &[(&str, &str)]) -> (u16, Value) {
+    let tenant = g.server.info().installation.tenant.id;
+    let res = g
+        .server
+        .client()
+        .post(g.server.url(&format!("/{tenant}/oauth2/v2.0/token")))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap())
+}
+
+/// The password grant for `{user}@hale.local` (password [`TEST_PASSWORD`])
+/// through `client`.
+pub async fn password_token(g: &Graph, client: &str, user: &str, scope: &str) -> (u16, Value) {
+    token(
+        g,
+        &[
+            ("grant_type", "password"),
+            ("client_id", client),
+            ("username", &format!("{user}@hale.local")),
+            ("password", TEST_PASSWORD),
+            ("scope", scope),
+        ],
+    )
+    .await
 }
