@@ -19,6 +19,15 @@ fn with_providers(providers: Value) -> Value {
     })
 }
 
+/// PATCHes the service's SMART identity providers (`null` removes them),
+/// expecting 200.
+async fn set_providers(h: &Health, id: &str, providers: Value) {
+    let (status, body) = h
+        .arm(Method::PATCH, id, Some(with_providers(providers)))
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
 fn provider(authority: &str, client_id: &str, audience: &str) -> Value {
     json!({
         "authority": authority,
@@ -253,18 +262,12 @@ async fn tokens_of_a_smart_identity_provider_read_within_their_scopes() {
 
     // The tenant's v1 authority, the client and the API's audience.
     let authority = format!("{}{}", h.server.info().public_url, h.tenant);
-    let (status, body) = h
-        .arm(
-            Method::PATCH,
-            &id,
-            Some(with_providers(json!([provider(
-                &authority,
-                &api.client.client_id,
-                &api.audience
-            )]))),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    set_providers(
+        &h,
+        &id,
+        json!([provider(&authority, &api.client.client_id, &api.audience)]),
+    )
+    .await;
 
     let reply = get(token.clone(), "Patient/p1").await;
     assert_eq!(reply.status, 200, "{}", reply.body);
@@ -294,38 +297,27 @@ async fn tokens_of_a_smart_identity_provider_read_within_their_scopes() {
     assert_eq!(get(own, "Patient/p1").await.status, 403);
 
     // The v2 authority is another issuer: v1 tokens no longer match.
-    let (status, _) = h
-        .arm(
-            Method::PATCH,
-            &id,
-            Some(with_providers(json!([provider(
-                &format!("{authority}/v2.0"),
-                &api.client.client_id,
-                &api.audience
-            )]))),
-        )
-        .await;
-    assert_eq!(status, 200);
+    set_providers(
+        &h,
+        &id,
+        json!([provider(
+            &format!("{authority}/v2.0"),
+            &api.client.client_id,
+            &api.audience
+        )]),
+    )
+    .await;
     assert_eq!(get(token.clone(), "Patient/p1").await.status, 401);
 
     // Gone again with the setting.
-    let (status, _) = h
-        .arm(
-            Method::PATCH,
-            &id,
-            Some(with_providers(json!([provider(
-                &authority,
-                &api.client.client_id,
-                &api.audience
-            )]))),
-        )
-        .await;
-    assert_eq!(status, 200);
+    set_providers(
+        &h,
+        &id,
+        json!([provider(&authority, &api.client.client_id, &api.audience)]),
+    )
+    .await;
     assert_eq!(get(token.clone(), "Patient/p1").await.status, 200);
-    let (status, _) = h
-        .arm(Method::PATCH, &id, Some(with_providers(Value::Null)))
-        .await;
-    assert_eq!(status, 200);
+    set_providers(&h, &id, Value::Null).await;
     assert_eq!(get(token, "Patient/p1").await.status, 401);
 }
 
@@ -411,18 +403,12 @@ async fn an_external_identity_providers_tokens_are_checked_with_its_published_ke
         .await;
 
     let idp = ExternalProvider::start().await;
-    let (status, body) = h
-        .arm(
-            Method::PATCH,
-            &id,
-            Some(with_providers(json!([provider(
-                &idp.authority,
-                "patient-portal",
-                "records-api"
-            )]))),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    set_providers(
+        &h,
+        &id,
+        json!([provider(&idp.authority, "patient-portal", "records-api")]),
+    )
+    .await;
     let get = |token: String, path: &'static str| {
         let h = &h;
         let url = &url;

@@ -162,11 +162,10 @@ impl ProviderKeys {
             .as_array()
             .ok_or("its key set has no keys")?
             .iter()
-            .filter(|k| k["kty"] == "RSA" && k["use"].as_str().is_none_or(|u| u == "sig"))
-            .filter_map(|k| {
-                let key = RsaPublicKey::from_jwk(k["n"].as_str()?, k["e"].as_str()?).ok()?;
-                Some((k["kid"].as_str().map(str::to_owned), key))
-            })
+            .filter(|k| k["kty"] == "RSA")
+            .filter_map(|k| serde_json::from_value::<hale_jws::Jwk>(k.clone()).ok())
+            .filter(|k| k.use_.as_deref().is_none_or(|u| u == "sig"))
+            .filter_map(|k| Some((k.kid.clone(), k.public_key().ok()?)))
             .collect();
         Ok(Published {
             issuer,
